@@ -1,0 +1,141 @@
+/* x86.h — architectural x86-64 constants: control-register, EFER and RFLAGS
+ * bits, exception vectors, MSR numbers, paging bits. No policy.
+ */
+#ifndef SVMSIM_ARCH_X86_H
+#define SVMSIM_ARCH_X86_H
+
+#define X86_CR0_PE (1ull << 0)
+#define X86_CR0_MP (1ull << 1)
+#define X86_CR0_EM (1ull << 2)
+#define X86_CR0_TS (1ull << 3)
+#define X86_CR0_ET (1ull << 4)
+#define X86_CR0_NE (1ull << 5)
+#define X86_CR0_WP (1ull << 16)
+#define X86_CR0_AM (1ull << 18)
+#define X86_CR0_NW (1ull << 29)
+#define X86_CR0_CD (1ull << 30)
+#define X86_CR0_PG (1ull << 31)
+
+#define X86_CR4_VME (1ull << 0)
+#define X86_CR4_PVI (1ull << 1)
+#define X86_CR4_TSD (1ull << 2)
+#define X86_CR4_DE  (1ull << 3)
+#define X86_CR4_PSE (1ull << 4)
+#define X86_CR4_PAE (1ull << 5)
+#define X86_CR4_MCE (1ull << 6)
+#define X86_CR4_PGE (1ull << 7)
+#define X86_CR4_PCE (1ull << 8)
+#define X86_CR4_OSFXSR (1ull << 9)
+#define X86_CR4_OSXMMEXCPT (1ull << 10)
+#define X86_CR4_UMIP (1ull << 11)
+#define X86_CR4_LA57 (1ull << 12)
+#define X86_CR4_FSGSBASE (1ull << 16)
+#define X86_CR4_PCIDE (1ull << 17)
+#define X86_CR4_OSXSAVE (1ull << 18)
+#define X86_CR4_SMEP (1ull << 20)
+#define X86_CR4_SMAP (1ull << 21)
+
+#define X86_EFER_SCE   (1ull << 0)
+#define X86_EFER_LME   (1ull << 8)
+#define X86_EFER_LMA   (1ull << 10)
+#define X86_EFER_NXE   (1ull << 11)
+#define X86_EFER_SVME  (1ull << 12)
+#define X86_EFER_LMSLE (1ull << 13)
+#define X86_EFER_FFXSR (1ull << 14)
+#define X86_EFER_TCE   (1ull << 15)
+
+#define X86_RFLAGS_CF (1ull << 0)
+#define X86_RFLAGS_FIXED (1ull << 1)
+#define X86_RFLAGS_PF (1ull << 2)
+#define X86_RFLAGS_AF (1ull << 4)
+#define X86_RFLAGS_ZF (1ull << 6)
+#define X86_RFLAGS_SF (1ull << 7)
+#define X86_RFLAGS_TF (1ull << 8)
+#define X86_RFLAGS_IF (1ull << 9)
+#define X86_RFLAGS_DF (1ull << 10)
+#define X86_RFLAGS_OF (1ull << 11)
+#define X86_RFLAGS_IOPL_SHIFT 12
+#define X86_RFLAGS_IOPL (3ull << 12)
+#define X86_RFLAGS_NT (1ull << 14)
+#define X86_RFLAGS_RF (1ull << 16)
+#define X86_RFLAGS_VM (1ull << 17)
+#define X86_RFLAGS_AC (1ull << 18)
+#define X86_RFLAGS_VIF (1ull << 19)
+#define X86_RFLAGS_VIP (1ull << 20)
+#define X86_RFLAGS_ID (1ull << 21)
+#define X86_RFLAGS_ARITH (X86_RFLAGS_CF | X86_RFLAGS_PF | X86_RFLAGS_AF | X86_RFLAGS_ZF | \
+                          X86_RFLAGS_SF | X86_RFLAGS_OF)
+
+#define X86_VEC_DE 0
+#define X86_VEC_DB 1
+#define X86_VEC_NMI 2
+#define X86_VEC_BP 3
+#define X86_VEC_OF 4
+#define X86_VEC_BR 5
+#define X86_VEC_UD 6
+#define X86_VEC_NM 7
+#define X86_VEC_DF 8
+#define X86_VEC_TS 10
+#define X86_VEC_NP 11
+#define X86_VEC_SS 12
+#define X86_VEC_GP 13
+#define X86_VEC_PF 14
+#define X86_VEC_MF 16
+#define X86_VEC_AC 17
+#define X86_VEC_MC 18
+#define X86_VEC_XM 19
+
+/* #PF error code */
+#define X86_PF_P    (1u << 0)
+#define X86_PF_W    (1u << 1)
+#define X86_PF_U    (1u << 2)
+#define X86_PF_RSVD (1u << 3)
+#define X86_PF_I    (1u << 4)
+
+/* Selector error codes: EXT bit 0, IDT bit 1, TI bit 2 */
+#define X86_ERR_EXT (1u << 0)
+#define X86_ERR_IDT (1u << 1)
+#define X86_ERR_TI  (1u << 2)
+
+/* Page-table entry bits */
+#define X86_PTE_P   (1ull << 0)
+#define X86_PTE_RW  (1ull << 1)
+#define X86_PTE_US  (1ull << 2)
+#define X86_PTE_PWT (1ull << 3)
+#define X86_PTE_PCD (1ull << 4)
+#define X86_PTE_A   (1ull << 5)
+#define X86_PTE_D   (1ull << 6)
+#define X86_PTE_PS  (1ull << 7)
+#define X86_PTE_G   (1ull << 8)
+#define X86_PTE_NX  (1ull << 63)
+
+#define MSR_IA32_TSC           0x00000010
+#define MSR_IA32_APICBASE      0x0000001b
+#define MSR_IA32_SYSENTER_CS   0x00000174
+#define MSR_IA32_SYSENTER_ESP  0x00000175
+#define MSR_IA32_SYSENTER_EIP  0x00000176
+#define MSR_IA32_DEBUGCTL      0x000001d9
+#define MSR_IA32_CR_PAT        0x00000277
+#define MSR_EFER               0xc0000080
+#define MSR_STAR               0xc0000081
+#define MSR_LSTAR              0xc0000082
+#define MSR_CSTAR              0xc0000083
+#define MSR_SYSCALL_MASK       0xc0000084
+#define MSR_FS_BASE            0xc0000100
+#define MSR_GS_BASE            0xc0000101
+#define MSR_KERNEL_GS_BASE     0xc0000102
+#define MSR_TSC_AUX            0xc0000103
+#define MSR_VM_CR              0xc0010114
+#define MSR_VM_HSAVE_PA        0xc0010117
+
+#define MSR_VM_CR_SVMDIS       (1ull << 4)
+#define MSR_VM_CR_VALID_MASK   0x1full
+
+/* CPUID Fn8000_000A EDX */
+#define CPUID_SVM_NPT          (1u << 0)
+#define CPUID_SVM_NRIPS        (1u << 3)
+#define CPUID_SVM_VLS          (1u << 15)
+#define CPUID_SVM_VGIF         (1u << 16)
+#define CPUID_SVM_SVME_ADDR_CHK (1u << 28)
+
+#endif

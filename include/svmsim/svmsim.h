@@ -1,0 +1,186 @@
+/* svmsim.h — public API of libsvmsim.
+ *
+ * A machine (struct svmsim_vm) owns its guest RAM, the software CPU, the L0
+ * hypervisor state and the devices. There is no global mutable state: any
+ * number of machines may exist in one process and be run interleaved.
+ *
+ * Typical use:
+ *     struct svmsim_config cfg;
+ *     svmsim_config_default(&cfg);
+ *     struct svmsim_vm *vm = svmsim_create(&cfg, err, sizeof err);
+ *     if (svmsim_load_elf(vm, "guest.elf", err, sizeof err) != 0) ...
+ *     struct svmsim_end end;
+ *     svmsim_run(vm, &end);
+ *     ... end.status is the process exit status DESIGN.md assigns ...
+ *     svmsim_destroy(vm);
+ */
+#ifndef SVMSIM_SVMSIM_H
+#define SVMSIM_SVMSIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Process exit statuses (DESIGN.md "Devices and ending a run"). The exit
+ * port gives (v << 1) | 1 for the value v written to port 0xf4. */
+enum svmsim_status {
+    SVMSIM_STATUS_HALTED = 2,          /* guest halted with interrupts off */
+    SVMSIM_STATUS_SHUTDOWN = 4,        /* triple fault, or undeliverable event */
+    SVMSIM_STATUS_MAX_INSNS = 6,       /* --max-insns reached */
+    SVMSIM_STATUS_EMULATION_FAILURE = 8, /* KVM_EXIT_INTERNAL_ERROR equivalent */
+    SVMSIM_STATUS_USAGE = 64,          /* bad command line */
+    SVMSIM_STATUS_BAD_IMAGE = 66,      /* image cannot be loaded */
+    SVMSIM_STATUS_INTERNAL = 70,       /* bug in the simulator itself */
+};
+
+/* Why a run ended. */
+enum svmsim_end_reason {
+    SVMSIM_END_NONE = 0,
+    SVMSIM_END_EXIT_PORT,              /* OUT to port 0xf4; status (value << 1) | 1 */
+    SVMSIM_END_HALTED,
+    SVMSIM_END_SHUTDOWN,
+    SVMSIM_END_MAX_INSNS,
+    SVMSIM_END_EMULATION_FAILURE,
+    SVMSIM_END_INTERNAL,
+};
+
+enum svmsim_semantics {
+    SVMSIM_SEMANTICS_KVM_7_1 = 0,
+    SVMSIM_SEMANTICS_KVM_7_0,
+    SVMSIM_SEMANTICS_ARCHITECTURAL,
+};
+
+struct svmsim_trace_record;
+
+struct svmsim_config {
+    uint64_t mem_size;                 /* bytes of guest RAM at GPA 0; default 64 MiB */
+    uint64_t max_insns;                /* 0 = unlimited */
+    unsigned maxphyaddr;               /* CPUID 8000_0008 EAX[7:0]; default 48 */
+    bool deterministic;                /* time sources derive from the instruction count */
+
+    /* Knobs of the #GP path (DESIGN.md "Knobs"); modelled in later work. */
+    bool enable_vmware_backdoor;       /* default false */
+    bool gp_erratum_intercept;         /* default true */
+    bool cpu_erratum;                  /* default true */
+    uint64_t host_reserved_start;      /* default 0x03000000 */
+    uint64_t host_reserved_end;        /* inclusive; default 0x030fffff */
+    bool svme_addr_chk;                /* default false */
+    bool nested;                       /* default true */
+    bool vls;                          /* default false */
+    enum svmsim_semantics semantics;   /* default kvm-7.1 */
+
+    /* Console (COM1 output). NULL writes to stdout. */
+    void (*console_write)(void *opaque, const uint8_t *buf, size_t len);
+    void *console_opaque;
+
+    /* Called for every #VMEXIT that reaches L0, after L0 decided. NULL: none. */
+    void (*trace)(void *opaque, const struct svmsim_trace_record *rec);
+    void *trace_opaque;
+};
+
+/* Fills *cfg with the defaults listed above. */
+void svmsim_config_default(struct svmsim_config *cfg);
+
+struct svmsim_vm;
+
+/* Creates a machine in the boot protocol's entry state (DESIGN.md), with RAM
+ * zeroed, the boot area's GDT and page tables written, RIP = 0. Returns NULL
+ * and a one-line message in err on failure (bad configuration, no memory). */
+struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size_t errlen);
+void svmsim_destroy(struct svmsim_vm *vm);
+
+/* Loads an ELF64 x86-64 executable per the boot protocol and sets RIP to its
+ * entry. Returns 0, or SVMSIM_STATUS_BAD_IMAGE with a one-line message naming
+ * the file and what is wrong with it. */
+int svmsim_load_elf(struct svmsim_vm *vm, const char *path, char *err, size_t errlen);
+/* The same for an image already in memory; name is used in messages. */
+int svmsim_load_elf_buf(struct svmsim_vm *vm, const void *buf, size_t len, const char *name,
+                        char *err, size_t errlen);
+
+/* Guest-physical memory access from the host side. Return 0, or -1 when
+ * [gpa, gpa + len) is not entirely RAM. */
+int svmsim_write_phys(struct svmsim_vm *vm, uint64_t gpa, const void *buf, size_t len);
+int svmsim_read_phys(struct svmsim_vm *vm, uint64_t gpa, void *buf, size_t len);
+
+/* Architectural register state of the L1 guest (the state vmcb01 holds). */
+enum svmsim_gpr {
+    SVMSIM_RAX, SVMSIM_RCX, SVMSIM_RDX, SVMSIM_RBX, SVMSIM_RSP, SVMSIM_RBP, SVMSIM_RSI,
+    SVMSIM_RDI, SVMSIM_R8, SVMSIM_R9, SVMSIM_R10, SVMSIM_R11, SVMSIM_R12, SVMSIM_R13,
+    SVMSIM_R14, SVMSIM_R15,
+};
+struct svmsim_regs {
+    uint64_t gpr[16];                  /* indexed by enum svmsim_gpr */
+    uint64_t rip;
+    uint64_t rflags;
+    uint64_t cr0, cr2, cr3, cr4, efer; /* efer as the guest sees it */
+    uint16_t cs, ss;                   /* selectors */
+    uint8_t cpl;
+};
+void svmsim_get_regs(struct svmsim_vm *vm, struct svmsim_regs *regs);
+/* Sets GPRs, RIP and RFLAGS (bit 1 forced, reserved bits cleared); the
+ * control registers, segments and CPL are left alone. */
+void svmsim_set_regs(struct svmsim_vm *vm, const struct svmsim_regs *regs);
+
+/* How a run ended. */
+struct svmsim_end {
+    enum svmsim_end_reason reason;
+    int status;                        /* the process exit status for this end */
+    uint64_t rip;                      /* RIP of the guest at the end */
+    int level;                         /* 1 = L1, 2 = L2 */
+    uint64_t insns;                    /* instructions retired in this run */
+    char message[256];                 /* the one-line reason, without newline */
+};
+
+/* Runs until the guest ends the run (exit port, halt, shutdown, instruction
+ * limit, emulation failure). Returns end->status. A machine may be run again
+ * after SVMSIM_END_MAX_INSNS (with a new limit through svmsim_set_max_insns). */
+int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end);
+void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns);
+
+/* ---- Trace records: one per #VMEXIT that reaches L0 (DESIGN.md "Trace"). */
+
+enum svmsim_decision {
+    SVMSIM_DECISION_HANDLED = 0,       /* handled by L0 */
+    SVMSIM_DECISION_EMULATED,          /* L0 emulated the instruction */
+    SVMSIM_DECISION_REFLECTED,         /* reflected to L1 as #VMEXIT(reflected_code) */
+    SVMSIM_DECISION_INJECTED_GP,       /* #GP injected (error code in inject_error) */
+    SVMSIM_DECISION_INJECTED_UD,       /* #UD injected */
+    SVMSIM_DECISION_INJECTED,          /* another exception injected (inject_vector) */
+    SVMSIM_DECISION_DEVICE,            /* passed to a device */
+    SVMSIM_DECISION_END,               /* the run ends here */
+};
+
+struct svmsim_trace_record {
+    uint64_t seq;                      /* 0, 1, 2, ... per machine */
+    uint64_t insns;                    /* instructions retired before this exit */
+    int level;                         /* 1 or 2 */
+    uint64_t exit_code;
+    const char *exit_name;             /* "IOIO", "EXCP_GP", ... */
+    uint64_t exit_info_1, exit_info_2;
+    uint64_t rip;
+    uint8_t insn_len;                  /* 0 if not decoded */
+    uint8_t insn_bytes[15];
+    char insn_text[96];                /* Intel syntax, "" if not decoded */
+    enum svmsim_decision decision;
+    uint64_t reflected_code;           /* for REFLECTED */
+    uint8_t inject_vector;             /* for INJECTED_* */
+    uint32_t inject_error;
+    char detail[128];                  /* the decision in words */
+};
+
+/* Formats one record as a JSON object on one line (no newline). Returns the
+ * length, or -1 if buf was too small. */
+int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, size_t len);
+/* Formats one record as a readable line for --explain (no newline). */
+int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, size_t len);
+
+const char *svmsim_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

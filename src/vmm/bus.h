@@ -1,0 +1,46 @@
+/* bus.h — the port-I/O bus of a machine.
+ *
+ * Owns: which device claims which range of ports. A device sees an offset
+ * into its own range and a size (1, 2 or 4 bytes); overlapping registrations
+ * are refused; an access nobody claims is reported to the caller (reads then
+ * give all ones, writes are dropped).
+ * Must not: know about the CPU, L0 or how the access was made (IN, OUTS, ...).
+ */
+#ifndef SVMSIM_VMM_BUS_H
+#define SVMSIM_VMM_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bus_device_ops {
+    /* Returns the value read (only the low `size` bytes are used). */
+    uint32_t (*read)(void *dev, uint16_t offset, unsigned size);
+    void (*write)(void *dev, uint16_t offset, unsigned size, uint32_t value);
+};
+
+#define BUS_MAX_RANGES 16
+
+struct bus_range {
+    uint16_t base;
+    uint32_t len;                       /* 1..65536 */
+    const char *name;
+    const struct bus_device_ops *ops;
+    void *dev;
+};
+
+struct bus {
+    struct bus_range ranges[BUS_MAX_RANGES];
+    int count;
+};
+
+void bus_init(struct bus *bus);
+/* Returns 0, or -1 if [base, base + len) overlaps a registered range, wraps
+ * past port 0xffff, has len 0, or the bus is full. */
+int bus_register(struct bus *bus, uint16_t base, uint32_t len, const char *name,
+                 const struct bus_device_ops *ops, void *dev);
+/* Performs one access of size 1, 2 or 4 at port. For a read, *value receives
+ * the result (all ones if unclaimed). Returns the claiming range, or NULL. */
+const struct bus_range *bus_io(struct bus *bus, uint16_t port, unsigned size, bool is_in,
+                               uint32_t *value);
+
+#endif
