@@ -1,0 +1,169 @@
+/* cpu.c — creating the CPU and running a VMCB on it.
+ *
+ * Owns: cpu_init/cpu_fini, cpu_run (the host's VMRUN: load the save area,
+ * apply TLB control and EVENTINJ, execute, store state and the exit), the
+ * CPUID the hardware reports, and the time stamp counter.
+ * Must not: include hv/ headers.
+ */
+#include "cpu/cpu.h"
+#include "cpu/ops.h"
+#include "svmsim/arch/svm_exit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
+{
+    memset(cpu, 0, sizeof(*cpu));
+    cpu->mem = mem;
+    cpu->model = *model;
+    cpu->icache = calloc(ICACHE_SIZE, sizeof(struct insn));
+    if (!cpu->icache)
+        return -1;
+    cpu->icache_gen = 1;
+    if (decode_init(cpu) != 0 ||
+        !ZYAN_SUCCESS(ZydisFormatterInit(&cpu->formatter, ZYDIS_FORMATTER_STYLE_INTEL))) {
+        free(cpu->icache);
+        cpu->icache = NULL;
+        return -1;
+    }
+    tlb_flush(cpu);
+    cpu->gif = true;
+    return 0;
+}
+
+void cpu_fini(struct cpu *cpu)
+{
+    free(cpu->icache);
+    cpu->icache = NULL;
+}
+
+uint64_t cpu_host_tsc(const struct cpu *cpu)
+{
+    if (cpu->model.deterministic)
+        return cpu->insns * 4; /* a nominal 4 cycles per instruction */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec; /* 1 GHz */
+}
+
+static void cpuid_vendor(uint32_t out[4])
+{
+    out[1] = 0x68747541; /* "Auth" */
+    out[3] = 0x69746e65; /* "enti" */
+    out[2] = 0x444d4163; /* "cAMD" */
+}
+
+void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    (void)subleaf;
+    memset(out, 0, 4 * sizeof(uint32_t));
+    switch (leaf) {
+    case 0x00000000:
+        out[0] = 0x0000000d;
+        cpuid_vendor(out);
+        break;
+    case 0x00000001:
+        out[0] = 0x00800f12; /* family 17h */
+        out[1] = 0x00000800; /* CLFLUSH line size 64 */
+        out[2] = 1u << 23;   /* POPCNT */
+        out[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) |
+                 (1u << 15) | (1u << 16); /* PSE TSC MSR PAE CX8 PGE CMOV PAT */
+        break;
+    case 0x80000000:
+        out[0] = 0x8000000a;
+        cpuid_vendor(out);
+        break;
+    case 0x80000001:
+        out[0] = 0x00800f12;
+        out[2] = (1u << 0) | (1u << 2) | (1u << 5); /* LAHF/SAHF, SVM, ABM (LZCNT) */
+        out[3] = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
+        /* SYSCALL, NX, 1 GiB pages, RDTSCP, LM */
+        break;
+    case 0x80000008:
+        out[0] = cpu->model.maxphyaddr | (48u << 8);
+        break;
+    case 0x8000000a:
+        out[0] = 1;          /* SVM revision */
+        out[1] = 16;         /* number of ASIDs */
+        out[3] = (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
+                 (cpu->model.svme_addr_chk ? CPUID_SVM_SVME_ADDR_CHK : 0);
+        break;
+    default:
+        break;
+    }
+}
+
+static int inject_event(struct cpu *cpu, struct vmcb *vmcb)
+{
+    uint32_t ev = vmcb->control.event_inj;
+    vmcb->control.event_inj = 0;
+    unsigned vector = ev & SVM_EVTINJ_VEC_MASK;
+    bool has_err = ev & SVM_EVTINJ_VALID_ERR;
+    uint32_t err = vmcb->control.event_inj_err;
+    enum event_kind kind;
+    switch (ev & SVM_EVTINJ_TYPE_MASK) {
+    case SVM_EVTINJ_TYPE_INTR: kind = EV_EXT_INT; break;
+    case SVM_EVTINJ_TYPE_NMI: kind = EV_NMI; vector = X86_VEC_NMI; break;
+    case SVM_EVTINJ_TYPE_SOFT: kind = EV_SOFT_INT; break;
+    default: kind = EV_EXCEPTION; break;
+    }
+    cpu->next_rip = cpu->rip;
+    cpu->exc.cr2 = cpu->cr2;
+    /* An injected event is delivered as-is: it is not re-checked against the
+     * exception intercepts of this VMCB unless its delivery faults. */
+    if (kind == EV_EXCEPTION && svm_intercepted(cpu, SVM_EXIT_EXCP_BASE + vector)) {
+        uint32_t saved = cpu->intercepts[2];
+        cpu->intercepts[2] &= ~(1u << vector);
+        int r = event_deliver(cpu, kind, vector, has_err, err, cpu->rip);
+        cpu->intercepts[2] = saved;
+        return r;
+    }
+    return event_deliver(cpu, kind, vector, has_err, err, cpu->rip);
+}
+
+enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
+                            const uint8_t *msrpm, uint64_t *budget)
+{
+    cpu->vmcb = vmcb;
+    cpu->iopm = iopm;
+    cpu->msrpm = msrpm;
+    memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
+    cpu->exited = false;
+    svm_load_state(cpu, vmcb);
+
+    /* Translations and decodes belong to one guest context: drop them when
+     * the context changes or the VMCB asks (TLB_CONTROL). */
+    if (cpu->last_vmcb != vmcb || cpu->last_cr0 != cpu->cr0 || cpu->last_cr3 != cpu->cr3 ||
+        cpu->last_cr4 != cpu->cr4 || cpu->last_efer != cpu->efer || vmcb->control.tlb_ctl) {
+        tlb_flush(cpu);
+        icache_flush(cpu);
+    }
+
+    if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
+        inject_event(cpu, vmcb);
+
+    if (!cpu->exited) {
+        cpu->budget = *budget;
+        cpu_exec(cpu);
+        *budget = cpu->budget;
+    }
+
+    flags_get(cpu);
+    svm_store_state(cpu, vmcb);
+    cpu->last_vmcb = vmcb;
+    cpu->last_cr0 = cpu->cr0;
+    cpu->last_cr3 = cpu->cr3;
+    cpu->last_cr4 = cpu->cr4;
+    cpu->last_efer = cpu->efer;
+    if (!cpu->exited)
+        return CPU_RUN_BUDGET;
+    vmcb->control.exit_code = cpu->exit.code;
+    vmcb->control.exit_info_1 = cpu->exit.info1;
+    vmcb->control.exit_info_2 = cpu->exit.info2;
+    vmcb->control.exit_int_info = cpu->exit.int_info;
+    vmcb->control.exit_int_info_err = cpu->exit.int_info_err;
+    vmcb->control.next_rip = cpu->exit.next_rip;
+    return CPU_RUN_VMEXIT;
+}

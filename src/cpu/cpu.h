@@ -1,0 +1,508 @@
+/* cpu.h — the software x86-64 CPU with SVM ("the hardware").
+ *
+ * Owns: architectural register state, the soft TLB, the decoded-instruction
+ * cache, exception delivery, and running a VMCB until a #VMEXIT.
+ * Must not: include anything from src/hv or src/vmm. The CPU never calls the
+ * hypervisor: cpu_run() returns when an intercept fires, with the exit
+ * recorded in the VMCB, exactly as hardware hands a VMCB back to its host.
+ *
+ * Files: cpu.c (init, run, world switch), decode.c (Zydis -> struct insn,
+ * decode cache), exec.c (step loop), mmu.c (paging, soft TLB, guest memory
+ * access), exception.c (delivery through the IDT), seg.c (descriptors),
+ * flags.c (lazy flags), ops_*.c (instruction families), svm_hw.c
+ * (intercept checks, VMCB world switch).
+ */
+#ifndef SVMSIM_CPU_H
+#define SVMSIM_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <Zydis/Zydis.h>
+
+#include "mem/mem.h"
+#include "svmsim/arch/vmcb.h"
+#include "svmsim/arch/x86.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT, SEG_NONE = 7 };
+
+enum cpu_mode {
+    CPU_MODE_REAL,
+    CPU_MODE_PROT16,
+    CPU_MODE_PROT32,
+    CPU_MODE_COMPAT16,
+    CPU_MODE_COMPAT32,
+    CPU_MODE_LONG64,
+    CPU_MODE_COUNT,
+};
+
+/* Result of one instruction handler. Handlers compute into locals and commit
+ * only on success, so STEP_FAULT leaves the architectural state as it was. */
+enum step {
+    STEP_OK = 0,
+    STEP_FAULT,    /* cpu->exc holds the exception to deliver */
+    STEP_VMEXIT,   /* cpu->exit holds the #VMEXIT */
+};
+
+/* ---- decoded instructions */
+
+enum opnd_type { OPND_NONE, OPND_REG, OPND_MEM, OPND_IMM, OPND_PTR };
+
+#define REG_NONE 0xff
+#define REG_RIP 16
+
+/* For OPND_REG operands that are not general-purpose registers, reg is
+ * REG_NONE, scale holds the class and sreg the register number. */
+enum { REGCLASS_GPR = 0, REGCLASS_SEG = 1, REGCLASS_CR = 2, REGCLASS_DR = 3 };
+
+struct opnd {
+    uint8_t type;
+    uint8_t size;   /* bytes: 1, 2, 4, 8 (MEM: the access size; 0 for LEA-like uses) */
+    uint8_t reg;    /* REG: gpr 0-15; MEM: base gpr, REG_RIP or REG_NONE */
+    uint8_t hi8;    /* REG: AH/CH/DH/BH */
+    uint8_t index;  /* MEM: index gpr or REG_NONE */
+    uint8_t scale;
+    uint8_t seg;    /* MEM: segment register */
+    uint8_t sreg;   /* REG: a segment/control/debug register number when not a gpr */
+    int64_t val;    /* MEM: displacement; IMM: value (sign-extended); PTR: offset */
+};
+
+static inline bool opnd_is_class(const struct opnd *o, unsigned cls)
+{
+    return o->type == OPND_REG && o->reg == REG_NONE && o->scale == cls;
+}
+
+struct insn;
+struct cpu;
+typedef int (*insn_fn)(struct cpu *cpu, const struct insn *in);
+
+#define INSN_REP   (1u << 0)  /* REP / REPE */
+#define INSN_REPNE (1u << 1)
+#define INSN_LOCK  (1u << 2)
+
+struct insn {
+    uint64_t rip;        /* cache tag: linear address of the first byte */
+    uint32_t gen;        /* cache tag: decode-cache generation */
+    uint8_t ctx;         /* cache tag: mode and CPL it was decoded for */
+    uint8_t len;
+    uint8_t osize;       /* operand size in bytes */
+    uint8_t asize;       /* address size in bytes */
+    insn_fn fn;
+    uint16_t mnemonic;   /* ZydisMnemonic */
+    uint8_t prefix;      /* INSN_* */
+    uint8_t nops;        /* visible operands */
+    uint8_t cc;          /* condition code for Jcc/SETcc/CMOVcc */
+    uint8_t opcode;      /* last opcode byte */
+    uint8_t modrm;       /* ModRM byte, 0 if none */
+    uint8_t pad;
+    struct opnd op[3];
+};
+
+/* ---- lazy flags: the six arithmetic flags are computed on demand from the
+ * last flag-writing operation. For LF_SZP only SF/ZF/PF are lazy (CF/OF/AF
+ * are already in rflags); for LF_INC/LF_DEC CF is in rflags. */
+enum lazy_op { LF_NONE, LF_SZP, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_INC, LF_DEC };
+
+struct lazy_flags {
+    uint64_t res, a, b;
+    uint8_t op, size;
+};
+
+/* ---- soft TLB: direct mapped; a tag is the page's linear address with bit 0
+ * = user access; host address = linear address + addend. */
+#define TLB_SIZE 512
+#define TLB_INVALID 2ull
+
+struct tlb_entry {
+    uint64_t tag_r;
+    uint64_t tag_w;
+    uintptr_t addend;
+    uint64_t pa;         /* physical page */
+};
+
+#define ICACHE_SIZE 8192
+
+struct exc {
+    uint8_t vector;
+    bool has_error;
+    uint32_t error;
+    uint64_t cr2;        /* #PF linear address */
+};
+
+struct seg {
+    uint16_t sel;
+    uint16_t attrib;     /* VMCB format */
+    uint32_t limit;      /* byte granular */
+    uint64_t base;
+};
+
+struct dtr {
+    uint32_t limit;
+    uint64_t base;
+};
+
+/* Static features of the modelled CPU. */
+struct cpu_model {
+    unsigned maxphyaddr;
+    bool nrips;
+    bool svme_addr_chk;  /* CPUID 8000_000A EDX[28]: no RAX erratum */
+    bool rax_erratum;
+    uint64_t reserved_start, reserved_end; /* inclusive host-reserved range */
+    bool deterministic;
+};
+
+/* A #VMEXIT as the CPU produced it (also written into the VMCB). */
+struct svm_exit {
+    uint64_t code, info1, info2;
+    uint32_t int_info, int_info_err;
+    uint64_t next_rip;
+};
+
+struct cpu {
+    /* hot: registers and flags */
+    uint64_t gpr[16];
+    uint64_t rip;
+    uint64_t next_rip;
+    uint64_t rflags;     /* arithmetic bits valid only where lf says so */
+    struct lazy_flags lf;
+    uint64_t budget;     /* instructions left in this run */
+    uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode */
+    uint8_t cpl;
+    uint8_t mode;        /* enum cpu_mode */
+    uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */
+    uint8_t user;        /* cpl == 3 */
+    uint32_t icache_gen;
+    bool slow;           /* TF or interrupt shadow: take the careful path */
+    struct tlb_entry tlb[TLB_SIZE];
+
+    struct seg seg[SEG_COUNT];
+    struct seg ldtr, tr;
+    struct dtr gdtr, idtr;
+    uint64_t cr0, cr2, cr3, cr4, cr8, efer;
+    uint64_t dr[8];
+    uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t pat, dbgctl, tsc_aux;
+    uint64_t vm_hsave_pa, vm_cr;
+    bool int_shadow;     /* STI / MOV SS shadow for the next instruction */
+    bool gif;
+
+    /* time */
+    uint64_t insns;      /* retired, all runs */
+    uint64_t tsc_offset;
+
+    /* SVM: the VMCB being run and its permission maps */
+    struct vmcb *vmcb;
+    const uint8_t *iopm;
+    const uint8_t *msrpm;
+    uint32_t intercepts[VMCB_INTERCEPT_WORDS];
+    struct svm_exit exit;
+    bool exited;         /* a #VMEXIT is recorded in exit */
+    /* what the soft TLB and decode cache were filled under */
+    const struct vmcb *last_vmcb;
+    uint64_t last_cr0, last_cr3, last_cr4, last_efer;
+
+    /* pending exception of the current instruction */
+    struct exc exc;
+
+    struct gmem *mem;
+    struct cpu_model model;
+    ZydisDecoder decoder[CPU_MODE_COUNT];
+    ZydisFormatter formatter;
+    struct insn *icache; /* ICACHE_SIZE entries */
+};
+
+/* ---- cpu.c */
+int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model);
+void cpu_fini(struct cpu *cpu);
+
+enum cpu_run_result {
+    CPU_RUN_VMEXIT,      /* the VMCB's control area holds the exit */
+    CPU_RUN_BUDGET,      /* budget exhausted; state stored back, no exit */
+};
+/* Runs the guest in vmcb (its save area loaded, its intercepts in force,
+ * EVENTINJ delivered) for at most *budget instructions, then stores the guest
+ * state back. iopm/msrpm are the host's views of IOPM_BASE/MSRPM_BASE. */
+enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
+                            const uint8_t *msrpm, uint64_t *budget);
+
+/* The CPUID the hardware reports (before any hypervisor filtering). */
+void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+/* The host changed guest memory behind the CPU (loader, device DMA, L0 writing
+ * guest pages): drop cached decodes of those pages. */
+void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len);
+
+/* Services for the hypervisor's emulator, on the state of the guest that
+ * last ran (as KVM's emulator works on vcpu state): guest-virtual memory
+ * access through its segments and page tables at its CPL. Return 0, or -1
+ * with *exc describing the fault the guest would take. */
+int cpu_guest_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t *val,
+                   struct exc *exc);
+int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t val,
+                    struct exc *exc);
+/* The instruction at the last-run guest's CS:RIP: its bytes and Intel-syntax
+ * text (len 0 and "" when it cannot be fetched or decoded). */
+void cpu_describe_insn(struct cpu *cpu, uint8_t bytes[15], uint8_t *len, char *text,
+                       size_t textlen);
+
+/* Time stamp counter as the guest sees it (before TSC_OFFSET). */
+uint64_t cpu_host_tsc(const struct cpu *cpu);
+
+/* ---- exec.c */
+void cpu_exec(struct cpu *cpu);
+void cpu_update_mode(struct cpu *cpu);
+void icache_flush(struct cpu *cpu);
+
+/* ---- flags.c */
+uint64_t flags_get(struct cpu *cpu);             /* full RFLAGS, materialized */
+void flags_set(struct cpu *cpu, uint64_t rflags);  /* all bits, no privilege checks */
+bool flag_cf(const struct cpu *cpu);
+bool flag_zf(const struct cpu *cpu);
+bool flag_sf(const struct cpu *cpu);
+bool flag_of(const struct cpu *cpu);
+bool flag_pf(const struct cpu *cpu);
+bool flag_af(const struct cpu *cpu);
+bool cond_eval(const struct cpu *cpu, unsigned cc);
+
+static inline uint64_t size_mask(unsigned size)
+{
+    return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+static inline void lf_set(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res,
+                          uint64_t a, uint64_t b)
+{
+    cpu->lf.op = (uint8_t)op;
+    cpu->lf.size = (uint8_t)size;
+    cpu->lf.res = res;
+    cpu->lf.a = a;
+    cpu->lf.b = b;
+}
+/* Sets CF/OF/AF explicitly and leaves SF/ZF/PF lazy from res. */
+void lf_set_szp(struct cpu *cpu, unsigned size, uint64_t res, bool cf, bool of, bool af);
+/* INC/DEC: CF is kept, the rest computed from the result. */
+void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res, uint64_t a);
+
+/* ---- mmu.c */
+enum access { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
+/* Walks the page tables for linear address la. user: the access is made at
+ * CPL 3 (implicit supervisor accesses pass false). Sets A/D bits. On a fault
+ * fills cpu->exc (#PF) and returns -1. */
+int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint64_t *pa);
+int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val);
+int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val);
+void tlb_flush(struct cpu *cpu);
+void tlb_flush_page(struct cpu *cpu, uint64_t la);
+/* Bytes from linear memory for instruction fetch; returns how many could be
+ * fetched (stops at the first faulting page; *fault_exc describes it). */
+unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault);
+
+static inline bool is_canonical(uint64_t la)
+{
+    return (uint64_t)((int64_t)(la << 16) >> 16) == la;
+}
+
+static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
+{
+    struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
+    if (likely(e->tag_r == ((la & ~0xfffull) | user) && (la & 0xfff) + size <= 0x1000)) {
+        const uint8_t *p = (const uint8_t *)(uintptr_t)(la + e->addend);
+        switch (size) {
+        case 1: *val = *p; return 0;
+        case 2: { uint16_t v; __builtin_memcpy(&v, p, 2); *val = v; return 0; }
+        case 4: { uint32_t v; __builtin_memcpy(&v, p, 4); *val = v; return 0; }
+        default: { uint64_t v; __builtin_memcpy(&v, p, 8); *val = v; return 0; }
+        }
+    }
+    return mmu_read_slow(cpu, la, size, user, val);
+}
+
+static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val)
+{
+    struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
+    if (likely(e->tag_w == ((la & ~0xfffull) | user) && (la & 0xfff) + size <= 0x1000)) {
+        uint8_t *p = (uint8_t *)(uintptr_t)(la + e->addend);
+        switch (size) {
+        case 1: *p = (uint8_t)val; return 0;
+        case 2: { uint16_t v = (uint16_t)val; __builtin_memcpy(p, &v, 2); return 0; }
+        case 4: { uint32_t v = (uint32_t)val; __builtin_memcpy(p, &v, 4); return 0; }
+        default: __builtin_memcpy(p, &val, 8); return 0;
+        }
+    }
+    return mmu_write_slow(cpu, la, size, user, val);
+}
+
+/* Segment + offset to linear address with the mode's checks (canonical form
+ * in 64-bit mode, limits elsewhere). Fills cpu->exc on failure. */
+int seg_linear(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, enum access acc,
+               uint64_t *la);
+
+/* Data access through a segment at the current CPL. */
+static inline int vmem_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size,
+                            uint64_t *val)
+{
+    uint64_t la;
+    if (likely(cpu->mode == CPU_MODE_LONG64 && seg != SEG_FS && seg != SEG_GS)) {
+        la = off;
+        if (unlikely(!is_canonical(la)))
+            return seg_linear(cpu, seg, off, size, ACC_READ, &la);
+    } else if (seg_linear(cpu, seg, off, size, ACC_READ, &la) != 0) {
+        return -1;
+    }
+    return la_read(cpu, la, size, cpu->user, val);
+}
+
+static inline int vmem_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size,
+                             uint64_t val)
+{
+    uint64_t la;
+    if (likely(cpu->mode == CPU_MODE_LONG64 && seg != SEG_FS && seg != SEG_GS)) {
+        la = off;
+        if (unlikely(!is_canonical(la)))
+            return seg_linear(cpu, seg, off, size, ACC_WRITE, &la);
+    } else if (seg_linear(cpu, seg, off, size, ACC_WRITE, &la) != 0) {
+        return -1;
+    }
+    return la_write(cpu, la, size, cpu->user, val);
+}
+
+/* Checks that a write of size bytes at seg:off would succeed, without writing. */
+int vmem_probe_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size);
+
+/* ---- exception.c */
+static inline int raise_exc(struct cpu *cpu, unsigned vector)
+{
+    cpu->exc.vector = (uint8_t)vector;
+    cpu->exc.has_error = false;
+    cpu->exc.error = 0;
+    return STEP_FAULT;
+}
+static inline int raise_exc_err(struct cpu *cpu, unsigned vector, uint32_t error)
+{
+    cpu->exc.vector = (uint8_t)vector;
+    cpu->exc.has_error = true;
+    cpu->exc.error = error;
+    return STEP_FAULT;
+}
+#define raise_gp(cpu, err) raise_exc_err((cpu), X86_VEC_GP, (err))
+#define raise_ud(cpu) raise_exc((cpu), X86_VEC_UD)
+
+/* Delivers cpu->exc (a fault: RIP at the instruction). Returns STEP_OK when
+ * the guest's handler is entered, STEP_VMEXIT when an intercept fired (the
+ * exception itself, or SHUTDOWN on triple fault). */
+int exc_deliver(struct cpu *cpu);
+/* Delivers a software interrupt / trap with the given return RIP. */
+/* EV_SOFT_EXC: INT3/INTO — an exception for intercepts, a software
+ * interrupt for the gate's DPL check. */
+enum event_kind { EV_EXCEPTION, EV_SOFT_EXC, EV_SOFT_INT, EV_EXT_INT, EV_NMI };
+int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
+                  uint32_t error, uint64_t return_rip);
+
+/* ---- seg.c */
+/* Loads a data/stack segment register (MOV Sreg, POP Sreg) with the checks
+ * that raise #GP/#NP/#SS. */
+int seg_load(struct cpu *cpu, unsigned seg, uint16_t sel);
+/* Reads the 8- or 16-byte descriptor for sel from the GDT/LDT. */
+int desc_read(struct cpu *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi);
+void desc_to_seg(uint64_t lo, uint64_t hi, uint16_t sel, struct seg *s);
+int desc_set_flag(struct cpu *cpu, uint16_t sel, uint64_t lo_bits);
+/* Far transfer to a code segment (far JMP/CALL/RET, IRET): checks the
+ * descriptor and loads CS. */
+int seg_load_cs(struct cpu *cpu, uint16_t sel, unsigned new_cpl);
+
+/* ---- svm_hw.c */
+static inline bool svm_intercepted(const struct cpu *cpu, unsigned bit)
+{
+    return (cpu->intercepts[bit >> 5] >> (bit & 31)) & 1;
+}
+/* Records a #VMEXIT; returns STEP_VMEXIT. next_rip comes from cpu->next_rip. */
+int svm_vmexit(struct cpu *cpu, uint64_t code, uint64_t info1, uint64_t info2);
+/* IOIO intercept check for an access; on a hit records the exit. */
+int svm_check_io(struct cpu *cpu, const struct insn *in, uint16_t port, unsigned size,
+                 bool is_in, bool str, bool rep, unsigned seg);
+/* MSR intercept check (write: WRMSR). */
+bool svm_msr_intercepted(const struct cpu *cpu, uint32_t msr, bool write);
+void svm_load_state(struct cpu *cpu, const struct vmcb *vmcb);
+void svm_store_state(const struct cpu *cpu, struct vmcb *vmcb);
+
+/* ---- helpers for ops */
+static inline uint64_t gpr_read(const struct cpu *cpu, const struct opnd *o)
+{
+    if (unlikely(o->hi8))
+        return (cpu->gpr[o->reg] >> 8) & 0xff;
+    return cpu->gpr[o->reg] & size_mask(o->size);
+}
+
+/* Writes a register operand with x86-64 rules: 32-bit writes zero-extend,
+ * 8/16-bit writes merge. */
+static inline void gpr_write(struct cpu *cpu, const struct opnd *o, uint64_t v)
+{
+    uint64_t *r = &cpu->gpr[o->reg];
+    switch (o->size) {
+    case 1:
+        if (o->hi8)
+            *r = (*r & ~0xff00ull) | ((v & 0xff) << 8);
+        else
+            *r = (*r & ~0xffull) | (v & 0xff);
+        break;
+    case 2: *r = (*r & ~0xffffull) | (v & 0xffff); break;
+    case 4: *r = (uint32_t)v; break;
+    default: *r = v; break;
+    }
+}
+
+static inline void gpr_write_sized(struct cpu *cpu, unsigned reg, unsigned size, uint64_t v)
+{
+    struct opnd o = { .type = OPND_REG, .size = (uint8_t)size, .reg = (uint8_t)reg };
+    gpr_write(cpu, &o, v);
+}
+
+/* Effective address of a memory operand (offset within the segment). */
+static inline uint64_t opnd_ea(const struct cpu *cpu, const struct insn *in, const struct opnd *o)
+{
+    uint64_t ea = (uint64_t)o->val;
+    if (o->reg == REG_RIP)
+        ea += cpu->next_rip;
+    else if (o->reg != REG_NONE)
+        ea += cpu->gpr[o->reg];
+    if (o->index != REG_NONE)
+        ea += cpu->gpr[o->index] * o->scale;
+    return ea & size_mask(in->asize);
+}
+
+static inline int opnd_read(struct cpu *cpu, const struct insn *in, const struct opnd *o,
+                            uint64_t *v)
+{
+    switch (o->type) {
+    case OPND_REG: *v = gpr_read(cpu, o); return 0;
+    case OPND_IMM: *v = (uint64_t)o->val & size_mask(o->size); return 0;
+    default: return vmem_read(cpu, o->seg, opnd_ea(cpu, in, o), o->size, v);
+    }
+}
+
+static inline int opnd_write(struct cpu *cpu, const struct insn *in, const struct opnd *o,
+                             uint64_t v)
+{
+    if (o->type == OPND_REG) {
+        gpr_write(cpu, o, v);
+        return 0;
+    }
+    return vmem_write(cpu, o->seg, opnd_ea(cpu, in, o), o->size, v);
+}
+
+/* Stack: push/pop with the current stack size (64-bit in long mode, else SS.B). */
+int stack_push(struct cpu *cpu, unsigned size, uint64_t v);
+int stack_pop(struct cpu *cpu, unsigned size, uint64_t *v);
+/* Reads the stack at RSP + off without moving RSP. */
+int stack_peek(struct cpu *cpu, unsigned size, uint64_t off, uint64_t *v);
+unsigned stack_size(const struct cpu *cpu);
+
+/* Instruction dispatch table (ops tables register into it). */
+insn_fn insn_handler(ZydisMnemonic m);
+
+#endif

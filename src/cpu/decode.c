@@ -1,0 +1,314 @@
+/* decode.c — instruction decoding with Zydis and the decoded-instruction cache.
+ *
+ * Owns: turning bytes at CS:RIP into a struct insn (operands in a compact form
+ * the handlers read directly, the handler chosen once), and the direct-mapped
+ * cache keyed by linear RIP, decode context (mode, CPL) and generation.
+ * Must not: execute anything. Never decode bytes by hand: Zydis does that.
+ */
+#include "cpu/cpu.h"
+#include "cpu/ops.h"
+
+#include <string.h>
+
+static const struct {
+    ZydisMachineMode mode;
+    ZydisStackWidth stack;
+} zydis_modes[CPU_MODE_COUNT] = {
+    [CPU_MODE_REAL] = { ZYDIS_MACHINE_MODE_REAL_16, ZYDIS_STACK_WIDTH_16 },
+    [CPU_MODE_PROT16] = { ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16 },
+    [CPU_MODE_PROT32] = { ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32 },
+    [CPU_MODE_COMPAT16] = { ZYDIS_MACHINE_MODE_LONG_COMPAT_16, ZYDIS_STACK_WIDTH_16 },
+    [CPU_MODE_COMPAT32] = { ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32 },
+    [CPU_MODE_LONG64] = { ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64 },
+};
+
+int decode_init(struct cpu *cpu)
+{
+    for (int m = 0; m < CPU_MODE_COUNT; m++)
+        if (!ZYAN_SUCCESS(ZydisDecoderInit(&cpu->decoder[m], zydis_modes[m].mode,
+                                           zydis_modes[m].stack)))
+            return -1;
+    return 0;
+}
+
+void icache_flush(struct cpu *cpu)
+{
+    cpu->icache_gen++;
+    if (cpu->icache_gen == 0) {
+        /* Wrapped: make sure no stale entry can match generation 0 again. */
+        memset(cpu->icache, 0, sizeof(struct insn) * ICACHE_SIZE);
+        cpu->icache_gen = 1;
+    }
+}
+
+/* Maps a Zydis general-purpose register to (index, size, high byte).
+ * Returns false for any other register class. */
+static bool map_gpr(ZydisRegister r, struct opnd *o)
+{
+    o->hi8 = 0;
+    if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_R15B) {
+        unsigned i = r - ZYDIS_REGISTER_AL;
+        o->size = 1;
+        if (i >= 4 && i <= 7) {
+            o->reg = (uint8_t)(i - 4);
+            o->hi8 = 1;
+        } else {
+            o->reg = (uint8_t)(i < 4 ? i : i - 4);
+        }
+        return true;
+    }
+    if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W) {
+        o->reg = (uint8_t)(r - ZYDIS_REGISTER_AX);
+        o->size = 2;
+        return true;
+    }
+    if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_R15D) {
+        o->reg = (uint8_t)(r - ZYDIS_REGISTER_EAX);
+        o->size = 4;
+        return true;
+    }
+    if (r >= ZYDIS_REGISTER_RAX && r <= ZYDIS_REGISTER_R15) {
+        o->reg = (uint8_t)(r - ZYDIS_REGISTER_RAX);
+        o->size = 8;
+        return true;
+    }
+    return false;
+}
+
+static uint8_t map_index_reg(ZydisRegister r, bool *ok)
+{
+    struct opnd o;
+    if (r == ZYDIS_REGISTER_NONE)
+        return REG_NONE;
+    if (r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP)
+        return REG_RIP;
+    if (map_gpr(r, &o) && !o.hi8 && o.size >= 2)
+        return o.reg;
+    *ok = false;
+    return REG_NONE;
+}
+
+static uint8_t map_seg(ZydisRegister r)
+{
+    if (r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS)
+        return (uint8_t)(r - ZYDIS_REGISTER_ES);
+    return SEG_DS;
+}
+
+/* Fills one operand; returns false when it names state the model does not
+ * have (x87/MMX/SSE registers and the like), which makes the insn #UD. */
+static bool fill_operand(const ZydisDecodedOperand *zo, struct opnd *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->reg = REG_NONE;
+    o->index = REG_NONE;
+    switch (zo->type) {
+    case ZYDIS_OPERAND_TYPE_REGISTER:
+        o->type = OPND_REG;
+        if (map_gpr(zo->reg.value, o))
+            return true;
+        if (zo->reg.value >= ZYDIS_REGISTER_ES && zo->reg.value <= ZYDIS_REGISTER_GS) {
+            o->sreg = (uint8_t)(zo->reg.value - ZYDIS_REGISTER_ES);
+            o->reg = REG_NONE;
+            o->scale = REGCLASS_SEG;
+            o->size = 2;
+            return true;
+        }
+        if (zo->reg.value >= ZYDIS_REGISTER_CR0 && zo->reg.value <= ZYDIS_REGISTER_CR15) {
+            o->sreg = (uint8_t)(zo->reg.value - ZYDIS_REGISTER_CR0);
+            o->reg = REG_NONE;
+            o->scale = REGCLASS_CR;
+            o->size = 8;
+            return true;
+        }
+        if (zo->reg.value >= ZYDIS_REGISTER_DR0 && zo->reg.value <= ZYDIS_REGISTER_DR15) {
+            o->sreg = (uint8_t)(zo->reg.value - ZYDIS_REGISTER_DR0);
+            o->reg = REG_NONE;
+            o->scale = REGCLASS_DR;
+            o->size = 8;
+            return true;
+        }
+        return false;
+    case ZYDIS_OPERAND_TYPE_MEMORY: {
+        bool ok = true;
+        o->type = OPND_MEM;
+        o->size = (uint8_t)(zo->size / 8);
+        o->reg = map_index_reg(zo->mem.base, &ok);
+        o->index = map_index_reg(zo->mem.index, &ok);
+        o->scale = zo->mem.scale ? zo->mem.scale : 1;
+        o->seg = map_seg(zo->mem.segment);
+        o->val = zo->mem.disp.value;
+        return ok;
+    }
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+        o->type = OPND_IMM;
+        o->size = (uint8_t)(zo->size / 8);
+        o->val = zo->imm.is_signed ? zo->imm.value.s : (int64_t)zo->imm.value.u;
+        return true;
+    case ZYDIS_OPERAND_TYPE_POINTER:
+        o->type = OPND_PTR;
+        o->val = zo->ptr.offset;
+        o->sreg = 0;
+        o->scale = 0;
+        /* the selector travels in the otherwise unused displacement bits */
+        o->index = REG_NONE;
+        o->size = (uint8_t)(zo->size / 8);
+        o->hi8 = 0;
+        o->val |= (int64_t)((uint64_t)zo->ptr.segment << 32);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool uses_fpu_or_simd(const ZydisDecodedInstruction *zi)
+{
+    return (zi->attributes & (ZYDIS_ATTRIB_FPU_STATE_CR | ZYDIS_ATTRIB_FPU_STATE_CW |
+                              ZYDIS_ATTRIB_XMM_STATE_CR | ZYDIS_ATTRIB_XMM_STATE_CW)) ||
+           zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY;
+}
+
+static unsigned reg_class(const struct opnd *o)
+{
+    return o->type == OPND_REG && o->reg == REG_NONE ? o->scale : REGCLASS_GPR;
+}
+
+static bool is_x87(const ZydisDecodedInstruction *zi)
+{
+    return zi->attributes & (ZYDIS_ATTRIB_FPU_STATE_CR | ZYDIS_ATTRIB_FPU_STATE_CW);
+}
+
+/* Handlers that depend on the operand kinds, chosen once at decode time. */
+static insn_fn specialize(const struct insn *in)
+{
+    unsigned c0 = reg_class(&in->op[0]), c1 = reg_class(&in->op[1]);
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (c0 == REGCLASS_CR || c1 == REGCLASS_CR)
+            return op_mov_cr;
+        if (c0 == REGCLASS_DR || c1 == REGCLASS_DR)
+            return op_mov_dr;
+        if (c0 == REGCLASS_SEG || c1 == REGCLASS_SEG)
+            return op_mov_seg;
+        break;
+    case ZYDIS_MNEMONIC_PUSH:
+        if (c0 == REGCLASS_SEG)
+            return op_push_seg;
+        break;
+    case ZYDIS_MNEMONIC_POP:
+        if (c0 == REGCLASS_SEG)
+            return op_pop_seg;
+        break;
+    case ZYDIS_MNEMONIC_JMP:
+        if (in->op[0].type == OPND_PTR || (in->op[0].type == OPND_MEM && in->opcode == 0xff &&
+                                           ((in->modrm >> 3) & 7) == 5))
+            return op_jmp_far;
+        break;
+    case ZYDIS_MNEMONIC_CALL:
+        if (in->op[0].type == OPND_PTR || (in->op[0].type == OPND_MEM && in->opcode == 0xff &&
+                                           ((in->modrm >> 3) & 7) == 3))
+            return op_call_far;
+        break;
+    case ZYDIS_MNEMONIC_RET:
+        if (in->opcode == 0xca || in->opcode == 0xcb)
+            return op_ret_far;
+        break;
+    default:
+        break;
+    }
+    return insn_handler((ZydisMnemonic)in->mnemonic);
+}
+
+int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
+                 struct insn *in, ZydisDecodedInstruction *zi_out)
+{
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+    ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder[mode], buf, n, &zi, zo);
+    if (zi_out)
+        *zi_out = zi;
+    if (!ZYAN_SUCCESS(st))
+        return st == ZYDIS_STATUS_NO_MORE_DATA ? -2 : -1;
+
+    memset(in->op, 0, sizeof(in->op));
+    in->len = zi.length;
+    in->osize = (uint8_t)(zi.operand_width / 8);
+    in->asize = (uint8_t)(zi.address_width / 8);
+    in->mnemonic = (uint16_t)zi.mnemonic;
+    in->prefix = 0;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_REP)
+        in->prefix |= INSN_REP;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_REPE)
+        in->prefix |= INSN_REP;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_REPNE)
+        in->prefix |= INSN_REPNE;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_LOCK)
+        in->prefix |= INSN_LOCK;
+    in->opcode = zi.opcode;
+    in->modrm = (zi.attributes & ZYDIS_ATTRIB_HAS_MODRM)
+                    ? (uint8_t)((zi.raw.modrm.mod << 6) | (zi.raw.modrm.reg << 3) | zi.raw.modrm.rm)
+                    : 0;
+    in->cc = zi.opcode & 0xf;
+    in->nops = zi.operand_count_visible > 3 ? 3 : zi.operand_count_visible;
+
+    if (zi.mnemonic == ZYDIS_MNEMONIC_FWAIT) {
+        in->fn = op_fwait;
+        return 0;
+    }
+    if (uses_fpu_or_simd(&zi)) {
+        /* No FPU/SIMD state in the model; CR0.EM/TS still give #NM first. */
+        in->fn = is_x87(&zi) ? op_fpu : op_ud;
+        return 0;
+    }
+    bool ok = true;
+    for (unsigned i = 0; i < in->nops && ok; i++) {
+        ok = fill_operand(&zo[i], &in->op[i]);
+        /* An immediate takes the size of the operation it feeds. */
+        if (ok && in->op[i].type == OPND_IMM && i > 0 && in->op[0].size &&
+            in->op[0].type != OPND_IMM)
+            in->op[i].size = in->op[0].size;
+    }
+    in->fn = ok ? insn_handler(zi.mnemonic) : op_ud;
+    if (ok)
+        in->fn = specialize(in);
+    /* LOCK is only legal on a read-modify-write of memory (APM vol. 3 §1.2.5). */
+    if ((in->prefix & INSN_LOCK) && (in->nops == 0 || in->op[0].type != OPND_MEM ||
+                                     !(zi.attributes & ZYDIS_ATTRIB_ACCEPTS_LOCK)))
+        in->fn = op_ud;
+    return 0;
+}
+
+struct insn *icache_fill(struct cpu *cpu, struct insn *in)
+{
+    uint8_t buf[15];
+    struct exc fault = { 0 };
+    uint64_t la = cpu->rip;
+    if (cpu->mode != CPU_MODE_LONG64)
+        la = (cpu->seg[SEG_CS].base + cpu->rip) & 0xffffffffull;
+    else if (!is_canonical(la)) {
+        raise_gp(cpu, 0);
+        return NULL;
+    }
+    unsigned n = mmu_fetch(cpu, la, buf, sizeof(buf), &fault);
+    if (n == 0) {
+        cpu->exc = fault;
+        return NULL;
+    }
+    int r = decode_bytes(cpu, cpu->mode, buf, n, in, NULL);
+    if (r == -2 && n < sizeof(buf)) {
+        cpu->exc = fault; /* the instruction runs into a page that faults */
+        in->gen = 0;
+        return NULL;
+    }
+    if (r != 0) {
+        /* Undecodable (or longer than 15 bytes): #UD. */
+        in->len = 1;
+        in->fn = op_ud;
+        in->nops = 0;
+        in->mnemonic = ZYDIS_MNEMONIC_INVALID;
+    }
+    in->rip = cpu->rip;
+    in->gen = cpu->icache_gen;
+    in->ctx = cpu->ctx;
+    return in;
+}

@@ -1,0 +1,229 @@
+/* exception.c — delivering exceptions and interrupts (APM vol. 2 §8).
+ *
+ * Owns: the exception-intercept check (a hit becomes #VMEXIT 0x40+vector,
+ * with EXITINTINFO naming an event whose delivery was interrupted), the
+ * 64-bit IDT walk (gate checks, privilege/IST stack switch, the frame), the
+ * double-fault rules and triple fault -> SHUTDOWN.
+ * Must not: decide what a hypervisor does with an exit.
+ */
+#include "cpu/cpu.h"
+#include "cpu/ops.h"
+#include "svmsim/arch/svm_exit.h"
+
+enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT, EXC_DOUBLE };
+
+static enum exc_class exc_class_of(unsigned vector)
+{
+    switch (vector) {
+    case X86_VEC_DE: case X86_VEC_TS: case X86_VEC_NP: case X86_VEC_SS: case X86_VEC_GP:
+        return EXC_CONTRIBUTORY;
+    case X86_VEC_PF:
+        return EXC_PAGE_FAULT;
+    case X86_VEC_DF:
+        return EXC_DOUBLE;
+    default:
+        return EXC_BENIGN;
+    }
+}
+
+struct event {
+    enum event_kind kind;
+    unsigned vector;
+    bool has_error;
+    uint32_t error;
+    uint64_t return_rip;
+    uint64_t cr2;
+};
+
+static uint32_t event_int_info(const struct event *ev)
+{
+    uint32_t type;
+    switch (ev->kind) {
+    case EV_SOFT_INT: type = SVM_EVTINJ_TYPE_SOFT; break;
+    case EV_EXT_INT: type = SVM_EVTINJ_TYPE_INTR; break;
+    case EV_NMI: type = SVM_EVTINJ_TYPE_NMI; break;
+    default: type = SVM_EVTINJ_TYPE_EXEPT; break;
+    }
+    return SVM_EVTINJ_VALID | type | ev->vector | (ev->has_error ? SVM_EVTINJ_VALID_ERR : 0);
+}
+
+static int read_sys_u64(struct cpu *cpu, uint64_t la, uint64_t *v)
+{
+    return la_read(cpu, la, 8, false, v);
+}
+
+/* One attempt to enter the handler for ev through the 64-bit IDT. Returns 0,
+ * or -1 with the nested exception in cpu->exc. */
+static int idt_enter_long(struct cpu *cpu, const struct event *ev)
+{
+    uint32_t idt_err = ev->vector * 8 + X86_ERR_IDT;
+    if ((uint64_t)ev->vector * 16 + 15 > cpu->idtr.limit)
+        return raise_gp(cpu, idt_err), -1;
+    uint64_t lo, hi;
+    if (read_sys_u64(cpu, cpu->idtr.base + ev->vector * 16, &lo) != 0 ||
+        read_sys_u64(cpu, cpu->idtr.base + ev->vector * 16 + 8, &hi) != 0)
+        return -1;
+    unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3, ist = (lo >> 32) & 7;
+    if (type != 0xe && type != 0xf)
+        return raise_gp(cpu, idt_err), -1;
+    if ((ev->kind == EV_SOFT_INT || ev->kind == EV_SOFT_EXC) && dpl < cpu->cpl)
+        return raise_gp(cpu, idt_err), -1;
+    if (!(lo & (1ull << 47)))
+        return raise_exc_err(cpu, X86_VEC_NP, idt_err), -1;
+    uint16_t sel = (uint16_t)(lo >> 16);
+    uint64_t target = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull) | (hi << 32);
+
+    if ((sel & ~3) == 0)
+        return raise_gp(cpu, 0), -1;
+    uint64_t clo, chi;
+    int r = desc_read(cpu, sel, &clo, &chi);
+    if (r < 0)
+        return -1;
+    if (r > 0)
+        return raise_gp(cpu, sel & ~3u), -1;
+    struct seg cs;
+    desc_to_seg(clo, chi, sel, &cs);
+    unsigned cdpl = (cs.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
+    bool is_code = (cs.attrib & VMCB_ATTR_S) && (cs.attrib & 8);
+    if (!is_code || !(cs.attrib & VMCB_ATTR_L) || (cs.attrib & VMCB_ATTR_DB) || cdpl > cpu->cpl)
+        return raise_gp(cpu, sel & ~3u), -1;
+    if (!(cs.attrib & VMCB_ATTR_P))
+        return raise_exc_err(cpu, X86_VEC_NP, sel & ~3u), -1;
+    bool conforming = cs.attrib & 4;
+    unsigned new_cpl = conforming ? cpu->cpl : cdpl;
+
+    uint64_t rsp = cpu->gpr[4];
+    uint16_t new_ss = cpu->seg[SEG_SS].sel;
+    bool stack_switch = new_cpl < cpu->cpl;
+    if (ist || stack_switch) {
+        uint64_t off = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * new_cpl;
+        if (off + 7 > cpu->tr.limit)
+            return raise_exc_err(cpu, X86_VEC_TS, cpu->tr.sel & ~3u), -1;
+        if (read_sys_u64(cpu, cpu->tr.base + off, &rsp) != 0)
+            return -1;
+        if (!is_canonical(rsp))
+            return raise_exc_err(cpu, X86_VEC_SS, 0), -1;
+    }
+    if (stack_switch)
+        new_ss = (uint16_t)new_cpl; /* null selector with RPL = new CPL */
+    rsp &= ~0xfull;
+
+    uint64_t rflags = flags_get(cpu);
+    uint64_t frame[6];
+    unsigned n = 0;
+    if (ev->has_error)
+        frame[n++] = ev->error;
+    frame[n++] = ev->return_rip;
+    frame[n++] = cpu->seg[SEG_CS].sel;
+    frame[n++] = rflags;
+    frame[n++] = cpu->gpr[4];
+    frame[n++] = cpu->seg[SEG_SS].sel;
+    /* Write the frame from the lowest address up; any fault leaves the
+     * registers untouched. The writes are supervisor accesses. */
+    uint64_t sp = rsp - 8 * n;
+    for (unsigned i = 0; i < n; i++)
+        if (la_write(cpu, sp + 8 * i, 8, new_cpl == 3, frame[i]) != 0) {
+            if (cpu->exc.vector == X86_VEC_PF)
+                return -1;
+            return raise_exc_err(cpu, X86_VEC_SS, 0), -1;
+        }
+
+    /* Commit. */
+    if (stack_switch) {
+        struct seg *ss = &cpu->seg[SEG_SS];
+        ss->sel = new_ss;
+        ss->base = 0;
+        ss->limit = 0xffffffff;
+        ss->attrib = (uint16_t)(VMCB_ATTR_P | VMCB_ATTR_S | 3 | (new_cpl << VMCB_ATTR_DPL_SHIFT));
+    }
+    cpu->gpr[4] = sp;
+    cs.sel = (uint16_t)((sel & ~3u) | new_cpl);
+    cpu->seg[SEG_CS] = cs;
+    cpu->cpl = (uint8_t)new_cpl;
+    rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
+    if (type == 0xe)
+        rflags &= ~X86_RFLAGS_IF;
+    flags_set(cpu, rflags);
+    cpu->rip = target;
+    cpu->int_shadow = false;
+    cpu_update_mode(cpu);
+    return 0;
+}
+
+static int idt_enter(struct cpu *cpu, const struct event *ev)
+{
+    if (cpu->efer & X86_EFER_LMA)
+        return idt_enter_long(cpu, ev);
+    /* FIXME: delivery in legacy protected mode and real mode (IVT) is not
+     * modelled yet; the event cannot be delivered, which ends in shutdown. */
+    cpu->exc.vector = X86_VEC_DF;
+    cpu->exc.has_error = true;
+    cpu->exc.error = 0;
+    return -2;
+}
+
+static int shutdown(struct cpu *cpu)
+{
+    return svm_vmexit(cpu, SVM_EXIT_SHUTDOWN, 0, 0);
+}
+
+int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
+                  uint32_t error, uint64_t return_rip)
+{
+    struct event ev = {
+        .kind = kind, .vector = vector, .has_error = has_error, .error = error,
+        .return_rip = return_rip, .cr2 = cpu->exc.cr2,
+    };
+    bool nested = false;
+    struct event outer = ev;
+    for (;;) {
+        /* Intercepted exception: #VMEXIT before any delivery. A nested one
+         * reports the interrupted event in EXITINTINFO. */
+        bool is_exc = ev.kind == EV_EXCEPTION || ev.kind == EV_SOFT_EXC;
+        if (is_exc && svm_intercepted(cpu, SVM_EXIT_EXCP_BASE + ev.vector)) {
+            uint64_t info1 = ev.has_error ? ev.error : 0;
+            uint64_t info2 = ev.vector == X86_VEC_PF ? ev.cr2 : 0;
+            int r = svm_vmexit(cpu, SVM_EXIT_EXCP_BASE + ev.vector, info1, info2);
+            if (nested) {
+                cpu->exit.int_info = event_int_info(&outer);
+                cpu->exit.int_info_err = outer.has_error ? outer.error : 0;
+            }
+            return r;
+        }
+        if (ev.kind == EV_EXCEPTION && ev.vector == X86_VEC_PF)
+            cpu->cr2 = ev.cr2;
+        int r = idt_enter(cpu, &ev);
+        if (r == 0)
+            return STEP_OK;
+        if (r == -2)
+            return shutdown(cpu);
+        /* A fault while delivering ev: combine (APM vol. 2 §8.2.9). */
+        enum exc_class first = is_exc ? exc_class_of(ev.vector) : EXC_BENIGN;
+        enum exc_class second = exc_class_of(cpu->exc.vector);
+        outer = ev;
+        nested = true;
+        if (first == EXC_DOUBLE && (second == EXC_CONTRIBUTORY || second == EXC_PAGE_FAULT))
+            return shutdown(cpu);
+        bool df = (first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
+                  (first == EXC_PAGE_FAULT &&
+                   (second == EXC_CONTRIBUTORY || second == EXC_PAGE_FAULT));
+        ev.kind = EV_EXCEPTION;
+        ev.return_rip = cpu->rip;
+        if (df) {
+            ev.vector = X86_VEC_DF;
+            ev.has_error = true;
+            ev.error = 0;
+        } else {
+            ev.vector = cpu->exc.vector;
+            ev.has_error = cpu->exc.has_error;
+            ev.error = cpu->exc.error;
+            ev.cr2 = cpu->exc.cr2;
+        }
+    }
+}
+
+int exc_deliver(struct cpu *cpu)
+{
+    return event_deliver(cpu, EV_EXCEPTION, cpu->exc.vector, cpu->exc.has_error, cpu->exc.error,
+                         cpu->rip);
+}

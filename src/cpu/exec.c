@@ -1,0 +1,184 @@
+/* exec.c — the fetch/decode/execute loop and the address helpers it uses.
+ *
+ * Owns: running instructions until a #VMEXIT or the budget runs out, the
+ * current mode (from CR0.PE, EFER.LMA, CS.L/D), segmented address
+ * calculation, and the stack.
+ * Must not: know anything about L0. Exceptions are delivered through
+ * exception.c; exits recorded by svm_hw.c.
+ */
+#include "cpu/cpu.h"
+#include "cpu/ops.h"
+
+void cpu_update_mode(struct cpu *cpu)
+{
+    uint16_t cs = cpu->seg[SEG_CS].attrib;
+    unsigned mode;
+    if (!(cpu->cr0 & X86_CR0_PE))
+        mode = CPU_MODE_REAL;
+    else if (cpu->efer & X86_EFER_LMA)
+        mode = (cs & VMCB_ATTR_L) ? CPU_MODE_LONG64
+               : (cs & VMCB_ATTR_DB) ? CPU_MODE_COMPAT32 : CPU_MODE_COMPAT16;
+    else
+        mode = (cs & VMCB_ATTR_DB) ? CPU_MODE_PROT32 : CPU_MODE_PROT16;
+    cpu->mode = (uint8_t)mode;
+    cpu->ip_mask = mode == CPU_MODE_LONG64 ? ~0ull
+                   : (mode == CPU_MODE_PROT32 || mode == CPU_MODE_COMPAT32) ? 0xffffffffull
+                                                                            : 0xffffull;
+    cpu->user = cpu->cpl == 3;
+    cpu->ctx = (uint8_t)((mode << 2) | cpu->cpl);
+    cpu->slow = (cpu->rflags & X86_RFLAGS_TF) || cpu->int_shadow;
+}
+
+int seg_linear(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, enum access acc,
+               uint64_t *la)
+{
+    const struct seg *s = &cpu->seg[seg];
+    if (cpu->mode == CPU_MODE_LONG64) {
+        uint64_t a = off;
+        if (seg == SEG_FS || seg == SEG_GS)
+            a += s->base;
+        if (!is_canonical(a))
+            return seg == SEG_SS ? raise_exc_err(cpu, X86_VEC_SS, 0) : raise_gp(cpu, 0);
+        *la = a;
+        return 0;
+    }
+    /* Segmented: null selector, type and limit checks (APM vol. 2 §4.12). */
+    if (cpu->mode != CPU_MODE_REAL) {
+        uint16_t at = s->attrib;
+        int vec = seg == SEG_SS ? X86_VEC_SS : X86_VEC_GP;
+        if (!(at & VMCB_ATTR_P))
+            return raise_exc_err(cpu, vec, 0);
+        bool code = at & 8;
+        if (acc == ACC_WRITE && (code || !(at & 2)))
+            return raise_exc_err(cpu, vec, 0);
+        if (acc == ACC_READ && code && !(at & 2))
+            return raise_exc_err(cpu, vec, 0);
+        uint64_t last = off + (size ? size - 1 : 0);
+        bool expand_down = !code && (at & 4);
+        if (expand_down) {
+            uint64_t upper = (at & VMCB_ATTR_DB) ? 0xffffffffull : 0xffffull;
+            if (off <= s->limit || last > upper)
+                return raise_exc_err(cpu, vec, 0);
+        } else if (last > s->limit) {
+            return raise_exc_err(cpu, vec, 0);
+        }
+    }
+    *la = (s->base + off) & 0xffffffffull;
+    return 0;
+}
+
+int vmem_probe_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size)
+{
+    uint64_t la, pa;
+    if (seg_linear(cpu, seg, off, size, ACC_WRITE, &la) != 0)
+        return -1;
+    if (mmu_translate(cpu, la, ACC_WRITE, cpu->user, &pa) != 0)
+        return -1;
+    if (((la & 0xfff) + size) > 0x1000 &&
+        mmu_translate(cpu, (la + size - 1) & ~0xfffull, ACC_WRITE, cpu->user, &pa) != 0)
+        return -1;
+    return 0;
+}
+
+unsigned stack_size(const struct cpu *cpu)
+{
+    if (cpu->mode == CPU_MODE_LONG64)
+        return 8;
+    return (cpu->seg[SEG_SS].attrib & VMCB_ATTR_DB) ? 4 : 2;
+}
+
+static uint64_t rsp_mask(const struct cpu *cpu)
+{
+    return size_mask(stack_size(cpu));
+}
+
+static void rsp_set(struct cpu *cpu, uint64_t v)
+{
+    uint64_t m = rsp_mask(cpu);
+    cpu->gpr[4] = (cpu->gpr[4] & ~m) | (v & m);
+}
+
+int stack_push(struct cpu *cpu, unsigned size, uint64_t v)
+{
+    uint64_t sp = (cpu->gpr[4] - size) & rsp_mask(cpu);
+    if (vmem_write(cpu, SEG_SS, sp, size, v) != 0) {
+        if (cpu->exc.vector == X86_VEC_GP && cpu->mode == CPU_MODE_LONG64)
+            cpu->exc.vector = X86_VEC_SS; /* non-canonical stack reference */
+        return -1;
+    }
+    rsp_set(cpu, sp);
+    return 0;
+}
+
+int stack_peek(struct cpu *cpu, unsigned size, uint64_t off, uint64_t *v)
+{
+    uint64_t sp = (cpu->gpr[4] + off) & rsp_mask(cpu);
+    if (vmem_read(cpu, SEG_SS, sp, size, v) != 0) {
+        if (cpu->exc.vector == X86_VEC_GP && cpu->mode == CPU_MODE_LONG64)
+            cpu->exc.vector = X86_VEC_SS;
+        return -1;
+    }
+    return 0;
+}
+
+int stack_pop(struct cpu *cpu, unsigned size, uint64_t *v)
+{
+    if (stack_peek(cpu, size, 0, v) != 0)
+        return -1;
+    rsp_set(cpu, cpu->gpr[4] + size);
+    return 0;
+}
+
+/* Hardware single-step and interrupt shadows: the careful path. */
+static int step_slow(struct cpu *cpu, struct insn *in)
+{
+    bool tf = cpu->rflags & X86_RFLAGS_TF;
+    cpu->int_shadow = false;
+    cpu->next_rip = (cpu->rip + in->len) & cpu->ip_mask;
+    int r = in->fn(cpu, in);
+    if (r != STEP_OK)
+        return r;
+    cpu->rip = cpu->next_rip;
+    cpu->budget--;
+    cpu->insns++;
+    if (tf) {
+        /* #DB trap after the instruction, DR6.BS (APM vol. 2 §13.1.3.4). */
+        cpu->dr[6] |= 1ull << 14;
+        r = event_deliver(cpu, EV_EXCEPTION, X86_VEC_DB, false, 0, cpu->rip);
+    }
+    cpu_update_mode(cpu);
+    return r;
+}
+
+void cpu_exec(struct cpu *cpu)
+{
+    while (likely(cpu->budget > 0)) {
+        uint64_t rip = cpu->rip;
+        struct insn *in = &cpu->icache[(rip ^ (rip >> 12)) & (ICACHE_SIZE - 1)];
+        if (unlikely(in->rip != rip || in->gen != cpu->icache_gen || in->ctx != cpu->ctx)) {
+            in = icache_fill(cpu, in);
+            if (!in) {
+                if (exc_deliver(cpu) == STEP_VMEXIT)
+                    return;
+                continue;
+            }
+        }
+        int r;
+        if (unlikely(cpu->slow)) {
+            r = step_slow(cpu, in);
+        } else {
+            cpu->next_rip = (rip + in->len) & cpu->ip_mask;
+            r = in->fn(cpu, in);
+            if (likely(r == STEP_OK)) {
+                cpu->rip = cpu->next_rip;
+                cpu->budget--;
+                cpu->insns++;
+                continue;
+            }
+        }
+        if (r == STEP_FAULT)
+            r = exc_deliver(cpu);
+        if (r == STEP_VMEXIT)
+            return;
+    }
+}

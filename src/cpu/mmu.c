@@ -1,0 +1,330 @@
+/* mmu.c — linear-to-physical translation, the soft TLB and guest memory
+ * access slow paths.
+ *
+ * Owns: page walks (4-level long mode, 3-level PAE, 2-level 32-bit), A/D bit
+ * updates, #PF error codes (APM vol. 2 §5), TLB fills and flushes, and the
+ * write-to-code-page check that invalidates the decode cache.
+ * Must not: decide policy about faults (it only fills cpu->exc).
+ */
+#include "cpu/cpu.h"
+
+#include <string.h>
+
+static uint64_t pa_mask(const struct cpu *cpu)
+{
+    return ((1ull << cpu->model.maxphyaddr) - 1) & ~0xfffull;
+}
+
+static uint64_t phys_read_u64(struct cpu *cpu, uint64_t pa)
+{
+    const uint8_t *p = gmem_ptr(cpu->mem, pa, 8);
+    uint64_t v;
+    if (!p)
+        return ~0ull; /* nothing there: the bus floats high */
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint32_t phys_read_u32(struct cpu *cpu, uint64_t pa)
+{
+    const uint8_t *p = gmem_ptr(cpu->mem, pa, 4);
+    uint32_t v;
+    if (!p)
+        return ~0u;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static void phys_or_u64(struct cpu *cpu, uint64_t pa, uint64_t bits, unsigned width)
+{
+    uint8_t *p = gmem_ptr(cpu->mem, pa, width);
+    if (!p)
+        return;
+    if (width == 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        v |= bits;
+        memcpy(p, &v, 8);
+    } else {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        v |= (uint32_t)bits;
+        memcpy(p, &v, 4);
+    }
+}
+
+static int page_fault(struct cpu *cpu, uint64_t la, uint32_t err)
+{
+    cpu->exc.vector = X86_VEC_PF;
+    cpu->exc.has_error = true;
+    cpu->exc.error = err;
+    cpu->exc.cr2 = la;
+    return -1;
+}
+
+struct walk {
+    uint64_t pa;        /* translated physical address */
+    bool writable;      /* a write at this privilege would be allowed */
+    bool dirty;         /* final entry's D bit (after this access) */
+};
+
+static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct walk *w)
+{
+    bool write = acc == ACC_WRITE, fetch = acc == ACC_EXEC;
+    bool nxe = cpu->efer & X86_EFER_NXE;
+    uint32_t errbits = (write ? X86_PF_W : 0) | (user ? X86_PF_U : 0) |
+                       (fetch && nxe ? X86_PF_I : 0);
+
+    if (!(cpu->cr0 & X86_CR0_PG)) {
+        w->pa = (cpu->efer & X86_EFER_LMA) ? la : (la & 0xffffffffull);
+        w->writable = true;
+        w->dirty = true;
+        return 0;
+    }
+
+    uint64_t entries[4], addrs[4];
+    unsigned width = 8, levels, nlev = 0;
+    uint64_t table, rsvd_hi = ~((1ull << cpu->model.maxphyaddr) - 1) & 0x000fffffffffffffull;
+    if (!nxe)
+        rsvd_hi |= X86_PTE_NX;
+    uint64_t page_size;
+
+    if (cpu->efer & X86_EFER_LMA) {
+        levels = 4;
+        table = cpu->cr3 & pa_mask(cpu);
+    } else if (cpu->cr4 & X86_CR4_PAE) {
+        /* PAE: the four PDPTEs are read at CR3 load on real hardware; read
+         * them at walk time (FIXME: no PDPTE caching or reserved-bit #GP on
+         * CR3 load). */
+        uint64_t pdpte = phys_read_u64(cpu, (cpu->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8);
+        if (!(pdpte & X86_PTE_P))
+            return page_fault(cpu, la, errbits);
+        if (pdpte & (rsvd_hi | 0x1e6))
+            return page_fault(cpu, la, errbits | X86_PF_P | X86_PF_RSVD);
+        levels = 2;
+        table = pdpte & pa_mask(cpu);
+    } else {
+        levels = 2;
+        width = 4;
+        table = cpu->cr3 & 0xfffff000ull;
+    }
+
+    bool rw = true, us = true, nx = false;
+    uint64_t e = 0;
+    unsigned level;
+    for (level = levels; level >= 1; level--) {
+        unsigned shift = 12 + 9 * (level - 1);
+        uint64_t idx;
+        if (width == 4) {
+            shift = 12 + 10 * (level - 1);
+            idx = (la >> shift) & 1023;
+        } else {
+            idx = (la >> shift) & 511;
+        }
+        uint64_t addr = table + idx * width;
+        e = width == 8 ? phys_read_u64(cpu, addr) : phys_read_u32(cpu, addr);
+        entries[nlev] = e;
+        addrs[nlev] = addr;
+        nlev++;
+        if (!(e & X86_PTE_P))
+            return page_fault(cpu, la, errbits);
+        if (width == 8) {
+            uint64_t rsvd = rsvd_hi;
+            if (levels == 4 && level == 4)
+                rsvd |= X86_PTE_PS;
+            if (level == 2 && (e & X86_PTE_PS))
+                rsvd |= 0x1fe000ull; /* 2 MiB page: bits 20:13 */
+            if (level == 3 && (e & X86_PTE_PS))
+                rsvd |= 0x3fffe000ull; /* 1 GiB page: bits 29:13 */
+            if (e & rsvd)
+                return page_fault(cpu, la, errbits | X86_PF_P | X86_PF_RSVD);
+        }
+        rw &= !!(e & X86_PTE_RW);
+        us &= !!(e & X86_PTE_US);
+        nx |= width == 8 && nxe && (e & X86_PTE_NX);
+        bool large = (e & X86_PTE_PS) &&
+                     ((width == 8 && (level == 2 || level == 3)) ||
+                      (width == 4 && level == 2 && (cpu->cr4 & X86_CR4_PSE)));
+        if (level == 1 || large) {
+            page_size = 1ull << shift;
+            break;
+        }
+        table = e & (width == 8 ? pa_mask(cpu) : 0xfffff000ull);
+    }
+
+    bool wp = cpu->cr0 & X86_CR0_WP;
+    bool can_write = user ? (rw && us) : (rw || !wp);
+    if ((user && !us) || (write && !can_write) || (fetch && nx))
+        return page_fault(cpu, la, errbits | X86_PF_P);
+
+    /* Accessed bits on every level, dirty on the leaf for a write. */
+    for (unsigned i = 0; i < nlev; i++) {
+        uint64_t bits = X86_PTE_A;
+        if (i == nlev - 1 && write)
+            bits |= X86_PTE_D;
+        if ((entries[i] & bits) != bits)
+            phys_or_u64(cpu, addrs[i], bits, width);
+    }
+
+    uint64_t base;
+    if (width == 4 && page_size == (1ull << 22))
+        base = (e & 0xffc00000ull) | ((e & 0x1fe000ull) << 19); /* PSE-36 style high bits */
+    else
+        base = e & (width == 8 ? pa_mask(cpu) : 0xfffff000ull) & ~(page_size - 1);
+    w->pa = base | (la & (page_size - 1));
+    w->writable = can_write;
+    w->dirty = write || (e & X86_PTE_D);
+    return 0;
+}
+
+int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint64_t *pa)
+{
+    struct walk w;
+    if (walk(cpu, la, acc, user, &w) != 0)
+        return -1;
+    *pa = w.pa;
+
+    /* Fill the soft TLB for RAM pages. */
+    uint64_t ppage = w.pa & ~0xfffull;
+    uint8_t *host = gmem_ptr(cpu->mem, ppage, 0x1000);
+    if (host && acc != ACC_EXEC) {
+        uint64_t lpage = la & ~0xfffull;
+        struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
+        uint64_t tag = lpage | (user ? 1 : 0);
+        if (e->tag_r != tag || e->pa != ppage)
+            e->tag_w = TLB_INVALID;
+        e->tag_r = tag;
+        e->addend = (uintptr_t)host - (uintptr_t)lpage;
+        e->pa = ppage;
+        if (w.writable && w.dirty && !cpu->mem->code[ppage >> GMEM_PAGE_SHIFT])
+            e->tag_w = tag;
+    }
+    return 0;
+}
+
+void tlb_flush(struct cpu *cpu)
+{
+    for (unsigned i = 0; i < TLB_SIZE; i++) {
+        cpu->tlb[i].tag_r = TLB_INVALID;
+        cpu->tlb[i].tag_w = TLB_INVALID;
+    }
+}
+
+void tlb_flush_page(struct cpu *cpu, uint64_t la)
+{
+    struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
+    e->tag_r = TLB_INVALID;
+    e->tag_w = TLB_INVALID;
+}
+
+/* A decoded instruction now depends on this physical page: writes to it must
+ * take the slow path, so drop write permission from TLB entries mapping it. */
+void mmu_mark_code(struct cpu *cpu, uint64_t pa)
+{
+    uint64_t ppage = pa & ~0xfffull;
+    uint8_t *mark = &cpu->mem->code[ppage >> GMEM_PAGE_SHIFT];
+    if (*mark)
+        return;
+    *mark = 1;
+    for (unsigned i = 0; i < TLB_SIZE; i++)
+        if (cpu->tlb[i].pa == ppage)
+            cpu->tlb[i].tag_w = TLB_INVALID;
+}
+
+void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
+{
+    uint64_t npages = cpu->mem->size >> GMEM_PAGE_SHIFT;
+    uint64_t first = gpa >> GMEM_PAGE_SHIFT;
+    uint64_t last = (gpa + (len ? len - 1 : 0)) >> GMEM_PAGE_SHIFT;
+    for (uint64_t p = first; p <= last && p < npages; p++) {
+        if (cpu->mem->code[p]) {
+            /* Self-modifying code: forget every decode and every mark. */
+            icache_flush(cpu);
+            memset(cpu->mem->code, 0, npages);
+            return;
+        }
+    }
+}
+
+static uint64_t phys_read(struct cpu *cpu, uint64_t pa, unsigned size)
+{
+    const uint8_t *p = gmem_ptr(cpu->mem, pa, size);
+    uint64_t v = 0;
+    if (!p)
+        return size_mask(size);
+    memcpy(&v, p, size);
+    return v;
+}
+
+static void phys_write(struct cpu *cpu, uint64_t pa, unsigned size, uint64_t v)
+{
+    uint8_t *p = gmem_ptr(cpu->mem, pa, size);
+    if (!p)
+        return; /* no RAM there: the write goes nowhere */
+    if (cpu->mem->code[pa >> GMEM_PAGE_SHIFT])
+        cpu_notify_phys_write(cpu, pa, size);
+    memcpy(p, &v, size);
+}
+
+int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
+{
+    uint64_t pa0, pa1;
+    unsigned first = 0x1000 - (unsigned)(la & 0xfff);
+    if (mmu_translate(cpu, la, ACC_READ, user, &pa0) != 0)
+        return -1;
+    if (first >= size) {
+        *val = phys_read(cpu, pa0, size);
+        return 0;
+    }
+    if (mmu_translate(cpu, la + first, ACC_READ, user, &pa1) != 0)
+        return -1;
+    uint64_t lo = phys_read(cpu, pa0, first);
+    uint64_t hi = phys_read(cpu, pa1, size - first);
+    *val = lo | (hi << (first * 8));
+    return 0;
+}
+
+int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val)
+{
+    uint64_t pa0, pa1;
+    unsigned first = 0x1000 - (unsigned)(la & 0xfff);
+    if (mmu_translate(cpu, la, ACC_WRITE, user, &pa0) != 0)
+        return -1;
+    if (first >= size) {
+        phys_write(cpu, pa0, size, val);
+        return 0;
+    }
+    if (mmu_translate(cpu, la + first, ACC_WRITE, user, &pa1) != 0)
+        return -1;
+    phys_write(cpu, pa0, first, val);
+    phys_write(cpu, pa1, size - first, val >> (first * 8));
+    return 0;
+}
+
+unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault)
+{
+    unsigned done = 0;
+    while (done < len) {
+        uint64_t a = la + done, pa;
+        if (cpu->mode != CPU_MODE_LONG64)
+            a &= 0xffffffffull;
+        struct exc saved = cpu->exc;
+        if (mmu_translate(cpu, a, ACC_EXEC, cpu->user, &pa) != 0) {
+            *fault = cpu->exc;
+            cpu->exc = saved;
+            break;
+        }
+        unsigned chunk = 0x1000 - (unsigned)(a & 0xfff);
+        if (chunk > len - done)
+            chunk = len - done;
+        const uint8_t *p = gmem_ptr(cpu->mem, pa, chunk);
+        if (p) {
+            memcpy(buf + done, p, chunk);
+            mmu_mark_code(cpu, pa);
+        } else {
+            memset(buf + done, 0xff, chunk);
+        }
+        done += chunk;
+    }
+    return done;
+}

@@ -1,0 +1,54 @@
+/* ops.h — instruction handlers, one family per ops_*.c file, dispatched by
+ * ZydisMnemonic through the table in ops_table.c. Private to src/cpu. */
+#ifndef SVMSIM_CPU_OPS_H
+#define SVMSIM_CPU_OPS_H
+
+#include "cpu/cpu.h"
+
+#define OP(name) int op_##name(struct cpu *cpu, const struct insn *in)
+
+OP(ud); OP(fpu); OP(fwait);
+/* ops_alu.c */
+OP(add); OP(adc); OP(sub); OP(sbb); OP(and); OP(or); OP(xor); OP(cmp); OP(test);
+OP(inc); OP(dec); OP(neg); OP(not);
+/* ops_mov.c */
+OP(mov); OP(movzx); OP(movsx); OP(lea); OP(xchg); OP(cmovcc); OP(setcc); OP(bswap);
+OP(cbw); OP(cwd); OP(lahf); OP(sahf); OP(clc); OP(stc); OP(cmc); OP(cld); OP(std);
+OP(nop); OP(xadd); OP(cmpxchg); OP(cmpxchg8b); OP(cmpxchg16b);
+/* ops_shift.c */
+OP(shl); OP(shr); OP(sar); OP(rol); OP(ror); OP(rcl); OP(rcr); OP(shld); OP(shrd);
+/* ops_muldiv.c */
+OP(mul); OP(imul); OP(div); OP(idiv);
+/* ops_bit.c */
+OP(bt); OP(bts); OP(btr); OP(btc); OP(bsf); OP(bsr); OP(popcnt); OP(lzcnt); OP(tzcnt);
+/* ops_branch.c */
+OP(jmp); OP(jcc); OP(call); OP(ret); OP(loop); OP(loope); OP(loopne); OP(jrcxz);
+OP(jmp_far); OP(call_far); OP(ret_far); OP(iret); OP(int); OP(int3); OP(into); OP(int1);
+OP(syscall); OP(sysret);
+/* ops_stack.c */
+OP(push); OP(pop); OP(pushf); OP(popf); OP(enter); OP(leave); OP(pusha); OP(popa);
+/* ops_string.c */
+OP(movs); OP(stos); OP(lods); OP(scas); OP(cmps);
+/* ops_io.c */
+OP(in); OP(out); OP(ins); OP(outs);
+/* ops_system.c */
+OP(hlt); OP(cli); OP(sti); OP(cpuid); OP(rdtsc); OP(rdtscp); OP(rdpmc); OP(rdmsr); OP(wrmsr);
+OP(mov_cr); OP(mov_dr); OP(lgdt); OP(lidt); OP(sgdt); OP(sidt); OP(ltr); OP(str); OP(lldt);
+OP(sldt); OP(invlpg); OP(swapgs); OP(clts); OP(pause); OP(invd); OP(wbinvd); OP(xsetbv);
+OP(mov_seg); OP(pop_seg); OP(push_seg); OP(lmsw); OP(smsw); OP(ud2);
+/* ops_svm.c */
+OP(vmrun); OP(vmload); OP(vmsave); OP(vmmcall); OP(stgi); OP(clgi); OP(skinit); OP(invlpga);
+
+/* shared helpers */
+int decode_init(struct cpu *cpu);
+int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
+                 struct insn *in, ZydisDecodedInstruction *zi_out);
+struct insn *icache_fill(struct cpu *cpu, struct insn *in);
+void mmu_mark_code(struct cpu *cpu, uint64_t pa);
+/* Checks port access permission for IN/OUT/INS/OUTS at CPL > IOPL through the
+ * TSS I/O bitmap (APM vol. 2 §13.3). Returns 0 or raises #GP(0). */
+int io_permission(struct cpu *cpu, uint16_t port, unsigned size);
+/* Loads a new RFLAGS value with the privilege rules of POPF/IRET. */
+void flags_load_checked(struct cpu *cpu, uint64_t v, unsigned size, bool iret);
+
+#endif

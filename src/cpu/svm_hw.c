@@ -1,0 +1,172 @@
+/* svm_hw.c — the SVM hardware: intercept checks and the VMCB world switch
+ * (AMD APM vol. 2 §15).
+ *
+ * Owns: recording a #VMEXIT (exit code, EXITINFO1/2, NRIP), the IOPM and
+ * MSRPM lookups, and copying guest state between the CPU and a VMCB save
+ * area. cpu.c's cpu_run() is VMRUN from the host's point of view.
+ * Must not: include hv/ headers or decide what an exit means.
+ */
+#include "cpu/cpu.h"
+#include "svmsim/arch/svm_exit.h"
+
+#include <string.h>
+
+int svm_vmexit(struct cpu *cpu, uint64_t code, uint64_t info1, uint64_t info2)
+{
+    cpu->exit.code = code;
+    cpu->exit.info1 = info1;
+    cpu->exit.info2 = info2;
+    cpu->exit.int_info = 0;
+    cpu->exit.int_info_err = 0;
+    cpu->exit.next_rip = cpu->model.nrips ? cpu->next_rip : 0;
+    cpu->exited = true;
+    return STEP_VMEXIT;
+}
+
+static bool iopm_hit(const uint8_t *iopm, uint16_t port, unsigned size)
+{
+    /* One bit per port; an access covering several ports is intercepted if
+     * any of their bits is set (the 12 KiB map has a spare byte for 0xffff+). */
+    for (unsigned i = 0; i < size; i++) {
+        unsigned p = (unsigned)port + i;
+        if (iopm[p >> 3] & (1u << (p & 7)))
+            return true;
+    }
+    return false;
+}
+
+int svm_check_io(struct cpu *cpu, const struct insn *in, uint16_t port, unsigned size,
+                 bool is_in, bool str, bool rep, unsigned seg)
+{
+    if (!svm_intercepted(cpu, SVM_EXIT_IOIO))
+        return STEP_OK;
+    if (!cpu->iopm || !iopm_hit(cpu->iopm, port, size))
+        return STEP_OK;
+    uint64_t info = (uint64_t)port << SVM_IOIO_PORT_SHIFT;
+    info |= is_in ? SVM_IOIO_TYPE_IN : 0;
+    info |= str ? SVM_IOIO_STR : 0;
+    info |= rep ? SVM_IOIO_REP : 0;
+    info |= (uint64_t)(size == 1 ? 1 : size == 2 ? 2 : 4) << SVM_IOIO_SIZE_SHIFT;
+    info |= (uint64_t)(in->asize == 2 ? 1 : in->asize == 4 ? 2 : 4) << SVM_IOIO_ASIZE_SHIFT;
+    if (str)
+        info |= (uint64_t)(seg & 7) << SVM_IOIO_SEG_SHIFT;
+    /* EXITINFO2 holds the RIP of the next instruction for IOIO exits. */
+    return svm_vmexit(cpu, SVM_EXIT_IOIO, info, cpu->next_rip);
+}
+
+bool svm_msr_intercepted(const struct cpu *cpu, uint32_t msr, bool write)
+{
+    if (!svm_intercepted(cpu, SVM_EXIT_MSR))
+        return false;
+    if (!cpu->msrpm)
+        return true;
+    unsigned base;
+    if (msr <= 0x1fff)
+        base = 0x000;
+    else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+        base = 0x800;
+    else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
+        base = 0x1000;
+    else
+        return true; /* outside the three ranges: always intercepted */
+    unsigned bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
+    return (cpu->msrpm[base + bit / 8] >> (bit % 8)) & 1;
+}
+
+static void seg_from_vmcb(struct seg *s, const struct vmcb_seg *v)
+{
+    s->sel = v->selector;
+    s->attrib = v->attrib;
+    s->limit = v->limit;
+    s->base = v->base;
+}
+
+static void seg_to_vmcb(struct vmcb_seg *v, const struct seg *s)
+{
+    v->selector = s->sel;
+    v->attrib = s->attrib;
+    v->limit = s->limit;
+    v->base = s->base;
+}
+
+void svm_load_state(struct cpu *cpu, const struct vmcb *vmcb)
+{
+    const struct vmcb_save_area *sa = &vmcb->save;
+    seg_from_vmcb(&cpu->seg[SEG_ES], &sa->es);
+    seg_from_vmcb(&cpu->seg[SEG_CS], &sa->cs);
+    seg_from_vmcb(&cpu->seg[SEG_SS], &sa->ss);
+    seg_from_vmcb(&cpu->seg[SEG_DS], &sa->ds);
+    seg_from_vmcb(&cpu->seg[SEG_FS], &sa->fs);
+    seg_from_vmcb(&cpu->seg[SEG_GS], &sa->gs);
+    seg_from_vmcb(&cpu->ldtr, &sa->ldtr);
+    seg_from_vmcb(&cpu->tr, &sa->tr);
+    cpu->gdtr.base = sa->gdtr.base;
+    cpu->gdtr.limit = sa->gdtr.limit;
+    cpu->idtr.base = sa->idtr.base;
+    cpu->idtr.limit = sa->idtr.limit;
+    cpu->cpl = sa->cpl;
+    cpu->efer = sa->efer;
+    cpu->cr0 = sa->cr0;
+    cpu->cr2 = sa->cr2;
+    cpu->cr3 = sa->cr3;
+    cpu->cr4 = sa->cr4;
+    cpu->dr[6] = sa->dr6;
+    cpu->dr[7] = sa->dr7;
+    flags_set(cpu, sa->rflags);
+    cpu->rip = sa->rip;
+    cpu->gpr[4] = sa->rsp;
+    cpu->gpr[0] = sa->rax;
+    cpu->star = sa->star;
+    cpu->lstar = sa->lstar;
+    cpu->cstar = sa->cstar;
+    cpu->sfmask = sa->sfmask;
+    cpu->kernel_gs_base = sa->kernel_gs_base;
+    cpu->sysenter_cs = sa->sysenter_cs;
+    cpu->sysenter_esp = sa->sysenter_esp;
+    cpu->sysenter_eip = sa->sysenter_eip;
+    cpu->pat = sa->g_pat;
+    cpu->dbgctl = sa->dbgctl;
+    cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
+    cpu->tsc_offset = vmcb->control.tsc_offset;
+    cpu_update_mode(cpu);
+}
+
+void svm_store_state(const struct cpu *cpu, struct vmcb *vmcb)
+{
+    struct vmcb_save_area *sa = &vmcb->save;
+    seg_to_vmcb(&sa->es, &cpu->seg[SEG_ES]);
+    seg_to_vmcb(&sa->cs, &cpu->seg[SEG_CS]);
+    seg_to_vmcb(&sa->ss, &cpu->seg[SEG_SS]);
+    seg_to_vmcb(&sa->ds, &cpu->seg[SEG_DS]);
+    seg_to_vmcb(&sa->fs, &cpu->seg[SEG_FS]);
+    seg_to_vmcb(&sa->gs, &cpu->seg[SEG_GS]);
+    seg_to_vmcb(&sa->ldtr, &cpu->ldtr);
+    seg_to_vmcb(&sa->tr, &cpu->tr);
+    sa->gdtr.base = cpu->gdtr.base;
+    sa->gdtr.limit = cpu->gdtr.limit;
+    sa->idtr.base = cpu->idtr.base;
+    sa->idtr.limit = cpu->idtr.limit;
+    sa->cpl = cpu->cpl;
+    sa->efer = cpu->efer;
+    sa->cr0 = cpu->cr0;
+    sa->cr2 = cpu->cr2;
+    sa->cr3 = cpu->cr3;
+    sa->cr4 = cpu->cr4;
+    sa->dr6 = cpu->dr[6];
+    sa->dr7 = cpu->dr[7];
+    sa->rflags = cpu->rflags; /* materialized by the caller */
+    sa->rip = cpu->rip;
+    sa->rsp = cpu->gpr[4];
+    sa->rax = cpu->gpr[0];
+    sa->star = cpu->star;
+    sa->lstar = cpu->lstar;
+    sa->cstar = cpu->cstar;
+    sa->sfmask = cpu->sfmask;
+    sa->kernel_gs_base = cpu->kernel_gs_base;
+    sa->sysenter_cs = cpu->sysenter_cs;
+    sa->sysenter_esp = cpu->sysenter_esp;
+    sa->sysenter_eip = cpu->sysenter_eip;
+    sa->g_pat = cpu->pat;
+    sa->dbgctl = cpu->dbgctl;
+    vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
+}

@@ -1,0 +1,45 @@
+/* cpuid.c — the CPUID L1 sees: the hardware's, filtered by L0's knobs as KVM
+ * builds a guest CPUID from the host's (DESIGN.md "Boot protocol"). */
+#include "hv/hv.h"
+
+int cpuid_interception(struct l0 *l0)
+{
+    struct cpu *cpu = l0->cpu;
+    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    uint32_t leaf = (uint32_t)sa->rax, sub = (uint32_t)cpu->gpr[1];
+    uint32_t r[4];
+    cpu_cpuid(cpu, leaf, sub, r);
+    switch (leaf) {
+    case 0x00000001:
+        r[2] |= 1u << 31; /* hypervisor present */
+        break;
+    case 0x40000000:
+        r[0] = 0x40000001;
+        r[1] = 0x4b4d564b; /* "KVMKVMKVM\0\0\0" */
+        r[2] = 0x564b4d56;
+        r[3] = 0x0000004d;
+        break;
+    case 0x80000001:
+        if (!l0->cfg.nested)
+            r[2] &= ~(1u << 2);
+        break;
+    case 0x8000000a:
+        if (!l0->cfg.nested) {
+            r[0] = r[1] = r[2] = r[3] = 0;
+            break;
+        }
+        if (l0->cfg.vls)
+            r[3] |= CPUID_SVM_VLS;
+        break;
+    default:
+        break;
+    }
+    sa->rax = r[0];
+    cpu->gpr[3] = r[1];
+    cpu->gpr[1] = r[2];
+    cpu->gpr[2] = r[3];
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "CPUID 0x%x.%u = %08x %08x %08x %08x", leaf, sub,
+              r[0], r[1], r[2], r[3]);
+    l0_skip_insn(l0);
+    return 1;
+}

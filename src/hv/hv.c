@@ -1,0 +1,214 @@
+/* hv.c — L0's run loop and exit dispatch.
+ *
+ * Owns: setting up vmcb01 the way KVM's init_vmcb does (intercepts, permission
+ * maps, the boot state handed over by the VMM), running it, dispatching each
+ * #VMEXIT through a const table indexed by exit code, and the trace record
+ * of every exit.
+ */
+#include "hv/hv.h"
+#include "svmsim/arch/svm_exit.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int hlt_interception(struct l0 *l0)
+{
+    bool irq_on = l0->vmcb01->save.rflags & X86_RFLAGS_IF;
+    l0_decide(l0, SVMSIM_DECISION_END, "halted");
+    /* The model has no interrupt source, so a halted vCPU never wakes. */
+    return l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED,
+                  irq_on ? "guest halted (interrupts on, but nothing can interrupt it)"
+                         : "guest halted with interrupts off");
+}
+
+static int shutdown_interception(struct l0 *l0)
+{
+    l0_decide(l0, SVMSIM_DECISION_END, "shutdown");
+    return l0_end(l0, SVMSIM_END_SHUTDOWN, SVMSIM_STATUS_SHUTDOWN,
+                  "shutdown (triple fault or undeliverable event)");
+}
+
+static int ud_interception_insn(struct l0 *l0)
+{
+    queue_exception(l0, X86_VEC_UD, false, 0);
+    l0_decide(l0, SVMSIM_DECISION_INJECTED_UD, "instruction not offered to the guest: #UD");
+    return 1;
+}
+
+static int nop_interception(struct l0 *l0)
+{
+    l0_skip_insn(l0);
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "no-op for the guest");
+    return 1;
+}
+
+static const exit_handler exit_handlers[SVM_EXIT_LAST_BITMAPPED + 1] = {
+    [SVM_EXIT_HLT] = hlt_interception,
+    [SVM_EXIT_SHUTDOWN] = shutdown_interception,
+    [SVM_EXIT_IOIO] = io_interception,
+    [SVM_EXIT_MSR] = msr_interception,
+    [SVM_EXIT_CPUID] = cpuid_interception,
+    [SVM_EXIT_INVD] = nop_interception,
+    [SVM_EXIT_WBINVD] = nop_interception,
+    [SVM_EXIT_VMRUN] = vmrun_interception,
+    [SVM_EXIT_VMMCALL] = vmmcall_interception,
+    [SVM_EXIT_VMLOAD] = vmload_interception,
+    [SVM_EXIT_VMSAVE] = vmsave_interception,
+    [SVM_EXIT_STGI] = stgi_interception,
+    [SVM_EXIT_CLGI] = clgi_interception,
+    [SVM_EXIT_SKINIT] = skinit_interception,
+    [SVM_EXIT_INVLPGA] = invlpga_interception,
+    [SVM_EXIT_MONITOR] = ud_interception_insn,
+    [SVM_EXIT_MWAIT] = ud_interception_insn,
+    [SVM_EXIT_MWAIT_COND] = ud_interception_insn,
+    [SVM_EXIT_RDPRU] = ud_interception_insn,
+};
+
+static int unexpected_exit(struct l0 *l0)
+{
+    uint64_t code = l0->vmcb01->control.exit_code;
+    l0_decide(l0, SVMSIM_DECISION_END, "unexpected exit");
+    return l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
+                  "unexpected #VMEXIT %s (0x%llx), exit_info_1 0x%llx",
+                  svm_exit_name(code), (unsigned long long)code,
+                  (unsigned long long)l0->vmcb01->control.exit_info_1);
+}
+
+int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char *fmt, ...)
+{
+    struct svmsim_end *end = l0->end;
+    end->reason = reason;
+    end->status = status;
+    end->rip = l0->vmcb01->save.rip;
+    end->level = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    char what[192];
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    snprintf(end->message, sizeof(end->message), "%s at RIP 0x%llx (L%d)", what,
+             (unsigned long long)end->rip, end->level);
+    return 0;
+}
+
+void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
+{
+    if (!l0->tracing)
+        return;
+    l0->rec.decision = d;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l0->rec.detail, sizeof(l0->rec.detail), fmt, ap);
+    va_end(ap);
+}
+
+void l0_skip_insn(struct l0 *l0)
+{
+    /* With NRIPS the CPU told us where the next instruction starts. */
+    l0->vmcb01->save.rip = l0->vmcb01->control.next_rip;
+}
+
+/* KVM's init_vmcb: what L0 intercepts while L1 runs. */
+static void init_vmcb01(struct l0 *l0)
+{
+    struct vmcb_control_area *c = &l0->vmcb01->control;
+    static const unsigned intercepted[] = {
+        SVM_EXIT_INTR, SVM_EXIT_NMI, SVM_EXIT_SMI, SVM_EXIT_INIT, SVM_EXIT_CPUID,
+        SVM_EXIT_INVD, SVM_EXIT_HLT, SVM_EXIT_INVLPGA, SVM_EXIT_IOIO, SVM_EXIT_MSR,
+        SVM_EXIT_TASK_SWITCH, SVM_EXIT_SHUTDOWN, SVM_EXIT_VMRUN, SVM_EXIT_VMMCALL,
+        SVM_EXIT_VMLOAD, SVM_EXIT_VMSAVE, SVM_EXIT_STGI, SVM_EXIT_CLGI, SVM_EXIT_SKINIT,
+        SVM_EXIT_WBINVD, SVM_EXIT_MONITOR, SVM_EXIT_MWAIT, SVM_EXIT_XSETBV, SVM_EXIT_RDPRU,
+    };
+    for (unsigned i = 0; i < sizeof(intercepted) / sizeof(intercepted[0]); i++) {
+        int bit = svm_exit_intercept_bit(intercepted[i]);
+        c->intercepts[bit / 32] |= 1u << (bit % 32);
+    }
+    memset(l0->iopm, 0xff, SVM_IOPM_SIZE);
+    memset(l0->msrpm, 0xff, SVM_MSRPM_SIZE);
+    c->asid = 1;
+    c->tlb_ctl = 0;
+}
+
+int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
+            const struct l0_io *io)
+{
+    memset(l0, 0, sizeof(*l0));
+    l0->cpu = cpu;
+    l0->cfg = *cfg;
+    l0->io = *io;
+    l0->vmcb01 = aligned_alloc(4096, sizeof(struct vmcb));
+    l0->iopm = aligned_alloc(4096, SVM_IOPM_SIZE);
+    l0->msrpm = aligned_alloc(4096, SVM_MSRPM_SIZE);
+    if (!l0->vmcb01 || !l0->iopm || !l0->msrpm) {
+        l0_fini(l0);
+        return -1;
+    }
+    memset(l0->vmcb01, 0, sizeof(struct vmcb));
+    init_vmcb01(l0);
+    l0->gif = true;
+    l0->max_insns = cfg->max_insns;
+    l0->tracing = cfg->trace != NULL;
+    return 0;
+}
+
+void l0_fini(struct l0 *l0)
+{
+    free(l0->vmcb01);
+    free(l0->iopm);
+    free(l0->msrpm);
+    l0->vmcb01 = NULL;
+    l0->iopm = NULL;
+    l0->msrpm = NULL;
+}
+
+/* Fills the parts of the trace record known before the handler runs. */
+static void trace_begin(struct l0 *l0)
+{
+    struct svmsim_trace_record *r = &l0->rec;
+    const struct vmcb_control_area *c = &l0->vmcb01->control;
+    memset(r, 0, sizeof(*r));
+    r->seq = l0->trace_seq++;
+    r->insns = l0->cpu->insns;
+    r->level = 1;
+    r->exit_code = c->exit_code;
+    r->exit_name = svm_exit_name(c->exit_code);
+    r->exit_info_1 = c->exit_info_1;
+    r->exit_info_2 = c->exit_info_2;
+    r->rip = l0->vmcb01->save.rip;
+    cpu_describe_insn(l0->cpu, r->insn_bytes, &r->insn_len, r->insn_text, sizeof(r->insn_text));
+}
+
+int l0_run(struct l0 *l0, struct svmsim_end *end)
+{
+    memset(end, 0, sizeof(*end));
+    l0->end = end;
+    uint64_t start = l0->cpu->insns;
+    for (;;) {
+        uint64_t budget = UINT64_MAX;
+        if (l0->max_insns) {
+            uint64_t used = l0->cpu->insns;
+            if (used >= l0->max_insns) {
+                l0_end(l0, SVMSIM_END_MAX_INSNS, SVMSIM_STATUS_MAX_INSNS,
+                       "instruction limit (%llu) reached", (unsigned long long)l0->max_insns);
+                break;
+            }
+            budget = l0->max_insns - used;
+        }
+        enum cpu_run_result rr = cpu_run(l0->cpu, l0->vmcb01, l0->iopm, l0->msrpm, &budget);
+        if (rr == CPU_RUN_BUDGET)
+            continue; /* the limit check above ends the run */
+        if (l0->tracing)
+            trace_begin(l0);
+        uint64_t code = l0->vmcb01->control.exit_code;
+        exit_handler h = code <= SVM_EXIT_LAST_BITMAPPED ? exit_handlers[code] : NULL;
+        int resume = (h ? h : unexpected_exit)(l0);
+        if (l0->tracing)
+            l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
+        if (!resume)
+            break;
+    }
+    end->insns = l0->cpu->insns - start;
+    return end->status;
+}

@@ -1,0 +1,99 @@
+/* io.c — the IOIO intercept: port I/O of L1 passed out to the VMM's devices,
+ * including string I/O (INS/OUTS, with REP), which L0 emulates itself
+ * through the guest's page tables as KVM's emulator does.
+ */
+#include "hv/hv.h"
+#include "svmsim/arch/svm_exit.h"
+
+static bool do_pio(struct l0 *l0, uint16_t port, unsigned size, bool is_in, uint32_t *v,
+                   const char **name)
+{
+    *name = "unclaimed";
+    return l0->io.pio(l0->io.opaque, port, size, is_in, v, name);
+}
+
+/* Emulates INS/OUTS element by element; a fault is injected into L1. */
+static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bool rep,
+                     unsigned asize, unsigned seg, const char **name)
+{
+    struct cpu *cpu = l0->cpu;
+    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    uint64_t amask = size_mask(asize);
+    uint64_t count = rep ? (cpu->gpr[1] & amask) : 1;
+    int64_t step = (sa->rflags & X86_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+    unsigned reg = is_in ? 7 : 6;
+    while (count > 0) {
+        uint64_t off = cpu->gpr[reg] & amask, val = 0;
+        struct exc exc;
+        if (is_in) {
+            uint32_t v;
+            do_pio(l0, port, size, true, &v, name);
+            if (cpu_guest_write(cpu, SEG_ES, off, size, v, &exc) != 0)
+                goto fault;
+        } else {
+            if (cpu_guest_read(cpu, seg, off, size, &val, &exc) != 0)
+                goto fault;
+            uint32_t v = (uint32_t)val;
+            do_pio(l0, port, size, false, &v, name);
+        }
+        gpr_write_sized(cpu, reg, asize, cpu->gpr[reg] + (uint64_t)step);
+        count--;
+        if (rep)
+            gpr_write_sized(cpu, 1, asize, count);
+        struct svmsim_end probe;
+        if (l0->io.ended(l0->io.opaque, &probe))
+            break;
+        continue;
+    fault:
+        /* RIP stays on the instruction; progress so far is kept. */
+        if (exc.vector == X86_VEC_PF)
+            queue_page_fault(l0, exc.cr2, exc.error);
+        else
+            queue_exception(l0, exc.vector, exc.has_error, exc.error);
+        l0_decide(l0, SVMSIM_DECISION_INJECTED, "string I/O faulted: exception %u injected",
+                  exc.vector);
+        return;
+    }
+    l0_skip_insn(l0);
+}
+
+int io_interception(struct l0 *l0)
+{
+    const struct vmcb_control_area *c = &l0->vmcb01->control;
+    uint64_t info = c->exit_info_1;
+    uint16_t port = (uint16_t)(info >> SVM_IOIO_PORT_SHIFT);
+    unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7;
+    size = size == 1 ? 1 : size == 2 ? 2 : 4;
+    unsigned asz = (info >> SVM_IOIO_ASIZE_SHIFT) & 7;
+    unsigned asize = asz == 1 ? 2 : asz == 2 ? 4 : 8;
+    bool is_in = info & SVM_IOIO_TYPE_IN;
+    const char *name = "unclaimed";
+
+    if (info & SVM_IOIO_STR) {
+        string_io(l0, port, size, is_in, info & SVM_IOIO_REP, asize,
+                          (info >> SVM_IOIO_SEG_SHIFT) & 7, &name);
+        if (l0->tracing && l0->rec.decision == SVMSIM_DECISION_HANDLED)
+            l0_decide(l0, SVMSIM_DECISION_DEVICE, "string I/O passed to device: %s", name);
+    } else {
+        struct vmcb_save_area *sa = &l0->vmcb01->save;
+        uint32_t v = (uint32_t)(sa->rax & size_mask(size));
+        do_pio(l0, port, size, is_in, &v, &name);
+        if (is_in) {
+            if (size == 4)
+                sa->rax = v; /* a 32-bit IN zero-extends into RAX */
+            else
+                sa->rax = (sa->rax & ~size_mask(size)) | (v & size_mask(size));
+        }
+        sa->rip = c->exit_info_2;
+        l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
+    }
+    struct svmsim_end end;
+    if (l0->io.ended(l0->io.opaque, &end)) {
+        l0_decide(l0, SVMSIM_DECISION_END, "passed to device: %s (run ends)", name);
+        end.rip = l0->vmcb01->save.rip;
+        end.level = 1;
+        *l0->end = end;
+        return 0;
+    }
+    return 1;
+}

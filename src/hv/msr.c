@@ -1,0 +1,142 @@
+/* msr.c — the MSR intercept: L0 owns every MSR access of L1 (its MSRPM
+ * intercepts all of them) and keeps the values KVM keeps — in vmcb01's save
+ * area where the hardware has a field, in struct l0 otherwise (SPEC-GP.md
+ * §4.6). Unknown MSRs get #GP(0), as KVM does with ignore_msrs off.
+ */
+#include "hv/hv.h"
+
+#define EFER_GUEST_VALID (X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE | \
+                          X86_EFER_SVME | X86_EFER_FFXSR)
+
+static bool pa_legal(const struct l0 *l0, uint64_t pa)
+{
+    return (pa >> l0->cfg.maxphyaddr) == 0;
+}
+
+static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
+{
+    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    switch (msr) {
+    case MSR_EFER: *v = l0_guest_efer(l0); return 0;
+    case MSR_VM_HSAVE_PA: *v = l0->vm_hsave_pa; return 0;
+    case MSR_VM_CR: *v = l0->vm_cr; return 0;
+    case MSR_IA32_TSC: *v = cpu_host_tsc(l0->cpu) + l0->vmcb01->control.tsc_offset; return 0;
+    case MSR_TSC_AUX: *v = l0->tsc_aux; return 0;
+    case MSR_KERNEL_GS_BASE: *v = sa->kernel_gs_base; return 0;
+    case MSR_STAR: *v = sa->star; return 0;
+    case MSR_LSTAR: *v = sa->lstar; return 0;
+    case MSR_CSTAR: *v = sa->cstar; return 0;
+    case MSR_SYSCALL_MASK: *v = sa->sfmask; return 0;
+    case MSR_IA32_SYSENTER_CS: *v = sa->sysenter_cs; return 0;
+    case MSR_IA32_SYSENTER_ESP: *v = sa->sysenter_esp; return 0;
+    case MSR_IA32_SYSENTER_EIP: *v = sa->sysenter_eip; return 0;
+    case MSR_FS_BASE: *v = sa->fs.base; return 0;
+    case MSR_GS_BASE: *v = sa->gs.base; return 0;
+    case MSR_IA32_CR_PAT: *v = sa->g_pat; return 0;
+    case MSR_IA32_DEBUGCTL: *v = sa->dbgctl; return 0;
+    default: return -1;
+    }
+}
+
+/* EFER as KVM's efer_trap/set_efer sees it. */
+static int efer_set(struct l0 *l0, uint64_t v)
+{
+    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    if (v & ~EFER_GUEST_VALID)
+        return -1;
+    if ((v & X86_EFER_SVME) && (!l0->cfg.nested || (l0->vm_cr & MSR_VM_CR_SVMDIS)))
+        return -1;
+    if ((sa->cr0 & X86_CR0_PG) && ((v ^ sa->efer) & X86_EFER_LME))
+        return -1;
+    /* LMA is the CPU's: keep the current value. */
+    uint64_t efer = (v & ~X86_EFER_LMA) | (sa->efer & X86_EFER_LMA);
+    l0->efer_svme = efer & X86_EFER_SVME;
+    /* L0 always runs L1 with SVME set (KVM does), so the CPU never raises
+     * #UD for an SVM instruction itself: L0's handlers decide. */
+    sa->efer = efer | X86_EFER_SVME;
+    return 0;
+}
+
+static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
+{
+    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    switch (msr) {
+    case MSR_EFER:
+        return efer_set(l0, v);
+    case MSR_VM_HSAVE_PA:
+        if ((v & 0xfff) || !pa_legal(l0, v))
+            return -1;
+        l0->vm_hsave_pa = v;
+        return 0;
+    case MSR_VM_CR:
+        if (v & ~MSR_VM_CR_VALID_MASK)
+            return -1;
+        if ((v & MSR_VM_CR_SVMDIS) && l0->efer_svme)
+            return -1;
+        l0->vm_cr = v;
+        return 0;
+    case MSR_IA32_TSC:
+        l0->vmcb01->control.tsc_offset = v - cpu_host_tsc(l0->cpu);
+        return 0;
+    case MSR_TSC_AUX:
+        if (v >> 32)
+            return -1;
+        l0->tsc_aux = v;
+        l0->cpu->tsc_aux = v;
+        return 0;
+    case MSR_STAR: sa->star = v; return 0;
+    case MSR_SYSCALL_MASK: sa->sfmask = (uint32_t)v; return 0;
+    case MSR_IA32_SYSENTER_CS: sa->sysenter_cs = v; return 0;
+    case MSR_IA32_SYSENTER_ESP: sa->sysenter_esp = v; return 0;
+    case MSR_IA32_SYSENTER_EIP: sa->sysenter_eip = v; return 0;
+    case MSR_IA32_DEBUGCTL: sa->dbgctl = v; return 0;
+    case MSR_IA32_CR_PAT: sa->g_pat = v; return 0;
+    case MSR_KERNEL_GS_BASE:
+    case MSR_LSTAR:
+    case MSR_CSTAR:
+    case MSR_FS_BASE:
+    case MSR_GS_BASE:
+        if (!is_canonical(v))
+            return -1;
+        if (msr == MSR_KERNEL_GS_BASE) sa->kernel_gs_base = v;
+        else if (msr == MSR_LSTAR) sa->lstar = v;
+        else if (msr == MSR_CSTAR) sa->cstar = v;
+        else if (msr == MSR_FS_BASE) sa->fs.base = v;
+        else sa->gs.base = v;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int msr_interception(struct l0 *l0)
+{
+    struct cpu *cpu = l0->cpu;
+    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    uint32_t msr = (uint32_t)cpu->gpr[1];
+    bool write = l0->vmcb01->control.exit_info_1 & 1;
+    if (write) {
+        uint64_t v = (sa->rax & 0xffffffffull) | (cpu->gpr[2] << 32);
+        if (msr_set(l0, msr, v) != 0) {
+            queue_exception(l0, X86_VEC_GP, true, 0);
+            l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "WRMSR 0x%x = 0x%llx refused: #GP(0)",
+                      msr, (unsigned long long)v);
+            return 1;
+        }
+        l0_decide(l0, SVMSIM_DECISION_HANDLED, "WRMSR 0x%x = 0x%llx", msr,
+                  (unsigned long long)v);
+    } else {
+        uint64_t v;
+        if (msr_get(l0, msr, &v) != 0) {
+            queue_exception(l0, X86_VEC_GP, true, 0);
+            l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "RDMSR 0x%x unknown: #GP(0)", msr);
+            return 1;
+        }
+        sa->rax = (uint32_t)v;
+        cpu->gpr[2] = v >> 32;
+        l0_decide(l0, SVMSIM_DECISION_HANDLED, "RDMSR 0x%x = 0x%llx", msr,
+                  (unsigned long long)v);
+    }
+    l0_skip_insn(l0);
+    return 1;
+}

@@ -1,0 +1,310 @@
+/* machine.c — a machine: the public API of libsvmsim (include/svmsim/svmsim.h).
+ *
+ * Owns: creating and destroying a machine (RAM, CPU, L0, port bus, COM1, the
+ * exit port), the boot protocol's entry state (DESIGN.md "Boot protocol"),
+ * loading images, and passing L0's port I/O to the bus.
+ * Must not: hold global mutable state: everything hangs off struct svmsim_vm.
+ */
+#include "svmsim/svmsim.h"
+
+#include "cpu/cpu.h"
+#include "hv/hv.h"
+#include "mem/mem.h"
+#include "vmm/bus.h"
+#include "vmm/elf.h"
+#include "vmm/exit_port.h"
+#include "vmm/serial.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct svmsim_vm {
+    struct svmsim_config cfg;
+    struct gmem mem;
+    struct cpu cpu;
+    struct l0 l0;
+    struct bus bus;
+    struct serial com1;
+    struct exit_port exit_port;
+};
+
+#define BOOT_GDT 0x1000ull
+#define BOOT_PML4 0x2000ull
+#define BOOT_PDPT 0x3000ull
+#define BOOT_PD 0x4000ull /* four page directories, 0x4000-0x7fff */
+#define BOOT_RSP 0x80000ull
+
+#define CODE64_ATTR 0x0a9b /* type B (exec/read, accessed), S, P, L, G */
+#define DATA_ATTR 0x0c93   /* type 3 (read/write, accessed), S, P, DB, G */
+
+void svmsim_config_default(struct svmsim_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mem_size = 64ull << 20;
+    cfg->maxphyaddr = 48;
+    cfg->gp_erratum_intercept = true;
+    cfg->cpu_erratum = true;
+    cfg->host_reserved_start = 0x03000000;
+    cfg->host_reserved_end = 0x030fffff;
+    cfg->nested = true;
+    cfg->semantics = SVMSIM_SEMANTICS_KVM_7_1;
+}
+
+const char *svmsim_version(void)
+{
+    return SVMSIM_VERSION;
+}
+
+static void errf(char *err, size_t len, const char *fmt, ...)
+{
+    if (!err || !len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+static void stdout_write(void *opaque, const uint8_t *buf, size_t len)
+{
+    (void)opaque;
+    fwrite(buf, 1, len, stdout);
+    fflush(stdout);
+}
+
+static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
+                   const char **name)
+{
+    struct svmsim_vm *vm = opaque;
+    const struct bus_range *r = bus_io(&vm->bus, port, size, is_in, value);
+    *name = r ? r->name : "unclaimed";
+    return r != NULL;
+}
+
+static bool vm_ended(void *opaque, struct svmsim_end *end)
+{
+    struct svmsim_vm *vm = opaque;
+    if (!vm->exit_port.fired)
+        return false;
+    memset(end, 0, sizeof(*end));
+    end->reason = SVMSIM_END_EXIT_PORT;
+    end->status = exit_port_status(vm->exit_port.value);
+    snprintf(end->message, sizeof(end->message), "guest wrote 0x%x to the exit port (status %d)",
+             vm->exit_port.value, end->status);
+    return true;
+}
+
+/* The boot protocol's GDT and 1:1 page tables for the first 4 GiB. */
+static void write_boot_area(struct svmsim_vm *vm)
+{
+    uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+    memcpy(gmem_ptr(&vm->mem, BOOT_GDT, sizeof(gdt)), gdt, sizeof(gdt));
+    uint64_t pml4e = BOOT_PDPT | X86_PTE_P | X86_PTE_RW;
+    memcpy(gmem_ptr(&vm->mem, BOOT_PML4, 8), &pml4e, 8);
+    for (uint64_t i = 0; i < 4; i++) {
+        uint64_t pdpte = (BOOT_PD + i * 0x1000) | X86_PTE_P | X86_PTE_RW;
+        memcpy(gmem_ptr(&vm->mem, BOOT_PDPT + i * 8, 8), &pdpte, 8);
+        for (uint64_t j = 0; j < 512; j++) {
+            uint64_t pde = ((i << 30) | (j << 21)) | X86_PTE_P | X86_PTE_RW | X86_PTE_PS;
+            memcpy(gmem_ptr(&vm->mem, BOOT_PD + i * 0x1000 + j * 8, 8), &pde, 8);
+        }
+    }
+}
+
+static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
+{
+    s->selector = sel;
+    s->attrib = attrib;
+    s->limit = 0xffffffff;
+    s->base = 0;
+}
+
+/* Entry state: 64-bit mode, CPL 0, RSP 0x80000, RFLAGS 2, CR0 0x80010033,
+ * CR4 0x20, EFER 0x500 (SVME clear as L1 sees it), IDTR limit 0, no TSS. */
+static void set_entry_state(struct svmsim_vm *vm)
+{
+    struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
+    memset(sa, 0, sizeof(*sa));
+    seg_set(&sa->cs, 0x08, CODE64_ATTR);
+    seg_set(&sa->ss, 0x10, DATA_ATTR);
+    seg_set(&sa->ds, 0x10, DATA_ATTR);
+    seg_set(&sa->es, 0x10, DATA_ATTR);
+    seg_set(&sa->fs, 0x10, DATA_ATTR);
+    seg_set(&sa->gs, 0x10, DATA_ATTR);
+    sa->gdtr.base = BOOT_GDT;
+    sa->gdtr.limit = 3 * 8 - 1;
+    sa->idtr.base = 0;
+    sa->idtr.limit = 0;
+    sa->tr.attrib = 0;
+    sa->ldtr.attrib = 0;
+    sa->cpl = 0;
+    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME; /* L0 keeps SVME set */
+    vm->l0.efer_svme = 0;
+    sa->cr0 = 0x80010033;
+    sa->cr3 = BOOT_PML4;
+    sa->cr4 = X86_CR4_PAE;
+    sa->dr6 = 0xffff0ff0;
+    sa->dr7 = 0x400;
+    sa->rflags = X86_RFLAGS_FIXED;
+    sa->rsp = BOOT_RSP;
+    sa->g_pat = 0x0007040600070406ull;
+    memset(vm->cpu.gpr, 0, sizeof(vm->cpu.gpr));
+}
+
+struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->mem_size < (2ull << 20) || (cfg->mem_size & 0xfff)) {
+        errf(err, errlen, "memory size %llu: must be a multiple of 4 KiB and at least 2 MiB",
+             (unsigned long long)cfg->mem_size);
+        return NULL;
+    }
+    if (cfg->maxphyaddr < 32 || cfg->maxphyaddr > 52) {
+        errf(err, errlen, "maxphyaddr %u: must be 32..52", cfg->maxphyaddr);
+        return NULL;
+    }
+    if (cfg->mem_size > (1ull << cfg->maxphyaddr)) {
+        errf(err, errlen, "memory size exceeds 2^maxphyaddr");
+        return NULL;
+    }
+    struct svmsim_vm *vm = calloc(1, sizeof(*vm));
+    if (!vm) {
+        errf(err, errlen, "out of memory");
+        return NULL;
+    }
+    vm->cfg = *cfg;
+    if (!vm->cfg.console_write)
+        vm->cfg.console_write = stdout_write;
+    if (gmem_init(&vm->mem, cfg->mem_size) != 0) {
+        errf(err, errlen, "cannot allocate %llu bytes of guest RAM",
+             (unsigned long long)cfg->mem_size);
+        free(vm);
+        return NULL;
+    }
+    struct cpu_model model = {
+        .maxphyaddr = cfg->maxphyaddr,
+        .nrips = true,
+        .svme_addr_chk = cfg->svme_addr_chk,
+        .rax_erratum = cfg->cpu_erratum && !cfg->svme_addr_chk,
+        .reserved_start = cfg->host_reserved_start,
+        .reserved_end = cfg->host_reserved_end,
+        .deterministic = cfg->deterministic,
+    };
+    struct l0_io io = { .pio = vm_pio, .ended = vm_ended, .opaque = vm };
+    if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
+        l0_init(&vm->l0, &vm->cpu, &vm->cfg, &io) != 0) {
+        errf(err, errlen, "cannot create the CPU");
+        svmsim_destroy(vm);
+        return NULL;
+    }
+    bus_init(&vm->bus);
+    serial_init(&vm->com1, vm->cfg.console_write, vm->cfg.console_opaque);
+    exit_port_init(&vm->exit_port);
+    if (bus_register(&vm->bus, SERIAL_COM1_BASE, SERIAL_PORTS, "COM1", &serial_ops,
+                     &vm->com1) != 0 ||
+        bus_register(&vm->bus, EXIT_PORT_BASE, EXIT_PORT_LEN, "exit", &exit_port_ops,
+                     &vm->exit_port) != 0) {
+        errf(err, errlen, "cannot register the devices");
+        svmsim_destroy(vm);
+        return NULL;
+    }
+    write_boot_area(vm);
+    set_entry_state(vm);
+    return vm;
+}
+
+void svmsim_destroy(struct svmsim_vm *vm)
+{
+    if (!vm)
+        return;
+    l0_fini(&vm->l0);
+    cpu_fini(&vm->cpu);
+    gmem_fini(&vm->mem);
+    free(vm);
+}
+
+static int loaded(struct svmsim_vm *vm, uint64_t entry)
+{
+    cpu_notify_phys_write(&vm->cpu, 0, vm->mem.size);
+    vm->l0.vmcb01->save.rip = entry;
+    return 0;
+}
+
+int svmsim_load_elf(struct svmsim_vm *vm, const char *path, char *err, size_t errlen)
+{
+    uint64_t entry;
+    if (elf_load_file(&vm->mem, path, &entry, err, errlen) != 0)
+        return SVMSIM_STATUS_BAD_IMAGE;
+    return loaded(vm, entry);
+}
+
+int svmsim_load_elf_buf(struct svmsim_vm *vm, const void *buf, size_t len, const char *name,
+                        char *err, size_t errlen)
+{
+    uint64_t entry;
+    if (elf_load(&vm->mem, buf, len, name, &entry, err, errlen) != 0)
+        return SVMSIM_STATUS_BAD_IMAGE;
+    return loaded(vm, entry);
+}
+
+int svmsim_write_phys(struct svmsim_vm *vm, uint64_t gpa, const void *buf, size_t len)
+{
+    uint8_t *p = gmem_ptr(&vm->mem, gpa, len);
+    if (!p)
+        return -1;
+    memcpy(p, buf, len);
+    cpu_notify_phys_write(&vm->cpu, gpa, len);
+    return 0;
+}
+
+int svmsim_read_phys(struct svmsim_vm *vm, uint64_t gpa, void *buf, size_t len)
+{
+    const uint8_t *p = gmem_ptr(&vm->mem, gpa, len);
+    if (!p)
+        return -1;
+    memcpy(buf, p, len);
+    return 0;
+}
+
+void svmsim_get_regs(struct svmsim_vm *vm, struct svmsim_regs *regs)
+{
+    const struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
+    memcpy(regs->gpr, vm->cpu.gpr, sizeof(regs->gpr));
+    regs->gpr[SVMSIM_RAX] = sa->rax;
+    regs->gpr[SVMSIM_RSP] = sa->rsp;
+    regs->rip = sa->rip;
+    regs->rflags = sa->rflags;
+    regs->cr0 = sa->cr0;
+    regs->cr2 = sa->cr2;
+    regs->cr3 = sa->cr3;
+    regs->cr4 = sa->cr4;
+    regs->efer = l0_guest_efer(&vm->l0);
+    regs->cs = sa->cs.selector;
+    regs->ss = sa->ss.selector;
+    regs->cpl = sa->cpl;
+}
+
+#define RFLAGS_SETTABLE 0x3f7fd5ull /* every defined bit but bit 1 (fixed) */
+
+void svmsim_set_regs(struct svmsim_vm *vm, const struct svmsim_regs *regs)
+{
+    struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
+    memcpy(vm->cpu.gpr, regs->gpr, sizeof(vm->cpu.gpr));
+    sa->rax = regs->gpr[SVMSIM_RAX];
+    sa->rsp = regs->gpr[SVMSIM_RSP];
+    sa->rip = regs->rip;
+    sa->rflags = (regs->rflags & RFLAGS_SETTABLE) | X86_RFLAGS_FIXED;
+}
+
+void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns)
+{
+    vm->l0.max_insns = max_insns ? vm->cpu.insns + max_insns : 0;
+}
+
+int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end)
+{
+    int status = l0_run(&vm->l0, end);
+    vm->exit_port.fired = false;
+    return status;
+}
