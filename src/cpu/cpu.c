@@ -18,14 +18,14 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     memset(cpu, 0, sizeof(*cpu));
     cpu->mem = mem;
     cpu->model = *model;
-    cpu->icache = calloc(ICACHE_SIZE, sizeof(struct insn));
-    if (!cpu->icache)
+    cpu->blocks = calloc(BLOCK_CACHE_SIZE, sizeof(struct block));
+    if (!cpu->blocks)
         return -1;
     cpu->icache_gen = 1;
     if (decode_init(cpu) != 0 ||
         !ZYAN_SUCCESS(ZydisFormatterInit(&cpu->formatter, ZYDIS_FORMATTER_STYLE_INTEL))) {
-        free(cpu->icache);
-        cpu->icache = NULL;
+        free(cpu->blocks);
+        cpu->blocks = NULL;
         return -1;
     }
     tlb_flush(cpu);
@@ -35,8 +35,8 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
 
 void cpu_fini(struct cpu *cpu)
 {
-    free(cpu->icache);
-    cpu->icache = NULL;
+    free(cpu->blocks);
+    cpu->blocks = NULL;
 }
 
 uint64_t cpu_host_tsc(const struct cpu *cpu)

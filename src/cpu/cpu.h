@@ -46,6 +46,7 @@ enum step {
     STEP_OK = 0,
     STEP_FAULT,    /* cpu->exc holds the exception to deliver */
     STEP_VMEXIT,   /* cpu->exit holds the #VMEXIT */
+    STEP_HALT,     /* HLT that nothing intercepts: stop, RIP on the HLT */
 };
 
 /* ---- decoded instructions */
@@ -98,8 +99,23 @@ struct insn {
     uint8_t cc;          /* condition code for Jcc/SETcc/CMOVcc */
     uint8_t opcode;      /* last opcode byte */
     uint8_t modrm;       /* ModRM byte, 0 if none */
-    uint8_t pad;
+    uint8_t ends_block;  /* may branch, change mode or need the careful path */
+    uint64_t next;       /* linear RIP of the following instruction */
     struct opnd op[3];
+};
+
+/* A basic block: consecutive instructions decoded together and run without
+ * a cache lookup in between; it ends at the first instruction that may
+ * transfer control or change the decode context. */
+#define BLOCK_MAX 16
+#define BLOCK_CACHE_SIZE 2048
+
+struct block {
+    uint64_t rip;
+    uint32_t gen;
+    uint8_t ctx;
+    uint8_t n;
+    struct insn insns[BLOCK_MAX];
 };
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
@@ -124,7 +140,6 @@ struct tlb_entry {
     uint64_t pa;         /* physical page */
 };
 
-#define ICACHE_SIZE 8192
 
 struct exc {
     uint8_t vector;
@@ -213,7 +228,7 @@ struct cpu {
     struct cpu_model model;
     ZydisDecoder decoder[CPU_MODE_COUNT];
     ZydisFormatter formatter;
-    struct insn *icache; /* ICACHE_SIZE entries */
+    struct block *blocks; /* BLOCK_CACHE_SIZE entries */
 };
 
 /* ---- cpu.c */
@@ -261,14 +276,6 @@ void icache_flush(struct cpu *cpu);
 /* ---- flags.c */
 uint64_t flags_get(struct cpu *cpu);             /* full RFLAGS, materialized */
 void flags_set(struct cpu *cpu, uint64_t rflags);  /* all bits, no privilege checks */
-bool flag_cf(const struct cpu *cpu);
-bool flag_zf(const struct cpu *cpu);
-bool flag_sf(const struct cpu *cpu);
-bool flag_of(const struct cpu *cpu);
-bool flag_pf(const struct cpu *cpu);
-bool flag_af(const struct cpu *cpu);
-bool cond_eval(const struct cpu *cpu, unsigned cc);
-
 static inline uint64_t size_mask(unsigned size)
 {
     return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
@@ -279,14 +286,14 @@ static inline void lf_set(struct cpu *cpu, enum lazy_op op, unsigned size, uint6
 {
     cpu->lf.op = (uint8_t)op;
     cpu->lf.size = (uint8_t)size;
-    cpu->lf.res = res;
+    cpu->lf.res = res & size_mask(size); /* kept masked: ZF is res == 0 */
     cpu->lf.a = a;
     cpu->lf.b = b;
 }
 /* Sets CF/OF/AF explicitly and leaves SF/ZF/PF lazy from res. */
 void lf_set_szp(struct cpu *cpu, unsigned size, uint64_t res, bool cf, bool of, bool af);
-/* INC/DEC: CF is kept, the rest computed from the result. */
-void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res, uint64_t a);
+
+#include "cpu/flags.h"
 
 /* ---- mmu.c */
 enum access { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };

@@ -36,7 +36,7 @@ void icache_flush(struct cpu *cpu)
     cpu->icache_gen++;
     if (cpu->icache_gen == 0) {
         /* Wrapped: make sure no stale entry can match generation 0 again. */
-        memset(cpu->icache, 0, sizeof(struct insn) * ICACHE_SIZE);
+        memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_CACHE_SIZE);
         cpu->icache_gen = 1;
     }
 }
@@ -278,27 +278,43 @@ int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
     return 0;
 }
 
-struct insn *icache_fill(struct cpu *cpu, struct insn *in)
+/* Relative branches in 64-bit mode get their target computed once. */
+static void resolve_branch(struct cpu *cpu, struct insn *in)
+{
+    if (cpu->mode != CPU_MODE_LONG64 || in->nops < 1 || in->op[0].type != OPND_IMM)
+        return;
+    uint64_t target = in->next + (uint64_t)in->op[0].val;
+    if (!is_canonical(target))
+        return;
+    if (in->fn == op_jcc) {
+        in->op[0].val = (int64_t)target;
+        in->fn = op_jcc_abs;
+    } else if (in->fn == op_jmp) {
+        in->op[0].val = (int64_t)target;
+        in->fn = op_jmp_abs;
+    }
+}
+
+/* Decodes the instruction at linear RIP rip into *in. Returns 0, or -1 with
+ * the fetch fault in cpu->exc. */
+static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
 {
     uint8_t buf[15];
     struct exc fault = { 0 };
-    uint64_t la = cpu->rip;
+    uint64_t la = rip;
     if (cpu->mode != CPU_MODE_LONG64)
-        la = (cpu->seg[SEG_CS].base + cpu->rip) & 0xffffffffull;
-    else if (!is_canonical(la)) {
-        raise_gp(cpu, 0);
-        return NULL;
-    }
+        la = (cpu->seg[SEG_CS].base + rip) & 0xffffffffull;
+    else if (!is_canonical(la))
+        return raise_gp(cpu, 0), -1;
     unsigned n = mmu_fetch(cpu, la, buf, sizeof(buf), &fault);
     if (n == 0) {
         cpu->exc = fault;
-        return NULL;
+        return -1;
     }
     int r = decode_bytes(cpu, cpu->mode, buf, n, in, NULL);
     if (r == -2 && n < sizeof(buf)) {
         cpu->exc = fault; /* the instruction runs into a page that faults */
-        in->gen = 0;
-        return NULL;
+        return -1;
     }
     if (r != 0) {
         /* Undecodable (or longer than 15 bytes): #UD. */
@@ -307,8 +323,35 @@ struct insn *icache_fill(struct cpu *cpu, struct insn *in)
         in->nops = 0;
         in->mnemonic = ZYDIS_MNEMONIC_INVALID;
     }
-    in->rip = cpu->rip;
-    in->gen = cpu->icache_gen;
-    in->ctx = cpu->ctx;
-    return in;
+    in->rip = rip;
+    in->next = (rip + in->len) & cpu->ip_mask;
+    if (cpu->mode == CPU_MODE_LONG64)
+        in->fn = specialize_fast(in);
+    in->ends_block = !insn_continues_block(in->fn);
+    resolve_branch(cpu, in);
+    return 0;
+}
+
+struct block *block_fill(struct cpu *cpu, struct block *blk)
+{
+    uint64_t rip = cpu->rip;
+    unsigned n = 0;
+    struct exc saved = cpu->exc;
+    while (n < BLOCK_MAX) {
+        if (decode_at(cpu, rip, &blk->insns[n]) != 0) {
+            if (n == 0)
+                return NULL;
+            cpu->exc = saved; /* reached when execution gets there */
+            break;
+        }
+        struct insn *in = &blk->insns[n++];
+        if (in->ends_block)
+            break;
+        rip = in->next;
+    }
+    blk->n = (uint8_t)n;
+    blk->rip = cpu->rip;
+    blk->gen = cpu->icache_gen;
+    blk->ctx = cpu->ctx;
+    return blk;
 }

@@ -129,12 +129,14 @@ int stack_pop(struct cpu *cpu, unsigned size, uint64_t *v)
     return 0;
 }
 
-/* Hardware single-step and interrupt shadows: the careful path. */
-static int step_slow(struct cpu *cpu, struct insn *in)
+/* One instruction with hardware single-step and interrupt shadows honoured:
+ * the careful path, also used when the budget is smaller than a block. */
+static int step_one(struct cpu *cpu, struct insn *in)
 {
     bool tf = cpu->rflags & X86_RFLAGS_TF;
     cpu->int_shadow = false;
-    cpu->next_rip = (cpu->rip + in->len) & cpu->ip_mask;
+    cpu->rip = in->rip;
+    cpu->next_rip = in->next;
     int r = in->fn(cpu, in);
     if (r != STEP_OK)
         return r;
@@ -150,29 +152,45 @@ static int step_slow(struct cpu *cpu, struct insn *in)
     return r;
 }
 
+static inline struct block *block_lookup(struct cpu *cpu)
+{
+    uint64_t rip = cpu->rip;
+    struct block *b = &cpu->blocks[(rip ^ (rip >> 11)) & (BLOCK_CACHE_SIZE - 1)];
+    if (likely(b->rip == rip && b->gen == cpu->icache_gen && b->ctx == cpu->ctx))
+        return b;
+    return block_fill(cpu, b);
+}
+
 void cpu_exec(struct cpu *cpu)
 {
     while (likely(cpu->budget > 0)) {
-        uint64_t rip = cpu->rip;
-        struct insn *in = &cpu->icache[(rip ^ (rip >> 12)) & (ICACHE_SIZE - 1)];
-        if (unlikely(in->rip != rip || in->gen != cpu->icache_gen || in->ctx != cpu->ctx)) {
-            in = icache_fill(cpu, in);
-            if (!in) {
-                if (exc_deliver(cpu) == STEP_VMEXIT)
-                    return;
-                continue;
-            }
-        }
+        struct block *b = block_lookup(cpu);
         int r;
-        if (unlikely(cpu->slow)) {
-            r = step_slow(cpu, in);
+        if (unlikely(!b)) {
+            r = STEP_FAULT;
+        } else if (unlikely(cpu->slow || cpu->budget < b->n)) {
+            r = step_one(cpu, &b->insns[0]);
         } else {
-            cpu->next_rip = (rip + in->len) & cpu->ip_mask;
-            r = in->fn(cpu, in);
+            /* The fast path: the block's instructions back to back. */
+            uint32_t gen = cpu->icache_gen;
+            unsigned n = b->n, i;
+            r = STEP_OK;
+            for (i = 0; i < n; i++) {
+                const struct insn *in = &b->insns[i];
+                cpu->rip = in->rip;
+                cpu->next_rip = in->next;
+                r = in->fn(cpu, in);
+                if (unlikely(r != STEP_OK))
+                    break;
+                if (unlikely(cpu->icache_gen != gen)) {
+                    i++; /* code or mappings changed under the block: leave it */
+                    break;
+                }
+            }
+            cpu->budget -= i;
+            cpu->insns += i;
             if (likely(r == STEP_OK)) {
                 cpu->rip = cpu->next_rip;
-                cpu->budget--;
-                cpu->insns++;
                 continue;
             }
         }
@@ -180,5 +198,9 @@ void cpu_exec(struct cpu *cpu)
             r = exc_deliver(cpu);
         if (r == STEP_VMEXIT)
             return;
+        if (r == STEP_HALT) {
+            cpu->budget = 0;
+            return;
+        }
     }
 }

@@ -6,74 +6,6 @@
  */
 #include "cpu/cpu.h"
 
-static inline unsigned top_bit(unsigned size)
-{
-    return size * 8 - 1;
-}
-
-bool flag_zf(const struct cpu *cpu)
-{
-    if (cpu->lf.op == LF_NONE)
-        return cpu->rflags & X86_RFLAGS_ZF;
-    return (cpu->lf.res & size_mask(cpu->lf.size)) == 0;
-}
-
-bool flag_sf(const struct cpu *cpu)
-{
-    if (cpu->lf.op == LF_NONE)
-        return cpu->rflags & X86_RFLAGS_SF;
-    return (cpu->lf.res >> top_bit(cpu->lf.size)) & 1;
-}
-
-bool flag_pf(const struct cpu *cpu)
-{
-    if (cpu->lf.op == LF_NONE)
-        return cpu->rflags & X86_RFLAGS_PF;
-    return !__builtin_parity((unsigned)(cpu->lf.res & 0xff));
-}
-
-bool flag_cf(const struct cpu *cpu)
-{
-    const struct lazy_flags *lf = &cpu->lf;
-    uint64_t m = size_mask(lf->size);
-    switch (lf->op) {
-    case LF_ADD: return (lf->res & m) < (lf->a & m);
-    case LF_ADC: return (lf->res & m) <= (lf->a & m);
-    case LF_SUB: return (lf->a & m) < (lf->b & m);
-    case LF_SBB: return (lf->a & m) <= (lf->b & m);
-    default: return cpu->rflags & X86_RFLAGS_CF; /* NONE, SZP, INC, DEC */
-    }
-}
-
-bool flag_of(const struct cpu *cpu)
-{
-    const struct lazy_flags *lf = &cpu->lf;
-    unsigned t = top_bit(lf->size);
-    switch (lf->op) {
-    case LF_ADD:
-    case LF_ADC:
-    case LF_INC:
-        return (((lf->a ^ lf->res) & (lf->b ^ lf->res)) >> t) & 1;
-    case LF_SUB:
-    case LF_SBB:
-    case LF_DEC:
-        return (((lf->a ^ lf->b) & (lf->a ^ lf->res)) >> t) & 1;
-    default:
-        return cpu->rflags & X86_RFLAGS_OF;
-    }
-}
-
-bool flag_af(const struct cpu *cpu)
-{
-    const struct lazy_flags *lf = &cpu->lf;
-    switch (lf->op) {
-    case LF_ADD: case LF_ADC: case LF_SUB: case LF_SBB: case LF_INC: case LF_DEC:
-        return ((lf->a ^ lf->b ^ lf->res) >> 4) & 1;
-    default:
-        return cpu->rflags & X86_RFLAGS_AF;
-    }
-}
-
 uint64_t flags_get(struct cpu *cpu)
 {
     if (cpu->lf.op != LF_NONE) {
@@ -104,43 +36,4 @@ void lf_set_szp(struct cpu *cpu, unsigned size, uint64_t res, bool cf, bool of, 
     f |= af ? X86_RFLAGS_AF : 0;
     cpu->rflags = f;
     lf_set(cpu, LF_SZP, size, res, 0, 0);
-}
-
-void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res, uint64_t a)
-{
-    bool cf = flag_cf(cpu);
-    cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (cf ? X86_RFLAGS_CF : 0);
-    lf_set(cpu, op, size, res, a, 1);
-}
-
-/* Condition codes in opcode order: O NO B AE E NE BE A S NS P NP L GE LE G. */
-bool cond_eval(const struct cpu *cpu, unsigned cc)
-{
-    const struct lazy_flags *lf = &cpu->lf;
-    bool r;
-    /* The common compare-and-branch: answer straight from the operands. */
-    if (lf->op == LF_SUB && cc >= 2 && cc != 10 && cc != 11) {
-        unsigned sh = 64 - lf->size * 8;
-        uint64_t a = lf->a << sh, b = lf->b << sh;
-        switch (cc >> 1) {
-        case 1: r = a < b; break;
-        case 2: r = a == b; break;
-        case 3: r = a <= b; break;
-        case 4: r = (int64_t)(a - b) < 0; break;
-        case 6: r = (int64_t)a < (int64_t)b; break;
-        default: r = (int64_t)a <= (int64_t)b; break;
-        }
-        return r ^ (cc & 1);
-    }
-    switch (cc >> 1) {
-    case 0: r = flag_of(cpu); break;
-    case 1: r = flag_cf(cpu); break;
-    case 2: r = flag_zf(cpu); break;
-    case 3: r = flag_cf(cpu) || flag_zf(cpu); break;
-    case 4: r = flag_sf(cpu); break;
-    case 5: r = flag_pf(cpu); break;
-    case 6: r = flag_sf(cpu) != flag_of(cpu); break;
-    default: r = flag_zf(cpu) || (flag_sf(cpu) != flag_of(cpu)); break;
-    }
-    return r ^ (cc & 1);
 }

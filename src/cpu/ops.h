@@ -22,7 +22,7 @@ OP(mul); OP(imul); OP(div); OP(idiv);
 /* ops_bit.c */
 OP(bt); OP(bts); OP(btr); OP(btc); OP(bsf); OP(bsr); OP(popcnt); OP(lzcnt); OP(tzcnt);
 /* ops_branch.c */
-OP(jmp); OP(jcc); OP(call); OP(ret); OP(loop); OP(loope); OP(loopne); OP(jrcxz);
+OP(jmp); OP(jcc); OP(jmp_abs); OP(jcc_abs); OP(call); OP(ret); OP(loop); OP(loope); OP(loopne); OP(jrcxz);
 OP(jmp_far); OP(call_far); OP(ret_far); OP(iret); OP(int); OP(int3); OP(into); OP(int1);
 OP(syscall); OP(sysret);
 /* ops_stack.c */
@@ -39,11 +39,23 @@ OP(mov_seg); OP(pop_seg); OP(push_seg); OP(lmsw); OP(smsw); OP(ud2);
 /* ops_svm.c */
 OP(vmrun); OP(vmload); OP(vmsave); OP(vmmcall); OP(stgi); OP(clgi); OP(skinit); OP(invlpga);
 
+/* ops_fast.c */
+#define OP_ALU_FAST(n) OP(n##_rr64); OP(n##_rr32); OP(n##_ri64); OP(n##_ri32);
+OP_ALU_FAST(add) OP_ALU_FAST(sub) OP_ALU_FAST(and) OP_ALU_FAST(or) OP_ALU_FAST(xor)
+OP_ALU_FAST(cmp) OP_ALU_FAST(test)
+OP(inc_r64); OP(inc_r32); OP(dec_r64); OP(dec_r32);
+OP(mov_rr64); OP(mov_rr32); OP(mov_ri64); OP(mov_ri32);
+OP(mov_rm64); OP(mov_rm32); OP(mov_mr64); OP(mov_mr32);
+/* The specialised handler for in (64-bit mode), or in->fn. */
+insn_fn specialize_fast(const struct insn *in);
+
 /* shared helpers */
 int decode_init(struct cpu *cpu);
 int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
                  struct insn *in, ZydisDecodedInstruction *zi_out);
-struct insn *icache_fill(struct cpu *cpu, struct insn *in);
+struct block *block_fill(struct cpu *cpu, struct block *blk);
+/* True for handlers that never branch, change mode, CPL or paging. */
+bool insn_continues_block(insn_fn fn);
 void mmu_mark_code(struct cpu *cpu, uint64_t pa);
 /* Checks port access permission for IN/OUT/INS/OUTS at CPL > IOPL through the
  * TSS I/O bitmap (APM vol. 2 §13.3). Returns 0 or raises #GP(0). */

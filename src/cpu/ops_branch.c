@@ -42,6 +42,20 @@ int op_jcc(struct cpu *cpu, const struct insn *in)
     return branch_to(cpu, (cpu->next_rip + (uint64_t)in->op[0].val) & branch_size_mask(cpu, in));
 }
 
+/* 64-bit mode, target resolved and checked at decode time. */
+int op_jmp_abs(struct cpu *cpu, const struct insn *in)
+{
+    cpu->next_rip = (uint64_t)in->op[0].val;
+    return STEP_OK;
+}
+
+int op_jcc_abs(struct cpu *cpu, const struct insn *in)
+{
+    if (cond_eval(cpu, in->cc))
+        cpu->next_rip = (uint64_t)in->op[0].val;
+    return STEP_OK;
+}
+
 int op_call(struct cpu *cpu, const struct insn *in)
 {
     const struct opnd *o = &in->op[0];

@@ -44,7 +44,7 @@ static int svm_rax_insn(struct cpu *cpu, const struct insn *in, unsigned exit, u
 
 int op_vmrun(struct cpu *cpu, const struct insn *in)
 {
-    uint64_t pa;
+    uint64_t pa = 0;
     int r = svm_rax_insn(cpu, in, SVM_EXIT_VMRUN, &pa);
     if (r != STEP_OK)
         return r;
@@ -61,7 +61,7 @@ static uint64_t canonical(uint64_t v)
 /* The state VMLOAD/VMSAVE move (APM vol. 3 "VMLOAD"). */
 int op_vmload(struct cpu *cpu, const struct insn *in)
 {
-    uint64_t pa;
+    uint64_t pa = 0;
     int r = svm_rax_insn(cpu, in, SVM_EXIT_VMLOAD, &pa);
     if (r != STEP_OK)
         return r;
@@ -92,7 +92,7 @@ int op_vmload(struct cpu *cpu, const struct insn *in)
 
 int op_vmsave(struct cpu *cpu, const struct insn *in)
 {
-    uint64_t pa;
+    uint64_t pa = 0;
     int r = svm_rax_insn(cpu, in, SVM_EXIT_VMSAVE, &pa);
     if (r != STEP_OK)
         return r;

@@ -21,11 +21,9 @@ int op_hlt(struct cpu *cpu, const struct insn *in)
         return raise_gp(cpu, 0);
     if (svm_intercepted(cpu, SVM_EXIT_HLT))
         return svm_vmexit(cpu, SVM_EXIT_HLT, 0, 0);
-    /* Halted with no interrupt source in the model: stay on the HLT and let
-     * the host's instruction budget run out. */
-    cpu->next_rip = cpu->rip;
-    cpu->budget = 1;
-    return STEP_OK;
+    /* Halted with no interrupt source in the model: the CPU stays on the HLT
+     * and the host's run ends with its budget. */
+    return STEP_HALT;
 }
 
 static bool io_privileged(const struct cpu *cpu)

@@ -102,3 +102,85 @@ int op_fwait(struct cpu *cpu, const struct insn *in)
         return raise_exc(cpu, X86_VEC_NM);
     return STEP_OK;
 }
+
+/* Handlers after which the next instruction is the one that follows in
+ * memory, in the same mode, at the same CPL, with the same mappings. */
+static const insn_fn block_continuing[] = {
+    op_add, op_adc, op_sub, op_sbb, op_and, op_or, op_xor, op_cmp, op_test, op_inc, op_dec,
+    op_neg, op_not, op_mov, op_movzx, op_movsx, op_lea, op_xchg, op_cmovcc, op_setcc,
+    op_bswap, op_cbw, op_cwd, op_lahf, op_sahf, op_clc, op_stc, op_cmc, op_cld, op_std,
+    op_nop, op_xadd, op_cmpxchg, op_cmpxchg8b, op_cmpxchg16b, op_shl, op_shr, op_sar, op_rol,
+    op_ror, op_rcl, op_rcr, op_shld, op_shrd, op_mul, op_imul, op_div, op_idiv, op_bt,
+    op_bts, op_btr, op_btc, op_bsf, op_bsr, op_popcnt, op_lzcnt, op_tzcnt, op_push, op_pop,
+    op_enter, op_leave, op_pusha, op_popa, op_movs, op_stos, op_lods, op_scas, op_cmps,
+#define FAST4(n) op_##n##_rr64, op_##n##_rr32, op_##n##_ri64, op_##n##_ri32
+    FAST4(add), FAST4(sub), FAST4(and), FAST4(or), FAST4(xor), FAST4(cmp), FAST4(test),
+    op_inc_r64, op_inc_r32, op_dec_r64, op_dec_r32, op_mov_rr64, op_mov_rr32, op_mov_ri64,
+    op_mov_ri32, op_mov_rm64, op_mov_rm32, op_mov_mr64, op_mov_mr32,
+};
+
+static bool plain_reg(const struct opnd *o, unsigned size)
+{
+    return o->type == OPND_REG && o->reg != REG_NONE && !o->hi8 && o->size == size;
+}
+
+/* No segment base: DS/ES/SS-relative in 64-bit mode. */
+static bool flat_mem(const struct opnd *o, unsigned size)
+{
+    return o->type == OPND_MEM && o->size == size && o->seg != SEG_FS && o->seg != SEG_GS;
+}
+
+insn_fn specialize_fast(const struct insn *in)
+{
+    static const struct {
+        insn_fn generic, rr64, rr32, ri64, ri32;
+    } alu[] = {
+#define ALU_ROW(n) { op_##n, FAST4(n) }
+        ALU_ROW(add), ALU_ROW(sub), ALU_ROW(and), ALU_ROW(or), ALU_ROW(xor), ALU_ROW(cmp),
+        ALU_ROW(test),
+    };
+    if (in->prefix & INSN_LOCK)
+        return in->fn;
+    const struct opnd *a = &in->op[0], *b = &in->op[1];
+    for (unsigned i = 0; i < sizeof(alu) / sizeof(alu[0]); i++) {
+        if (in->fn != alu[i].generic || in->nops != 2)
+            continue;
+        for (unsigned size = 4; size <= 8; size += 4) {
+            if (!plain_reg(a, size))
+                continue;
+            if (plain_reg(b, size))
+                return size == 8 ? alu[i].rr64 : alu[i].rr32;
+            if (b->type == OPND_IMM)
+                return size == 8 ? alu[i].ri64 : alu[i].ri32;
+        }
+        return in->fn;
+    }
+    if ((in->fn == op_inc || in->fn == op_dec) && (plain_reg(a, 8) || plain_reg(a, 4))) {
+        bool wide = a->size == 8;
+        if (in->fn == op_inc)
+            return wide ? op_inc_r64 : op_inc_r32;
+        return wide ? op_dec_r64 : op_dec_r32;
+    }
+    if (in->fn == op_mov && in->nops == 2) {
+        for (unsigned size = 4; size <= 8; size += 4) {
+            bool w = size == 8;
+            if (plain_reg(a, size) && plain_reg(b, size))
+                return w ? op_mov_rr64 : op_mov_rr32;
+            if (plain_reg(a, size) && b->type == OPND_IMM)
+                return w ? op_mov_ri64 : op_mov_ri32;
+            if (plain_reg(a, size) && flat_mem(b, size))
+                return w ? op_mov_rm64 : op_mov_rm32;
+            if (flat_mem(a, size) && plain_reg(b, size))
+                return w ? op_mov_mr64 : op_mov_mr32;
+        }
+    }
+    return in->fn;
+}
+
+bool insn_continues_block(insn_fn fn)
+{
+    for (unsigned i = 0; i < sizeof(block_continuing) / sizeof(block_continuing[0]); i++)
+        if (block_continuing[i] == fn)
+            return true;
+    return false;
+}

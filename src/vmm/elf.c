@@ -246,8 +246,8 @@ int elf_load(struct gmem *mem, const void *buf, size_t len, const char *name, ui
              char *err, size_t errlen)
 {
     const uint8_t *b = buf;
-    uint64_t phoff;
-    unsigned phnum;
+    uint64_t phoff = 0;
+    unsigned phnum = 0;
 
     if (err && errlen)
         err[0] = '\0';

@@ -203,7 +203,7 @@ int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, s
         rec->insns, rec->level);
     put_exit_code_num(&o, rec->exit_code);
     put(&o, ",\"exit_name\":");
-    put_json_str(&o, rec->exit_name, SIZE_MAX);
+    put_json_str(&o, rec->exit_name, 64);
     put(&o, ",\"exit_info_1\":\"0x%" PRIx64 "\",\"exit_info_2\":\"0x%" PRIx64 "\",\"rip\":\"0x%" PRIx64
         "\",\"insn_bytes\":\"", rec->exit_info_1, rec->exit_info_2, rec->rip);
     unsigned n = rec->insn_len <= sizeof rec->insn_bytes ? rec->insn_len : sizeof rec->insn_bytes;
@@ -281,7 +281,7 @@ int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, s
 
     put(&o, "#%" PRIu64 " L%d rip=0x%" PRIx64 " ", rec->seq, rec->level, rec->rip);
     if (rec->exit_name && rec->exit_name[0])
-        put_text(&o, rec->exit_name, SIZE_MAX);
+        put_text(&o, rec->exit_name, 64);
     else
         put(&o, "exit");
     if ((int64_t)rec->exit_code < 0)

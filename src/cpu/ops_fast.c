@@ -1,0 +1,119 @@
+/* ops_fast.c — specialised handlers for the commonest operand forms, chosen
+ * at decode time (decode.c: specialize_fast). Each is the generic handler's
+ * semantics with the operand kinds and size fixed, so the compiler removes
+ * the operand switches: ALU and MOV between 32/64-bit registers, with
+ * immediates and with memory, and INC/DEC of a register.
+ */
+#include "cpu/ops.h"
+
+enum alu { ALU_ADD, ALU_SUB, ALU_AND, ALU_OR, ALU_XOR, ALU_CMP, ALU_TEST };
+
+static inline void reg_set(struct cpu *cpu, unsigned reg, unsigned size, uint64_t v)
+{
+    cpu->gpr[reg] = size == 8 ? v : (uint32_t)v;
+}
+
+static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind,
+                           unsigned size, bool imm)
+{
+    uint64_t m = size_mask(size);
+    unsigned d = in->op[0].reg;
+    uint64_t a = cpu->gpr[d] & m;
+    uint64_t b = (imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg]) & m;
+    uint64_t r;
+    switch (kind) {
+    case ALU_ADD: r = a + b; break;
+    case ALU_SUB: case ALU_CMP: r = a - b; break;
+    case ALU_AND: case ALU_TEST: r = a & b; break;
+    case ALU_OR: r = a | b; break;
+    default: r = a ^ b; break;
+    }
+    if (kind != ALU_CMP && kind != ALU_TEST)
+        reg_set(cpu, d, size, r);
+    switch (kind) {
+    case ALU_ADD: lf_set(cpu, LF_ADD, size, r, a, b); break;
+    case ALU_SUB: case ALU_CMP: lf_set(cpu, LF_SUB, size, r, a, b); break;
+    default: lf_set_szp(cpu, size, r, false, false, false); break;
+    }
+    return STEP_OK;
+}
+
+#define ALU_FAST(name, kind)                                                                     \
+    int op_##name##_rr64(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 8, false); } \
+    int op_##name##_rr32(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 4, false); } \
+    int op_##name##_ri64(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 8, true); }  \
+    int op_##name##_ri32(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 4, true); }
+
+ALU_FAST(add, ALU_ADD)
+ALU_FAST(sub, ALU_SUB)
+ALU_FAST(and, ALU_AND)
+ALU_FAST(or, ALU_OR)
+ALU_FAST(xor, ALU_XOR)
+ALU_FAST(cmp, ALU_CMP)
+ALU_FAST(test, ALU_TEST)
+
+static inline int incdec_fast(struct cpu *cpu, const struct insn *in, bool inc, unsigned size)
+{
+    unsigned d = in->op[0].reg;
+    uint64_t a = cpu->gpr[d] & size_mask(size);
+    uint64_t r = inc ? a + 1 : a - 1;
+    reg_set(cpu, d, size, r);
+    lf_set_incdec(cpu, inc ? LF_INC : LF_DEC, size, r, a);
+    return STEP_OK;
+}
+
+int op_inc_r64(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, true, 8); }
+int op_inc_r32(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, true, 4); }
+int op_dec_r64(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, false, 8); }
+int op_dec_r32(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, false, 4); }
+
+int op_mov_rr64(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = cpu->gpr[in->op[1].reg];
+    return STEP_OK;
+}
+
+int op_mov_rr32(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = (uint32_t)cpu->gpr[in->op[1].reg];
+    return STEP_OK;
+}
+
+int op_mov_ri64(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = (uint64_t)in->op[1].val;
+    return STEP_OK;
+}
+
+int op_mov_ri32(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = (uint32_t)in->op[1].val;
+    return STEP_OK;
+}
+
+/* 64-bit mode, DS/ES/SS-relative memory (no segment base). */
+static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    const struct opnd *s = &in->op[1];
+    uint64_t v, la = opnd_ea(cpu, in, s);
+    if (unlikely(!is_canonical(la)))
+        return seg_linear(cpu, s->seg, la, size, ACC_READ, &la);
+    if (la_read(cpu, la, size, cpu->user, &v) != 0)
+        return STEP_FAULT;
+    reg_set(cpu, in->op[0].reg, size, v);
+    return STEP_OK;
+}
+
+static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    const struct opnd *d = &in->op[0];
+    uint64_t la = opnd_ea(cpu, in, d);
+    if (unlikely(!is_canonical(la)))
+        return seg_linear(cpu, d->seg, la, size, ACC_WRITE, &la);
+    return la_write(cpu, la, size, cpu->user, cpu->gpr[in->op[1].reg]) != 0 ? STEP_FAULT : STEP_OK;
+}
+
+int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8); }
+int op_mov_rm32(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 4); }
+int op_mov_mr64(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 8); }
+int op_mov_mr32(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4); }
