@@ -67,7 +67,7 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
     case 0x00000001:
         out[0] = 0x00800f12; /* family 17h */
         out[1] = 0x00000800; /* CLFLUSH line size 64 */
-        out[2] = 1u << 23;   /* POPCNT */
+        out[2] = (1u << 13) | (1u << 23); /* CMPXCHG16B, POPCNT */
         out[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) |
                  (1u << 15) | (1u << 16); /* PSE TSC MSR PAE CX8 PGE CMOV PAT */
         break;

@@ -14,7 +14,7 @@ OP(inc); OP(dec); OP(neg); OP(not);
 /* ops_mov.c */
 OP(mov); OP(movzx); OP(movsx); OP(lea); OP(xchg); OP(cmovcc); OP(setcc); OP(bswap);
 OP(cbw); OP(cwd); OP(lahf); OP(sahf); OP(clc); OP(stc); OP(cmc); OP(cld); OP(std);
-OP(nop); OP(xadd); OP(cmpxchg); OP(cmpxchg8b); OP(cmpxchg16b);
+OP(nop); OP(xlat); OP(xadd); OP(cmpxchg); OP(cmpxchg8b); OP(cmpxchg16b);
 /* ops_shift.c */
 OP(shl); OP(shr); OP(sar); OP(rol); OP(ror); OP(rcl); OP(rcr); OP(shld); OP(shrd);
 /* ops_muldiv.c */

@@ -174,8 +174,10 @@ int op_cmpxchg(struct cpu *cpu, const struct insn *in)
     if (opnd_read(cpu, in, d, &cur) != 0 || opnd_read(cpu, in, s, &src) != 0)
         return STEP_FAULT;
     bool eq = cur == acc;
-    /* The destination is always written (with its own value on mismatch). */
-    if (opnd_write(cpu, in, d, eq ? src : cur) != 0)
+    /* A memory destination is always written (with its own value on a
+     * mismatch); a register destination only when equal, so a 32-bit one
+     * keeps its upper half on a mismatch. */
+    if ((eq || d->type == OPND_MEM) && opnd_write(cpu, in, d, eq ? src : cur) != 0)
         return STEP_FAULT;
     if (!eq)
         gpr_write_sized(cpu, 0, size, cur);
@@ -223,5 +225,19 @@ int op_cmpxchg16b(struct cpu *cpu, const struct insn *in)
         cpu->gpr[0] = lo;
         cpu->gpr[2] = hi;
     }
+    return STEP_OK;
+}
+
+/* XLAT: AL = [seg:rBX + zero-extended AL] at the address size. */
+int op_xlat(struct cpu *cpu, const struct insn *in)
+{
+    unsigned seg = SEG_DS;
+    for (unsigned i = 0; i < in->nops; i++)
+        if (in->op[i].type == OPND_MEM)
+            seg = in->op[i].seg;
+    uint64_t v, ea = (cpu->gpr[3] + (cpu->gpr[0] & 0xff)) & size_mask(in->asize);
+    if (vmem_read(cpu, seg, ea, 1, &v) != 0)
+        return STEP_FAULT;
+    cpu->gpr[0] = (cpu->gpr[0] & ~0xffull) | v;
     return STEP_OK;
 }

@@ -27,7 +27,7 @@ static const insn_fn handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
     H(STD, std), H(NOP, nop), H(ENDBR64, nop), H(ENDBR32, nop), H(PREFETCH, nop),
     H(PREFETCHW, nop), H(PREFETCHT0, nop), H(PREFETCHT1, nop), H(PREFETCHT2, nop),
     H(PREFETCHNTA, nop), H(LFENCE, nop), H(MFENCE, nop), H(SFENCE, nop),
-    H(XADD, xadd), H(CMPXCHG, cmpxchg), H(CMPXCHG8B, cmpxchg8b),
+    H(XLAT, xlat), H(XADD, xadd), H(CMPXCHG, cmpxchg), H(CMPXCHG8B, cmpxchg8b),
     H(CMPXCHG16B, cmpxchg16b),
     /* ops_shift.c */
     H(SHL, shl), H(SHR, shr), H(SAR, sar), H(ROL, rol), H(ROR, ror), H(RCL, rcl),
@@ -36,7 +36,10 @@ static const insn_fn handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
     H(MUL, mul), H(IMUL, imul), H(DIV, div), H(IDIV, idiv),
     /* ops_bit.c */
     H(BT, bt), H(BTS, bts), H(BTR, btr), H(BTC, btc), H(BSF, bsf), H(BSR, bsr),
-    H(POPCNT, popcnt), H(LZCNT, lzcnt), H(TZCNT, tzcnt),
+    H(POPCNT, popcnt), H(LZCNT, lzcnt),
+    /* Without BMI1 in CPUID (as on AMD parts before it), F3 0F BC is a BSF
+     * whose REP prefix is ignored. */
+    H(TZCNT, bsf),
     /* ops_branch.c */
     H(JMP, jmp), H(CALL, call), H(RET, ret), H(LOOP, loop), H(LOOPE, loope),
     H(LOOPNE, loopne), H(JCXZ, jrcxz), H(JECXZ, jrcxz), H(JRCXZ, jrcxz),
@@ -109,7 +112,7 @@ static const insn_fn block_continuing[] = {
     op_add, op_adc, op_sub, op_sbb, op_and, op_or, op_xor, op_cmp, op_test, op_inc, op_dec,
     op_neg, op_not, op_mov, op_movzx, op_movsx, op_lea, op_xchg, op_cmovcc, op_setcc,
     op_bswap, op_cbw, op_cwd, op_lahf, op_sahf, op_clc, op_stc, op_cmc, op_cld, op_std,
-    op_nop, op_xadd, op_cmpxchg, op_cmpxchg8b, op_cmpxchg16b, op_shl, op_shr, op_sar, op_rol,
+    op_nop, op_xlat, op_xadd, op_cmpxchg, op_cmpxchg8b, op_cmpxchg16b, op_shl, op_shr, op_sar, op_rol,
     op_ror, op_rcl, op_rcr, op_shld, op_shrd, op_mul, op_imul, op_div, op_idiv, op_bt,
     op_bts, op_btr, op_btc, op_bsf, op_bsr, op_popcnt, op_lzcnt, op_tzcnt, op_push, op_pop,
     op_enter, op_leave, op_pusha, op_popa, op_movs, op_stos, op_lods, op_scas, op_cmps,
