@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 PKGS="build-essential cmake pkg-config libzydis-dev libcriterion-dev"
 PEER_PKGS="qemu-system-x86"
+BENCH_PKGS="bc"
 
 install_missing() {
     local want="$1" missing=""
@@ -48,7 +49,7 @@ test)
     (cd build-san && ctest --output-on-failure -j"$JOBS")
     ;;
 bench)
-    install_missing "$PKGS $PEER_PKGS"
+    install_missing "$PKGS $PEER_PKGS $BENCH_PKGS"
     cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build build-rel -j"$JOBS"
     ./bench/run.sh build-rel

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <svmsim/svmsim.h>
 
@@ -34,6 +35,7 @@ struct run_args {
     const char *image;
     const char *trace_path;
     bool explain;
+    bool stats;
     bool help;
 };
 
@@ -60,6 +62,7 @@ void cmd_run_usage(FILE *f)
             "  --max-insns=N              end after N instructions (default 0: no limit)\n"
             "  --trace=FILE               write one JSON line per #VMEXIT that reaches L0\n"
             "  --explain                  print L0's decisions as text lines on stderr\n"
+            "  --stats                    after the run, print instructions, time and MIPS\n"
             "  --deterministic            time sources follow the instruction count\n"
             "  --enable-vmware-backdoor   L0 lets the VMware backdoor through #GP\n"
             "  --no-gp-erratum-intercept  L0 does not intercept #GP for the RAX erratum\n"
@@ -228,6 +231,7 @@ static int opt_flag(struct run_args *a, const char *opt, const char *val)
     struct svmsim_config *c = &a->cfg;
 
     if (strcmp(opt, "--explain") == 0)                       a->explain = true;
+    else if (strcmp(opt, "--stats") == 0)                    a->stats = true;
     else if (strcmp(opt, "--deterministic") == 0)            c->deterministic = true;
     else if (strcmp(opt, "--enable-vmware-backdoor") == 0)   c->enable_vmware_backdoor = true;
     else if (strcmp(opt, "--no-gp-erratum-intercept") == 0)  c->gp_erratum_intercept = false;
@@ -254,6 +258,7 @@ static const struct run_option run_options[] = {
     { "--semantics", true, opt_semantics },
     { "--maxphyaddr", true, opt_maxphyaddr },
     { "--explain", false, opt_flag },
+    { "--stats", false, opt_flag },
     { "--deterministic", false, opt_flag },
     { "--enable-vmware-backdoor", false, opt_flag },
     { "--no-gp-erratum-intercept", false, opt_flag },
@@ -395,7 +400,10 @@ int cmd_run(int argc, char **argv)
 
     struct svmsim_end end;
     memset(&end, 0, sizeof end);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     svmsim_run(vm, &end);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     svmsim_destroy(vm);
 
     int status = end.status;
@@ -410,5 +418,10 @@ int cmd_run(int argc, char **argv)
     }
     end.message[sizeof end.message - 1] = '\0';
     cli_error("%s", end.message[0] ? end.message : "run ended");
+    if (a.stats) {
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        cli_error("stats: %llu instructions in %.3f s (%.1f MIPS)", (unsigned long long)end.insns,
+                  secs, secs > 0 ? (double)end.insns / secs / 1e6 : 0.0);
+    }
     return status;
 }

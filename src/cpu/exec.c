@@ -177,11 +177,12 @@ void cpu_exec(struct cpu *cpu)
             r = STEP_OK;
             for (i = 0; i < n; i++) {
                 const struct insn *in = &b->insns[i];
-                cpu->rip = in->rip;
                 cpu->next_rip = in->next;
                 r = in->fn(cpu, in);
-                if (unlikely(r != STEP_OK))
+                if (unlikely(r != STEP_OK)) {
+                    cpu->rip = in->rip;
                     break;
+                }
                 if (unlikely(cpu->icache_gen != gen)) {
                     i++; /* code or mappings changed under the block: leave it */
                     break;

@@ -282,9 +282,13 @@ int op_iret(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
+/* The event handlers below need cpu->rip at the instruction (the block loop
+ * sets it only when it leaves a block): an intercept reports it and a fault
+ * during delivery returns to it. */
 int op_int(struct cpu *cpu, const struct insn *in)
 {
     unsigned vector = (unsigned)in->op[0].val & 0xff;
+    cpu->rip = in->rip;
     if (svm_intercepted(cpu, SVM_EXIT_SWINT))
         return svm_vmexit(cpu, SVM_EXIT_SWINT, 0, 0);
     int r = event_deliver(cpu, EV_SOFT_INT, vector, false, 0, cpu->next_rip);
@@ -293,25 +297,27 @@ int op_int(struct cpu *cpu, const struct insn *in)
     return r;
 }
 
-static int soft_exception(struct cpu *cpu, unsigned vector)
+static int soft_exception(struct cpu *cpu, const struct insn *in, unsigned vector)
 {
+    cpu->rip = in->rip;
     int r = event_deliver(cpu, EV_SOFT_EXC, vector, false, 0, cpu->next_rip);
     if (r == STEP_OK)
         cpu->next_rip = cpu->rip;
     return r;
 }
 
-int op_int3(struct cpu *cpu, const struct insn *in) { return soft_exception(cpu, X86_VEC_BP); }
+int op_int3(struct cpu *cpu, const struct insn *in) { return soft_exception(cpu, in, X86_VEC_BP); }
 
 int op_into(struct cpu *cpu, const struct insn *in)
 {
     if (!flag_of(cpu))
         return STEP_OK;
-    return soft_exception(cpu, X86_VEC_OF);
+    return soft_exception(cpu, in, X86_VEC_OF);
 }
 
 int op_int1(struct cpu *cpu, const struct insn *in)
 {
+    cpu->rip = in->rip;
     if (svm_intercepted(cpu, SVM_EXIT_ICEBP))
         return svm_vmexit(cpu, SVM_EXIT_ICEBP, 0, 0);
     int r = event_deliver(cpu, EV_EXCEPTION, X86_VEC_DB, false, 0, cpu->next_rip);

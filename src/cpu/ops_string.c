@@ -7,10 +7,10 @@
  *
  * Repeats commit per element: rSI/rDI/rCX and the flags are updated after
  * every element, so a fault in the middle leaves the architectural partial
- * progress with RIP still at the instruction, as hardware does. A very long
- * repeat also stops after STR_CHUNK elements and restarts itself (next_rip =
- * rip), the way hardware pauses a string instruction for an interrupt, so one
- * instruction never holds the run loop for long.
+ * progress with RIP still at the instruction, as hardware does. A repeat
+ * otherwise runs to completion within one step. FIXME: hardware may pause a
+ * long repeat for an interrupt; doing so here (next_rip = rip) needs string
+ * instructions to end their decode block, which they do not.
  *
  * Fast path: forward REP MOVS/STOS in 64-bit mode work a page at a time on
  * host memory when the soft TLB already maps both pages (a writable TLB entry
@@ -23,8 +23,6 @@
 #include <string.h>
 
 enum { RAX = 0, RCX = 1, RSI = 6, RDI = 7 };
-
-#define STR_CHUNK 65536u
 
 enum str_kind { STR_MOVS, STR_STOS, STR_LODS, STR_SCAS, STR_CMPS };
 
@@ -218,11 +216,7 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
     }
     bool fast = str_fast_ok(cpu, &st);
     bool compare = kind == STR_SCAS || kind == STR_CMPS;
-    for (uint64_t done = 0; rcx != 0;) {
-        if (done >= STR_CHUNK && !cpu->slow) {
-            cpu->next_rip = cpu->rip; /* resume where we stopped */
-            break;
-        }
+    while (rcx != 0) {
         uint64_t n = fast ? str_fast(cpu, &st, rcx) : 0;
         if (n == 0) {
             if (str_element(cpu, &st, &equal) != STEP_OK)
@@ -230,7 +224,6 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
             n = 1;
         }
         rcx -= n;
-        done += n;
         gpr_write_sized(cpu, RCX, st.asize, rcx);
         if (compare && equal == st.repne)
             break;

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR — interpreter speed of svmsim, side by side with QEMU
+# TCG when qemu-system-x86_64 is installed, on the same guest ELF images
+# (guests/bench/workload.c: the dec/jnz and load/add/store/dec/jnz loops of
+# ../shared/peers/kernel.asm).
+#
+# For each workload and each peer: REPS runs (default 3), median wall time,
+# minus the median of the boot-and-exit baseline image, gives the loop's
+# time; MIPS = instructions of the loop / that time. The instruction count
+# is svmsim's own (--stats) for the loop image minus the baseline image: the
+# peers run the same instructions. svmsim's in-process figure (no process
+# start-up at all) is printed too.
+set -euo pipefail
+BUILD=${1:-build-rel}
+REPS=${REPS:-3}
+SVMSIM="$BUILD/svmsim"
+G="$BUILD/guests"
+for f in "$SVMSIM" "$G/bench_empty.elf" "$G/bench_loop.elf" "$G/bench_mem.elf"; do
+    [ -e "$f" ] || { echo "bench: $f missing (build $BUILD first)" >&2; exit 1; }
+done
+QEMU=$(command -v qemu-system-x86_64 || true)
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+# wall seconds of one run of a command
+wall() {
+    local t0 t1
+    t0=$(now)
+    "$@" >/dev/null 2>&1 || true
+    t1=$(now)
+    echo "$t1 - $t0" | bc -l
+}
+
+run_svmsim() { "$SVMSIM" run "$1"; }
+run_qemu() {
+    "$QEMU" -accel tcg -machine pc -cpu max -m 64 -display none -no-reboot -monitor none \
+        -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$1"
+}
+
+# the guest's exit status is not 0, so read the output before judging it
+stats_of() { "$SVMSIM" run --stats "$1" 2>&1 || true; }
+insns_of() { stats_of "$1" | sed -n 's/.*stats: \([0-9]*\) instructions.*/\1/p'; }
+inproc_mips() { stats_of "$1" | sed -n 's/.*(\([0-9.]*\) MIPS).*/\1/p'; }
+
+median_wall() { # runner image
+    for _ in $(seq "$REPS"); do wall "$1" "$2"; done | median
+}
+
+base_insns=$(insns_of "$G/bench_empty.elf")
+printf '%-28s %14s %12s %12s\n' workload instructions peer MIPS
+for w in loop mem; do
+    img="$G/bench_$w.elf"
+    n=$(( $(insns_of "$img") - base_insns ))
+    inproc=$(for _ in $(seq "$REPS"); do inproc_mips "$img"; done | median)
+    printf '%-28s %14d %12s %12.1f\n' "$w (in-process)" "$n" svmsim "$inproc"
+    peers="svmsim"
+    [ -n "$QEMU" ] && peers="$peers qemu"
+    for p in $peers; do
+        b=$(median_wall "run_$p" "$G/bench_empty.elf")
+        t=$(median_wall "run_$p" "$img")
+        mips=$(echo "$n / ($t - $b) / 1000000" | bc -l)
+        printf '%-28s %14d %12s %12.1f\n' "$w (wall - baseline)" "$n" "$p" "$mips"
+    done
+done
+[ -n "$QEMU" ] || echo "(qemu-system-x86_64 not installed: no QEMU column)"
