@@ -5,7 +5,8 @@
  * else; a masked count of 0 changes no flag and leaves the destination's
  * value alone, but a memory destination is still read (and may fault) and a
  * 32-bit register destination is still written, so its upper half is zeroed
- * as on every other 32-bit write (observed on hardware; Bochs does the same).
+ * as on every other 32-bit write (observed on an Intel host; FIXME: not
+ * checked on AMD).
  *
  * Flags: SHL/SHR/SAR and SHLD/SHRD leave SF/ZF/PF lazy from the result and
  * set CF (the last bit shifted out) and OF explicitly; AF is undefined and
@@ -144,7 +145,7 @@ int op_rcr(struct cpu *cpu, const struct insn *in) { return rotate(cpu, in, ROT_
 
 /* SHLD/SHRD dst, src, count. A 16-bit operand with a count of 17-31 has an
  * undefined result; we shift the 48-bit dst:src:dst pattern, which is what
- * the hardware we compared against produces. */
+ * an Intel host produces (AMD unchecked). */
 static int shift_double(struct cpu *cpu, const struct insn *in, bool left)
 {
     const struct opnd *d = &in->op[0];

@@ -106,8 +106,10 @@ void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
 
 void l0_skip_insn(struct l0 *l0)
 {
-    /* With NRIPS the CPU told us where the next instruction starts. */
+    /* With NRIPS the CPU told us where the next instruction starts. The
+     * instruction is complete: it counts as retired. */
     l0->vmcb01->save.rip = l0->vmcb01->control.next_rip;
+    l0->cpu->insns++;
 }
 
 /* KVM's init_vmcb: what L0 intercepts while L1 runs. */

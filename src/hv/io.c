@@ -84,7 +84,7 @@ int io_interception(struct l0 *l0)
             else
                 sa->rax = (sa->rax & ~size_mask(size)) | (v & size_mask(size));
         }
-        sa->rip = c->exit_info_2;
+        l0_skip_insn(l0); /* NRIP; EXITINFO2 holds the same address */
         l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
     }
     struct svmsim_end end;
