@@ -268,6 +268,14 @@ int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
             in->op[0].type != OPND_IMM)
             in->op[i].size = in->op[0].size;
     }
+    /* String instructions keep their memory operands hidden; give them the
+     * free slots (nops stays the visible count) so that a segment override
+     * on DS:rSI reaches the handler. */
+    for (unsigned i = in->nops, slot = in->nops; ok && i < zi.operand_count && slot < 3; i++) {
+        if (zo[i].type != ZYDIS_OPERAND_TYPE_MEMORY || zo[i].mem.type != ZYDIS_MEMOP_TYPE_MEM)
+            continue;
+        ok = fill_operand(&zo[i], &in->op[slot++]);
+    }
     in->fn = ok ? insn_handler(zi.mnemonic) : op_ud;
     if (ok)
         in->fn = specialize(in);

@@ -63,7 +63,7 @@ int op_out(struct cpu *cpu, const struct insn *in)
 
 static unsigned str_elem_size(const struct insn *in)
 {
-    for (unsigned i = 0; i < in->nops; i++)
+    for (unsigned i = 0; i < 3; i++)
         if (in->op[i].type == OPND_MEM)
             return in->op[i].size;
     return in->osize;
@@ -105,9 +105,9 @@ int op_outs(struct cpu *cpu, const struct insn *in)
     uint16_t port = (uint16_t)cpu->gpr[2];
     bool rep = in->prefix & (INSN_REP | INSN_REPNE);
     unsigned seg = SEG_DS;
-    for (unsigned i = 0; i < in->nops; i++)
-        if (in->op[i].type == OPND_MEM)
-            seg = in->op[i].seg;
+    for (unsigned i = 0; i < 3; i++)
+        if (in->op[i].type == OPND_MEM && in->op[i].reg == 6)
+            seg = in->op[i].seg; /* DS:rSI, or its override */
     if (rep && (cpu->gpr[1] & size_mask(in->asize)) == 0)
         return STEP_OK;
     if (io_permission(cpu, port, size) != STEP_OK)

@@ -39,13 +39,11 @@ struct str {
     bool repne;        /* CMPS/SCAS: stop when equal (else stop when not equal) */
 };
 
-/* The source segment. Zydis presents the string operands as hidden, so
- * decode may not fill them; when it does, the DS:rSI operand carries any
- * segment override. FIXME: with the operands unfilled an override prefix on
- * MOVS/LODS/CMPS is not seen and DS is used. */
+/* The source segment: the DS:rSI operand (decode fills the hidden memory
+ * operands of string instructions) carries any segment override. */
 static unsigned str_src_seg(const struct insn *in)
 {
-    for (unsigned i = 0; i < 2; i++)
+    for (unsigned i = 0; i < 3; i++)
         if (in->op[i].type == OPND_MEM && in->op[i].reg == RSI)
             return in->op[i].seg;
     return SEG_DS;

@@ -327,3 +327,30 @@ Test(machine, bad_configuration_is_refused_with_a_message)
     cr_expect_null(svmsim_create(&cfg, err, sizeof err));
     cr_expect(strstr(err, "4 KiB") != NULL, "%s", err);
 }
+
+Test(machine, segment_override_on_a_string_source_is_honoured)
+{
+    struct console con = { 0 };
+    struct svmsim_vm *vm = machine(&con, NULL);
+    const uint8_t data = 0x5a;
+    cr_assert_eq(svmsim_write_phys(vm, 0x200010, &data, 1), 0);
+    const uint8_t code[] = {
+        0xb9, 0x00, 0x01, 0x00, 0xc0, /* mov ecx, 0xc0000100 (FS_BASE) */
+        0xb8, 0x00, 0x00, 0x20, 0x00, /* mov eax, 0x200000 */
+        0x31, 0xd2,                   /* xor edx, edx */
+        0x0f, 0x30,                   /* wrmsr */
+        0xbe, 0x10, 0x00, 0x00, 0x00, /* mov esi, 0x10 */
+        0x31, 0xc0,                   /* xor eax, eax */
+        0x64, 0xac,                   /* lodsb al, fs:[rsi] */
+        0xfa, 0xf4,                   /* cli; hlt */
+    };
+    load_code(vm, code, sizeof code);
+    struct svmsim_end end;
+    cr_assert_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
+    struct svmsim_regs r;
+    svmsim_get_regs(vm, &r);
+    cr_expect_eq(r.gpr[SVMSIM_RAX], 0x5a, "read through the FS base: %#llx",
+                 (unsigned long long)r.gpr[SVMSIM_RAX]);
+    cr_expect_eq(r.gpr[SVMSIM_RSI], 0x11);
+    svmsim_destroy(vm);
+}
