@@ -20,7 +20,7 @@ OP(shl); OP(shr); OP(sar); OP(rol); OP(ror); OP(rcl); OP(rcr); OP(shld); OP(shrd
 /* ops_muldiv.c */
 OP(mul); OP(imul); OP(div); OP(idiv);
 /* ops_bit.c */
-OP(bt); OP(bts); OP(btr); OP(btc); OP(bsf); OP(bsr); OP(popcnt); OP(lzcnt); OP(tzcnt);
+OP(bt); OP(bts); OP(btr); OP(btc); OP(bsf); OP(bsr); OP(popcnt); OP(lzcnt);
 /* ops_branch.c */
 OP(jmp); OP(jcc); OP(jmp_abs); OP(jcc_abs); OP(call); OP(ret); OP(loop); OP(loope); OP(loopne); OP(jrcxz);
 OP(jmp_far); OP(call_far); OP(ret_far); OP(iret); OP(int); OP(int3); OP(into); OP(int1);

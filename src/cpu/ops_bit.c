@@ -96,8 +96,9 @@ int op_popcnt(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-/* LZCNT/TZCNT: a zero source gives the operand width and sets CF. */
-static int bit_count(struct cpu *cpu, const struct insn *in, bool leading)
+/* LZCNT: a zero source gives the operand width and sets CF. (TZCNT is not
+ * offered: without BMI1, F3 0F BC runs as BSF; see ops_table.c.) */
+int op_lzcnt(struct cpu *cpu, const struct insn *in)
 {
     const struct opnd *d = &in->op[0];
     unsigned bits = d->size * 8;
@@ -107,15 +108,11 @@ static int bit_count(struct cpu *cpu, const struct insn *in, bool leading)
     unsigned r;
     if (s == 0)
         r = bits;
-    else if (leading)
-        r = (unsigned)__builtin_clzll(s) - (64 - bits);
     else
-        r = (unsigned)__builtin_ctzll(s);
+        r = (unsigned)__builtin_clzll(s) - (64 - bits);
     gpr_write(cpu, d, r);
     flags_put(cpu, X86_RFLAGS_CF | X86_RFLAGS_ZF,
               (s == 0 ? X86_RFLAGS_CF : 0) | (r == 0 ? X86_RFLAGS_ZF : 0));
     return STEP_OK;
 }
 
-int op_lzcnt(struct cpu *cpu, const struct insn *in) { return bit_count(cpu, in, true); }
-int op_tzcnt(struct cpu *cpu, const struct insn *in) { return bit_count(cpu, in, false); }

@@ -114,7 +114,7 @@ static const insn_fn block_continuing[] = {
     op_bswap, op_cbw, op_cwd, op_lahf, op_sahf, op_clc, op_stc, op_cmc, op_cld, op_std,
     op_nop, op_xlat, op_xadd, op_cmpxchg, op_cmpxchg8b, op_cmpxchg16b, op_shl, op_shr, op_sar, op_rol,
     op_ror, op_rcl, op_rcr, op_shld, op_shrd, op_mul, op_imul, op_div, op_idiv, op_bt,
-    op_bts, op_btr, op_btc, op_bsf, op_bsr, op_popcnt, op_lzcnt, op_tzcnt, op_push, op_pop,
+    op_bts, op_btr, op_btc, op_bsf, op_bsr, op_popcnt, op_lzcnt, op_push, op_pop,
     op_enter, op_leave, op_pusha, op_popa, op_movs, op_stos, op_lods, op_scas, op_cmps,
 #define FAST4(n) op_##n##_rr64, op_##n##_rr32, op_##n##_ri64, op_##n##_ri32
     FAST4(add), FAST4(sub), FAST4(and), FAST4(or), FAST4(xor), FAST4(cmp), FAST4(test),
