@@ -110,17 +110,7 @@ static int inject_event(struct cpu *cpu, struct vmcb *vmcb)
     default: kind = EV_EXCEPTION; break;
     }
     cpu->next_rip = cpu->rip;
-    cpu->exc.cr2 = cpu->cr2;
-    /* An injected event is delivered as-is: it is not re-checked against the
-     * exception intercepts of this VMCB unless its delivery faults. */
-    if (kind == EV_EXCEPTION && svm_intercepted(cpu, SVM_EXIT_EXCP_BASE + vector)) {
-        uint32_t saved = cpu->intercepts[2];
-        cpu->intercepts[2] &= ~(1u << vector);
-        int r = event_deliver(cpu, kind, vector, has_err, err, cpu->rip);
-        cpu->intercepts[2] = saved;
-        return r;
-    }
-    return event_deliver(cpu, kind, vector, has_err, err, cpu->rip);
+    return event_inject(cpu, kind, vector, has_err, err);
 }
 
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,

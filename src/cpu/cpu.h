@@ -409,6 +409,10 @@ int exc_deliver(struct cpu *cpu);
 enum event_kind { EV_EXCEPTION, EV_SOFT_EXC, EV_SOFT_INT, EV_EXT_INT, EV_NMI };
 int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
                   uint32_t error, uint64_t return_rip);
+/* Delivers an event from EVENTINJ at the current RIP: the event itself is
+ * not checked against the exception intercepts, faults during it are. */
+int event_inject(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
+                 uint32_t error);
 
 /* ---- seg.c */
 /* Loads a data/stack segment register (MOV Sreg, POP Sreg) with the checks

@@ -164,7 +164,71 @@ static int idt_enter(struct cpu *cpu, const struct event *ev)
 
 static int shutdown(struct cpu *cpu)
 {
-    return svm_vmexit(cpu, SVM_EXIT_SHUTDOWN, 0, 0);
+    int r = svm_vmexit(cpu, SVM_EXIT_SHUTDOWN, 0, 0);
+    cpu->exit.next_rip = 0;
+    return r;
+}
+
+/* Delivers an event, handling faults during its delivery as APM vol. 2
+ * §15.7.3 orders it: an exception is checked against the intercepts as it
+ * is raised (a nested one reports the event it interrupted in EXITINTINFO),
+ * and only then combined with the event it interrupted (§8.2.9: #DF, or
+ * shutdown). An injected event itself is not checked (§15.20), but the
+ * exceptions raised while delivering it are. */
+static int deliver(struct cpu *cpu, struct event ev, bool check_first)
+{
+    bool nested = false, check = check_first;
+    struct event outer = ev;
+    for (;;) {
+        bool is_exc = ev.kind == EV_EXCEPTION || ev.kind == EV_SOFT_EXC;
+        if (check && is_exc && svm_intercepted(cpu, SVM_EXIT_EXCP_BASE + ev.vector)) {
+            uint64_t info1 = ev.has_error ? ev.error : 0;
+            uint64_t info2 = ev.vector == X86_VEC_PF ? ev.cr2 : 0;
+            int r = svm_vmexit(cpu, SVM_EXIT_EXCP_BASE + ev.vector, info1, info2);
+            /* NRIP only for INT3/INTO; other exceptions reset it (§15.7.1). */
+            if (ev.kind != EV_SOFT_EXC)
+                cpu->exit.next_rip = 0;
+            if (nested) {
+                cpu->exit.int_info = event_int_info(&outer);
+                cpu->exit.int_info_err = outer.has_error ? outer.error : 0;
+            }
+            return r;
+        }
+        check = true;
+        if (ev.kind == EV_EXCEPTION && ev.vector == X86_VEC_PF)
+            cpu->cr2 = ev.cr2;
+        int r = idt_enter(cpu, &ev);
+        if (r == 0)
+            return STEP_OK;
+        if (r == -2)
+            return shutdown(cpu);
+        /* A fault while delivering ev. Its own intercept comes first. */
+        struct event second = {
+            .kind = EV_EXCEPTION, .vector = cpu->exc.vector, .has_error = cpu->exc.has_error,
+            .error = cpu->exc.error, .return_rip = cpu->rip, .cr2 = cpu->exc.cr2,
+        };
+        if (svm_intercepted(cpu, SVM_EXIT_EXCP_BASE + second.vector)) {
+            outer = ev;
+            nested = true;
+            ev = second;
+            continue;
+        }
+        enum exc_class first = is_exc ? exc_class_of(ev.vector) : EXC_BENIGN;
+        enum exc_class next = exc_class_of(second.vector);
+        outer = ev;
+        nested = true;
+        if (first == EXC_DOUBLE && (next == EXC_CONTRIBUTORY || next == EXC_PAGE_FAULT))
+            return shutdown(cpu);
+        bool df = (first == EXC_CONTRIBUTORY && next == EXC_CONTRIBUTORY) ||
+                  (first == EXC_PAGE_FAULT &&
+                   (next == EXC_CONTRIBUTORY || next == EXC_PAGE_FAULT));
+        if (df) {
+            second.vector = X86_VEC_DF;
+            second.has_error = true;
+            second.error = 0;
+        }
+        ev = second;
+    }
 }
 
 int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
@@ -174,52 +238,17 @@ int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool h
         .kind = kind, .vector = vector, .has_error = has_error, .error = error,
         .return_rip = return_rip, .cr2 = cpu->exc.cr2,
     };
-    bool nested = false;
-    struct event outer = ev;
-    for (;;) {
-        /* Intercepted exception: #VMEXIT before any delivery. A nested one
-         * reports the interrupted event in EXITINTINFO. */
-        bool is_exc = ev.kind == EV_EXCEPTION || ev.kind == EV_SOFT_EXC;
-        if (is_exc && svm_intercepted(cpu, SVM_EXIT_EXCP_BASE + ev.vector)) {
-            uint64_t info1 = ev.has_error ? ev.error : 0;
-            uint64_t info2 = ev.vector == X86_VEC_PF ? ev.cr2 : 0;
-            int r = svm_vmexit(cpu, SVM_EXIT_EXCP_BASE + ev.vector, info1, info2);
-            if (nested) {
-                cpu->exit.int_info = event_int_info(&outer);
-                cpu->exit.int_info_err = outer.has_error ? outer.error : 0;
-            }
-            return r;
-        }
-        if (ev.kind == EV_EXCEPTION && ev.vector == X86_VEC_PF)
-            cpu->cr2 = ev.cr2;
-        int r = idt_enter(cpu, &ev);
-        if (r == 0)
-            return STEP_OK;
-        if (r == -2)
-            return shutdown(cpu);
-        /* A fault while delivering ev: combine (APM vol. 2 §8.2.9). */
-        enum exc_class first = is_exc ? exc_class_of(ev.vector) : EXC_BENIGN;
-        enum exc_class second = exc_class_of(cpu->exc.vector);
-        outer = ev;
-        nested = true;
-        if (first == EXC_DOUBLE && (second == EXC_CONTRIBUTORY || second == EXC_PAGE_FAULT))
-            return shutdown(cpu);
-        bool df = (first == EXC_CONTRIBUTORY && second == EXC_CONTRIBUTORY) ||
-                  (first == EXC_PAGE_FAULT &&
-                   (second == EXC_CONTRIBUTORY || second == EXC_PAGE_FAULT));
-        ev.kind = EV_EXCEPTION;
-        ev.return_rip = cpu->rip;
-        if (df) {
-            ev.vector = X86_VEC_DF;
-            ev.has_error = true;
-            ev.error = 0;
-        } else {
-            ev.vector = cpu->exc.vector;
-            ev.has_error = cpu->exc.has_error;
-            ev.error = cpu->exc.error;
-            ev.cr2 = cpu->exc.cr2;
-        }
-    }
+    return deliver(cpu, ev, true);
+}
+
+int event_inject(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
+                 uint32_t error)
+{
+    struct event ev = {
+        .kind = kind, .vector = vector, .has_error = has_error, .error = error,
+        .return_rip = cpu->rip, .cr2 = cpu->cr2,
+    };
+    return deliver(cpu, ev, false);
 }
 
 int exc_deliver(struct cpu *cpu)

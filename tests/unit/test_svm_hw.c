@@ -1,0 +1,806 @@
+/* test_svm_hw.c — the CPU model as SVM hardware (src/cpu/, svm_hw.c): a host
+ * fills a VMCB, calls cpu_run() and reads the #VMEXIT back, with no L0.
+ *
+ * Owns: a small machine fixture (4 MiB of RAM, identity page tables, a GDT,
+ * an IDT, a 64-bit ring-0 save area, IOPM and MSRPM buffers) and one test per
+ * hardware behaviour: intercepts, EXITINFO layouts, exception delivery and
+ * EXITINTINFO, EVENTINJ, the VMSAVE RAX erratum and the instruction budget.
+ * Must not: use src/hv; every expectation is the AMD APM's (vol. 2 §15),
+ * written as exact values so each test can fail.
+ */
+#include "cpu/cpu.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem/mem.h"
+#include "svmsim/arch/svm_exit.h"
+#include "svmsim/arch/vmcb.h"
+#include "svmsim/arch/x86.h"
+
+/* ---- guest physical layout (identity mapped: linear == physical) */
+
+#define RAM_SIZE (4ull << 20)
+#define GDT_GPA 0x1000ull
+#define PML4_GPA 0x2000ull
+#define PDPT_GPA 0x3000ull
+#define PD_GPA 0x4000ull
+#define IDT_GPA 0x6000ull
+#define CODE_GPA 0x10000ull
+#define HANDLER_GPA 0x11000ull
+#define DATA_GPA 0x20000ull
+#define STACK_TOP 0x80000ull
+#define UNMAPPED_LA 0x800000ull /* PD entry 4: not present */
+
+#define CODE64_SEL 0x08
+#define DATA_SEL 0x10
+#define CODE64_ATTR 0x0a9b /* type B, S, P, L, G */
+#define DATA_ATTR 0x0c93   /* type 3, S, P, DB, G */
+
+#define RESERVED_START 0x300000ull
+#define RESERVED_END 0x30ffffull
+
+#define GATE_INTR 0xe
+#define INITIAL_CR2 0xc2c2c2c2ull
+
+static const struct cpu_model default_model = {
+    .maxphyaddr = 48,
+    .nrips = true,
+    .rax_erratum = true,
+    .reserved_start = RESERVED_START,
+    .reserved_end = RESERVED_END,
+};
+
+/* The machine a test drives: Criterion runs each test in its own process, so
+ * one fixture per file is one per test. */
+static struct rig {
+    struct gmem mem;
+    struct cpu cpu;
+    struct vmcb *vmcb;
+    uint8_t *iopm;
+    uint8_t *msrpm;
+} rig;
+
+static void phys_write(uint64_t gpa, const void *buf, size_t len)
+{
+    uint8_t *p = gmem_ptr(&rig.mem, gpa, len);
+    cr_assert_not_null(p, "guest write at 0x%llx is outside RAM", (unsigned long long)gpa);
+    memcpy(p, buf, len);
+    cpu_notify_phys_write(&rig.cpu, gpa, len);
+}
+
+static void phys_write_u64(uint64_t gpa, uint64_t v)
+{
+    phys_write(gpa, &v, sizeof(v));
+}
+
+static uint64_t phys_read_u64(uint64_t gpa)
+{
+    const uint8_t *p = gmem_ptr(&rig.mem, gpa, 8);
+    cr_assert_not_null(p);
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Instruction bytes at a guest address: GUEST_CODE(CODE_GPA, 0x0f, 0xa2). */
+#define GUEST_CODE(gpa, ...) \
+    phys_write((gpa), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
+
+/* GDT with a 64-bit code and a flat data segment; 1:1 mapping of the first
+ * 4 MiB with two 2 MiB pages; everything above is not present. */
+static void write_boot_tables(void)
+{
+    const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+    phys_write(GDT_GPA, gdt, sizeof(gdt));
+    phys_write_u64(PML4_GPA, PDPT_GPA | X86_PTE_P | X86_PTE_RW);
+    phys_write_u64(PDPT_GPA, PD_GPA | X86_PTE_P | X86_PTE_RW);
+    for (uint64_t i = 0; i < RAM_SIZE >> 21; i++)
+        phys_write_u64(PD_GPA + i * 8, (i << 21) | X86_PTE_P | X86_PTE_RW | X86_PTE_PS);
+}
+
+static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
+{
+    s->selector = sel;
+    s->attrib = attrib;
+    s->limit = 0xffffffff;
+    s->base = 0;
+}
+
+/* 64-bit mode, CPL 0, paging on, EFER.SVME set (as the host runs it), RIP
+ * at CODE_GPA, an empty IDT of 256 zero gates. */
+static void write_save_area(struct vmcb_save_area *sa)
+{
+    seg_set(&sa->cs, CODE64_SEL, CODE64_ATTR);
+    seg_set(&sa->ss, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->ds, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->es, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->fs, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->gs, DATA_SEL, DATA_ATTR);
+    sa->gdtr.base = GDT_GPA;
+    sa->gdtr.limit = 3 * 8 - 1;
+    sa->idtr.base = IDT_GPA;
+    sa->idtr.limit = 256 * 16 - 1;
+    sa->cpl = 0;
+    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
+    sa->cr0 = 0x80010033;
+    sa->cr2 = INITIAL_CR2;
+    sa->cr3 = PML4_GPA;
+    sa->cr4 = X86_CR4_PAE;
+    sa->dr6 = 0xffff0ff0;
+    sa->dr7 = 0x400;
+    sa->rflags = X86_RFLAGS_FIXED;
+    sa->rsp = STACK_TOP;
+    sa->rip = CODE_GPA;
+    sa->g_pat = 0x0007040600070406ull;
+}
+
+static void rig_setup(void)
+{
+    memset(&rig, 0, sizeof(rig));
+    cr_assert_eq(gmem_init(&rig.mem, RAM_SIZE), 0);
+    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, &default_model), 0);
+    rig.vmcb = aligned_alloc(4096, sizeof(struct vmcb));
+    rig.iopm = calloc(1, SVM_IOPM_SIZE);
+    rig.msrpm = calloc(1, SVM_MSRPM_SIZE);
+    cr_assert(rig.vmcb && rig.iopm && rig.msrpm);
+    memset(rig.vmcb, 0, sizeof(*rig.vmcb));
+    write_boot_tables();
+    write_save_area(&rig.vmcb->save);
+}
+
+static void rig_teardown(void)
+{
+    free(rig.msrpm);
+    free(rig.iopm);
+    free(rig.vmcb);
+    cpu_fini(&rig.cpu);
+    gmem_fini(&rig.mem);
+}
+
+TestSuite(svm_hw, .init = rig_setup, .fini = rig_teardown);
+
+/* A different CPU on the same memory (CPUID features, errata). */
+static void rig_use_model(const struct cpu_model *model)
+{
+    cpu_fini(&rig.cpu);
+    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, model), 0);
+}
+
+static void intercept(uint64_t exit_code)
+{
+    int bit = svm_exit_intercept_bit(exit_code);
+    cr_assert_geq(bit, 0, "exit code 0x%llx has no intercept bit", (unsigned long long)exit_code);
+    rig.vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
+}
+
+static void iopm_set(uint16_t port)
+{
+    rig.iopm[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+/* MSRPM: two bits per MSR (read, then write) in three 2 KiB ranges. */
+static void msrpm_set(uint32_t msr, bool write)
+{
+    unsigned base = msr <= 0x1fff ? 0x000 : msr >= 0xc0010000 ? 0x1000 : 0x800;
+    unsigned bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
+    rig.msrpm[base + bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+/* A 64-bit interrupt gate to target in the IDT. */
+static void idt_gate(unsigned vector, uint64_t target, bool present)
+{
+    uint64_t lo = (target & 0xffff) | ((uint64_t)CODE64_SEL << 16) |
+                  ((uint64_t)GATE_INTR << 40) | ((present ? 1ull : 0) << 47) |
+                  (((target >> 16) & 0xffff) << 48);
+    phys_write_u64(IDT_GPA + vector * 16, lo);
+    phys_write_u64(IDT_GPA + vector * 16 + 8, target >> 32);
+}
+
+static enum cpu_run_result run_budget(uint64_t *budget)
+{
+    return cpu_run(&rig.cpu, rig.vmcb, rig.iopm, rig.msrpm, budget);
+}
+
+/* Runs until a #VMEXIT, which the test expects. */
+static void run_to_exit(void)
+{
+    uint64_t budget = 10000;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_VMEXIT, "the guest ran out of budget");
+}
+
+static const struct vmcb_control_area *ctl(void)
+{
+    return &rig.vmcb->control;
+}
+
+static const struct vmcb_save_area *save(void)
+{
+    return &rig.vmcb->save;
+}
+
+#define EXCEPTION_INFO(vector) (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | (vector))
+#define IDT_ERR(vector) ((vector) * 8u + X86_ERR_IDT)
+
+/* ---- CPUID and HLT */
+
+Test(svm_hw, cpuid_intercept_exits_0x72_with_rip_at_cpuid_and_next_rip_after_it)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0xa2); /* cpuid */
+    intercept(SVM_EXIT_CPUID);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_CPUID);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(ctl()->exit_int_info, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 2);
+}
+
+Test(svm_hw, cpuid_without_intercept_returns_the_vendor_and_runs_on_to_an_intercepted_hlt)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0xa2, 0xf4); /* cpuid; hlt */
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rax = 0;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 2);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    char vendor[13] = { 0 };
+    memcpy(vendor, &rig.cpu.gpr[3], 4);     /* EBX */
+    memcpy(vendor + 4, &rig.cpu.gpr[2], 4); /* EDX */
+    memcpy(vendor + 8, &rig.cpu.gpr[1], 4); /* ECX */
+    cr_expect_str_eq(vendor, "AuthenticAMD");
+    cr_expect_eq(save()->rax, 0x0d, "the highest standard leaf");
+}
+
+Test(svm_hw, hlt_at_cpl0_with_the_intercept_exits_0x78_before_halting)
+{
+    GUEST_CODE(CODE_GPA, 0xf4); /* hlt */
+    intercept(SVM_EXIT_HLT);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 1);
+}
+
+/* ---- IOIO */
+
+Test(svm_hw, in_al_imm8_with_its_iopm_bit_exits_0x7b_with_port_size_and_address_size)
+{
+    GUEST_CODE(CODE_GPA, 0xe4, 0x80); /* in al, 0x80 */
+    intercept(SVM_EXIT_IOIO);
+    iopm_set(0x80);
+    rig.vmcb->save.rax = 0x1122334455667788ull;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_IOIO);
+    /* IN, 8-bit data (bit 4), 64-bit address size (bit 9), port 0x80 */
+    cr_expect_eq(ctl()->exit_info_1, (0x80ull << 16) | (1u << 4) | (4u << 7) | 1u);
+    cr_expect_eq(ctl()->exit_info_2, CODE_GPA + 2, "EXITINFO2 is the next RIP");
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 2);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->rax, 0x1122334455667788ull, "AL is not written");
+}
+
+Test(svm_hw, in_al_imm8_with_its_iopm_bit_clear_reads_all_ones_without_an_exit)
+{
+    GUEST_CODE(CODE_GPA, 0xe4, 0x80, 0xf4); /* in al, 0x80; hlt */
+    intercept(SVM_EXIT_IOIO);
+    intercept(SVM_EXIT_HLT);
+    iopm_set(0x81);
+    iopm_set(0x7f);
+    rig.vmcb->save.rax = 0x1122334455667788ull;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 2);
+    cr_expect_eq(save()->rax, 0x11223344556677ffull);
+}
+
+Test(svm_hw, a_dword_access_is_intercepted_when_any_port_it_covers_has_its_bit_set)
+{
+    GUEST_CODE(CODE_GPA, 0xed); /* in eax, dx */
+    intercept(SVM_EXIT_IOIO);
+    iopm_set(0x800);
+    rig.cpu.gpr[2] = 0x7ff;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_IOIO);
+    /* IN, 32-bit data (bit 6), 64-bit address size, port 0x7ff */
+    cr_expect_eq(ctl()->exit_info_1, (0x7ffull << 16) | (4u << 4) | (4u << 7) | 1u);
+    cr_expect_eq(ctl()->exit_info_2, CODE_GPA + 1);
+}
+
+Test(svm_hw, a_byte_access_checks_only_its_own_port_bit)
+{
+    GUEST_CODE(CODE_GPA, 0xec, 0xf4); /* in al, dx; hlt */
+    intercept(SVM_EXIT_IOIO);
+    intercept(SVM_EXIT_HLT);
+    iopm_set(0x800);
+    rig.cpu.gpr[2] = 0x7ff;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rax & 0xff, 0xff);
+}
+
+Test(svm_hw, rep_outsb_sets_the_str_and_rep_bits_and_names_the_ds_segment)
+{
+    GUEST_CODE(CODE_GPA, 0xf3, 0x6e); /* rep outsb */
+    intercept(SVM_EXIT_IOIO);
+    iopm_set(0x80);
+    rig.cpu.gpr[2] = 0x80;
+    rig.cpu.gpr[1] = 3;
+    rig.cpu.gpr[6] = DATA_GPA;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_IOIO);
+    /* OUT, STR (bit 2), REP (bit 3), 8-bit, 64-bit address size, DS (3) */
+    cr_expect_eq(ctl()->exit_info_1,
+                 (0x80ull << 16) | (3u << 10) | (4u << 7) | (1u << 4) | (1u << 3) | (1u << 2));
+    cr_expect_eq(ctl()->exit_info_2, CODE_GPA + 2);
+    cr_expect_eq(rig.cpu.gpr[1], 3, "no iteration ran before the exit");
+    cr_expect_eq(rig.cpu.gpr[6], DATA_GPA);
+}
+
+Test(svm_hw, outsb_with_an_fs_override_reports_segment_fs)
+{
+    GUEST_CODE(CODE_GPA, 0x64, 0x6e); /* outsb dx, byte ptr fs:[rsi] */
+    intercept(SVM_EXIT_IOIO);
+    iopm_set(0x80);
+    rig.cpu.gpr[2] = 0x80;
+    rig.cpu.gpr[6] = DATA_GPA;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_IOIO);
+    cr_expect_eq(ctl()->exit_info_1, (0x80ull << 16) | (4u << 10) | (4u << 7) | (1u << 4) | (1u << 2));
+}
+
+/* ---- MSR */
+
+Test(svm_hw, rdmsr_with_its_msrpm_read_bit_exits_0x7c_with_exit_info_1_zero)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x32); /* rdmsr */
+    intercept(SVM_EXIT_MSR);
+    msrpm_set(MSR_STAR, false);
+    rig.cpu.gpr[1] = MSR_STAR;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_MSR);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 2);
+}
+
+Test(svm_hw, rdmsr_with_only_the_write_bit_set_reads_the_msr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x32, 0xf4); /* rdmsr; hlt */
+    intercept(SVM_EXIT_MSR);
+    intercept(SVM_EXIT_HLT);
+    msrpm_set(MSR_STAR, true);
+    rig.vmcb->save.star = 0x001b000812345678ull;
+    rig.cpu.gpr[1] = MSR_STAR;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rax, 0x12345678);
+    cr_expect_eq(rig.cpu.gpr[2], 0x001b0008);
+}
+
+Test(svm_hw, wrmsr_with_its_msrpm_write_bit_exits_0x7c_with_exit_info_1_one)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x30); /* wrmsr */
+    intercept(SVM_EXIT_MSR);
+    msrpm_set(MSR_STAR, true);
+    rig.vmcb->save.star = 0x1111;
+    rig.vmcb->save.rax = 0x9abcdef0;
+    rig.cpu.gpr[2] = 0x00100008;
+    rig.cpu.gpr[1] = MSR_STAR;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_MSR);
+    cr_expect_eq(ctl()->exit_info_1, 1);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 2);
+    cr_expect_eq(save()->star, 0x1111, "the write did not happen");
+}
+
+Test(svm_hw, wrmsr_with_only_the_read_bit_set_writes_the_msr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x30, 0xf4); /* wrmsr; hlt */
+    intercept(SVM_EXIT_MSR);
+    intercept(SVM_EXIT_HLT);
+    msrpm_set(MSR_STAR, false);
+    rig.vmcb->save.rax = 0x9abcdef0;
+    rig.cpu.gpr[2] = 0x00100008;
+    rig.cpu.gpr[1] = MSR_STAR;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->star, 0x001000089abcdef0ull);
+}
+
+Test(svm_hw, an_msr_outside_the_three_msrpm_ranges_is_always_intercepted)
+{
+    static const uint32_t outside[] = { 0x2000, 0x40000000, 0xc0002000, 0xc0012000, 0xffffffff };
+    for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+        GUEST_CODE(CODE_GPA, 0x0f, 0x32); /* rdmsr, with an all-zero MSRPM */
+        write_save_area(&rig.vmcb->save);
+        intercept(SVM_EXIT_MSR);
+        rig.cpu.gpr[1] = outside[i];
+        run_to_exit();
+        cr_expect_eq(ctl()->exit_code, SVM_EXIT_MSR, "MSR 0x%x", outside[i]);
+        cr_expect_eq(ctl()->exit_info_1, 0, "MSR 0x%x", outside[i]);
+    }
+}
+
+/* ---- exception intercepts */
+
+Test(svm_hw, ud2_with_the_ud_intercept_exits_0x46_at_the_ud2)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x0b); /* ud2 */
+    intercept(SVM_EXIT_UD);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_UD);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(ctl()->exit_int_info, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->rsp, STACK_TOP, "nothing was pushed");
+}
+
+/* APM vol. 2 §15.7.1: "nRIP is saved ... on all #VMEXITs that are due to instruction
+ * intercepts, ... MSR and IOIO intercepts and exceptions caused by the INT3,
+ * INTO, and BOUND instructions. For all other intercepts, nRIP is reset to
+ * zero." A #UD from UD2 is none of those. */
+Test(svm_hw, an_exception_intercept_resets_next_rip_to_zero)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x0b); /* ud2 */
+    intercept(SVM_EXIT_UD);
+    rig.vmcb->control.next_rip = 0x5555;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_UD);
+    cr_expect_eq(ctl()->next_rip, 0);
+}
+
+Test(svm_hw, a_read_of_an_unmapped_page_exits_0x4e_with_the_address_and_leaves_cr2)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
+    intercept(SVM_EXIT_PF);
+    rig.cpu.gpr[3] = UNMAPPED_LA + 0x123;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_PF);
+    cr_expect_eq(ctl()->exit_info_1, 0, "P=0 W=0 U=0");
+    cr_expect_eq(ctl()->exit_info_2, UNMAPPED_LA + 0x123);
+    cr_expect_eq(ctl()->exit_int_info, 0);
+    cr_expect_eq(save()->cr2, INITIAL_CR2, "an intercepted #PF does not write CR2");
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+Test(svm_hw, a_write_to_an_unmapped_page_reports_the_w_bit)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0x89, 0x03); /* mov [rbx], rax */
+    intercept(SVM_EXIT_PF);
+    rig.cpu.gpr[3] = UNMAPPED_LA + 8;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_PF);
+    cr_expect_eq(ctl()->exit_info_1, X86_PF_W);
+    cr_expect_eq(ctl()->exit_info_2, UNMAPPED_LA + 8);
+}
+
+Test(svm_hw, a_non_canonical_read_with_the_gp_intercept_exits_0x4d_with_error_zero)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
+    intercept(SVM_EXIT_GP);
+    rig.cpu.gpr[3] = 0x8000000000000000ull;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+/* ---- delivery through the IDT */
+
+Test(svm_hw, ud2_with_idtr_limit_zero_triple_faults_into_a_shutdown_exit)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x0b); /* ud2 */
+    intercept(SVM_EXIT_SHUTDOWN);
+    rig.vmcb->save.idtr.limit = 0;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_SHUTDOWN);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->rsp, STACK_TOP);
+}
+
+Test(svm_hw, a_gp_through_not_present_gp_and_df_gates_ends_in_shutdown)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
+    intercept(SVM_EXIT_SHUTDOWN);
+    idt_gate(X86_VEC_GP, HANDLER_GPA, false);
+    idt_gate(X86_VEC_NP, HANDLER_GPA, false);
+    idt_gate(X86_VEC_DF, HANDLER_GPA, false);
+    rig.cpu.gpr[3] = 0x8000000000000000ull;
+    run_to_exit();
+    /* #GP -> #NP(13*8+2) -> #DF -> #NP(8*8+2) -> shutdown */
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_SHUTDOWN);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+Test(svm_hw, a_gp_whose_idt_gate_is_beyond_the_limit_is_intercepted_as_a_nested_gp)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x0b); /* ud2 */
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.idtr.limit = 0;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    /* EXT (bit 0) is left out: AMD defines it as "source external to the
+     * processor", which a UD2 is not. */
+    cr_expect_eq(ctl()->exit_info_1 & ~(uint64_t)X86_ERR_EXT, IDT_ERR(X86_VEC_UD));
+    cr_expect_eq(ctl()->exit_int_info, EXCEPTION_INFO(X86_VEC_UD));
+    cr_expect_eq(ctl()->exit_int_info_err, 0);
+}
+
+Test(svm_hw, a_page_fault_pushing_the_ud_frame_is_intercepted_with_the_ud_in_exit_int_info)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x0b); /* ud2 */
+    GUEST_CODE(HANDLER_GPA, 0xf4);
+    idt_gate(X86_VEC_UD, HANDLER_GPA, true);
+    intercept(SVM_EXIT_PF);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rsp = UNMAPPED_LA + 0x1000;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_PF);
+    cr_expect_eq(ctl()->exit_int_info, SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_UD);
+    cr_expect_eq(ctl()->exit_int_info_err, 0);
+    cr_expect_eq(ctl()->exit_info_1, X86_PF_W, "a supervisor write to a not-present page");
+    /* Which frame slot faults first depends on the push order; the page is exact. */
+    cr_expect_eq(ctl()->exit_info_2 & ~0xfffull, UNMAPPED_LA);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->rsp, UNMAPPED_LA + 0x1000);
+    cr_expect_eq(save()->cr2, INITIAL_CR2);
+}
+
+/* A secondary exception's own intercept is checked before it combines into
+ * #DF. APM vol. 2 §15.7.3: "if E is
+ * an exception and is intercepted: #VMEXIT(E); E = (result of combining E
+ * with any prior events)". The #NP raised by the not-present #GP gate must
+ * exit as #NP with the #GP in EXITINTINFO (not become a #DF and, with gate 8
+ * empty, a SHUTDOWN). */
+Test(svm_hw, a_secondary_np_is_intercepted_before_it_combines_into_a_double_fault)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
+    idt_gate(X86_VEC_GP, HANDLER_GPA, false);
+    intercept(SVM_EXIT_EXCP_BASE + X86_VEC_NP);
+    intercept(SVM_EXIT_SHUTDOWN);
+    rig.cpu.gpr[3] = 0x8000000000000000ull;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_EXCP_BASE + X86_VEC_NP);
+    cr_expect_eq(ctl()->exit_info_1 & ~(uint64_t)X86_ERR_EXT, IDT_ERR(X86_VEC_GP));
+    cr_expect_eq(ctl()->exit_int_info, EXCEPTION_INFO(X86_VEC_GP) | SVM_EVTINJ_VALID_ERR);
+    cr_expect_eq(ctl()->exit_int_info_err, 0);
+}
+
+/* The APM's own example (vol. 2 §15.7.2): "A guest raises a #GP during delivery of which a #NP is raised
+ * ..., resolves to a #DF, and an intercepted #PF occurs during the attempt
+ * to deliver the #DF. Upon intercept of the #PF, EXITINTINFO indicates that
+ * the guest was in the process of delivering a #DF" (the #PF intercept comes
+ * before #DF + #PF would become SHUTDOWN). */
+Test(svm_hw, a_page_fault_while_delivering_a_double_fault_is_intercepted_with_the_df_in_exit_int_info)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
+    idt_gate(X86_VEC_GP, HANDLER_GPA, false);
+    idt_gate(X86_VEC_DF, HANDLER_GPA, true);
+    intercept(SVM_EXIT_PF);
+    intercept(SVM_EXIT_SHUTDOWN);
+    rig.cpu.gpr[3] = 0x8000000000000000ull;
+    rig.vmcb->save.rsp = UNMAPPED_LA + 0x1000;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_PF);
+    cr_expect_eq(ctl()->exit_info_1, X86_PF_W);
+    cr_expect_eq(ctl()->exit_info_2 & ~0xfffull, UNMAPPED_LA);
+    cr_expect_eq(ctl()->exit_int_info, EXCEPTION_INFO(X86_VEC_DF) | SVM_EVTINJ_VALID_ERR);
+    cr_expect_eq(ctl()->exit_int_info_err, 0);
+}
+
+/* ---- EVENTINJ */
+
+Test(svm_hw, an_injected_gp_enters_its_handler_with_the_error_code_on_the_stack)
+{
+    GUEST_CODE(CODE_GPA, 0x90); /* nop: never reached */
+    GUEST_CODE(HANDLER_GPA, 0xf4);
+    idt_gate(X86_VEC_GP, HANDLER_GPA, true);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rflags = X86_RFLAGS_FIXED | X86_RFLAGS_IF;
+    rig.vmcb->control.event_inj =
+        SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_GP;
+    rig.vmcb->control.event_inj_err = 0x1234;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, HANDLER_GPA);
+    cr_expect_eq(ctl()->event_inj & SVM_EVTINJ_VALID, 0, "EVENTINJ is consumed");
+    cr_expect_eq(save()->rsp, STACK_TOP - 6 * 8);
+    uint64_t sp = save()->rsp;
+    cr_expect_eq(phys_read_u64(sp + 0), 0x1234, "error code");
+    cr_expect_eq(phys_read_u64(sp + 8), CODE_GPA, "return RIP");
+    cr_expect_eq(phys_read_u64(sp + 16), CODE64_SEL, "CS");
+    cr_expect_eq(phys_read_u64(sp + 24), X86_RFLAGS_FIXED | X86_RFLAGS_IF, "RFLAGS");
+    cr_expect_eq(phys_read_u64(sp + 32), STACK_TOP, "RSP");
+    cr_expect_eq(phys_read_u64(sp + 40), DATA_SEL, "SS");
+    cr_expect_eq(save()->rflags & X86_RFLAGS_IF, 0, "an interrupt gate clears IF");
+}
+
+Test(svm_hw, an_injected_exception_is_not_checked_against_its_own_intercept)
+{
+    GUEST_CODE(HANDLER_GPA, 0xf4);
+    idt_gate(X86_VEC_GP, HANDLER_GPA, true);
+    intercept(SVM_EXIT_GP);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->control.event_inj =
+        SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_GP;
+    rig.vmcb->control.event_inj_err = 0x1234;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, HANDLER_GPA);
+}
+
+Test(svm_hw, a_secondary_gp_while_delivering_an_injected_ud_is_intercepted)
+{
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.idtr.limit = 0;
+    rig.vmcb->control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_UD;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(ctl()->exit_info_1 & ~(uint64_t)X86_ERR_EXT, IDT_ERR(X86_VEC_UD));
+    cr_expect_eq(ctl()->exit_int_info, EXCEPTION_INFO(X86_VEC_UD));
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->event_inj & SVM_EVTINJ_VALID, 0);
+}
+
+/* Only the injected event skips the intercept check, not a secondary
+ * exception of the same vector. APM vol. 2 §15.20: "Injected
+ * events are not subject to intercept checks. (Note, however, that if
+ * secondary exceptions occur during delivery of an injected event, those
+ * exceptions *are* subject to exception intercepts.)" */
+Test(svm_hw, a_secondary_gp_while_delivering_an_injected_gp_is_intercepted)
+{
+    intercept(SVM_EXIT_GP);
+    intercept(SVM_EXIT_SHUTDOWN);
+    rig.vmcb->save.idtr.limit = X86_VEC_GP * 16 - 1; /* gate 13 beyond the limit */
+    rig.vmcb->control.event_inj =
+        SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_GP;
+    rig.vmcb->control.event_inj_err = 0x1234;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(ctl()->exit_info_1 & ~(uint64_t)X86_ERR_EXT, IDT_ERR(X86_VEC_GP));
+    cr_expect_eq(ctl()->exit_int_info, EXCEPTION_INFO(X86_VEC_GP) | SVM_EVTINJ_VALID_ERR);
+    cr_expect_eq(ctl()->exit_int_info_err, 0x1234);
+}
+
+/* ---- SVM instructions and the RAX erratum */
+
+Test(svm_hw, vmsave_with_rax_in_the_reserved_range_raises_gp_before_the_intercept)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xdb); /* vmsave */
+    intercept(SVM_EXIT_VMSAVE);
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = RESERVED_START;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+Test(svm_hw, vmsave_with_rax_at_the_last_reserved_page_raises_gp)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xdb); /* vmsave */
+    intercept(SVM_EXIT_VMSAVE);
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = RESERVED_END & ~0xfffull;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+}
+
+Test(svm_hw, vmsave_with_rax_outside_the_reserved_range_exits_0x83)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xdb); /* vmsave */
+    intercept(SVM_EXIT_VMSAVE);
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = RESERVED_END + 1;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_VMSAVE);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+}
+
+Test(svm_hw, vmsave_on_a_cpu_with_svme_addr_chk_exits_0x83_even_for_a_reserved_rax)
+{
+    struct cpu_model model = default_model;
+    model.svme_addr_chk = true;
+    model.rax_erratum = false;
+    rig_use_model(&model);
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xdb); /* vmsave */
+    intercept(SVM_EXIT_VMSAVE);
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = RESERVED_START;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_VMSAVE);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+}
+
+Test(svm_hw, vmrun_with_efer_svme_clear_raises_ud_before_the_intercept)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xd8); /* vmrun */
+    intercept(SVM_EXIT_VMRUN);
+    intercept(SVM_EXIT_UD);
+    rig.vmcb->save.efer = X86_EFER_LME | X86_EFER_LMA;
+    rig.vmcb->save.rax = 0x100000;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_UD);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+Test(svm_hw, vmrun_with_efer_svme_set_exits_0x80)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xd8); /* vmrun */
+    intercept(SVM_EXIT_VMRUN);
+    intercept(SVM_EXIT_UD);
+    rig.vmcb->save.rax = 0x100000;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_VMRUN);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+}
+
+/* ---- control registers */
+
+Test(svm_hw, mov_to_cr0_with_the_write_intercept_exits_0x10_naming_the_gpr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc0); /* mov cr0, rax */
+    intercept(SVM_EXIT_WRITE_CR0);
+    rig.vmcb->save.rax = 0x80000033;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
+    cr_expect_eq(ctl()->exit_info_1, (1ull << 63) | 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, 0x80010033, "CR0 is not written");
+}
+
+Test(svm_hw, mov_to_cr0_from_r11_reports_gpr_11)
+{
+    GUEST_CODE(CODE_GPA, 0x41, 0x0f, 0x22, 0xc3); /* mov cr0, r11 */
+    intercept(SVM_EXIT_WRITE_CR0);
+    rig.cpu.gpr[11] = 0x80010033;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
+    cr_expect_eq(ctl()->exit_info_1, (1ull << 63) | 11);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 4);
+}
+
+/* ---- the budget */
+
+Test(svm_hw, a_budget_of_n_retires_exactly_n_instructions)
+{
+    /* 0x10000: inc rcx; 0x10003: jmp 0x10000 */
+    GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc1, 0xeb, 0xfb);
+    intercept(SVM_EXIT_HLT);
+    uint64_t budget = 1001;
+    uint64_t before = rig.cpu.insns;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(rig.cpu.insns - before, 1001);
+    cr_expect_eq(budget, 0);
+    cr_expect_eq(rig.cpu.gpr[1], 501, "INC ran on every odd instruction");
+    cr_expect_eq(save()->rip, CODE_GPA + 3, "stopped before the 1002nd, a JMP");
+}
+
+Test(svm_hw, a_second_run_resumes_where_the_budget_stopped)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc1, 0xeb, 0xfb);
+    uint64_t budget = 7;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    budget = 10;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(rig.cpu.insns, 17);
+    cr_expect_eq(rig.cpu.gpr[1], 9);
+    cr_expect_eq(save()->rip, CODE_GPA + 3);
+}
