@@ -354,3 +354,29 @@ Test(machine, segment_override_on_a_string_source_is_honoured)
     cr_expect_eq(r.gpr[SVMSIM_RSI], 0x11);
     svmsim_destroy(vm);
 }
+
+/* The decode cache must notice a store into code it has already decoded:
+ * the loop body is decoded on the first pass, then rewritten. */
+Test(machine, a_store_into_decoded_code_is_seen_by_the_next_fetch)
+{
+    struct console con = { 0 };
+    struct svmsim_vm *vm = machine(&con, NULL);
+    const uint8_t code[] = {
+        0x31, 0xc0,                         /* xor eax, eax */
+        0xb9, 0x02, 0x00, 0x00, 0x00,       /* mov ecx, 2 */
+        /* l: (CODE + 7) */
+        0x83, 0xc0, 0x01,                   /* add eax, 1   <- becomes add eax, 0x10 */
+        0xc6, 0x05, 0xf8, 0xff, 0xff, 0xff, 0x10, /* mov byte [rip - 8], 0x10 (the imm8 above) */
+        0xff, 0xc9,                         /* dec ecx */
+        0x75, 0xf2,                         /* jnz l */
+        0xfa, 0xf4,                         /* cli; hlt */
+    };
+    load_code(vm, code, sizeof code);
+    struct svmsim_end end;
+    cr_assert_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
+    struct svmsim_regs r;
+    svmsim_get_regs(vm, &r);
+    cr_expect_eq(r.gpr[SVMSIM_RAX], 0x11, "1 on the first pass, 0x10 on the second: %#llx",
+                 (unsigned long long)r.gpr[SVMSIM_RAX]);
+    svmsim_destroy(vm);
+}
