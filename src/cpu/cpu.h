@@ -421,6 +421,9 @@ int seg_load(struct cpu *cpu, unsigned seg, uint16_t sel);
 /* Reads the 8- or 16-byte descriptor for sel from the GDT/LDT. */
 int desc_read(struct cpu *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi);
 void desc_to_seg(uint64_t lo, uint64_t hi, uint16_t sel, struct seg *s);
+/* desc_read + desc_to_seg: #GP(selector) when it lies beyond the table's
+ * limit. *lo (if not NULL) receives the descriptor's low quadword. */
+int desc_load(struct cpu *cpu, uint16_t sel, struct seg *s, uint64_t *lo);
 int desc_set_flag(struct cpu *cpu, uint16_t sel, uint64_t lo_bits);
 /* Far transfer to a code segment (far JMP/CALL/RET, IRET): checks the
  * descriptor and loads CS. */

@@ -75,14 +75,9 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
 
     if ((sel & ~3) == 0)
         return raise_gp(cpu, 0), -1;
-    uint64_t clo, chi;
-    int r = desc_read(cpu, sel, &clo, &chi);
-    if (r < 0)
-        return -1;
-    if (r > 0)
-        return raise_gp(cpu, sel & ~3u), -1;
     struct seg cs;
-    desc_to_seg(clo, chi, sel, &cs);
+    if (desc_load(cpu, sel, &cs, NULL) != STEP_OK)
+        return -1;
     unsigned cdpl = (cs.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
     bool is_code = (cs.attrib & VMCB_ATTR_S) && (cs.attrib & 8);
     if (!is_code || !(cs.attrib & VMCB_ATTR_L) || (cs.attrib & VMCB_ATTR_DB) || cdpl > cpu->cpl)

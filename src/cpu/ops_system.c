@@ -446,14 +446,9 @@ static int load_sys_seg(struct cpu *cpu, const struct insn *in, bool tr)
     }
     if (sel & X86_ERR_TI)
         return raise_gp(cpu, sel & ~3u);
-    uint64_t lo, hi;
-    int r = desc_read(cpu, sel, &lo, &hi);
-    if (r < 0)
-        return STEP_FAULT;
-    if (r > 0)
-        return raise_gp(cpu, sel & ~3u);
     struct seg s;
-    desc_to_seg(lo, hi, sel, &s);
+    if (desc_load(cpu, sel, &s, NULL) != STEP_OK)
+        return STEP_FAULT;
     unsigned type = s.attrib & VMCB_ATTR_TYPE_MASK;
     bool sys = !(s.attrib & VMCB_ATTR_S);
     if (!sys || (tr ? type != 0x9 : type != 0x2))

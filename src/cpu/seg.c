@@ -36,6 +36,20 @@ int desc_read(struct cpu *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi)
     return 0;
 }
 
+int desc_load(struct cpu *cpu, uint16_t sel, struct seg *s, uint64_t *lo)
+{
+    uint64_t l, h;
+    int r = desc_read(cpu, sel, &l, &h);
+    if (r < 0)
+        return STEP_FAULT;
+    if (r > 0)
+        return raise_gp(cpu, sel & ~3u);
+    desc_to_seg(l, h, sel, s);
+    if (lo)
+        *lo = l;
+    return STEP_OK;
+}
+
 void desc_to_seg(uint64_t lo, uint64_t hi, uint16_t sel, struct seg *s)
 {
     uint32_t limit = (uint32_t)((lo & 0xffff) | ((lo >> 32) & 0xf0000));
@@ -82,14 +96,10 @@ int seg_load(struct cpu *cpu, unsigned seg, uint16_t sel)
             s->base = 0;
         return 0;
     }
-    uint64_t lo, hi;
-    int r = desc_read(cpu, sel, &lo, &hi);
-    if (r < 0)
-        return STEP_FAULT;
-    if (r > 0)
-        return raise_gp(cpu, sel & ~3u);
+    uint64_t lo;
     struct seg n;
-    desc_to_seg(lo, 0, sel, &n);
+    if (desc_load(cpu, sel, &n, &lo) != STEP_OK)
+        return STEP_FAULT;
     unsigned dpl = (n.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
     bool sys = !(n.attrib & VMCB_ATTR_S), code = n.attrib & 8, rw = n.attrib & 2;
     bool conforming = code && (n.attrib & 4);
@@ -117,14 +127,10 @@ int seg_load_cs(struct cpu *cpu, uint16_t sel, unsigned new_cpl)
 {
     if ((sel & ~3) == 0)
         return raise_gp(cpu, 0);
-    uint64_t lo, hi;
-    int r = desc_read(cpu, sel, &lo, &hi);
-    if (r < 0)
-        return STEP_FAULT;
-    if (r > 0)
-        return raise_gp(cpu, sel & ~3u);
+    uint64_t lo;
     struct seg n;
-    desc_to_seg(lo, 0, sel, &n);
+    if (desc_load(cpu, sel, &n, &lo) != STEP_OK)
+        return STEP_FAULT;
     unsigned dpl = (n.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
     bool code = (n.attrib & VMCB_ATTR_S) && (n.attrib & 8);
     bool conforming = n.attrib & 4;
