@@ -90,10 +90,7 @@ int io_interception(struct l0 *l0)
     struct svmsim_end end;
     if (l0->io.ended(l0->io.opaque, &end)) {
         l0_decide(l0, SVMSIM_DECISION_END, "passed to device: %s (run ends)", name);
-        end.rip = l0->vmcb01->save.rip;
-        end.level = 1;
-        *l0->end = end;
-        return 0;
+        return l0_end(l0, end.reason, end.status, "%s", end.message);
     }
     return 1;
 }
