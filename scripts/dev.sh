@@ -39,7 +39,13 @@ case "${1:-}" in
 demo)
     install_missing "$PKGS"
     build build
-    ./build/svmsim run build/guests/hello.elf
+    # The guest reports success by writing 0 to the exit port: status 1.
+    status=0
+    ./build/svmsim run build/guests/hello.elf || status=$?
+    if [ "$status" != 1 ]; then
+        echo "dev.sh: demo guest ended with status $status (expected 1)" >&2
+        exit 1
+    fi
     ;;
 test)
     install_missing "$PKGS $PEER_PKGS"
