@@ -191,8 +191,10 @@ struct cpu {
     uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */
     uint8_t user;        /* cpl == 3 */
     uint32_t icache_gen;
+    uint64_t code_base;  /* CS base the decoded blocks were fetched under */
     bool slow;           /* TF or interrupt shadow: take the careful path */
     struct tlb_entry tlb[TLB_SIZE];
+    bool tlb_large;      /* the TLB holds pieces of a 2 MiB/4 MiB/1 GiB page */
 
     struct seg seg[SEG_COUNT];
     struct seg ldtr, tr;

@@ -227,6 +227,8 @@ int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
     ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder[mode], buf, n, &zi, zo);
     if (zi_out)
         *zi_out = zi;
+    if (st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG)
+        return -3;
     if (!ZYAN_SUCCESS(st))
         return st == ZYDIS_STATUS_NO_MORE_DATA ? -2 : -1;
 
@@ -324,6 +326,8 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
         cpu->exc = fault; /* the instruction runs into a page that faults */
         return -1;
     }
+    if (r == -3 || (r == -2 && n == sizeof(buf)))
+        return raise_gp(cpu, 0), -1; /* longer than 15 bytes (APM vol. 3 §1.1) */
     if (r != 0) {
         /* Undecodable (or longer than 15 bytes): #UD. */
         in->len = 1;
@@ -335,7 +339,8 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
     in->next = (rip + in->len) & cpu->ip_mask;
     if (cpu->mode == CPU_MODE_LONG64)
         in->fn = specialize_fast(in);
-    in->ends_block = !insn_continues_block(in->fn);
+    /* A REP instruction may stay on its own RIP (ops_string.c slices). */
+    in->ends_block = !insn_continues_block(in->fn) || (in->prefix & (INSN_REP | INSN_REPNE));
     resolve_branch(cpu, in);
     return 0;
 }

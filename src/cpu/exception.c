@@ -101,6 +101,8 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
     }
     if (stack_switch)
         new_ss = (uint16_t)new_cpl; /* null selector with RPL = new CPL */
+    if (!is_canonical(rsp))
+        return raise_exc_err(cpu, X86_VEC_SS, 0), -1;
     rsp &= ~0xfull;
 
     uint64_t rflags = flags_get(cpu);

@@ -25,6 +25,13 @@ void cpu_update_mode(struct cpu *cpu)
                    : (mode == CPU_MODE_PROT32 || mode == CPU_MODE_COMPAT32) ? 0xffffffffull
                                                                             : 0xffffull;
     cpu->user = cpu->cpl == 3;
+    /* Decoded blocks are keyed by RIP, an offset into CS: a new CS base
+     * outside 64-bit mode means different code at the same keys. */
+    uint64_t code_base = mode == CPU_MODE_LONG64 ? 0 : cpu->seg[SEG_CS].base;
+    if (code_base != cpu->code_base) {
+        cpu->code_base = code_base;
+        icache_flush(cpu);
+    }
     cpu->ctx = (uint8_t)((mode << 2) | cpu->cpl);
     cpu->slow = (cpu->rflags & X86_RFLAGS_TF) || cpu->int_shadow;
 }

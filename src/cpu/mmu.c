@@ -66,6 +66,7 @@ struct walk {
     uint64_t pa;        /* translated physical address */
     bool writable;      /* a write at this privilege would be allowed */
     bool dirty;         /* final entry's D bit (after this access) */
+    bool large;         /* mapped by a page larger than 4 KiB */
 };
 
 static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct walk *w)
@@ -79,6 +80,7 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
         w->pa = (cpu->efer & X86_EFER_LMA) ? la : (la & 0xffffffffull);
         w->writable = true;
         w->dirty = true;
+        w->large = false;
         return 0;
     }
 
@@ -172,6 +174,7 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
     else
         base = e & (width == 8 ? pa_mask(cpu) : 0xfffff000ull) & ~(page_size - 1);
     w->pa = base | (la & (page_size - 1));
+    w->large = page_size > 0x1000;
     w->writable = can_write;
     w->dirty = write || (e & X86_PTE_D);
     return 0;
@@ -191,6 +194,7 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
         uint64_t lpage = la & ~0xfffull;
         struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
         uint64_t tag = lpage | (user ? 1 : 0);
+        cpu->tlb_large |= w.large;
         if (e->tag_r != tag || e->pa != ppage)
             e->tag_w = TLB_INVALID;
         e->tag_r = tag;
@@ -204,6 +208,7 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
 
 void tlb_flush(struct cpu *cpu)
 {
+    cpu->tlb_large = false;
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         cpu->tlb[i].tag_r = TLB_INVALID;
         cpu->tlb[i].tag_w = TLB_INVALID;
@@ -212,6 +217,12 @@ void tlb_flush(struct cpu *cpu)
 
 void tlb_flush_page(struct cpu *cpu, uint64_t la)
 {
+    /* The TLB holds large pages as 4 KiB pieces: invalidating one large
+     * page means finding all of them, so flush everything instead. */
+    if (cpu->tlb_large) {
+        tlb_flush(cpu);
+        return;
+    }
     struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
     e->tag_r = TLB_INVALID;
     e->tag_w = TLB_INVALID;
@@ -266,6 +277,14 @@ static void phys_write(struct cpu *cpu, uint64_t pa, unsigned size, uint64_t v)
     memcpy(p, &v, size);
 }
 
+/* The linear address of the second part of a page-crossing access: linear
+ * addresses wrap at 4 GiB outside 64-bit mode. */
+static uint64_t next_page(const struct cpu *cpu, uint64_t la, unsigned first)
+{
+    uint64_t a = la + first;
+    return cpu->mode == CPU_MODE_LONG64 ? a : (a & 0xffffffffull);
+}
+
 int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
 {
     uint64_t pa0, pa1;
@@ -276,7 +295,7 @@ int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64
         *val = phys_read(cpu, pa0, size);
         return 0;
     }
-    if (mmu_translate(cpu, la + first, ACC_READ, user, &pa1) != 0)
+    if (mmu_translate(cpu, next_page(cpu, la, first), ACC_READ, user, &pa1) != 0)
         return -1;
     uint64_t lo = phys_read(cpu, pa0, first);
     uint64_t hi = phys_read(cpu, pa1, size - first);
@@ -294,7 +313,7 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint6
         phys_write(cpu, pa0, size, val);
         return 0;
     }
-    if (mmu_translate(cpu, la + first, ACC_WRITE, user, &pa1) != 0)
+    if (mmu_translate(cpu, next_page(cpu, la, first), ACC_WRITE, user, &pa1) != 0)
         return -1;
     phys_write(cpu, pa0, first, val);
     phys_write(cpu, pa1, size - first, val >> (first * 8));

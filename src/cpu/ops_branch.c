@@ -94,15 +94,16 @@ static int loop_common(struct cpu *cpu, const struct insn *in, int zf_cond)
 {
     uint64_t m = size_mask(in->asize);
     uint64_t c = (cpu->gpr[1] - 1) & m;
-    gpr_write_sized(cpu, 1, in->asize, c);
     bool take = c != 0;
     if (zf_cond == 1)
         take = take && flag_zf(cpu);
     else if (zf_cond == 0)
         take = take && !flag_zf(cpu);
-    if (!take)
-        return STEP_OK;
-    return branch_to(cpu, (cpu->next_rip + (uint64_t)in->op[0].val) & branch_size_mask(cpu, in));
+    if (take &&
+        branch_to(cpu, (cpu->next_rip + (uint64_t)in->op[0].val) & branch_size_mask(cpu, in)))
+        return STEP_FAULT; /* the count is only written once the branch can't fault */
+    gpr_write_sized(cpu, 1, in->asize, c);
+    return STEP_OK;
 }
 
 int op_loop(struct cpu *cpu, const struct insn *in) { return loop_common(cpu, in, -1); }
@@ -365,9 +366,9 @@ int op_sysret(struct cpu *cpu, const struct insn *in)
         return raise_gp(cpu, 0);
     uint16_t base = (uint16_t)(cpu->star >> 48);
     bool to64 = in->osize == 8;
+    /* AMD does not check RCX: a non-canonical one faults at the next fetch,
+     * at CPL 3 (unlike Intel's #GP at CPL 0). */
     uint64_t rip = to64 ? cpu->gpr[1] : (uint32_t)cpu->gpr[1];
-    if (to64 && !is_canonical(rip))
-        return raise_gp(cpu, 0);
     if (to64)
         seg_flat(&cpu->seg[SEG_CS], (uint16_t)((base + 16) | 3), FLAT_ATTR(3, 0xb, 1, 0));
     else

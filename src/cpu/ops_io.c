@@ -80,13 +80,13 @@ int op_ins(struct cpu *cpu, const struct insn *in)
     unsigned size = str_elem_size(in);
     uint16_t port = (uint16_t)cpu->gpr[2];
     bool rep = in->prefix & (INSN_REP | INSN_REPNE);
-    if (rep && (cpu->gpr[1] & size_mask(in->asize)) == 0)
-        return STEP_OK;
     if (io_permission(cpu, port, size) != STEP_OK)
         return STEP_FAULT;
     int r = svm_check_io(cpu, in, port, size, true, true, rep, SEG_ES);
     if (r != STEP_OK)
         return r;
+    if (rep && (cpu->gpr[1] & size_mask(in->asize)) == 0)
+        return STEP_OK;
     /* No device answers at the hardware level: store all ones. */
     do {
         uint64_t di = cpu->gpr[7] & size_mask(in->asize);
@@ -108,13 +108,13 @@ int op_outs(struct cpu *cpu, const struct insn *in)
     for (unsigned i = 0; i < 3; i++)
         if (in->op[i].type == OPND_MEM && in->op[i].reg == 6)
             seg = in->op[i].seg; /* DS:rSI, or its override */
-    if (rep && (cpu->gpr[1] & size_mask(in->asize)) == 0)
-        return STEP_OK;
     if (io_permission(cpu, port, size) != STEP_OK)
         return STEP_FAULT;
     int r = svm_check_io(cpu, in, port, size, false, true, rep, seg);
     if (r != STEP_OK)
         return r;
+    if (rep && (cpu->gpr[1] & size_mask(in->asize)) == 0)
+        return STEP_OK;
     do {
         uint64_t v, si = cpu->gpr[6] & size_mask(in->asize);
         if (vmem_read(cpu, seg, si, size, &v) != 0)

@@ -232,7 +232,7 @@ int op_cmpxchg16b(struct cpu *cpu, const struct insn *in)
 int op_xlat(struct cpu *cpu, const struct insn *in)
 {
     unsigned seg = SEG_DS;
-    for (unsigned i = 0; i < in->nops; i++)
+    for (unsigned i = 0; i < 3; i++)
         if (in->op[i].type == OPND_MEM)
             seg = in->op[i].seg;
     uint64_t v, ea = (cpu->gpr[3] + (cpu->gpr[0] & 0xff)) & size_mask(in->asize);

@@ -190,6 +190,8 @@ static int str_element(struct cpu *cpu, const struct str *st, bool *equal)
     return STEP_OK;
 }
 
+#define STR_SLICE 4096
+
 static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
 {
     struct str st;
@@ -214,7 +216,16 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
     }
     bool fast = str_fast_ok(cpu, &st);
     bool compare = kind == STR_SCAS || kind == STR_CMPS;
+    /* A long REP is done in slices: after STR_SLICE elements the instruction
+     * stays on RIP with its registers updated, as if interrupted, so that it
+     * runs again and every slice counts against the instruction budget.
+     * (REP-prefixed instructions end their decoded block, see decode.c.) */
+    uint64_t done = 0;
     while (rcx != 0) {
+        if (done >= STR_SLICE) {
+            cpu->next_rip = in->rip;
+            break;
+        }
         uint64_t n = fast ? str_fast(cpu, &st, rcx) : 0;
         if (n == 0) {
             if (str_element(cpu, &st, &equal) != STEP_OK)
@@ -222,6 +233,7 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
             n = 1;
         }
         rcx -= n;
+        done += n;
         gpr_write_sized(cpu, RCX, st.asize, rcx);
         if (compare && equal == st.repne)
             break;

@@ -20,10 +20,12 @@ static int svm_simple_checks(struct cpu *cpu)
     return STEP_OK;
 }
 
-/* RAX as VMRUN/VMLOAD/VMSAVE use it: EAX outside 64-bit mode. */
+/* RAX as VMRUN/VMLOAD/VMSAVE use it: EAX outside 64-bit mode (SPEC-GP.md
+ * §1); an address-size prefix does not change it. */
 static uint64_t svm_rax(const struct cpu *cpu, const struct insn *in)
 {
-    return cpu->gpr[0] & size_mask(in->asize);
+    (void)in;
+    return cpu->mode == CPU_MODE_LONG64 ? cpu->gpr[0] : (uint32_t)cpu->gpr[0];
 }
 
 static int svm_rax_insn(struct cpu *cpu, const struct insn *in, unsigned exit, uint64_t *pa)

@@ -97,10 +97,12 @@ int op_rdtscp(struct cpu *cpu, const struct insn *in)
 int op_rdpmc(struct cpu *cpu, const struct insn *in)
 {
     uint32_t ecx = (uint32_t)cpu->gpr[1];
-    if ((!(cpu->cr4 & X86_CR4_PCE) && !cpl0(cpu)) || ecx > 3)
+    if (!(cpu->cr4 & X86_CR4_PCE) && !cpl0(cpu))
         return raise_gp(cpu, 0);
     if (svm_intercepted(cpu, SVM_EXIT_RDPMC))
         return svm_vmexit(cpu, SVM_EXIT_RDPMC, 0, 0);
+    if (ecx > 3)
+        return raise_gp(cpu, 0);
     edx_eax(cpu, 0);
     return STEP_OK;
 }
@@ -212,7 +214,8 @@ int op_wrmsr(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-#define CR0_RESERVED 0xffffffff1ffaffc0ull
+#define CR0_MBZ 0xffffffff00000000ull      /* #GP if set */
+#define CR0_IGNORED 0x1ffaffc0ull          /* reserved low bits: written as 0 */
 #define CR4_VALID (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | \
                    X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | \
                    X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE)
@@ -220,9 +223,9 @@ int op_wrmsr(struct cpu *cpu, const struct insn *in)
 /* Loads CR0 with the architectural checks (APM vol. 2 §3.1.1, §14.6.1). */
 static int cr0_write(struct cpu *cpu, uint64_t v)
 {
-    v |= X86_CR0_ET;
-    if (v & CR0_RESERVED)
+    if (v & CR0_MBZ)
         return raise_gp(cpu, 0);
+    v = (v & ~CR0_IGNORED) | X86_CR0_ET;
     if ((v & X86_CR0_NW) && !(v & X86_CR0_CD))
         return raise_gp(cpu, 0);
     if ((v & X86_CR0_PG) && !(v & X86_CR0_PE))
@@ -259,9 +262,10 @@ static int cr_write(struct cpu *cpu, unsigned n, uint64_t v)
         cpu->cr2 = v;
         return STEP_OK;
     case 3:
-        if ((cpu->efer & X86_EFER_LMA) && (v >> cpu->model.maxphyaddr) && !(v >> 63))
+        /* Without PCIDE (not offered) bit 63 is reserved like 62:MAXPHYADDR. */
+        if ((cpu->efer & X86_EFER_LMA) && (v >> cpu->model.maxphyaddr))
             return raise_gp(cpu, 0);
-        cpu->cr3 = v & ~(1ull << 63);
+        cpu->cr3 = v;
         tlb_flush(cpu);
         icache_flush(cpu);
         return STEP_OK;
@@ -300,7 +304,7 @@ int op_mov_cr(struct cpu *cpu, const struct insn *in)
                           (1ull << 63) | g->reg, 0);
     }
     if (to_cr)
-        return cr_write(cpu, n, cpu->gpr[g->reg]);
+        return cr_write(cpu, n, gpr_read(cpu, g));
     uint64_t v;
     switch (n) {
     case 0: v = cpu->cr0; break;
@@ -329,7 +333,7 @@ int op_mov_dr(struct cpu *cpu, const struct insn *in)
     if (svm_intercepted(cpu, (unsigned)code))
         return svm_vmexit(cpu, code, g->reg, 0);
     if (to_dr) {
-        uint64_t v = cpu->gpr[g->reg];
+        uint64_t v = gpr_read(cpu, g);
         if ((n == 6 || n == 7) && (v >> 32))
             return raise_gp(cpu, 0);
         if (n == 6)
@@ -530,11 +534,11 @@ int op_lmsw(struct cpu *cpu, const struct insn *in)
 {
     if (!cpl0(cpu))
         return raise_gp(cpu, 0);
+    if (svm_intercepted(cpu, SVM_EXIT_WRITE_CR0))
+        return svm_vmexit(cpu, SVM_EXIT_WRITE_CR0, 0, 0);
     uint16_t v;
     if (sel_operand(cpu, in, &v) != 0)
         return STEP_FAULT;
-    if (svm_intercepted(cpu, SVM_EXIT_WRITE_CR0))
-        return svm_vmexit(cpu, SVM_EXIT_WRITE_CR0, 0, 0);
     /* LMSW writes PE MP EM TS and cannot clear PE. */
     uint64_t cr0 = (cpu->cr0 & ~0xeull) | (v & 0xf) | (cpu->cr0 & X86_CR0_PE);
     return cr0_write(cpu, cr0);

@@ -146,8 +146,6 @@ int seg_load_cs(struct cpu *cpu, uint16_t sel, unsigned new_cpl)
         return STEP_FAULT;
     n.attrib |= 1;
     n.sel = (uint16_t)((sel & ~3u) | new_cpl);
-    if (n.base != cpu->seg[SEG_CS].base)
-        icache_flush(cpu);
     cpu->seg[SEG_CS] = n;
     cpu->cpl = (uint8_t)new_cpl;
     cpu_update_mode(cpu);

@@ -199,8 +199,15 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             budget = l0->max_insns - used;
         }
         enum cpu_run_result rr = cpu_run(l0->cpu, l0->vmcb01, l0->iopm, l0->msrpm, &budget);
-        if (rr == CPU_RUN_BUDGET)
-            continue; /* the limit check above ends the run */
+        l0->vmcb01->control.tlb_ctl = 0; /* a requested flush is done */
+        if (rr == CPU_RUN_BUDGET) {
+            if (l0->max_insns)
+                continue; /* the limit check above ends the run */
+            /* No limit, yet the CPU stopped: it halted on an HLT that no
+             * intercept caught. Nothing can wake it. */
+            l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED, "guest halted");
+            break;
+        }
         if (l0->tracing)
             trace_begin(l0);
         uint64_t code = l0->vmcb01->control.exit_code;

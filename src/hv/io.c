@@ -12,6 +12,8 @@ static bool do_pio(struct l0 *l0, uint16_t port, unsigned size, bool is_in, uint
     return l0->io.pio(l0->io.opaque, port, size, is_in, v, name);
 }
 
+#define IO_SLICE 4096
+
 /* Emulates INS/OUTS element by element; a fault is injected into L1. */
 static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bool rep,
                      unsigned asize, unsigned seg, const char **name)
@@ -22,7 +24,15 @@ static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, b
     uint64_t count = rep ? (cpu->gpr[1] & amask) : 1;
     int64_t step = (sa->rflags & X86_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
     unsigned reg = is_in ? 7 : 6;
+    /* At most IO_SLICE elements per exit, as KVM's emulator works in
+     * chunks: RIP stays on the instruction until the count is done. */
+    unsigned slice = 0;
     while (count > 0) {
+        if (slice++ == IO_SLICE) {
+            /* As an interrupted REP: the slice counts against the budget. */
+            cpu->insns++;
+            return;
+        }
         uint64_t off = cpu->gpr[reg] & amask, val = 0;
         struct exc exc;
         if (is_in) {

@@ -174,7 +174,9 @@ int invlpga_interception(struct l0 *l0)
 {
     if (!svm_check_permissions(l0))
         return 1;
-    /* L1 runs in one address space with one ASID: a full flush is exact enough. */
+    /* The page may be cached for L1 itself: ask the hardware to flush on
+     * the next VMRUN (TLB_CONTROL), as KVM's kvm_mmu_invlpg does for it. */
+    l0->vmcb01->control.tlb_ctl = 1;
     l0_skip_insn(l0);
     l0_decide(l0, SVMSIM_DECISION_EMULATED, "INVLPGA");
     return 1;

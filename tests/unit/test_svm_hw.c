@@ -804,3 +804,97 @@ Test(svm_hw, a_second_run_resumes_where_the_budget_stopped)
     cr_expect_eq(rig.cpu.gpr[1], 9);
     cr_expect_eq(save()->rip, CODE_GPA + 3);
 }
+
+/* ---- check order and operand rules found in review */
+
+Test(svm_hw, an_instruction_longer_than_15_bytes_raises_gp_not_ud)
+{
+    /* 15 operand-size prefixes and a NOP: 16 bytes */
+    GUEST_CODE(CODE_GPA, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+               0x66, 0x66, 0x66, 0x90);
+    intercept(SVM_EXIT_GP);
+    intercept(SVM_EXIT_UD);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+Test(svm_hw, cr3_with_bit_63_raises_gp_without_pcid)
+{
+    /* mov rax, 0x8000000000002000; mov cr3, rax */
+    GUEST_CODE(CODE_GPA, 0x48, 0xb8, 0x00, 0x20, 0, 0, 0, 0, 0, 0x80, 0x0f, 0x22, 0xd8);
+    intercept(SVM_EXIT_GP);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(save()->rip, CODE_GPA + 10);
+    cr_expect_eq(save()->cr3, PML4_GPA);
+}
+
+Test(svm_hw, cr0_reserved_low_bits_are_ignored_and_high_bits_raise_gp)
+{
+    /* mov rax, cr0; or rax, 0x40; mov cr0, rax; hlt */
+    GUEST_CODE(CODE_GPA, 0x0f, 0x20, 0xc0, 0x48, 0x83, 0xc8, 0x40, 0x0f, 0x22, 0xc0, 0xf4);
+    intercept(SVM_EXIT_HLT);
+    intercept(SVM_EXIT_GP);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->cr0, 0x80010033, "bit 6 is written as 0: %#llx",
+                 (unsigned long long)save()->cr0);
+}
+
+Test(svm_hw, rdpmc_intercept_comes_before_the_counter_number_check)
+{
+    /* mov ecx, 0x1234; rdpmc */
+    GUEST_CODE(CODE_GPA, 0xb9, 0x34, 0x12, 0, 0, 0x0f, 0x33);
+    intercept(SVM_EXIT_RDPMC);
+    intercept(SVM_EXIT_GP);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_RDPMC);
+    cr_expect_eq(save()->rip, CODE_GPA + 5);
+}
+
+Test(svm_hw, lmsw_intercept_comes_before_its_memory_operand_faults)
+{
+    /* lmsw word [0x800000] (unmapped) */
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0x34, 0x25, 0x00, 0x00, 0x80, 0x00);
+    intercept(SVM_EXIT_WRITE_CR0);
+    intercept(SVM_EXIT_PF);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
+}
+
+Test(svm_hw, a_long_rep_stos_runs_in_slices_that_each_count_against_the_budget)
+{
+    /* mov edi, 0x20000; mov ecx, 0x100000; rep stosb; hlt — 1 MiB in 4 KiB slices */
+    GUEST_CODE(CODE_GPA, 0xbf, 0x00, 0x00, 0x02, 0x00, 0xb9, 0x00, 0x00, 0x10, 0x00, 0xf3, 0xaa,
+               0xf4);
+    uint64_t budget = 3;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(rig.cpu.gpr[1], 0x100000 - 4096, "one slice done: rcx %#llx",
+                 (unsigned long long)rig.cpu.gpr[1]);
+    cr_expect_eq(rig.cpu.rip, CODE_GPA + 10, "still on the REP STOSB");
+    intercept(SVM_EXIT_HLT);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(rig.cpu.gpr[1], 0);
+}
+
+Test(svm_hw, invlpg_of_a_large_page_drops_every_cached_piece_of_it)
+{
+    /* PD entry 1 maps 2-4 MiB; read 0x201000, remap to 0x000000, invlpg 0x200000, read again */
+    phys_write_u64(0x200000 + 0x1000, 0x11);
+    GUEST_CODE(CODE_GPA,
+               0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x20, 0x00,       /* mov rax, [0x201000] */
+               0x48, 0xc7, 0x04, 0x25, 0x08, 0x40, 0x00, 0x00,       /* mov qword [0x4008], */
+               0x83, 0x00, 0x00, 0x00,                               /*   0x83 (2 MiB at 0) */
+               0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x20, 0x00,       /* invlpg [0x200000] */
+               0x48, 0x8b, 0x1c, 0x25, 0x00, 0x10, 0x20, 0x00,       /* mov rbx, [0x201000] */
+               0xf4);
+    intercept(SVM_EXIT_HLT);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(rig.cpu.gpr[0], 0x11);
+    cr_expect_eq(rig.cpu.gpr[3], phys_read_u64(0x1000), "read through the new mapping (GDT[0])");
+    cr_expect_neq(rig.cpu.gpr[3], 0x11);
+}
