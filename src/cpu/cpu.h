@@ -311,9 +311,22 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la);
  * fetched (stops at the first faulting page; *fault_exc describes it). */
 unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault);
 
+/* la sign-extended from bit 47, as the hardware makes an address canonical. */
+static inline uint64_t canonicalize(uint64_t la)
+{
+    return (uint64_t)((int64_t)(la << 16) >> 16);
+}
+
 static inline bool is_canonical(uint64_t la)
 {
-    return (uint64_t)((int64_t)(la << 16) >> 16) == la;
+    return canonicalize(la) == la;
+}
+
+/* The linear address of RIP: CS's base counts outside 64-bit mode, where
+ * linear addresses are 32 bits. */
+static inline uint64_t code_linear(const struct cpu *cpu, uint64_t rip)
+{
+    return cpu->mode == CPU_MODE_LONG64 ? rip : (cpu->seg[SEG_CS].base + rip) & 0xffffffffull;
 }
 
 static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)

@@ -146,15 +146,10 @@ static bool fill_operand(const ZydisDecodedOperand *zo, struct opnd *o)
         o->val = zo->imm.is_signed ? zo->imm.value.s : (int64_t)zo->imm.value.u;
         return true;
     case ZYDIS_OPERAND_TYPE_POINTER:
+        /* ptr16:16/32: the selector travels in bits 47:32 of val */
         o->type = OPND_PTR;
-        o->val = zo->ptr.offset;
-        o->sreg = 0;
-        o->scale = 0;
-        /* the selector travels in the otherwise unused displacement bits */
-        o->index = REG_NONE;
         o->size = (uint8_t)(zo->size / 8);
-        o->hi8 = 0;
-        o->val |= (int64_t)((uint64_t)zo->ptr.segment << 32);
+        o->val = (int64_t)(((uint64_t)zo->ptr.segment << 32) | zo->ptr.offset);
         return true;
     default:
         return false;
@@ -219,14 +214,12 @@ static insn_fn specialize(const struct insn *in)
     return insn_handler((ZydisMnemonic)in->mnemonic);
 }
 
-int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
-                 struct insn *in, ZydisDecodedInstruction *zi_out)
+static int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
+                        struct insn *in)
 {
     ZydisDecodedInstruction zi;
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
     ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder[mode], buf, n, &zi, zo);
-    if (zi_out)
-        *zi_out = zi;
     if (st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG)
         return -3;
     if (!ZYAN_SUCCESS(st))
@@ -311,17 +304,15 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
 {
     uint8_t buf[15];
     struct exc fault = { 0 };
-    uint64_t la = rip;
-    if (cpu->mode != CPU_MODE_LONG64)
-        la = (cpu->seg[SEG_CS].base + rip) & 0xffffffffull;
-    else if (!is_canonical(la))
+    uint64_t la = code_linear(cpu, rip);
+    if (!is_canonical(la))
         return raise_gp(cpu, 0), -1;
     unsigned n = mmu_fetch(cpu, la, buf, sizeof(buf), &fault);
     if (n == 0) {
         cpu->exc = fault;
         return -1;
     }
-    int r = decode_bytes(cpu, cpu->mode, buf, n, in, NULL);
+    int r = decode_bytes(cpu, cpu->mode, buf, n, in);
     if (r == -2 && n < sizeof(buf)) {
         cpu->exc = fault; /* the instruction runs into a page that faults */
         return -1;

@@ -153,9 +153,6 @@ static int idt_enter(struct cpu *cpu, const struct event *ev)
         return idt_enter_long(cpu, ev);
     /* FIXME: delivery in legacy protected mode and real mode (IVT) is not
      * modelled yet; the event cannot be delivered, which ends in shutdown. */
-    cpu->exc.vector = X86_VEC_DF;
-    cpu->exc.has_error = true;
-    cpu->exc.error = 0;
     return -2;
 }
 

@@ -15,23 +15,15 @@ static uint64_t pa_mask(const struct cpu *cpu)
     return ((1ull << cpu->model.maxphyaddr) - 1) & ~0xfffull;
 }
 
-static uint64_t phys_read_u64(struct cpu *cpu, uint64_t pa)
+/* Physical memory as the CPU reads it: where there is no RAM, the bus
+ * floats high (all ones). */
+static uint64_t phys_read(struct cpu *cpu, uint64_t pa, unsigned size)
 {
-    const uint8_t *p = gmem_ptr(cpu->mem, pa, 8);
-    uint64_t v;
+    const uint8_t *p = gmem_ptr(cpu->mem, pa, size);
+    uint64_t v = 0;
     if (!p)
-        return ~0ull; /* nothing there: the bus floats high */
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint32_t phys_read_u32(struct cpu *cpu, uint64_t pa)
-{
-    const uint8_t *p = gmem_ptr(cpu->mem, pa, 4);
-    uint32_t v;
-    if (!p)
-        return ~0u;
-    memcpy(&v, p, 4);
+        return size_mask(size);
+    memcpy(&v, p, size);
     return v;
 }
 
@@ -98,7 +90,7 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
         /* PAE: the four PDPTEs are read at CR3 load on real hardware; read
          * them at walk time (FIXME: no PDPTE caching or reserved-bit #GP on
          * CR3 load). */
-        uint64_t pdpte = phys_read_u64(cpu, (cpu->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8);
+        uint64_t pdpte = phys_read(cpu, (cpu->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8);
         if (!(pdpte & X86_PTE_P))
             return page_fault(cpu, la, errbits);
         if (pdpte & (rsvd_hi | 0x1e6))
@@ -124,7 +116,7 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
             idx = (la >> shift) & 511;
         }
         uint64_t addr = table + idx * width;
-        e = width == 8 ? phys_read_u64(cpu, addr) : phys_read_u32(cpu, addr);
+        e = phys_read(cpu, addr, width);
         entries[nlev] = e;
         addrs[nlev] = addr;
         nlev++;
@@ -255,16 +247,6 @@ void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
             return;
         }
     }
-}
-
-static uint64_t phys_read(struct cpu *cpu, uint64_t pa, unsigned size)
-{
-    const uint8_t *p = gmem_ptr(cpu->mem, pa, size);
-    uint64_t v = 0;
-    if (!p)
-        return size_mask(size);
-    memcpy(&v, p, size);
-    return v;
 }
 
 static void phys_write(struct cpu *cpu, uint64_t pa, unsigned size, uint64_t v)

@@ -51,8 +51,6 @@ insn_fn specialize_fast(const struct insn *in);
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);
-int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
-                 struct insn *in, ZydisDecodedInstruction *zi_out);
 struct block *block_fill(struct cpu *cpu, struct block *blk);
 /* True for handlers that never branch, change mode, CPL or paging. */
 bool insn_continues_block(insn_fn fn);

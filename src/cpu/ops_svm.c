@@ -55,11 +55,6 @@ int op_vmrun(struct cpu *cpu, const struct insn *in)
     return raise_ud(cpu);
 }
 
-static uint64_t canonical(uint64_t v)
-{
-    return (uint64_t)((int64_t)(v << 16) >> 16);
-}
-
 /* The state VMLOAD/VMSAVE move (APM vol. 3 "VMLOAD"). */
 int op_vmload(struct cpu *cpu, const struct insn *in)
 {
@@ -79,12 +74,12 @@ int op_vmload(struct cpu *cpu, const struct insn *in)
         segs[i]->sel = src[i]->selector;
         segs[i]->attrib = src[i]->attrib;
         segs[i]->limit = src[i]->limit;
-        segs[i]->base = canonical(src[i]->base);
+        segs[i]->base = canonicalize(src[i]->base);
     }
-    cpu->kernel_gs_base = canonical(sa->kernel_gs_base);
+    cpu->kernel_gs_base = canonicalize(sa->kernel_gs_base);
     cpu->star = sa->star;
-    cpu->lstar = canonical(sa->lstar);
-    cpu->cstar = canonical(sa->cstar);
+    cpu->lstar = canonicalize(sa->lstar);
+    cpu->cstar = canonicalize(sa->cstar);
     cpu->sfmask = sa->sfmask;
     cpu->sysenter_cs = sa->sysenter_cs;
     cpu->sysenter_esp = sa->sysenter_esp;

@@ -8,32 +8,33 @@
 
 #include <string.h>
 
-int cpu_guest_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t *val,
-                   struct exc *exc)
+/* One access at the last-run guest's CPL; the guest's pending-exception
+ * state is left as it was, the fault (if any) goes to *exc. */
+static int guest_access(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size,
+                        enum access acc, uint64_t *val, struct exc *exc)
 {
     struct exc saved = cpu->exc;
     uint64_t la;
-    int r = seg_linear(cpu, seg, off, size, ACC_READ, &la);
+    int r = seg_linear(cpu, seg, off, size, acc, &la);
     if (r == 0)
-        r = la_read(cpu, la, size, cpu->user, val);
+        r = acc == ACC_WRITE ? la_write(cpu, la, size, cpu->user, *val)
+                             : la_read(cpu, la, size, cpu->user, val);
     if (r != 0)
         *exc = cpu->exc;
     cpu->exc = saved;
     return r ? -1 : 0;
 }
 
+int cpu_guest_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t *val,
+                   struct exc *exc)
+{
+    return guest_access(cpu, seg, off, size, ACC_READ, val, exc);
+}
+
 int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t val,
                     struct exc *exc)
 {
-    struct exc saved = cpu->exc;
-    uint64_t la;
-    int r = seg_linear(cpu, seg, off, size, ACC_WRITE, &la);
-    if (r == 0)
-        r = la_write(cpu, la, size, cpu->user, val);
-    if (r != 0)
-        *exc = cpu->exc;
-    cpu->exc = saved;
-    return r ? -1 : 0;
+    return guest_access(cpu, seg, off, size, ACC_WRITE, &val, exc);
 }
 
 void cpu_describe_insn(struct cpu *cpu, uint8_t bytes[15], uint8_t *len, char *text,
@@ -42,9 +43,7 @@ void cpu_describe_insn(struct cpu *cpu, uint8_t bytes[15], uint8_t *len, char *t
     *len = 0;
     if (textlen)
         text[0] = 0;
-    uint64_t la = cpu->rip;
-    if (cpu->mode != CPU_MODE_LONG64)
-        la = (cpu->seg[SEG_CS].base + cpu->rip) & 0xffffffffull;
+    uint64_t la = code_linear(cpu, cpu->rip);
     struct exc fault;
     struct exc saved = cpu->exc;
     uint8_t buf[15];

@@ -57,11 +57,6 @@ static int svm_insn_page(struct l0 *l0, uint64_t gpa, struct vmcb **page, int *r
     return 1;
 }
 
-static uint64_t canonical(uint64_t v)
-{
-    return (uint64_t)((int64_t)(v << 16) >> 16);
-}
-
 /* The VMLOAD/VMSAVE state set: FS GS TR LDTR, KernelGsBase, STAR family,
  * SYSENTER family (APM vol. 3 "VMLOAD"). */
 static void vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from)
@@ -95,13 +90,13 @@ static int vmload_vmsave(struct l0 *l0, bool load)
         struct vmcb_save_area tmp;
         memcpy(&tmp, &page->save, sizeof(tmp));
         vmload_state(sa, &tmp);
-        sa->fs.base = canonical(sa->fs.base);
-        sa->gs.base = canonical(sa->gs.base);
-        sa->tr.base = canonical(sa->tr.base);
-        sa->ldtr.base = canonical(sa->ldtr.base);
-        sa->kernel_gs_base = canonical(sa->kernel_gs_base);
-        sa->lstar = canonical(sa->lstar);
-        sa->cstar = canonical(sa->cstar);
+        sa->fs.base = canonicalize(sa->fs.base);
+        sa->gs.base = canonicalize(sa->gs.base);
+        sa->tr.base = canonicalize(sa->tr.base);
+        sa->ldtr.base = canonicalize(sa->ldtr.base);
+        sa->kernel_gs_base = canonicalize(sa->kernel_gs_base);
+        sa->lstar = canonicalize(sa->lstar);
+        sa->cstar = canonicalize(sa->cstar);
     } else {
         struct vmcb_save_area tmp;
         memcpy(&tmp, &page->save, sizeof(tmp));
