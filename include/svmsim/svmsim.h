@@ -106,7 +106,8 @@ int svmsim_load_elf_buf(struct svmsim_vm *vm, const void *buf, size_t len, const
 int svmsim_write_phys(struct svmsim_vm *vm, uint64_t gpa, const void *buf, size_t len);
 int svmsim_read_phys(struct svmsim_vm *vm, uint64_t gpa, void *buf, size_t len);
 
-/* Architectural register state of the L1 guest (the state vmcb01 holds). */
+/* Architectural register state of the running guest, as KVM_GET_REGS gives
+ * it: L1's, or L2's while L1 has entered L2 (level in svmsim_end). */
 enum svmsim_gpr {
     SVMSIM_RAX, SVMSIM_RCX, SVMSIM_RDX, SVMSIM_RBX, SVMSIM_RSP, SVMSIM_RBP, SVMSIM_RSI,
     SVMSIM_RDI, SVMSIM_R8, SVMSIM_R9, SVMSIM_R10, SVMSIM_R11, SVMSIM_R12, SVMSIM_R13,
@@ -152,6 +153,8 @@ enum svmsim_decision {
     SVMSIM_DECISION_INJECTED,          /* another exception injected (inject_vector) */
     SVMSIM_DECISION_DEVICE,            /* passed to a device */
     SVMSIM_DECISION_END,               /* the run ends here */
+    SVMSIM_DECISION_NESTED_VMRUN,      /* L1's VMRUN entered L2 (vmcb12_gpa, asid, intercepts) */
+    SVMSIM_DECISION_VMRUN_FAILED,      /* L1's VMRUN failed a consistency check (check) */
 };
 
 struct svmsim_trace_record {
@@ -166,7 +169,13 @@ struct svmsim_trace_record {
     uint8_t insn_bytes[15];
     char insn_text[96];                /* Intel syntax, "" if not decoded */
     enum svmsim_decision decision;
-    uint64_t reflected_code;           /* for REFLECTED */
+    uint64_t reflected_code;           /* for REFLECTED: the #VMEXIT L1 gets */
+    uint64_t reflected_info_1, reflected_info_2;
+    uint32_t reflected_int_info;       /* its exit_int_info */
+    uint64_t vmcb12_gpa;               /* REFLECTED, NESTED_VMRUN, VMRUN_FAILED */
+    uint32_t asid;                     /* NESTED_VMRUN: vmcb12's ASID */
+    uint32_t intercepts[6];            /* NESTED_VMRUN: vmcb02's merged intercept words */
+    char check[48];                    /* VMRUN_FAILED: the consistency check that failed */
     uint8_t inject_vector;             /* for INJECTED_* */
     uint32_t inject_error;
     char detail[128];                  /* the decision in words */

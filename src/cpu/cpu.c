@@ -7,6 +7,7 @@
  */
 #include "cpu/cpu.h"
 #include "cpu/ops.h"
+#include "svm/svm.h"
 #include "svmsim/arch/svm_exit.h"
 
 #include <stdlib.h>
@@ -103,25 +104,61 @@ static int inject_event(struct cpu *cpu, struct vmcb *vmcb)
     bool has_err = ev & SVM_EVTINJ_VALID_ERR;
     uint32_t err = vmcb->control.event_inj_err;
     enum event_kind kind;
+    /* A software interrupt returns past the INT that raised it: with NRIPS
+     * that is next_rip (APM vol. 2 §15.20); otherwise the current RIP. */
+    uint64_t return_rip = cpu->rip;
     switch (ev & SVM_EVTINJ_TYPE_MASK) {
     case SVM_EVTINJ_TYPE_INTR: kind = EV_EXT_INT; break;
     case SVM_EVTINJ_TYPE_NMI: kind = EV_NMI; vector = X86_VEC_NMI; break;
-    case SVM_EVTINJ_TYPE_SOFT: kind = EV_SOFT_INT; break;
+    case SVM_EVTINJ_TYPE_SOFT:
+        kind = EV_SOFT_INT;
+        if (cpu->model.nrips && vmcb->control.next_rip)
+            return_rip = vmcb->control.next_rip;
+        break;
     default: kind = EV_EXCEPTION; break;
     }
     cpu->next_rip = cpu->rip;
-    return event_inject(cpu, kind, vector, has_err, err);
+    return event_inject(cpu, kind, vector, has_err, err, return_rip);
+}
+
+void cpu_svm_check_model(const struct cpu *cpu, struct svm_check_model *m)
+{
+    m->maxphyaddr = cpu->model.maxphyaddr;
+    m->cr4_valid = CPU_CR4_VALID;
+    m->efer_valid = CPU_EFER_VALID;
+    m->np = cpu->model.np;
+}
+
+/* VMRUN's consistency checks failed: the guest is not entered. */
+static enum cpu_run_result vmrun_fail(struct cpu *cpu, struct vmcb *vmcb)
+{
+    struct vmcb_control_area *c = &vmcb->control;
+    c->exit_code = SVM_EXIT_ERR;
+    c->exit_info_1 = 0;
+    c->exit_info_2 = 0;
+    c->exit_int_info = 0;
+    c->exit_int_info_err = 0;
+    c->next_rip = 0;
+    cpu->last_vmcb = NULL;
+    return CPU_RUN_VMEXIT;
 }
 
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget)
 {
+    struct svm_check_model m;
+    cpu_svm_check_model(cpu, &m);
+    if (svm_check_vmrun(&vmcb->control, &vmcb->save, &m) != SVM_CHECK_OK)
+        return vmrun_fail(cpu, vmcb);
     cpu->vmcb = vmcb;
     cpu->iopm = iopm;
     cpu->msrpm = msrpm;
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->exited = false;
-    svm_load_state(cpu, vmcb);
+    svm_load_save_area(cpu, &vmcb->save);
+    cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
+    cpu->tsc_offset = vmcb->control.tsc_offset;
+    cpu_update_mode(cpu);
 
     /* Translations and decodes belong to one guest context: drop them when
      * the context changes or the VMCB asks (TLB_CONTROL). */
@@ -141,7 +178,8 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     }
 
     flags_get(cpu);
-    svm_store_state(cpu, vmcb);
+    svm_store_save_area(cpu, &vmcb->save);
+    vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
     cpu->last_vmcb = vmcb;
     cpu->last_cr0 = cpu->cr0;
     cpu->last_cr3 = cpu->cr3;

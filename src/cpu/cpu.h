@@ -160,6 +160,14 @@ struct dtr {
     uint64_t base;
 };
 
+/* The EFER and CR4 bits the modelled CPU implements; the others are
+ * reserved (#GP on a write, SVM_EXIT_ERR in a VMCB). */
+#define CPU_EFER_VALID (X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE | \
+                        X86_EFER_SVME | X86_EFER_LMSLE | X86_EFER_FFXSR | X86_EFER_TCE)
+#define CPU_CR4_VALID (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | \
+                       X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | \
+                       X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE)
+
 /* Static features of the modelled CPU. */
 struct cpu_model {
     unsigned maxphyaddr;
@@ -168,6 +176,7 @@ struct cpu_model {
     bool rax_erratum;
     uint64_t reserved_start, reserved_end; /* inclusive host-reserved range */
     bool deterministic;
+    bool np;             /* nested paging (CPUID 8000_000A EDX[0]) */
 };
 
 /* A #VMEXIT as the CPU produced it (also written into the VMCB). */
@@ -262,10 +271,30 @@ int cpu_guest_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, u
                    struct exc *exc);
 int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t val,
                     struct exc *exc);
-/* The instruction at the last-run guest's CS:RIP: its bytes and Intel-syntax
- * text (len 0 and "" when it cannot be fetched or decoded). */
-void cpu_describe_insn(struct cpu *cpu, uint8_t bytes[15], uint8_t *len, char *text,
-                       size_t textlen);
+/* The decode service for the hypervisor (as KVM asks its emulator): the
+ * instruction at the last-run guest's CS:RIP, fetched through its paging at
+ * its CPL and decoded in its mode by the same decoder the interpreter uses.
+ * It marks no page as code and flushes nothing. */
+enum cpu_decode_status {
+    CPU_DECODE_OK = 0,
+    CPU_DECODE_FETCH_FAULT,   /* a byte could not be fetched (fault in *fault) */
+    CPU_DECODE_TOO_LONG,      /* longer than 15 bytes */
+    CPU_DECODE_INVALID,       /* no valid instruction */
+};
+struct cpu_decoded {
+    uint8_t len;
+    uint8_t bytes[15];
+    uint16_t mnemonic;        /* ZydisMnemonic */
+    uint8_t opcode_map;       /* ZydisOpcodeMap: 0 = one byte, 1 = 0F, ... */
+    uint8_t opcode;           /* the opcode byte */
+    bool has_modrm;
+    uint8_t modrm;
+    uint8_t asize;            /* effective address size in bytes */
+    char text[96];            /* Intel syntax */
+    struct exc fault;         /* for CPU_DECODE_FETCH_FAULT */
+};
+enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out);
+const char *cpu_decode_status_name(enum cpu_decode_status st);
 
 /* Time stamp counter as the guest sees it (before TSC_OFFSET). */
 uint64_t cpu_host_tsc(const struct cpu *cpu);
@@ -308,8 +337,11 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint6
 void tlb_flush(struct cpu *cpu);
 void tlb_flush_page(struct cpu *cpu, uint64_t la);
 /* Bytes from linear memory for instruction fetch; returns how many could be
- * fetched (stops at the first faulting page; *fault_exc describes it). */
-unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault);
+ * fetched (stops at the first faulting page; *fault_exc describes it).
+ * mark_code: the bytes will be cached as decoded code (the interpreter's
+ * fetch), so writes to their pages must invalidate it. */
+unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault,
+                   bool mark_code);
 
 /* la sign-extended from bit 47, as the hardware makes an address canonical. */
 static inline uint64_t canonicalize(uint64_t la)
@@ -427,7 +459,7 @@ int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool h
 /* Delivers an event from EVENTINJ at the current RIP: the event itself is
  * not checked against the exception intercepts, faults during it are. */
 int event_inject(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
-                 uint32_t error);
+                 uint32_t error, uint64_t return_rip);
 
 /* ---- seg.c */
 /* Loads a data/stack segment register (MOV Sreg, POP Sreg) with the checks
@@ -456,8 +488,13 @@ int svm_check_io(struct cpu *cpu, const struct insn *in, uint16_t port, unsigned
                  bool is_in, bool str, bool rep, unsigned seg);
 /* MSR intercept check (write: WRMSR). */
 bool svm_msr_intercepted(const struct cpu *cpu, uint32_t msr, bool write);
-void svm_load_state(struct cpu *cpu, const struct vmcb *vmcb);
-void svm_store_state(const struct cpu *cpu, struct vmcb *vmcb);
+/* The CPU's registers from and to a VMCB save area (RFLAGS must have been
+ * materialized with flags_get() before a store). */
+void svm_load_save_area(struct cpu *cpu, const struct vmcb_save_area *sa);
+void svm_store_save_area(const struct cpu *cpu, struct vmcb_save_area *sa);
+/* The checks the CPU's VMRUN makes, with this CPU's features. */
+struct svm_check_model;
+void cpu_svm_check_model(const struct cpu *cpu, struct svm_check_model *m);
 
 /* ---- helpers for ops */
 static inline uint64_t gpr_read(const struct cpu *cpu, const struct opnd *o)

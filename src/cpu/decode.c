@@ -214,45 +214,62 @@ static insn_fn specialize(const struct insn *in)
     return insn_handler((ZydisMnemonic)in->mnemonic);
 }
 
-static int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsigned n,
+enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
+                                    uint8_t buf[15], ZydisDecodedInstruction *zi,
+                                    ZydisDecodedOperand *zo, struct exc *fault)
+{
+    uint64_t la = code_linear(cpu, rip);
+    memset(fault, 0, sizeof(*fault));
+    if (!is_canonical(la)) {
+        fault->vector = X86_VEC_GP;
+        fault->has_error = true;
+        return CPU_DECODE_FETCH_FAULT;
+    }
+    unsigned n = mmu_fetch(cpu, la, buf, 15, fault, mark_code);
+    if (n == 0)
+        return CPU_DECODE_FETCH_FAULT;
+    ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder[cpu->mode], buf, n, zi, zo);
+    if (st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG)
+        return CPU_DECODE_TOO_LONG;
+    if (st == ZYDIS_STATUS_NO_MORE_DATA)
+        /* Runs into a page that faults, or past 15 bytes. */
+        return n < 15 ? CPU_DECODE_FETCH_FAULT : CPU_DECODE_TOO_LONG;
+    if (!ZYAN_SUCCESS(st))
+        return CPU_DECODE_INVALID;
+    return CPU_DECODE_OK;
+}
+
+static int decode_bytes(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
                         struct insn *in)
 {
-    ZydisDecodedInstruction zi;
-    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-    ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder[mode], buf, n, &zi, zo);
-    if (st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG)
-        return -3;
-    if (!ZYAN_SUCCESS(st))
-        return st == ZYDIS_STATUS_NO_MORE_DATA ? -2 : -1;
-
     memset(in->op, 0, sizeof(in->op));
-    in->len = zi.length;
-    in->osize = (uint8_t)(zi.operand_width / 8);
-    in->asize = (uint8_t)(zi.address_width / 8);
-    in->mnemonic = (uint16_t)zi.mnemonic;
+    in->len = zi->length;
+    in->osize = (uint8_t)(zi->operand_width / 8);
+    in->asize = (uint8_t)(zi->address_width / 8);
+    in->mnemonic = (uint16_t)zi->mnemonic;
     in->prefix = 0;
-    if (zi.attributes & ZYDIS_ATTRIB_HAS_REP)
+    if (zi->attributes & ZYDIS_ATTRIB_HAS_REP)
         in->prefix |= INSN_REP;
-    if (zi.attributes & ZYDIS_ATTRIB_HAS_REPE)
+    if (zi->attributes & ZYDIS_ATTRIB_HAS_REPE)
         in->prefix |= INSN_REP;
-    if (zi.attributes & ZYDIS_ATTRIB_HAS_REPNE)
+    if (zi->attributes & ZYDIS_ATTRIB_HAS_REPNE)
         in->prefix |= INSN_REPNE;
-    if (zi.attributes & ZYDIS_ATTRIB_HAS_LOCK)
+    if (zi->attributes & ZYDIS_ATTRIB_HAS_LOCK)
         in->prefix |= INSN_LOCK;
-    in->opcode = zi.opcode;
-    in->modrm = (zi.attributes & ZYDIS_ATTRIB_HAS_MODRM)
-                    ? (uint8_t)((zi.raw.modrm.mod << 6) | (zi.raw.modrm.reg << 3) | zi.raw.modrm.rm)
+    in->opcode = zi->opcode;
+    in->modrm = (zi->attributes & ZYDIS_ATTRIB_HAS_MODRM)
+                    ? (uint8_t)((zi->raw.modrm.mod << 6) | (zi->raw.modrm.reg << 3) | zi->raw.modrm.rm)
                     : 0;
-    in->cc = zi.opcode & 0xf;
-    in->nops = zi.operand_count_visible > 3 ? 3 : zi.operand_count_visible;
+    in->cc = zi->opcode & 0xf;
+    in->nops = zi->operand_count_visible > 3 ? 3 : zi->operand_count_visible;
 
-    if (zi.mnemonic == ZYDIS_MNEMONIC_FWAIT) {
+    if (zi->mnemonic == ZYDIS_MNEMONIC_FWAIT) {
         in->fn = op_fwait;
         return 0;
     }
-    if (uses_fpu_or_simd(&zi)) {
+    if (uses_fpu_or_simd(zi)) {
         /* No FPU/SIMD state in the model; CR0.EM/TS still give #NM first. */
-        in->fn = is_x87(&zi) ? op_fpu : op_ud;
+        in->fn = is_x87(zi) ? op_fpu : op_ud;
         return 0;
     }
     bool ok = true;
@@ -266,17 +283,17 @@ static int decode_bytes(struct cpu *cpu, unsigned mode, const uint8_t *buf, unsi
     /* String instructions keep their memory operands hidden; give them the
      * free slots (nops stays the visible count) so that a segment override
      * on DS:rSI reaches the handler. */
-    for (unsigned i = in->nops, slot = in->nops; ok && i < zi.operand_count && slot < 3; i++) {
+    for (unsigned i = in->nops, slot = in->nops; ok && i < zi->operand_count && slot < 3; i++) {
         if (zo[i].type != ZYDIS_OPERAND_TYPE_MEMORY || zo[i].mem.type != ZYDIS_MEMOP_TYPE_MEM)
             continue;
         ok = fill_operand(&zo[i], &in->op[slot++]);
     }
-    in->fn = ok ? insn_handler(zi.mnemonic) : op_ud;
+    in->fn = ok ? insn_handler(zi->mnemonic) : op_ud;
     if (ok)
         in->fn = specialize(in);
     /* LOCK is only legal on a read-modify-write of memory (APM vol. 3 §1.2.5). */
     if ((in->prefix & INSN_LOCK) && (in->nops == 0 || in->op[0].type != OPND_MEM ||
-                                     !(zi.attributes & ZYDIS_ATTRIB_ACCEPTS_LOCK)))
+                                     !(zi->attributes & ZYDIS_ATTRIB_ACCEPTS_LOCK)))
         in->fn = op_ud;
     return 0;
 }
@@ -303,24 +320,20 @@ static void resolve_branch(struct cpu *cpu, struct insn *in)
 static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
 {
     uint8_t buf[15];
-    struct exc fault = { 0 };
-    uint64_t la = code_linear(cpu, rip);
-    if (!is_canonical(la))
-        return raise_gp(cpu, 0), -1;
-    unsigned n = mmu_fetch(cpu, la, buf, sizeof(buf), &fault);
-    if (n == 0) {
-        cpu->exc = fault;
+    struct exc fault;
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+    enum cpu_decode_status st = decode_fetch(cpu, rip, true, buf, &zi, zo, &fault);
+    if (st == CPU_DECODE_FETCH_FAULT) {
+        cpu->exc = fault; /* the first byte, or a later one, cannot be fetched */
         return -1;
     }
-    int r = decode_bytes(cpu, cpu->mode, buf, n, in);
-    if (r == -2 && n < sizeof(buf)) {
-        cpu->exc = fault; /* the instruction runs into a page that faults */
-        return -1;
-    }
-    if (r == -3 || (r == -2 && n == sizeof(buf)))
+    if (st == CPU_DECODE_TOO_LONG)
         return raise_gp(cpu, 0), -1; /* longer than 15 bytes (APM vol. 3 §1.1) */
-    if (r != 0) {
-        /* Undecodable (or longer than 15 bytes): #UD. */
+    if (st == CPU_DECODE_OK)
+        decode_bytes(&zi, zo, in);
+    else {
+        /* Undecodable: #UD. */
         in->len = 1;
         in->fn = op_ud;
         in->nops = 0;

@@ -236,11 +236,11 @@ int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool h
 }
 
 int event_inject(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
-                 uint32_t error)
+                 uint32_t error, uint64_t return_rip)
 {
     struct event ev = {
         .kind = kind, .vector = vector, .has_error = has_error, .error = error,
-        .return_rip = cpu->rip, .cr2 = cpu->cr2,
+        .return_rip = return_rip, .cr2 = cpu->cr2,
     };
     return deliver(cpu, ev, false);
 }

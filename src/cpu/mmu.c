@@ -302,7 +302,8 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint6
     return 0;
 }
 
-unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault)
+unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, struct exc *fault,
+                   bool mark_code)
 {
     unsigned done = 0;
     while (done < len) {
@@ -321,7 +322,8 @@ unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, str
         const uint8_t *p = gmem_ptr(cpu->mem, pa, chunk);
         if (p) {
             memcpy(buf + done, p, chunk);
-            mmu_mark_code(cpu, pa);
+            if (mark_code)
+                mmu_mark_code(cpu, pa);
         } else {
             memset(buf + done, 0xff, chunk);
         }

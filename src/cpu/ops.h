@@ -51,6 +51,10 @@ insn_fn specialize_fast(const struct insn *in);
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);
+/* Fetches up to 15 bytes at RIP and decodes them with the mode's decoder. */
+enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
+                                    uint8_t buf[15], ZydisDecodedInstruction *zi,
+                                    ZydisDecodedOperand *zo, struct exc *fault);
 struct block *block_fill(struct cpu *cpu, struct block *blk);
 /* True for handlers that never branch, change mode, CPL or paging. */
 bool insn_continues_block(insn_fn fn);

@@ -7,6 +7,7 @@
  * then the intercept; then RAX alignment / MAXPHYADDR -> #GP(0).
  */
 #include "cpu/ops.h"
+#include "svm/svm.h"
 #include "svmsim/arch/svm_exit.h"
 
 #include <string.h>
@@ -20,12 +21,12 @@ static int svm_simple_checks(struct cpu *cpu)
     return STEP_OK;
 }
 
-/* RAX as VMRUN/VMLOAD/VMSAVE use it: EAX outside 64-bit mode (SPEC-GP.md
- * §1); an address-size prefix does not change it. */
+/* RAX as VMRUN/VMLOAD/VMSAVE use it: its width is the effective address
+ * size (APM vol. 3 "VMRUN": rAX), so EAX outside 64-bit mode (SPEC-GP.md
+ * §1) and with an address-size prefix in 64-bit mode. */
 static uint64_t svm_rax(const struct cpu *cpu, const struct insn *in)
 {
-    (void)in;
-    return cpu->mode == CPU_MODE_LONG64 ? cpu->gpr[0] : (uint32_t)cpu->gpr[0];
+    return cpu->gpr[0] & size_mask(in->asize);
 }
 
 static int svm_rax_insn(struct cpu *cpu, const struct insn *in, unsigned exit, uint64_t *pa)
@@ -55,64 +56,41 @@ int op_vmrun(struct cpu *cpu, const struct insn *in)
     return raise_ud(cpu);
 }
 
-/* The state VMLOAD/VMSAVE move (APM vol. 3 "VMLOAD"). */
-int op_vmload(struct cpu *cpu, const struct insn *in)
+/* VMLOAD/VMSAVE move the state svm.h lists between the CPU and the page. */
+static int vmload_vmsave(struct cpu *cpu, const struct insn *in, unsigned exit, bool load)
 {
     uint64_t pa = 0;
-    int r = svm_rax_insn(cpu, in, SVM_EXIT_VMLOAD, &pa);
+    int r = svm_rax_insn(cpu, in, exit, &pa);
     if (r != STEP_OK)
         return r;
-    const struct vmcb *v = (const struct vmcb *)gmem_ptr(cpu->mem, pa, sizeof(struct vmcb));
-    if (!v)
-        return STEP_OK; /* FIXME: VMLOAD from non-RAM reads all ones */
-    struct vmcb tmp;
-    memcpy(&tmp, v, sizeof(tmp));
-    const struct vmcb_save_area *sa = &tmp.save;
-    struct seg *segs[4] = { &cpu->seg[SEG_FS], &cpu->seg[SEG_GS], &cpu->tr, &cpu->ldtr };
-    const struct vmcb_seg *src[4] = { &sa->fs, &sa->gs, &sa->tr, &sa->ldtr };
-    for (unsigned i = 0; i < 4; i++) {
-        segs[i]->sel = src[i]->selector;
-        segs[i]->attrib = src[i]->attrib;
-        segs[i]->limit = src[i]->limit;
-        segs[i]->base = canonicalize(src[i]->base);
+    struct vmcb *page = (struct vmcb *)gmem_ptr(cpu->mem, pa, sizeof(struct vmcb));
+    struct vmcb_save_area cur, mem;
+    flags_get(cpu);
+    svm_store_save_area(cpu, &cur);
+    if (page)
+        memcpy(&mem, &page->save, sizeof(mem));
+    else
+        memset(&mem, 0xff, sizeof(mem)); /* no RAM: reads float high */
+    if (load) {
+        vmcb_copy_vmload_state(&cur, &mem);
+        vmcb_canonicalize_vmload_state(&cur);
+        svm_load_save_area(cpu, &cur);
+    } else if (page) { /* writes to non-RAM go nowhere */
+        vmcb_copy_vmload_state(&mem, &cur);
+        memcpy(&page->save, &mem, sizeof(mem));
+        cpu_notify_phys_write(cpu, pa, sizeof(struct vmcb));
     }
-    cpu->kernel_gs_base = canonicalize(sa->kernel_gs_base);
-    cpu->star = sa->star;
-    cpu->lstar = canonicalize(sa->lstar);
-    cpu->cstar = canonicalize(sa->cstar);
-    cpu->sfmask = sa->sfmask;
-    cpu->sysenter_cs = sa->sysenter_cs;
-    cpu->sysenter_esp = sa->sysenter_esp;
-    cpu->sysenter_eip = sa->sysenter_eip;
     return STEP_OK;
+}
+
+int op_vmload(struct cpu *cpu, const struct insn *in)
+{
+    return vmload_vmsave(cpu, in, SVM_EXIT_VMLOAD, true);
 }
 
 int op_vmsave(struct cpu *cpu, const struct insn *in)
 {
-    uint64_t pa = 0;
-    int r = svm_rax_insn(cpu, in, SVM_EXIT_VMSAVE, &pa);
-    if (r != STEP_OK)
-        return r;
-    struct vmcb *v = (struct vmcb *)gmem_ptr(cpu->mem, pa, sizeof(struct vmcb));
-    if (!v)
-        return STEP_OK; /* writes to non-RAM go nowhere */
-    struct vmcb_save_area *sa = &v->save;
-    const struct seg *segs[4] = { &cpu->seg[SEG_FS], &cpu->seg[SEG_GS], &cpu->tr, &cpu->ldtr };
-    struct vmcb_seg *dst[4] = { &sa->fs, &sa->gs, &sa->tr, &sa->ldtr };
-    for (unsigned i = 0; i < 4; i++) {
-        struct vmcb_seg s = { segs[i]->sel, segs[i]->attrib, segs[i]->limit, segs[i]->base };
-        memcpy(dst[i], &s, sizeof(s));
-    }
-    memcpy(&sa->kernel_gs_base, &cpu->kernel_gs_base, 8);
-    memcpy(&sa->star, &cpu->star, 8);
-    memcpy(&sa->lstar, &cpu->lstar, 8);
-    memcpy(&sa->cstar, &cpu->cstar, 8);
-    memcpy(&sa->sfmask, &cpu->sfmask, 8);
-    memcpy(&sa->sysenter_cs, &cpu->sysenter_cs, 8);
-    memcpy(&sa->sysenter_esp, &cpu->sysenter_esp, 8);
-    memcpy(&sa->sysenter_eip, &cpu->sysenter_eip, 8);
-    cpu_notify_phys_write(cpu, pa, sizeof(struct vmcb));
-    return STEP_OK;
+    return vmload_vmsave(cpu, in, SVM_EXIT_VMSAVE, false);
 }
 
 int op_vmmcall(struct cpu *cpu, const struct insn *in)

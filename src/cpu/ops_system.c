@@ -107,8 +107,6 @@ int op_rdpmc(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-#define EFER_VALID (X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE | \
-                    X86_EFER_SVME | X86_EFER_LMSLE | X86_EFER_FFXSR | X86_EFER_TCE)
 
 /* The MSRs the hardware itself holds, for accesses no MSRPM intercepts. */
 static int msr_read(struct cpu *cpu, uint32_t msr, uint64_t *v)
@@ -144,7 +142,7 @@ static int msr_write(struct cpu *cpu, uint32_t msr, uint64_t v)
     case MSR_IA32_DEBUGCTL: cpu->dbgctl = v; return 0;
     case MSR_IA32_CR_PAT: cpu->pat = v; return 0;
     case MSR_EFER: {
-        if (v & ~EFER_VALID)
+        if (v & ~CPU_EFER_VALID)
             return -1;
         bool paging = cpu->cr0 & X86_CR0_PG;
         if (paging && ((v ^ cpu->efer) & X86_EFER_LME))
@@ -216,9 +214,6 @@ int op_wrmsr(struct cpu *cpu, const struct insn *in)
 
 #define CR0_MBZ 0xffffffff00000000ull      /* #GP if set */
 #define CR0_IGNORED 0x1ffaffc0ull          /* reserved low bits: written as 0 */
-#define CR4_VALID (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | \
-                   X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | \
-                   X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE)
 
 /* Loads CR0 with the architectural checks (APM vol. 2 §3.1.1, §14.6.1). */
 static int cr0_write(struct cpu *cpu, uint64_t v)
@@ -270,7 +265,7 @@ static int cr_write(struct cpu *cpu, unsigned n, uint64_t v)
         icache_flush(cpu);
         return STEP_OK;
     case 4:
-        if (v & ~CR4_VALID)
+        if (v & ~CPU_CR4_VALID)
             return raise_gp(cpu, 0);
         if ((cpu->efer & X86_EFER_LMA) && !(v & X86_CR4_PAE))
             return raise_gp(cpu, 0);

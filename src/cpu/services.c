@@ -37,27 +37,37 @@ int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, 
     return guest_access(cpu, seg, off, size, ACC_WRITE, &val, exc);
 }
 
-void cpu_describe_insn(struct cpu *cpu, uint8_t bytes[15], uint8_t *len, char *text,
-                       size_t textlen)
+enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out)
 {
-    *len = 0;
-    if (textlen)
-        text[0] = 0;
-    uint64_t la = code_linear(cpu, cpu->rip);
-    struct exc fault;
-    struct exc saved = cpu->exc;
-    uint8_t buf[15];
-    unsigned n = mmu_fetch(cpu, la, buf, sizeof(buf), &fault);
-    cpu->exc = saved;
-    if (n == 0)
-        return;
     ZydisDecodedInstruction zi;
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&cpu->decoder[cpu->mode], buf, n, &zi, zo)))
-        return;
-    memcpy(bytes, buf, zi.length);
-    *len = zi.length;
-    if (textlen)
-        ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible, text,
-                                        textlen, cpu->rip, ZYAN_NULL);
+    uint8_t buf[15];
+    struct exc saved = cpu->exc;
+    memset(out, 0, sizeof(*out));
+    enum cpu_decode_status st = decode_fetch(cpu, cpu->rip, false, buf, &zi, zo, &out->fault);
+    cpu->exc = saved;
+    if (st != CPU_DECODE_OK)
+        return st;
+    out->len = zi.length;
+    memcpy(out->bytes, buf, zi.length);
+    out->mnemonic = (uint16_t)zi.mnemonic;
+    out->opcode_map = (uint8_t)zi.opcode_map;
+    out->opcode = zi.opcode;
+    out->has_modrm = zi.attributes & ZYDIS_ATTRIB_HAS_MODRM;
+    out->modrm = (uint8_t)((zi.raw.modrm.mod << 6) | (zi.raw.modrm.reg << 3) | zi.raw.modrm.rm);
+    out->asize = (uint8_t)(zi.address_width / 8);
+    ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible, out->text,
+                                    sizeof(out->text), cpu->rip, ZYAN_NULL);
+    return CPU_DECODE_OK;
+}
+
+const char *cpu_decode_status_name(enum cpu_decode_status st)
+{
+    switch (st) {
+    case CPU_DECODE_OK: return "ok";
+    case CPU_DECODE_FETCH_FAULT: return "fetch fault";
+    case CPU_DECODE_TOO_LONG: return "longer than 15 bytes";
+    case CPU_DECODE_INVALID: return "invalid instruction";
+    }
+    return "unknown";
 }

@@ -89,9 +89,8 @@ static void seg_to_vmcb(struct vmcb_seg *v, const struct seg *s)
     v->base = s->base;
 }
 
-void svm_load_state(struct cpu *cpu, const struct vmcb *vmcb)
+void svm_load_save_area(struct cpu *cpu, const struct vmcb_save_area *sa)
 {
-    const struct vmcb_save_area *sa = &vmcb->save;
     seg_from_vmcb(&cpu->seg[SEG_ES], &sa->es);
     seg_from_vmcb(&cpu->seg[SEG_CS], &sa->cs);
     seg_from_vmcb(&cpu->seg[SEG_SS], &sa->ss);
@@ -126,14 +125,11 @@ void svm_load_state(struct cpu *cpu, const struct vmcb *vmcb)
     cpu->sysenter_eip = sa->sysenter_eip;
     cpu->pat = sa->g_pat;
     cpu->dbgctl = sa->dbgctl;
-    cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
-    cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu_update_mode(cpu);
 }
 
-void svm_store_state(const struct cpu *cpu, struct vmcb *vmcb)
+void svm_store_save_area(const struct cpu *cpu, struct vmcb_save_area *sa)
 {
-    struct vmcb_save_area *sa = &vmcb->save;
     seg_to_vmcb(&sa->es, &cpu->seg[SEG_ES]);
     seg_to_vmcb(&sa->cs, &cpu->seg[SEG_CS]);
     seg_to_vmcb(&sa->ss, &cpu->seg[SEG_SS]);
@@ -168,5 +164,4 @@ void svm_store_state(const struct cpu *cpu, struct vmcb *vmcb)
     sa->sysenter_eip = cpu->sysenter_eip;
     sa->g_pat = cpu->pat;
     sa->dbgctl = cpu->dbgctl;
-    vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
 }

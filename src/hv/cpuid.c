@@ -5,8 +5,8 @@
 int cpuid_interception(struct l0 *l0)
 {
     struct cpu *cpu = l0->cpu;
-    struct vmcb_save_area *sa = &l0->vmcb01->save;
-    uint32_t leaf = (uint32_t)sa->rax, sub = (uint32_t)cpu->gpr[1];
+    uint32_t leaf = (uint32_t)kvm_register_read_raw(l0, VCPU_REGS_RAX);
+    uint32_t sub = (uint32_t)kvm_register_read_raw(l0, VCPU_REGS_RCX);
     uint32_t r[4];
     cpu_cpuid(cpu, leaf, sub, r);
     switch (leaf) {
@@ -34,12 +34,11 @@ int cpuid_interception(struct l0 *l0)
     default:
         break;
     }
-    sa->rax = r[0];
-    cpu->gpr[3] = r[1];
-    cpu->gpr[1] = r[2];
-    cpu->gpr[2] = r[3];
+    kvm_register_write_raw(l0, VCPU_REGS_RAX, r[0]);
+    kvm_register_write_raw(l0, VCPU_REGS_RBX, r[1]);
+    kvm_register_write_raw(l0, VCPU_REGS_RCX, r[2]);
+    kvm_register_write_raw(l0, VCPU_REGS_RDX, r[3]);
     l0_decide(l0, SVMSIM_DECISION_HANDLED, "CPUID 0x%x.%u = %08x %08x %08x %08x", leaf, sub,
               r[0], r[1], r[2], r[3]);
-    l0_skip_insn(l0);
-    return 1;
+    return l0_skip_insn(l0) == 0;
 }

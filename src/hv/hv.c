@@ -15,7 +15,7 @@
 
 static int hlt_interception(struct l0 *l0)
 {
-    bool irq_on = l0->vmcb01->save.rflags & X86_RFLAGS_IF;
+    bool irq_on = l0->vmcb->save.rflags & X86_RFLAGS_IF;
     l0_decide(l0, SVMSIM_DECISION_END, "halted");
     /* The model has no interrupt source, so a halted vCPU never wakes. */
     return l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED,
@@ -39,13 +39,34 @@ static int ud_interception_insn(struct l0 *l0)
 
 static int nop_interception(struct l0 *l0)
 {
-    l0_skip_insn(l0);
+    if (l0_skip_insn(l0) != 0)
+        return 0;
     l0_decide(l0, SVMSIM_DECISION_HANDLED, "no-op for the guest");
+    return 1;
+}
+
+/* RDPMC (KVM intercepts it in init_vmcb): the model has no performance
+ * counters of its own; the four legacy AMD counters read 0. */
+static int rdpmc_interception(struct l0 *l0)
+{
+    const struct vmcb_save_area *sa = &l0->vmcb->save;
+    uint32_t idx = (uint32_t)l0->cpu->gpr[VCPU_REGS_RCX];
+    if ((!(sa->cr4 & X86_CR4_PCE) && sa->cpl != 0) || idx > 3) {
+        queue_exception(l0, X86_VEC_GP, true, 0);
+        l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "RDPMC of counter 0x%x: #GP(0)", idx);
+        return 1;
+    }
+    kvm_register_write_raw(l0, VCPU_REGS_RAX, 0);
+    kvm_register_write_raw(l0, VCPU_REGS_RDX, 0);
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    l0_decide(l0, SVMSIM_DECISION_EMULATED, "RDPMC of counter %u = 0", idx);
     return 1;
 }
 
 static const exit_handler exit_handlers[SVM_EXIT_LAST_BITMAPPED + 1] = {
     [SVM_EXIT_HLT] = hlt_interception,
+    [SVM_EXIT_RDPMC] = rdpmc_interception,
     [SVM_EXIT_SHUTDOWN] = shutdown_interception,
     [SVM_EXIT_IOIO] = io_interception,
     [SVM_EXIT_MSR] = msr_interception,
@@ -68,12 +89,18 @@ static const exit_handler exit_handlers[SVM_EXIT_LAST_BITMAPPED + 1] = {
 
 static int unexpected_exit(struct l0 *l0)
 {
-    uint64_t code = l0->vmcb01->control.exit_code;
+    uint64_t code = l0->vmcb->control.exit_code;
     l0_decide(l0, SVMSIM_DECISION_END, "unexpected exit");
     return l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
                   "unexpected #VMEXIT %s (0x%llx), exit_info_1 0x%llx",
                   svm_exit_name(code), (unsigned long long)code,
-                  (unsigned long long)l0->vmcb01->control.exit_info_1);
+                  (unsigned long long)l0->vmcb->control.exit_info_1);
+}
+
+int svm_invoke_exit_handler(struct l0 *l0, uint64_t code)
+{
+    exit_handler h = code <= SVM_EXIT_LAST_BITMAPPED ? exit_handlers[code] : NULL;
+    return (h ? h : unexpected_exit)(l0);
 }
 
 int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char *fmt, ...)
@@ -81,8 +108,8 @@ int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char 
     struct svmsim_end *end = l0->end;
     end->reason = reason;
     end->status = status;
-    end->rip = l0->vmcb01->save.rip;
-    end->level = 1;
+    end->rip = kvm_rip_read(l0);
+    end->level = l0_level(l0);
     va_list ap;
     va_start(ap, fmt);
     char what[192];
@@ -104,12 +131,31 @@ void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
     va_end(ap);
 }
 
-void l0_skip_insn(struct l0 *l0)
+int l0_skip_insn(struct l0 *l0)
 {
-    /* With NRIPS the CPU told us where the next instruction starts. The
-     * instruction is complete: it counts as retired. */
-    l0->vmcb01->save.rip = l0->vmcb01->control.next_rip;
+    /* With NRIPS the CPU told us where the next instruction starts; exits
+     * that leave no NRIP (exceptions, or an intercept emulated from the #GP
+     * path) need the decoder. The instruction is complete: it counts as
+     * retired. */
+    uint64_t next = l0->vmcb->control.next_rip;
+    if (next == 0) {
+        struct cpu_decoded d;
+        enum cpu_decode_status st = cpu_decode_guest_insn(l0->cpu, &d);
+        if (st != CPU_DECODE_OK) {
+            l0_decide(l0, SVMSIM_DECISION_END, "cannot skip the instruction: %s",
+                      cpu_decode_status_name(st));
+            l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
+                   "emulation failure: cannot decode the instruction to skip (%s)",
+                   cpu_decode_status_name(st));
+            return -1;
+        }
+        next = kvm_rip_read(l0) + d.len;
+        if (!is_64_bit_mode(l0))
+            next = (uint32_t)next;
+    }
+    kvm_rip_write(l0, next);
     l0->cpu->insns++;
+    return 0;
 }
 
 /* KVM's init_vmcb: what L0 intercepts while L1 runs. */
@@ -117,16 +163,14 @@ static void init_vmcb01(struct l0 *l0)
 {
     struct vmcb_control_area *c = &l0->vmcb01->control;
     static const unsigned intercepted[] = {
-        SVM_EXIT_INTR, SVM_EXIT_NMI, SVM_EXIT_SMI, SVM_EXIT_INIT, SVM_EXIT_CPUID,
+        SVM_EXIT_INTR, SVM_EXIT_NMI, SVM_EXIT_SMI, SVM_EXIT_INIT, SVM_EXIT_RDPMC, SVM_EXIT_CPUID,
         SVM_EXIT_INVD, SVM_EXIT_HLT, SVM_EXIT_INVLPGA, SVM_EXIT_IOIO, SVM_EXIT_MSR,
         SVM_EXIT_TASK_SWITCH, SVM_EXIT_SHUTDOWN, SVM_EXIT_VMRUN, SVM_EXIT_VMMCALL,
         SVM_EXIT_VMLOAD, SVM_EXIT_VMSAVE, SVM_EXIT_STGI, SVM_EXIT_CLGI, SVM_EXIT_SKINIT,
         SVM_EXIT_WBINVD, SVM_EXIT_MONITOR, SVM_EXIT_MWAIT, SVM_EXIT_XSETBV, SVM_EXIT_RDPRU,
     };
-    for (unsigned i = 0; i < sizeof(intercepted) / sizeof(intercepted[0]); i++) {
-        int bit = svm_exit_intercept_bit(intercepted[i]);
-        c->intercepts[bit / 32] |= 1u << (bit % 32);
-    }
+    for (unsigned i = 0; i < sizeof(intercepted) / sizeof(intercepted[0]); i++)
+        vmcb_set_intercept(c, intercepted[i]);
     memset(l0->iopm, 0xff, SVM_IOPM_SIZE);
     memset(l0->msrpm, 0xff, SVM_MSRPM_SIZE);
     c->asid = 1;
@@ -141,14 +185,18 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
     l0->cfg = *cfg;
     l0->io = *io;
     l0->vmcb01 = aligned_alloc(4096, sizeof(struct vmcb));
+    l0->vmcb02 = aligned_alloc(4096, sizeof(struct vmcb));
     l0->iopm = aligned_alloc(4096, SVM_IOPM_SIZE);
     l0->msrpm = aligned_alloc(4096, SVM_MSRPM_SIZE);
-    if (!l0->vmcb01 || !l0->iopm || !l0->msrpm) {
+    if (!l0->vmcb01 || !l0->vmcb02 || !l0->iopm || !l0->msrpm) {
         l0_fini(l0);
         return -1;
     }
     memset(l0->vmcb01, 0, sizeof(struct vmcb));
+    memset(l0->vmcb02, 0, sizeof(struct vmcb));
     init_vmcb01(l0);
+    l0->vmcb = l0->vmcb01;
+    nested_init(l0);
     l0->gif = true;
     l0->max_insns = cfg->max_insns;
     l0->tracing = cfg->trace != NULL;
@@ -158,9 +206,12 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
 void l0_fini(struct l0 *l0)
 {
     free(l0->vmcb01);
+    free(l0->vmcb02);
     free(l0->iopm);
     free(l0->msrpm);
     l0->vmcb01 = NULL;
+    l0->vmcb02 = NULL;
+    l0->vmcb = NULL;
     l0->iopm = NULL;
     l0->msrpm = NULL;
 }
@@ -169,17 +220,37 @@ void l0_fini(struct l0 *l0)
 static void trace_begin(struct l0 *l0)
 {
     struct svmsim_trace_record *r = &l0->rec;
-    const struct vmcb_control_area *c = &l0->vmcb01->control;
+    const struct vmcb_control_area *c = &l0->vmcb->control;
     memset(r, 0, sizeof(*r));
     r->seq = l0->trace_seq++;
     r->insns = l0->cpu->insns;
-    r->level = 1;
+    r->level = l0_level(l0);
     r->exit_code = c->exit_code;
     r->exit_name = svm_exit_name(c->exit_code);
     r->exit_info_1 = c->exit_info_1;
     r->exit_info_2 = c->exit_info_2;
-    r->rip = l0->vmcb01->save.rip;
-    cpu_describe_insn(l0->cpu, r->insn_bytes, &r->insn_len, r->insn_text, sizeof(r->insn_text));
+    r->rip = kvm_rip_read(l0);
+    if (c->exit_code == SVM_EXIT_ERR)
+        return; /* the guest was not entered: there is no instruction */
+    struct cpu_decoded d;
+    if (cpu_decode_guest_insn(l0->cpu, &d) == CPU_DECODE_OK) {
+        r->insn_len = d.len;
+        memcpy(r->insn_bytes, d.bytes, d.len);
+        memcpy(r->insn_text, d.text, sizeof(r->insn_text));
+    }
+}
+
+/* One #VMEXIT: to L1 if L2 exited and L1 wants it (§4.3), else L0's own
+ * handler for the running level; then the exception a handler queued. */
+static int handle_exit(struct l0 *l0)
+{
+    int resume = 1;
+    if (is_guest_mode(l0) && nested_svm_exit_handled(l0, &resume))
+        return resume;
+    resume = svm_invoke_exit_handler(l0, l0->vmcb->control.exit_code);
+    if (resume && l0->exception.pending)
+        resume = inject_pending_exception(l0);
+    return resume;
 }
 
 int l0_run(struct l0 *l0, struct svmsim_end *end)
@@ -198,8 +269,9 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             }
             budget = l0->max_insns - used;
         }
-        enum cpu_run_result rr = cpu_run(l0->cpu, l0->vmcb01, l0->iopm, l0->msrpm, &budget);
-        l0->vmcb01->control.tlb_ctl = 0; /* a requested flush is done */
+        struct vmcb *vmcb = l0->vmcb;
+        enum cpu_run_result rr = cpu_run(l0->cpu, vmcb, l0->iopm, l0->msrpm, &budget);
+        vmcb->control.tlb_ctl = 0; /* a requested flush is done */
         if (rr == CPU_RUN_BUDGET) {
             if (l0->max_insns)
                 continue; /* the limit check above ends the run */
@@ -210,9 +282,7 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
         }
         if (l0->tracing)
             trace_begin(l0);
-        uint64_t code = l0->vmcb01->control.exit_code;
-        exit_handler h = code <= SVM_EXIT_LAST_BITMAPPED ? exit_handlers[code] : NULL;
-        int resume = (h ? h : unexpected_exit)(l0);
+        int resume = handle_exit(l0);
         if (l0->tracing)
             l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
         if (!resume)

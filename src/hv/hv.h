@@ -1,17 +1,25 @@
 /* hv.h — L0, the hypervisor (a model of KVM on AMD).
  *
- * Owns: vmcb01 and the permission maps L0 runs L1 with, the guest-visible
- * MSR state KVM keeps apart from the VMCB (EFER.SVME, VM_HSAVE_PA, VM_CR),
- * the exit-handler table, event injection, and the trace records of its
- * decisions.
+ * Owns: vmcb01 (L1's VMCB), vmcb02 (the VMCB L0 runs L2 with) and the cached
+ * vmcb12 (L1's VMCB for L2, as KVM's svm->nested.ctl/save), the permission
+ * maps L0 runs guests with, the guest-visible MSR state KVM keeps apart from
+ * the VMCB (EFER.SVME, VM_HSAVE_PA, VM_CR), the exit-handler table, event
+ * injection, and the trace records of its decisions.
  * Must not: decode instruction bytes itself (it asks src/cpu's decoder, as
  * KVM asks its emulator), or reach into devices: port I/O goes out through
  * the pio callback, as KVM passes KVM_EXIT_IO to userspace.
+ *
+ * Levels: l0->vmcb is the VMCB now running — vmcb01 while L1 runs,
+ * vmcb02 while L2 runs (is_guest_mode). Exit handlers act on l0->vmcb, the
+ * level that exited; code that means one level names vmcb01 or vmcb02.
+ * GPRs other than RAX and RSP live in the CPU and are shared by the levels,
+ * as the hardware shares them.
  */
 #ifndef SVMSIM_HV_H
 #define SVMSIM_HV_H
 
 #include "cpu/cpu.h"
+#include "svm/svm.h"
 #include "svmsim/svmsim.h"
 
 struct l0_io {
@@ -24,11 +32,35 @@ struct l0_io {
     void *opaque;
 };
 
+/* Nested state (KVM's struct svm_nested_state). */
+struct nested_state {
+    bool guest_mode;                 /* L2 runs on vmcb02 */
+    uint64_t vmcb12_gpa;
+    struct vmcb_control_area ctl;    /* vmcb12's control area, cached at VMRUN */
+    struct vmcb_save_area save;      /* vmcb12's save area, cached at VMRUN */
+};
+
+/* An exception queued for the running guest (KVM's vcpu->arch.exception):
+ * delivered through EVENTINJ at the next entry, or, while L2 runs and L1
+ * intercepts the vector, as a #VMEXIT to L1. */
+struct queued_exception {
+    bool pending;
+    uint8_t vector;
+    bool has_error;
+    uint32_t error;
+    bool has_payload;                /* #PF: CR2 */
+    uint64_t payload;
+};
+
 struct l0 {
     struct cpu *cpu;
     struct vmcb *vmcb01;       /* page-aligned, L0-owned */
+    struct vmcb *vmcb02;       /* page-aligned, L0-owned */
+    struct vmcb *vmcb;         /* the VMCB now running: vmcb01 or vmcb02 */
     uint8_t *iopm;             /* SVM_IOPM_SIZE bytes, all intercepted */
-    uint8_t *msrpm;            /* SVM_MSRPM_SIZE bytes */
+    uint8_t *msrpm;            /* SVM_MSRPM_SIZE bytes, all intercepted */
+    struct nested_state nested;
+    struct queued_exception exception;
 
     /* guest-visible state KVM keeps outside the VMCB */
     uint64_t efer_svme;        /* X86_EFER_SVME if L1 set it */
@@ -51,18 +83,84 @@ struct l0 {
 int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
             const struct l0_io *io);
 void l0_fini(struct l0 *l0);
-/* Runs L1 until the run ends; fills *end and returns end->status. */
+/* Runs the guest until the run ends; fills *end and returns end->status. */
 int l0_run(struct l0 *l0, struct svmsim_end *end);
 
-/* The EFER L1 believes it has. */
+static inline bool is_guest_mode(const struct l0 *l0)
+{
+    return l0->nested.guest_mode;
+}
+
+/* The level running now: 1 or 2. */
+static inline int l0_level(const struct l0 *l0)
+{
+    return is_guest_mode(l0) ? 2 : 1;
+}
+
+/* The EFER the running guest believes it has: L1's with the SVME bit L1
+ * set; L2's as vmcb12 gave it (SVME set, or VMRUN would have failed). */
 static inline uint64_t l0_guest_efer(const struct l0 *l0)
 {
+    if (is_guest_mode(l0))
+        return l0->vmcb02->save.efer;
     return (l0->vmcb01->save.efer & ~X86_EFER_SVME) | l0->efer_svme;
 }
 
-/* ---- inject.c: events for the next VMRUN of vmcb01 */
+/* ---- register access (KVM's kvm_register_read/write, kvm_rip_read): RAX,
+ * RSP and RIP live in the running VMCB's save area, the others in the CPU. */
+enum { VCPU_REGS_RAX = 0, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RBX, VCPU_REGS_RSP,
+       VCPU_REGS_RBP, VCPU_REGS_RSI, VCPU_REGS_RDI, VCPU_NR_REGS = 16 };
+
+static inline uint64_t kvm_register_read_raw(const struct l0 *l0, unsigned reg)
+{
+    if (reg == VCPU_REGS_RAX)
+        return l0->vmcb->save.rax;
+    if (reg == VCPU_REGS_RSP)
+        return l0->vmcb->save.rsp;
+    return l0->cpu->gpr[reg];
+}
+
+static inline void kvm_register_write_raw(struct l0 *l0, unsigned reg, uint64_t v)
+{
+    if (reg == VCPU_REGS_RAX)
+        l0->vmcb->save.rax = v;
+    else if (reg == VCPU_REGS_RSP)
+        l0->vmcb->save.rsp = v;
+    else
+        l0->cpu->gpr[reg] = v;
+}
+
+static inline bool is_64_bit_mode(const struct l0 *l0)
+{
+    const struct vmcb_save_area *sa = &l0->vmcb->save;
+    return (sa->efer & X86_EFER_LMA) && (sa->cs.attrib & VMCB_ATTR_L);
+}
+
+/* A register as an instruction of the running guest reads it: its low 32
+ * bits outside 64-bit mode. */
+static inline uint64_t kvm_register_read(const struct l0 *l0, unsigned reg)
+{
+    uint64_t v = kvm_register_read_raw(l0, reg);
+    return is_64_bit_mode(l0) ? v : (uint32_t)v;
+}
+
+static inline uint64_t kvm_rip_read(const struct l0 *l0)
+{
+    return l0->vmcb->save.rip;
+}
+
+static inline void kvm_rip_write(struct l0 *l0, uint64_t rip)
+{
+    l0->vmcb->save.rip = rip;
+}
+
+/* ---- inject.c: events for the running guest */
 void queue_exception(struct l0 *l0, unsigned vector, bool has_error, uint32_t error);
 void queue_page_fault(struct l0 *l0, uint64_t cr2, uint32_t error);
+/* Delivers the queued exception: into EVENTINJ of the running VMCB, or as
+ * a #VMEXIT to L1 when L2 runs and L1 intercepts the vector. Returns 1, or
+ * 0 when the run ended (vmcb12 could not be written). */
+int inject_pending_exception(struct l0 *l0);
 
 /* ---- exits: each handler returns 1 to resume the guest, 0 to end the run
  * (l0->end filled). Handlers name their decision in l0->rec. */
@@ -71,8 +169,14 @@ int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char 
     __attribute__((format(printf, 4, 5)));
 void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Advances L1's RIP past the intercepted instruction (NRIP). */
-void l0_skip_insn(struct l0 *l0);
+/* Advances the running guest's RIP past the intercepted instruction: NRIP
+ * when the exit left one, else the length the decoder finds (as KVM's
+ * svm_skip_emulated_instruction). Returns 0, or -1 when the instruction
+ * cannot be decoded (the run ends as an emulation failure). */
+int l0_skip_insn(struct l0 *l0);
+/* Runs the exit handler for code on the running guest, as if that
+ * intercept had fired (KVM's svm_invoke_exit_handler). */
+int svm_invoke_exit_handler(struct l0 *l0, uint64_t code);
 
 int io_interception(struct l0 *l0);
 int msr_interception(struct l0 *l0);
@@ -89,5 +193,30 @@ int invlpga_interception(struct l0 *l0);
 /* svm_insn.c: KVM's nested_svm_check_permissions (SPEC-GP.md §3.1). Returns
  * true if the instruction may proceed; otherwise it queued #UD or #GP(0). */
 bool svm_check_permissions(struct l0 *l0);
+/* RAX as VMRUN/VMLOAD/VMSAVE of the running guest use it (SPEC-GP.md §3.2). */
+static inline uint64_t svm_insn_gpa(const struct l0 *l0)
+{
+    return kvm_register_read(l0, VCPU_REGS_RAX);
+}
+
+/* ---- nested.c: nested SVM (SPEC-GP.md §3.3, §4) */
+void nested_init(struct l0 *l0);
+/* VMRUN of vmcb12 at gpa, steps 5-7 of §3.3 (the caller made 1-4). */
+int nested_svm_vmrun(struct l0 *l0, uint64_t vmcb12_gpa, const struct vmcb *vmcb12);
+/* While L2 runs: decides whether the exit in vmcb02 goes to L1 (§4.3) and
+ * if so performs the #VMEXIT. Returns true when L1 got it. *resume is 0
+ * when the run ended instead. */
+bool nested_svm_exit_handled(struct l0 *l0, int *resume);
+/* #VMEXIT to L1 with the exit information now in vmcb02's control area
+ * (§4.4). Returns 1, or 0 when vmcb12 could not be written (shutdown). */
+int nested_svm_vmexit(struct l0 *l0);
+/* §4.5: #VMEXIT(code) with exit_info_1 = exit_info_2 = 0. */
+int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code);
+/* Leaves guest mode without a #VMEXIT and forgets nested state (EFER.SVME
+ * cleared, KVM's svm_leave_nested). */
+void nested_svm_leave(struct l0 *l0);
+/* The exit code that must reach L0 rather than L1, whatever vmcb12 says:
+ * vmcb01's own exception intercepts, INTR, NMI. */
+bool nested_exit_is_l0s(const struct l0 *l0, uint64_t code);
 
 #endif

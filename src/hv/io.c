@@ -19,7 +19,7 @@ static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, b
                      unsigned asize, unsigned seg, const char **name)
 {
     struct cpu *cpu = l0->cpu;
-    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    struct vmcb_save_area *sa = &l0->vmcb->save;
     uint64_t amask = size_mask(asize);
     uint64_t count = rep ? (cpu->gpr[1] & amask) : 1;
     int64_t step = (sa->rflags & X86_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
@@ -69,7 +69,7 @@ static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, b
 
 int io_interception(struct l0 *l0)
 {
-    const struct vmcb_control_area *c = &l0->vmcb01->control;
+    const struct vmcb_control_area *c = &l0->vmcb->control;
     uint64_t info = c->exit_info_1;
     uint16_t port = (uint16_t)(info >> SVM_IOIO_PORT_SHIFT);
     unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7;
@@ -85,7 +85,7 @@ int io_interception(struct l0 *l0)
         if (l0->tracing && l0->rec.decision == SVMSIM_DECISION_HANDLED)
             l0_decide(l0, SVMSIM_DECISION_DEVICE, "string I/O passed to device: %s", name);
     } else {
-        struct vmcb_save_area *sa = &l0->vmcb01->save;
+        struct vmcb_save_area *sa = &l0->vmcb->save;
         uint32_t v = (uint32_t)(sa->rax & size_mask(size));
         do_pio(l0, port, size, is_in, &v, &name);
         if (is_in) {
@@ -94,7 +94,8 @@ int io_interception(struct l0 *l0)
             else
                 sa->rax = (sa->rax & ~size_mask(size)) | (v & size_mask(size));
         }
-        l0_skip_insn(l0); /* NRIP; EXITINFO2 holds the same address */
+        if (l0_skip_insn(l0) != 0) /* NRIP; EXITINFO2 holds the same address */
+            return 0;
         l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
     }
     struct svmsim_end end;

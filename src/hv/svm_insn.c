@@ -1,6 +1,8 @@
-/* svm_insn.c — L0's handlers for L1's SVM instructions (SPEC-GP.md §3):
- * the permission check, VMLOAD/VMSAVE on vmcb01, STGI/CLGI, VMMCALL as a
- * hypercall, SKINIT, INVLPGA, and the first steps of VMRUN.
+/* svm_insn.c — L0's handlers for the SVM instructions of the running guest
+ * (SPEC-GP.md §3): the permission check, VMLOAD/VMSAVE, VMRUN up to the
+ * nested entry (nested.c does the rest), STGI/CLGI, VMMCALL as a
+ * hypercall, SKINIT, INVLPGA. While L2 runs they are reached only for the
+ * instructions L1 does not intercept (nested.c routes the others to L1).
  */
 #include "hv/hv.h"
 #include "svmsim/arch/svm_exit.h"
@@ -12,7 +14,7 @@
 
 bool svm_check_permissions(struct l0 *l0)
 {
-    const struct vmcb_save_area *sa = &l0->vmcb01->save;
+    const struct vmcb_save_area *sa = &l0->vmcb->save;
     if (!(l0_guest_efer(l0) & X86_EFER_SVME) || !(sa->cr0 & X86_CR0_PG)) {
         queue_exception(l0, X86_VEC_UD, false, 0);
         l0_decide(l0, SVMSIM_DECISION_INJECTED_UD, "EFER.SVME or CR0.PG clear: #UD");
@@ -26,16 +28,9 @@ bool svm_check_permissions(struct l0 *l0)
     return true;
 }
 
-/* RAX as the instruction uses it: EAX outside 64-bit mode. */
-static uint64_t svm_insn_gpa(const struct l0 *l0)
-{
-    const struct vmcb_save_area *sa = &l0->vmcb01->save;
-    bool long64 = (sa->efer & X86_EFER_LMA) && (sa->cs.attrib & VMCB_ATTR_L);
-    return long64 ? sa->rax : (uint32_t)sa->rax;
-}
-
 /* Checks 3 and 4 of SPEC-GP.md §3.2: returns 1 and the page, or 0 having
- * decided (#GP injected: resume; emulation failure: end). */
+ * decided (#GP injected: resume; emulation failure: end). The page is an
+ * L1 physical address, also when L0 acts for L2. */
 static int svm_insn_page(struct l0 *l0, uint64_t gpa, struct vmcb **page, int *resume)
 {
     if ((gpa & 0xfff) || (gpa >> l0->cfg.maxphyaddr)) {
@@ -51,30 +46,16 @@ static int svm_insn_page(struct l0 *l0, uint64_t gpa, struct vmcb **page, int *r
                   (unsigned long long)gpa);
         *resume = l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
                          "emulation failure: %s with RAX 0x%llx not backed by RAM",
-                         svm_exit_name(l0->vmcb01->control.exit_code), (unsigned long long)gpa);
+                         svm_exit_name(l0->vmcb->control.exit_code), (unsigned long long)gpa);
         return 0;
     }
     return 1;
 }
 
-/* The VMLOAD/VMSAVE state set: FS GS TR LDTR, KernelGsBase, STAR family,
- * SYSENTER family (APM vol. 3 "VMLOAD"). */
-static void vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from)
-{
-    to->fs = from->fs;
-    to->gs = from->gs;
-    to->tr = from->tr;
-    to->ldtr = from->ldtr;
-    to->kernel_gs_base = from->kernel_gs_base;
-    to->star = from->star;
-    to->lstar = from->lstar;
-    to->cstar = from->cstar;
-    to->sfmask = from->sfmask;
-    to->sysenter_cs = from->sysenter_cs;
-    to->sysenter_esp = from->sysenter_esp;
-    to->sysenter_eip = from->sysenter_eip;
-}
-
+/* VMLOAD/VMSAVE move the state svm.h lists between the page and the
+ * running VMCB. FS, GS, TR, LDTR and the syscall MSRs are one set of
+ * registers that VMRUN and #VMEXIT leave alone (nested.c hands them between
+ * vmcb01 and vmcb02), so while L2 runs the live copy is vmcb02's. */
 static int vmload_vmsave(struct l0 *l0, bool load)
 {
     uint64_t gpa = svm_insn_gpa(l0);
@@ -84,28 +65,22 @@ static int vmload_vmsave(struct l0 *l0, bool load)
     int resume;
     if (!svm_insn_page(l0, gpa, &page, &resume))
         return resume;
-    l0_skip_insn(l0);
-    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    struct vmcb_save_area *sa = &l0->vmcb->save;
+    struct vmcb_save_area tmp;
+    memcpy(&tmp, &page->save, sizeof(tmp));
     if (load) {
-        struct vmcb_save_area tmp;
-        memcpy(&tmp, &page->save, sizeof(tmp));
-        vmload_state(sa, &tmp);
-        sa->fs.base = canonicalize(sa->fs.base);
-        sa->gs.base = canonicalize(sa->gs.base);
-        sa->tr.base = canonicalize(sa->tr.base);
-        sa->ldtr.base = canonicalize(sa->ldtr.base);
-        sa->kernel_gs_base = canonicalize(sa->kernel_gs_base);
-        sa->lstar = canonicalize(sa->lstar);
-        sa->cstar = canonicalize(sa->cstar);
+        vmcb_copy_vmload_state(sa, &tmp);
+        vmcb_canonicalize_vmload_state(sa);
     } else {
-        struct vmcb_save_area tmp;
-        memcpy(&tmp, &page->save, sizeof(tmp));
-        vmload_state(&tmp, sa);
+        vmcb_copy_vmload_state(&tmp, sa);
         memcpy(&page->save, &tmp, sizeof(tmp));
         cpu_notify_phys_write(l0->cpu, gpa, sizeof(struct vmcb));
     }
-    l0_decide(l0, SVMSIM_DECISION_EMULATED, "%s of vmcb01 %s page 0x%llx",
-              load ? "VMLOAD" : "VMSAVE", load ? "from" : "to", (unsigned long long)gpa);
+    l0_decide(l0, SVMSIM_DECISION_EMULATED, "%s of L%d state %s page 0x%llx",
+              load ? "VMLOAD" : "VMSAVE", l0_level(l0), load ? "from" : "to",
+              (unsigned long long)gpa);
     return 1;
 }
 
@@ -126,22 +101,21 @@ int vmrun_interception(struct l0 *l0)
     int resume;
     if (!svm_insn_page(l0, gpa, &page, &resume))
         return resume;
-    /* FIXME: nested VMRUN (vmcb12 -> vmcb02, SPEC-GP.md §3.3 steps 5-7 and §4)
-     * is the next capability; until then the run ends here, honestly. */
-    l0_decide(l0, SVMSIM_DECISION_END, "nested VMRUN not modelled yet");
-    return l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
-                  "emulation failure: nested VMRUN of vmcb12 0x%llx is not modelled yet",
-                  (unsigned long long)gpa);
+    return nested_svm_vmrun(l0, gpa, page);
 }
 
 int vmmcall_interception(struct l0 *l0)
 {
-    struct vmcb_save_area *sa = &l0->vmcb01->save;
+    const struct vmcb_save_area *sa = &l0->vmcb->save;
     /* KVM's hypercall ABI: number in RAX; none is implemented here. */
-    sa->rax = sa->cpl != 0 ? (uint64_t)-KVM_EPERM : (uint64_t)-KVM_ENOSYS;
-    l0_skip_insn(l0);
-    l0_decide(l0, SVMSIM_DECISION_HANDLED, "hypercall %llu: %s",
-              (unsigned long long)sa->rax, sa->cpl ? "-KVM_EPERM" : "-KVM_ENOSYS");
+    uint64_t ret = sa->cpl != 0 ? (uint64_t)-KVM_EPERM : (uint64_t)-KVM_ENOSYS;
+    if (!is_64_bit_mode(l0))
+        ret = (uint32_t)ret;
+    kvm_register_write_raw(l0, VCPU_REGS_RAX, ret);
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "hypercall: %s",
+              sa->cpl ? "-KVM_EPERM" : "-KVM_ENOSYS");
     return 1;
 }
 
@@ -150,7 +124,8 @@ static int gif_insn(struct l0 *l0, bool gif)
     if (!svm_check_permissions(l0))
         return 1;
     l0->gif = gif;
-    l0_skip_insn(l0);
+    if (l0_skip_insn(l0) != 0)
+        return 0;
     l0_decide(l0, SVMSIM_DECISION_EMULATED, "GIF = %d", gif);
     return 1;
 }
@@ -169,10 +144,11 @@ int invlpga_interception(struct l0 *l0)
 {
     if (!svm_check_permissions(l0))
         return 1;
-    /* The page may be cached for L1 itself: ask the hardware to flush on
-     * the next VMRUN (TLB_CONTROL), as KVM's kvm_mmu_invlpg does for it. */
-    l0->vmcb01->control.tlb_ctl = 1;
-    l0_skip_insn(l0);
+    /* The page may be cached for the guest itself: ask the hardware to
+     * flush on the next VMRUN (TLB_CONTROL), as KVM's kvm_mmu_invlpg does. */
+    l0->vmcb->control.tlb_ctl = 1;
+    if (l0_skip_insn(l0) != 0)
+        return 0;
     l0_decide(l0, SVMSIM_DECISION_EMULATED, "INVLPGA");
     return 1;
 }

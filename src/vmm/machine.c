@@ -227,7 +227,7 @@ void svmsim_destroy(struct svmsim_vm *vm)
 static int loaded(struct svmsim_vm *vm, uint64_t entry)
 {
     cpu_notify_phys_write(&vm->cpu, 0, vm->mem.size);
-    vm->l0.vmcb01->save.rip = entry;
+    kvm_rip_write(&vm->l0, entry);
     return 0;
 }
 
@@ -269,11 +269,10 @@ int svmsim_read_phys(struct svmsim_vm *vm, uint64_t gpa, void *buf, size_t len)
 
 void svmsim_get_regs(struct svmsim_vm *vm, struct svmsim_regs *regs)
 {
-    const struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
-    memcpy(regs->gpr, vm->cpu.gpr, sizeof(regs->gpr));
-    regs->gpr[SVMSIM_RAX] = sa->rax;
-    regs->gpr[SVMSIM_RSP] = sa->rsp;
-    regs->rip = sa->rip;
+    const struct vmcb_save_area *sa = &vm->l0.vmcb->save;
+    for (unsigned i = 0; i < VCPU_NR_REGS; i++)
+        regs->gpr[i] = kvm_register_read_raw(&vm->l0, i);
+    regs->rip = kvm_rip_read(&vm->l0);
     regs->rflags = sa->rflags;
     regs->cr0 = sa->cr0;
     regs->cr2 = sa->cr2;
@@ -289,11 +288,10 @@ void svmsim_get_regs(struct svmsim_vm *vm, struct svmsim_regs *regs)
 
 void svmsim_set_regs(struct svmsim_vm *vm, const struct svmsim_regs *regs)
 {
-    struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
-    memcpy(vm->cpu.gpr, regs->gpr, sizeof(vm->cpu.gpr));
-    sa->rax = regs->gpr[SVMSIM_RAX];
-    sa->rsp = regs->gpr[SVMSIM_RSP];
-    sa->rip = regs->rip;
+    struct vmcb_save_area *sa = &vm->l0.vmcb->save;
+    for (unsigned i = 0; i < VCPU_NR_REGS; i++)
+        kvm_register_write_raw(&vm->l0, i, regs->gpr[i]);
+    kvm_rip_write(&vm->l0, regs->rip);
     sa->rflags = (regs->rflags & RFLAGS_SETTABLE) | X86_RFLAGS_FIXED;
 }
 

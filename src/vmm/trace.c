@@ -16,7 +16,12 @@
  *   insn_bytes, insn         hex string and text; "" when not decoded
  *   decision                 "handled" | "emulated" | "reflected" | "inject_gp"
  *                            | "inject_ud" | "inject" | "device" | "end"
- *   reflected_code           number, only for "reflected"
+ *                            | "vmrun" | "vmrun_failed"
+ *   reflected_code           number, only for "reflected"; then also
+ *   reflected_info_1, reflected_info_2, reflected_int_info   hex strings
+ *   vmcb12_gpa               hex string, for "reflected", "vmrun", "vmrun_failed"
+ *   asid, intercepts         number and six hex words, only for "vmrun"
+ *   check                    string, only for "vmrun_failed"
  *   inject_vector            number, only for inject_*
  *   inject_error             number, only when the injected vector pushes
  *                            an error code (#DF #TS #NP #SS #GP #PF #AC #CP
@@ -154,6 +159,8 @@ static const char *decision_key(enum svmsim_decision d)
     case SVMSIM_DECISION_INJECTED:    return "inject";
     case SVMSIM_DECISION_DEVICE:      return "device";
     case SVMSIM_DECISION_END:         return "end";
+    case SVMSIM_DECISION_NESTED_VMRUN: return "vmrun";
+    case SVMSIM_DECISION_VMRUN_FAILED: return "vmrun_failed";
     }
     return "unknown";
 }
@@ -215,6 +222,23 @@ int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, s
     if (rec->decision == SVMSIM_DECISION_REFLECTED) {
         put(&o, ",\"reflected_code\":");
         put_exit_code_num(&o, rec->reflected_code);
+        put(&o, ",\"reflected_info_1\":\"0x%" PRIx64 "\",\"reflected_info_2\":\"0x%" PRIx64
+            "\",\"reflected_int_info\":\"0x%" PRIx32 "\"", rec->reflected_info_1,
+            rec->reflected_info_2, rec->reflected_int_info);
+    }
+    if (rec->decision == SVMSIM_DECISION_REFLECTED ||
+        rec->decision == SVMSIM_DECISION_NESTED_VMRUN ||
+        rec->decision == SVMSIM_DECISION_VMRUN_FAILED)
+        put(&o, ",\"vmcb12_gpa\":\"0x%" PRIx64 "\"", rec->vmcb12_gpa);
+    if (rec->decision == SVMSIM_DECISION_NESTED_VMRUN) {
+        put(&o, ",\"asid\":%" PRIu32 ",\"intercepts\":[", rec->asid);
+        for (unsigned i = 0; i < 6; i++)
+            put(&o, "%s\"0x%08" PRIx32 "\"", i ? "," : "", rec->intercepts[i]);
+        putc_out(&o, ']');
+    }
+    if (rec->decision == SVMSIM_DECISION_VMRUN_FAILED) {
+        put(&o, ",\"check\":");
+        put_json_str(&o, rec->check, sizeof rec->check);
     }
     if (is_inject(rec->decision)) {
         put(&o, ",\"inject_vector\":%u", rec->inject_vector);
@@ -264,6 +288,8 @@ static void put_decision_words(struct out *o, const struct svmsim_trace_record *
         return;
     case SVMSIM_DECISION_DEVICE:   put(o, "passed to device"); return;
     case SVMSIM_DECISION_END:      put(o, "run ends"); return;
+    case SVMSIM_DECISION_NESTED_VMRUN: put(o, "L2 entered"); return;
+    case SVMSIM_DECISION_VMRUN_FAILED: put(o, "VMRUN failed: SVM_EXIT_ERR"); return;
     }
     put(o, "decision %d", (int)rec->decision);
 }

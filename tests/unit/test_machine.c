@@ -165,31 +165,47 @@ Test(machine, instruction_limit_ends_with_status_6_and_can_resume)
     svmsim_destroy(vm);
 }
 
-Test(machine, nested_vmrun_is_reported_as_emulation_failure_status_8)
+Test(machine, nested_vmrun_of_a_zeroed_vmcb12_fails_its_consistency_checks)
 {
     struct console con = { 0 };
-    struct svmsim_vm *vm = machine(&con, NULL);
-    /* EFER.SVME on; VM_HSAVE_PA = 0x200000; rax = 0x201000; vmrun */
+    struct traces tr = { 0 };
+    struct svmsim_vm *vm = machine(&con, &tr);
+    /* EFER.SVME on; VM_HSAVE_PA = 0x200000; rax = 0x201000 (zeroed); vmrun;
+     * then the low byte of vmcb12's exit_code to the exit port. */
     const uint8_t code[] = {
-        0xb9, 0x80, 0, 0, 0xc0,       /* mov ecx, 0xc0000080 */
-        0x0f, 0x32,                   /* rdmsr */
-        0x0f, 0xba, 0xe8, 12,         /* bts eax, 12 */
-        0x0f, 0x30,                   /* wrmsr */
-        0xb9, 0x17, 0x01, 0x01, 0xc0, /* mov ecx, 0xc0010117 */
-        0xb8, 0, 0, 0x20, 0,          /* mov eax, 0x200000 */
-        0x31, 0xd2,                   /* xor edx, edx */
-        0x0f, 0x30,                   /* wrmsr */
-        0xb8, 0, 0x10, 0x20, 0,       /* mov eax, 0x201000 */
-        0x0f, 0x01, 0xd8,             /* vmrun */
+        0xb9, 0x80, 0, 0, 0xc0,                   /* mov ecx, 0xc0000080 */
+        0x0f, 0x32,                               /* rdmsr */
+        0x0f, 0xba, 0xe8, 12,                     /* bts eax, 12 */
+        0x0f, 0x30,                               /* wrmsr */
+        0xb9, 0x17, 0x01, 0x01, 0xc0,             /* mov ecx, 0xc0010117 */
+        0xb8, 0, 0, 0x20, 0,                      /* mov eax, 0x200000 */
+        0x31, 0xd2,                               /* xor edx, edx */
+        0x0f, 0x30,                               /* wrmsr */
+        0xb8, 0, 0x10, 0x20, 0,                   /* mov eax, 0x201000 */
+        0x0f, 0x01, 0xd8,                         /* vmrun */
+        0x8a, 0x04, 0x25, 0x70, 0x10, 0x20, 0x00, /* mov al, [0x201070] */
+        0xe6, 0xf4,                               /* out 0xf4, al */
     };
     load_code(vm, code, sizeof code);
     struct svmsim_end end;
-    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_EMULATION_FAILURE);
-    cr_expect_eq(end.reason, SVMSIM_END_EMULATION_FAILURE);
+    cr_expect_eq(svmsim_run(vm, &end), 0xff, "vmcb12 exit_code is SVM_EXIT_ERR: %s",
+                 end.message);
+    uint64_t exit_code = 0;
+    cr_assert_eq(svmsim_read_phys(vm, 0x201070, &exit_code, 8), 0);
+    cr_expect_eq(exit_code, ~0ull);
     struct svmsim_regs r;
     svmsim_get_regs(vm, &r);
     cr_expect_eq(r.efer, 0x1500, "EFER.SVME visible to the guest: %#llx",
                  (unsigned long long)r.efer);
+    bool seen = false;
+    for (unsigned i = 0; i < tr.n; i++)
+        if (tr.recs[i].exit_code == 0x80) {
+            seen = true;
+            cr_expect_eq(tr.recs[i].decision, SVMSIM_DECISION_VMRUN_FAILED);
+            cr_expect_str_eq(tr.recs[i].check, "EFER.SVME clear");
+            cr_expect_eq(tr.recs[i].vmcb12_gpa, 0x201000);
+        }
+    cr_expect(seen, "a trace record for the VMRUN");
     svmsim_destroy(vm);
 }
 

@@ -148,6 +148,9 @@ static void rig_setup(void)
     memset(rig.vmcb, 0, sizeof(*rig.vmcb));
     write_boot_tables();
     write_save_area(&rig.vmcb->save);
+    /* A VMCB VMRUN accepts (APM vol. 2 §15.5.1): VMRUN intercepted, ASID 1. */
+    rig.vmcb->control.intercepts[SVM_EXIT_VMRUN / 32] |= 1u << (SVM_EXIT_VMRUN % 32);
+    rig.vmcb->control.asid = 1;
 }
 
 static void rig_teardown(void)
@@ -728,15 +731,27 @@ Test(svm_hw, vmsave_on_a_cpu_with_svme_addr_chk_exits_0x83_even_for_a_reserved_r
 
 Test(svm_hw, vmrun_with_efer_svme_clear_raises_ud_before_the_intercept)
 {
-    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xd8); /* vmrun */
+    /* A VMCB must have EFER.SVME set to be run at all, so the guest clears
+     * it itself: mov ecx, EFER; mov eax, 0x500; xor edx, edx; wrmsr; vmrun */
+    GUEST_CODE(CODE_GPA, 0xb9, 0x80, 0x00, 0x00, 0xc0, 0xb8, 0x00, 0x05, 0x00, 0x00, 0x31, 0xd2,
+               0x0f, 0x30, 0x0f, 0x01, 0xd8);
     intercept(SVM_EXIT_VMRUN);
     intercept(SVM_EXIT_UD);
-    rig.vmcb->save.efer = X86_EFER_LME | X86_EFER_LMA;
     rig.vmcb->save.rax = 0x100000;
     run_to_exit();
     cr_expect_eq(ctl()->exit_code, SVM_EXIT_UD);
     cr_expect_eq(ctl()->exit_info_1, 0);
-    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->rip, CODE_GPA + 14);
+    cr_expect_eq(save()->efer & X86_EFER_SVME, 0);
+}
+
+Test(svm_hw, vmrun_of_a_vmcb_with_efer_svme_clear_fails_with_vmexit_err)
+{
+    GUEST_CODE(CODE_GPA, 0x90);
+    rig.vmcb->save.efer = X86_EFER_LME | X86_EFER_LMA;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_ERR);
+    cr_expect_eq(save()->rip, CODE_GPA, "the guest is not entered");
 }
 
 Test(svm_hw, vmrun_with_efer_svme_set_exits_0x80)

@@ -65,7 +65,38 @@ Test(trace_json, adds_the_reflected_code_to_a_reflected_exit)
                      "{\"seq\":3,\"insns\":10,\"level\":2,\"exit_code\":114,\"exit_name\":\"CPUID\","
                      "\"exit_info_1\":\"0x0\",\"exit_info_2\":\"0x0\",\"rip\":\"0x200000\","
                      "\"insn_bytes\":\"0fa2\",\"insn\":\"cpuid\",\"decision\":\"reflected\","
-                     "\"reflected_code\":114,\"detail\":\"reflected to L1 as #VMEXIT(CPUID)\"}");
+                     "\"reflected_code\":114,\"reflected_info_1\":\"0x0\",\"reflected_info_2\":\"0x0\","
+                     "\"reflected_int_info\":\"0x0\",\"vmcb12_gpa\":\"0x0\","
+                     "\"detail\":\"reflected to L1 as #VMEXIT(CPUID)\"}");
+}
+
+Test(trace_json, adds_vmcb12_asid_and_merged_intercepts_to_a_nested_vmrun)
+{
+    struct svmsim_trace_record r = {
+        .seq = 1, .insns = 7, .level = 1, .exit_code = 0x80, .exit_name = "VMRUN",
+        .rip = 0x100010, .decision = SVMSIM_DECISION_NESTED_VMRUN, .vmcb12_gpa = 0x201000,
+        .asid = 1, .intercepts = { 0, 0, 0x2000, 0x8000000f, 0xf, 0 }, .detail = "entered",
+    };
+    cr_expect_str_eq(json(&r),
+                     "{\"seq\":1,\"insns\":7,\"level\":1,\"exit_code\":128,\"exit_name\":\"VMRUN\","
+                     "\"exit_info_1\":\"0x0\",\"exit_info_2\":\"0x0\",\"rip\":\"0x100010\","
+                     "\"insn_bytes\":\"\",\"insn\":\"\",\"decision\":\"vmrun\","
+                     "\"vmcb12_gpa\":\"0x201000\",\"asid\":1,\"intercepts\":[\"0x00000000\","
+                     "\"0x00000000\",\"0x00002000\",\"0x8000000f\",\"0x0000000f\",\"0x00000000\"],"
+                     "\"detail\":\"entered\"}");
+}
+
+Test(trace_json, names_the_failed_check_of_a_failed_vmrun)
+{
+    struct svmsim_trace_record r = {
+        .seq = 1, .level = 1, .exit_code = 0x80, .exit_name = "VMRUN", .rip = 0x10,
+        .decision = SVMSIM_DECISION_VMRUN_FAILED, .vmcb12_gpa = 0x3000, .check = "ASID 0",
+    };
+    cr_expect_str_eq(json(&r),
+                     "{\"seq\":1,\"insns\":0,\"level\":1,\"exit_code\":128,\"exit_name\":\"VMRUN\","
+                     "\"exit_info_1\":\"0x0\",\"exit_info_2\":\"0x0\",\"rip\":\"0x10\","
+                     "\"insn_bytes\":\"\",\"insn\":\"\",\"decision\":\"vmrun_failed\","
+                     "\"vmcb12_gpa\":\"0x3000\",\"check\":\"ASID 0\",\"detail\":\"\"}");
 }
 
 Test(trace_json, adds_vector_and_error_code_to_an_injected_gp)

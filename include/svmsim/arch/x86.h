@@ -128,6 +128,7 @@
 #define MSR_VM_CR              0xc0010114
 #define MSR_VM_HSAVE_PA        0xc0010117
 
+#define MSR_VM_CR_LOCK         (1ull << 3)
 #define MSR_VM_CR_SVMDIS       (1ull << 4)
 #define MSR_VM_CR_VALID_MASK   0x1full
 

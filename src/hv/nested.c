@@ -1,0 +1,351 @@
+/* nested.c — nested SVM in L0 (SPEC-GP.md §3.3 steps 5-7 and §4; KVM's
+ * arch/x86/kvm/svm/nested.c): entering L2 on vmcb02 from the cached
+ * vmcb12, routing L2's exits, and the #VMEXIT that hands L1 back its VMCB.
+ *
+ * Owns: l0->nested and vmcb02. The only code that reads or writes vmcb12
+ * in L1's memory (and the IOPM/MSRPM that vmcb12 points to).
+ * Must not: touch devices, or decode instructions.
+ *
+ * Without nested paging L2's physical addresses are L1's, and L1's are the
+ * machine's (L0 maps L1 1:1), so vmcb02 runs on the same memory.
+ */
+#include "hv/hv.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* vmcb02's ASID: L0's own tag for L2, apart from vmcb01's (1). */
+#define VMCB02_ASID 2
+
+void nested_init(struct l0 *l0)
+{
+    memset(&l0->nested, 0, sizeof(l0->nested));
+}
+
+static void trace_vmcb12(struct l0 *l0, uint64_t gpa)
+{
+    if (l0->tracing)
+        l0->rec.vmcb12_gpa = gpa;
+}
+
+/* ---- §4.2: vmcb02 from the cache */
+
+/* vmcb02's intercepts are vmcb01's OR vmcb12's (all six words); VMLOAD and
+ * VMSAVE stay intercepted for L2 whatever L1 says (CVE-2021-3656), unless
+ * virtual VMLOAD/VMSAVE does them through L1's nested page tables. */
+static void recalc_intercepts(struct l0 *l0)
+{
+    struct vmcb_control_area *c02 = &l0->vmcb02->control;
+    const struct vmcb_control_area *c01 = &l0->vmcb01->control;
+    const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    for (unsigned i = 0; i < VMCB_INTERCEPT_WORDS; i++)
+        c02->intercepts[i] = c01->intercepts[i] | c12->intercepts[i];
+    vmcb_set_intercept(c02, SVM_EXIT_VMLOAD);
+    vmcb_set_intercept(c02, SVM_EXIT_VMSAVE);
+}
+
+static void nested_vmcb02_prepare_control(struct l0 *l0)
+{
+    struct vmcb_control_area *c02 = &l0->vmcb02->control;
+    const struct vmcb_control_area *c01 = &l0->vmcb01->control;
+    const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    memset(c02, 0, sizeof(*c02));
+    recalc_intercepts(l0);
+    /* L0's permission maps intercept every port and MSR: L0 then asks L1's
+     * maps (nested_svm_intercept_ioio/msr) who gets the exit. */
+    c02->asid = VMCB02_ASID;
+    c02->tsc_offset = c01->tsc_offset + c12->tsc_offset;
+    c02->tlb_ctl = c12->tlb_ctl ? 1 : 0;
+    c02->int_ctl = c12->int_ctl & (SVM_INT_CTL_V_INTR_MASKING | 0xff | (1u << 8) |
+                                   (0xfu << 16) | (1u << 20));
+    c02->int_vector = c12->int_vector;
+    c02->int_state = c12->int_state & SVM_INT_STATE_SHADOW;
+    c02->event_inj = c12->event_inj;
+    c02->event_inj_err = c12->event_inj_err;
+    /* A software interrupt injected with NRIPS returns to vmcb12's next_rip. */
+    c02->next_rip = c12->next_rip;
+}
+
+static void nested_vmcb02_prepare_save(struct l0 *l0)
+{
+    struct vmcb_save_area *s02 = &l0->vmcb02->save;
+    const struct vmcb_save_area *s12 = &l0->nested.save;
+    const struct vmcb_save_area *s01 = &l0->vmcb01->save;
+    s02->es = s12->es;
+    s02->cs = s12->cs;
+    s02->ss = s12->ss;
+    s02->ds = s12->ds;
+    s02->gdtr = s12->gdtr;
+    s02->idtr = s12->idtr;
+    s02->efer = s12->efer;
+    s02->cr0 = s12->cr0;
+    s02->cr3 = s12->cr3;
+    s02->cr4 = s12->cr4;
+    s02->cr2 = s12->cr2;
+    s02->rflags = s12->rflags | X86_RFLAGS_FIXED;
+    s02->rip = s12->rip;
+    s02->rsp = s12->rsp;
+    s02->rax = s12->rax;
+    s02->dr6 = s12->dr6;
+    s02->dr7 = s12->dr7;
+    s02->cpl = s12->cpl;
+    s02->g_pat = s01->g_pat;
+    s02->dbgctl = s01->dbgctl;
+    /* VMRUN leaves FS, GS, TR, LDTR and the syscall MSRs alone: L2 starts
+     * with what L1 has (usually what L1 just VMLOADed). */
+    vmcb_copy_vmload_state(s02, s01);
+}
+
+/* ---- §3.3: VMRUN */
+
+static void check_model(const struct l0 *l0, struct svm_check_model *m)
+{
+    cpu_svm_check_model(l0->cpu, m);
+}
+
+int nested_svm_vmrun(struct l0 *l0, uint64_t vmcb12_gpa, const struct vmcb *vmcb12)
+{
+    struct nested_state *n = &l0->nested;
+    trace_vmcb12(l0, vmcb12_gpa);
+    /* 5: later checks and the entry read only the cache. */
+    memcpy(&n->ctl, &vmcb12->control, sizeof(n->ctl));
+    memcpy(&n->save, &vmcb12->save, sizeof(n->save));
+
+    /* 6: consistency checks. */
+    struct svm_check_model m;
+    check_model(l0, &m);
+    enum svm_check bad = svm_check_vmrun(&n->ctl, &n->save, &m);
+    if (bad != SVM_CHECK_OK) {
+        struct vmcb *w = (struct vmcb *)gmem_ptr(l0->cpu->mem, vmcb12_gpa, sizeof(struct vmcb));
+        w->control.exit_code = SVM_EXIT_ERR;
+        w->control.exit_info_1 = 0;
+        w->control.exit_info_2 = 0;
+        w->control.event_inj = 0;
+        w->control.event_inj_err = 0;
+        cpu_notify_phys_write(l0->cpu, vmcb12_gpa, sizeof(struct vmcb));
+        l0->gif = false;
+        if (l0_skip_insn(l0) != 0)
+            return 0;
+        if (l0->tracing)
+            snprintf(l0->rec.check, sizeof(l0->rec.check), "%s", svm_check_name(bad));
+        l0_decide(l0, SVMSIM_DECISION_VMRUN_FAILED,
+                  "nested VMRUN of vmcb12 0x%llx failed: %s -> SVM_EXIT_ERR",
+                  (unsigned long long)vmcb12_gpa, svm_check_name(bad));
+        return 1;
+    }
+
+    /* 7: L1 resumes after the VMRUN when L2 exits; vmcb01 keeps L1's EFER,
+     * CR0, CR4, RFLAGS, RSP, RAX and CR3 as the CPU stored them. */
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    n->vmcb12_gpa = vmcb12_gpa;
+    nested_vmcb02_prepare_control(l0);
+    nested_vmcb02_prepare_save(l0);
+    n->guest_mode = true;
+    l0->vmcb = l0->vmcb02;
+    l0->gif = true;
+    if (l0->tracing) {
+        l0->rec.asid = n->ctl.asid;
+        memcpy(l0->rec.intercepts, l0->vmcb02->control.intercepts, sizeof(l0->rec.intercepts));
+    }
+    l0_decide(l0, SVMSIM_DECISION_NESTED_VMRUN,
+              "nested VMRUN of vmcb12 0x%llx: L2 enters at RIP 0x%llx (ASID %u)",
+              (unsigned long long)vmcb12_gpa, (unsigned long long)n->save.rip, n->ctl.asid);
+    return 1;
+}
+
+/* ---- §4.3: who gets an exit of L2 */
+
+bool nested_exit_is_l0s(const struct l0 *l0, uint64_t code)
+{
+    switch (code) {
+    case SVM_EXIT_INTR:
+    case SVM_EXIT_NMI:
+        return true;
+    default:
+        if (code >= SVM_EXIT_EXCP_BASE && code < SVM_EXIT_EXCP_BASE + 32)
+            return vmcb_is_intercept(&l0->vmcb01->control, (unsigned)code);
+        return false;
+    }
+}
+
+/* Reads len bytes of L1 memory; false when any of it is not RAM. */
+static bool read_l1(const struct l0 *l0, uint64_t gpa, void *buf, size_t len)
+{
+    const uint8_t *p = gmem_ptr(l0->cpu->mem, gpa, len);
+    if (!p)
+        return false;
+    memcpy(buf, p, len);
+    return true;
+}
+
+/* IOIO: L1's IOPM bits for every port of the access (KVM's
+ * nested_svm_intercept_ioio). A map L0 cannot read sends the exit to L1. */
+static bool nested_intercepts_ioio(const struct l0 *l0)
+{
+    const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    if (!vmcb_is_intercept(c12, SVM_EXIT_IOIO))
+        return false;
+    uint64_t info = l0->vmcb02->control.exit_info_1;
+    unsigned port = (unsigned)(info >> SVM_IOIO_PORT_SHIFT) & 0xffff;
+    unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7; /* one-hot 1/2/4 */
+    unsigned first = port / 8, last = (port + size - 1) / 8;
+    uint8_t bytes[2] = { 0, 0 };
+    uint64_t base = c12->iopm_base_pa & ~0xfffull;
+    if (!read_l1(l0, base + first, bytes, last - first + 1))
+        return true;
+    uint16_t bits = (uint16_t)(bytes[0] | (bytes[1] << 8));
+    uint16_t mask = (uint16_t)(((1u << size) - 1) << (port & 7));
+    return (bits & mask) != 0;
+}
+
+/* MSR: L1's MSRPM bit for the MSR and direction; MSRs outside the map's
+ * three ranges are always intercepted (KVM's nested_svm_exit_handled_msr). */
+static bool nested_intercepts_msr(const struct l0 *l0)
+{
+    const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    if (!vmcb_is_intercept(c12, SVM_EXIT_MSR))
+        return false;
+    uint32_t msr = (uint32_t)l0->cpu->gpr[VCPU_REGS_RCX];
+    bool write = l0->vmcb02->control.exit_info_1 & 1;
+    uint64_t off;
+    if (msr <= 0x1fff)
+        off = 0;
+    else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+        off = 0x800;
+    else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
+        off = 0x1000;
+    else
+        return true;
+    unsigned bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
+    uint8_t byte;
+    if (!read_l1(l0, (c12->msrpm_base_pa & ~0xfffull) + off + bit / 8, &byte, 1))
+        return true;
+    return (byte >> (bit % 8)) & 1;
+}
+
+/* KVM's nested_svm_intercept: does L1 want this exit? */
+static bool nested_svm_intercept(const struct l0 *l0, uint64_t code)
+{
+    const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    switch (code) {
+    case SVM_EXIT_IOIO:
+        return nested_intercepts_ioio(l0);
+    case SVM_EXIT_MSR:
+        return nested_intercepts_msr(l0);
+    case SVM_EXIT_VMRUN:
+        return true;
+    case SVM_EXIT_ERR:
+        return false;
+    default:
+        if (code >= SVM_EXIT_EXCP_BASE && code < SVM_EXIT_EXCP_BASE + 32)
+            return true; /* vmcb02 has it only because vmcb12 asked */
+        return code <= SVM_EXIT_LAST_BITMAPPED && vmcb_is_intercept(c12, (unsigned)code);
+    }
+}
+
+bool nested_svm_exit_handled(struct l0 *l0, int *resume)
+{
+    uint64_t code = l0->vmcb02->control.exit_code;
+    if (nested_exit_is_l0s(l0, code) || !nested_svm_intercept(l0, code))
+        return false;
+    *resume = nested_svm_vmexit(l0);
+    return true;
+}
+
+/* ---- §4.4: #VMEXIT to L1 */
+
+int nested_svm_vmexit(struct l0 *l0)
+{
+    struct nested_state *n = &l0->nested;
+    struct vmcb *v02 = l0->vmcb02, *v01 = l0->vmcb01;
+    uint64_t gpa = n->vmcb12_gpa;
+    struct vmcb *vmcb12 = (struct vmcb *)gmem_ptr(l0->cpu->mem, gpa, sizeof(struct vmcb));
+    const struct vmcb_control_area *c02 = &v02->control;
+
+    if (l0->tracing) {
+        l0->rec.decision = SVMSIM_DECISION_REFLECTED;
+        l0->rec.reflected_code = c02->exit_code;
+        l0->rec.reflected_info_1 = c02->exit_info_1;
+        l0->rec.reflected_info_2 = c02->exit_info_2;
+        l0->rec.reflected_int_info = c02->exit_int_info;
+        l0->rec.vmcb12_gpa = gpa;
+        if (!l0->rec.detail[0])
+            snprintf(l0->rec.detail, sizeof(l0->rec.detail), "reflected to L1 as #VMEXIT(%s)",
+                     svm_exit_name(c02->exit_code));
+    }
+    if (!vmcb12) {
+        /* KVM cannot map vmcb12: the exit cannot be delivered. */
+        l0_decide(l0, SVMSIM_DECISION_END, "vmcb12 0x%llx is not RAM: L1 shuts down",
+                  (unsigned long long)gpa);
+        return l0_end(l0, SVMSIM_END_SHUTDOWN, SVMSIM_STATUS_SHUTDOWN,
+                      "shutdown: #VMEXIT cannot be written to vmcb12 0x%llx (not RAM)",
+                      (unsigned long long)gpa);
+    }
+
+    struct vmcb_save_area *s12 = &vmcb12->save;
+    const struct vmcb_save_area *s02 = &v02->save;
+    s12->es = s02->es;
+    s12->cs = s02->cs;
+    s12->ss = s02->ss;
+    s12->ds = s02->ds;
+    s12->gdtr = s02->gdtr;
+    s12->idtr = s02->idtr;
+    s12->efer = s02->efer;
+    s12->cr0 = s02->cr0;
+    s12->cr2 = s02->cr2;
+    s12->cr3 = s02->cr3;
+    s12->cr4 = s02->cr4;
+    s12->rflags = s02->rflags;
+    s12->rip = s02->rip;
+    s12->rsp = s02->rsp;
+    s12->rax = s02->rax;
+    s12->dr6 = s02->dr6;
+    s12->dr7 = s02->dr7;
+    s12->cpl = s02->cpl;
+
+    struct vmcb_control_area *c12 = &vmcb12->control;
+    c12->int_state = c02->int_state;
+    c12->exit_code = c02->exit_code;
+    c12->exit_info_1 = c02->exit_info_1;
+    c12->exit_info_2 = c02->exit_info_2;
+    c12->exit_int_info = c02->exit_int_info;
+    c12->exit_int_info_err = c02->exit_int_info_err;
+    c12->next_rip = c02->next_rip;
+    c12->event_inj = 0;
+    c12->event_inj_err = 0;
+    cpu_notify_phys_write(l0->cpu, gpa, sizeof(struct vmcb));
+
+    /* #VMEXIT leaves FS, GS, TR, LDTR and the syscall MSRs as L2 had them. */
+    vmcb_copy_vmload_state(&v01->save, s02);
+
+    n->guest_mode = false;
+    l0->vmcb = v01;
+    l0->gif = false;
+    /* L1's EFER, CR0, CR4, RFLAGS, RIP, RSP, RAX and CR3 are vmcb01's, as
+     * they were at VMRUN; DR7 is reset and L1 runs at CPL 0. */
+    v01->save.dr7 = 0x400;
+    v01->save.cpl = 0;
+    v01->control.event_inj = 0;
+    return 1;
+}
+
+int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code)
+{
+    struct vmcb_control_area *c = &l0->vmcb02->control;
+    c->exit_code = code;
+    c->exit_info_1 = 0;
+    c->exit_info_2 = 0;
+    c->exit_int_info = 0;
+    c->exit_int_info_err = 0;
+    return nested_svm_vmexit(l0);
+}
+
+void nested_svm_leave(struct l0 *l0)
+{
+    if (is_guest_mode(l0)) {
+        vmcb_copy_vmload_state(&l0->vmcb01->save, &l0->vmcb02->save);
+        l0->vmcb = l0->vmcb01;
+    }
+    nested_init(l0);
+}

@@ -1,0 +1,88 @@
+/* svm.h — SVM facts shared by the hardware (src/cpu) and L0 (src/hv): the
+ * intercept vector of a VMCB, the state VMLOAD/VMSAVE move, and the VMRUN
+ * consistency checks (AMD APM vol. 2 §15.5.1).
+ *
+ * Owns: nothing mutable; functions over VMCB areas given to them.
+ * Must not: include hv/ headers or decide policy. The CPU's VMRUN and L0's
+ * nested VMRUN both run the same checks, and the CPU's VMLOAD/VMSAVE and
+ * L0's emulation of them both move the same field list.
+ */
+#ifndef SVMSIM_SVM_H
+#define SVMSIM_SVM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "svmsim/arch/svm_exit.h"
+#include "svmsim/arch/vmcb.h"
+
+/* ---- the 192-bit intercept vector (bit = exit code for 0x000-0x0a6) */
+
+static inline bool vmcb_is_intercept(const struct vmcb_control_area *c, unsigned bit)
+{
+    return (c->intercepts[bit / 32] >> (bit % 32)) & 1;
+}
+
+static inline void vmcb_set_intercept(struct vmcb_control_area *c, unsigned bit)
+{
+    c->intercepts[bit / 32] |= 1u << (bit % 32);
+}
+
+static inline void vmcb_clr_intercept(struct vmcb_control_area *c, unsigned bit)
+{
+    c->intercepts[bit / 32] &= ~(1u << (bit % 32));
+}
+
+/* ---- VMLOAD/VMSAVE state (APM vol. 3 "VMLOAD"): FS, GS, TR, LDTR with
+ * their hidden parts, KernelGsBase, STAR, LSTAR, CSTAR, SFMASK and the
+ * SYSENTER MSRs. VMRUN and #VMEXIT leave all of it alone. */
+void vmcb_copy_vmload_state(struct vmcb_save_area *to, const struct vmcb_save_area *from);
+/* What VMLOAD does on top of the copy: segment bases and the address MSRs
+ * are sign-extended from bit 47, as the hardware loads them. */
+void vmcb_canonicalize_vmload_state(struct vmcb_save_area *sa);
+
+/* ---- consistency checks of VMRUN (APM vol. 2 §15.5.1, SPEC-GP.md §4.1) */
+
+enum svm_check {
+    SVM_CHECK_OK = 0,
+    /* save area, in the order they are checked */
+    SVM_CHECK_EFER_SVME,
+    SVM_CHECK_CR0_CD_NW,
+    SVM_CHECK_CR0_HIGH,
+    SVM_CHECK_DR6_HIGH,
+    SVM_CHECK_DR7_HIGH,
+    SVM_CHECK_LM_PAE,
+    SVM_CHECK_LM_PE,
+    SVM_CHECK_LM_CR3,
+    SVM_CHECK_LM_CS_L_D,
+    SVM_CHECK_CR4_RSVD,
+    SVM_CHECK_EFER_RSVD,
+    /* control area */
+    SVM_CHECK_VMRUN_INTERCEPT,
+    SVM_CHECK_ASID_ZERO,
+    SVM_CHECK_NCR3,
+    SVM_CHECK_MSRPM,
+    SVM_CHECK_IOPM,
+    SVM_CHECK_EVENTINJ_TYPE,
+    SVM_CHECK_EVENTINJ_VECTOR,
+    SVM_CHECK_COUNT,
+};
+
+/* The features of the CPU the checks depend on. */
+struct svm_check_model {
+    unsigned maxphyaddr;
+    uint64_t cr4_valid;     /* CR4 bits the CPU implements */
+    uint64_t efer_valid;    /* EFER bits the CPU implements */
+    bool np;                /* nested paging offered: NP_ENABLE is honoured */
+};
+
+enum svm_check svm_check_save(const struct vmcb_save_area *s, const struct svm_check_model *m);
+enum svm_check svm_check_control(const struct vmcb_control_area *c,
+                                 const struct svm_check_model *m);
+/* Save area first, then control area, as SPEC-GP.md §4.1 orders them. */
+enum svm_check svm_check_vmrun(const struct vmcb_control_area *c, const struct vmcb_save_area *s,
+                               const struct svm_check_model *m);
+/* A short name for traces: "EFER.SVME clear", "ASID 0", ... */
+const char *svm_check_name(enum svm_check check);
+
+#endif
