@@ -12,6 +12,7 @@
 
 #include "desc.h"
 #include "processor.h"
+#include "svm.h"
 #include "vm.h"
 
 #define COM1_PORT 0x3f8
