@@ -103,6 +103,27 @@ static void check_model(const struct l0 *l0, struct svm_check_model *m)
     cpu_svm_check_model(l0->cpu, m);
 }
 
+/* Step 6 failed: vmcb12 says SVM_EXIT_ERR and L1 goes on after its VMRUN. */
+static int nested_vmrun_failed(struct l0 *l0, uint64_t vmcb12_gpa, const char *why)
+{
+    struct vmcb *w = (struct vmcb *)gmem_ptr(l0->cpu->mem, vmcb12_gpa, sizeof(struct vmcb));
+    w->control.exit_code = SVM_EXIT_ERR;
+    w->control.exit_info_1 = 0;
+    w->control.exit_info_2 = 0;
+    w->control.event_inj = 0;
+    w->control.event_inj_err = 0;
+    cpu_notify_phys_write(l0->cpu, vmcb12_gpa, sizeof(struct vmcb));
+    l0->gif = false;
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    if (l0->tracing)
+        snprintf(l0->rec.check, sizeof(l0->rec.check), "%s", why);
+    l0_decide(l0, SVMSIM_DECISION_VMRUN_FAILED,
+              "nested VMRUN of vmcb12 0x%llx failed: %s -> SVM_EXIT_ERR",
+              (unsigned long long)vmcb12_gpa, why);
+    return 1;
+}
+
 int nested_svm_vmrun(struct l0 *l0, uint64_t vmcb12_gpa, const struct vmcb *vmcb12)
 {
     struct nested_state *n = &l0->nested;
@@ -115,24 +136,13 @@ int nested_svm_vmrun(struct l0 *l0, uint64_t vmcb12_gpa, const struct vmcb *vmcb
     struct svm_check_model m;
     check_model(l0, &m);
     enum svm_check bad = svm_check_vmrun(&n->ctl, &n->save, &m);
-    if (bad != SVM_CHECK_OK) {
-        struct vmcb *w = (struct vmcb *)gmem_ptr(l0->cpu->mem, vmcb12_gpa, sizeof(struct vmcb));
-        w->control.exit_code = SVM_EXIT_ERR;
-        w->control.exit_info_1 = 0;
-        w->control.exit_info_2 = 0;
-        w->control.event_inj = 0;
-        w->control.event_inj_err = 0;
-        cpu_notify_phys_write(l0->cpu, vmcb12_gpa, sizeof(struct vmcb));
-        l0->gif = false;
-        if (l0_skip_insn(l0) != 0)
-            return 0;
-        if (l0->tracing)
-            snprintf(l0->rec.check, sizeof(l0->rec.check), "%s", svm_check_name(bad));
-        l0_decide(l0, SVMSIM_DECISION_VMRUN_FAILED,
-                  "nested VMRUN of vmcb12 0x%llx failed: %s -> SVM_EXIT_ERR",
-                  (unsigned long long)vmcb12_gpa, svm_check_name(bad));
-        return 1;
-    }
+    if (bad != SVM_CHECK_OK)
+        return nested_vmrun_failed(l0, vmcb12_gpa, svm_check_name(bad));
+    /* KVM merges L1's MSRPM into its own at VMRUN (nested_svm_vmrun_msrpm)
+     * when L1 intercepts MSRs; a map it cannot read fails the VMRUN. */
+    if (vmcb_is_intercept(&n->ctl, SVM_EXIT_MSR) &&
+        !gmem_is_ram(l0->cpu->mem, n->ctl.msrpm_base_pa & ~0xfffull, SVM_MSRPM_SIZE))
+        return nested_vmrun_failed(l0, vmcb12_gpa, "MSRPM not readable");
 
     /* 7: L1 resumes after the VMRUN when L2 exits; vmcb01 keeps L1's EFER,
      * CR0, CR4, RFLAGS, RSP, RAX and CR3 as the CPU stored them. */
