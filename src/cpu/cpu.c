@@ -88,7 +88,8 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
     case 0x8000000a:
         out[0] = 1;          /* SVM revision */
         out[1] = 16;         /* number of ASIDs */
-        out[3] = (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
+        out[3] = (cpu->model.np ? CPUID_SVM_NPT : 0) | (cpu->model.vls ? CPUID_SVM_VLS : 0) |
+                 (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
                  (cpu->model.svme_addr_chk ? CPUID_SVM_SVME_ADDR_CHK : 0);
         break;
     default:
@@ -158,12 +159,15 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     svm_load_save_area(cpu, &vmcb->save);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
     cpu->tsc_offset = vmcb->control.tsc_offset;
+    cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
+    cpu->ncr3 = vmcb->control.nested_cr3;
     cpu_update_mode(cpu);
 
     /* Translations and decodes belong to one guest context: drop them when
      * the context changes or the VMCB asks (TLB_CONTROL). */
     if (cpu->last_vmcb != vmcb || cpu->last_cr0 != cpu->cr0 || cpu->last_cr3 != cpu->cr3 ||
-        cpu->last_cr4 != cpu->cr4 || cpu->last_efer != cpu->efer || vmcb->control.tlb_ctl) {
+        cpu->last_cr4 != cpu->cr4 || cpu->last_efer != cpu->efer ||
+        cpu->last_ncr3 != (cpu->npt ? cpu->ncr3 : ~0ull) || vmcb->control.tlb_ctl) {
         tlb_flush(cpu);
         icache_flush(cpu);
     }
@@ -185,6 +189,7 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     cpu->last_cr3 = cpu->cr3;
     cpu->last_cr4 = cpu->cr4;
     cpu->last_efer = cpu->efer;
+    cpu->last_ncr3 = cpu->npt ? cpu->ncr3 : ~0ull;
     if (!cpu->exited)
         return CPU_RUN_BUDGET;
     vmcb->control.exit_code = cpu->exit.code;

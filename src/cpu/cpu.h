@@ -142,11 +142,21 @@ struct tlb_entry {
 
 
 struct exc {
-    uint8_t vector;
+    uint8_t vector;      /* or CPU_EXC_NPF */
     bool has_error;
     uint32_t error;
-    uint64_t cr2;        /* #PF linear address */
+    uint64_t cr2;        /* #PF linear address; for CPU_EXC_NPF the faulting GPA */
+    uint64_t npf_info1;  /* for CPU_EXC_NPF: EXITINFO1 of the #VMEXIT(NPF) */
 };
+
+/* Not an exception vector: a nested page fault. It is not delivered to the
+ * guest; it becomes #VMEXIT(NPF) with npf_info1 and the GPA (APM vol. 2
+ * §15.25.6). */
+#define CPU_EXC_NPF 0xff
+
+/* #NPF EXITINFO1: the #PF error code bits, plus where the fault happened. */
+#define SVM_NPF_FINAL_ADDRESS (1ull << 32)
+#define SVM_NPF_GUEST_PAGE_TABLE (1ull << 33)
 
 struct seg {
     uint16_t sel;
@@ -177,6 +187,7 @@ struct cpu_model {
     uint64_t reserved_start, reserved_end; /* inclusive host-reserved range */
     bool deterministic;
     bool np;             /* nested paging (CPUID 8000_000A EDX[0]) */
+    bool vls;            /* virtual VMLOAD/VMSAVE (EDX[15]); needs np */
 };
 
 /* A #VMEXIT as the CPU produced it (also written into the VMCB). */
@@ -221,6 +232,10 @@ struct cpu {
     uint64_t insns;      /* retired, all runs */
     uint64_t tsc_offset;
 
+    /* nested paging of the VMCB being run (NP_ENABLE, nCR3) */
+    bool npt;
+    uint64_t ncr3;
+
     /* SVM: the VMCB being run and its permission maps */
     struct vmcb *vmcb;
     const uint8_t *iopm;
@@ -230,7 +245,7 @@ struct cpu {
     bool exited;         /* a #VMEXIT is recorded in exit */
     /* what the soft TLB and decode cache were filled under */
     const struct vmcb *last_vmcb;
-    uint64_t last_cr0, last_cr3, last_cr4, last_efer;
+    uint64_t last_cr0, last_cr3, last_cr4, last_efer, last_ncr3;
 
     /* pending exception of the current instruction */
     struct exc exc;
@@ -427,6 +442,13 @@ static inline int vmem_write(struct cpu *cpu, unsigned seg, uint64_t off, unsign
 
 /* Checks that a write of size bytes at seg:off would succeed, without writing. */
 int vmem_probe_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size);
+
+/* Translates a guest physical address through the nested page tables when
+ * nested paging is on (identity otherwise). Guest page-table accesses are
+ * writes for the nested walk. Returns 0, or -1 with cpu->exc = CPU_EXC_NPF.
+ * *writable: a later write needs no walk (nested RW and D already set). */
+int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt, uint64_t *hpa,
+                  bool *writable);
 
 /* ---- exception.c */
 static inline int raise_exc(struct cpu *cpu, unsigned vector)

@@ -156,6 +156,19 @@ static int idt_enter(struct cpu *cpu, const struct event *ev)
     return -2;
 }
 
+/* A nested page fault becomes #VMEXIT(NPF); during the delivery of an event
+ * EXITINTINFO names that event. */
+static int npf_exit(struct cpu *cpu, const struct event *during)
+{
+    int r = svm_vmexit(cpu, SVM_EXIT_NPF, cpu->exc.npf_info1, cpu->exc.cr2);
+    cpu->exit.next_rip = 0;
+    if (during) {
+        cpu->exit.int_info = event_int_info(during);
+        cpu->exit.int_info_err = during->has_error ? during->error : 0;
+    }
+    return r;
+}
+
 static int shutdown(struct cpu *cpu)
 {
     int r = svm_vmexit(cpu, SVM_EXIT_SHUTDOWN, 0, 0);
@@ -196,6 +209,8 @@ static int deliver(struct cpu *cpu, struct event ev, bool check_first)
             return STEP_OK;
         if (r == -2)
             return shutdown(cpu);
+        if (cpu->exc.vector == CPU_EXC_NPF)
+            return npf_exit(cpu, &ev);
         /* A fault while delivering ev. Its own intercept comes first. */
         struct event second = {
             .kind = EV_EXCEPTION, .vector = cpu->exc.vector, .has_error = cpu->exc.has_error,
@@ -247,6 +262,8 @@ int event_inject(struct cpu *cpu, enum event_kind kind, unsigned vector, bool ha
 
 int exc_deliver(struct cpu *cpu)
 {
+    if (cpu->exc.vector == CPU_EXC_NPF)
+        return npf_exit(cpu, NULL);
     return event_deliver(cpu, EV_EXCEPTION, cpu->exc.vector, cpu->exc.has_error, cpu->exc.error,
                          cpu->rip);
 }

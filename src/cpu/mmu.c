@@ -54,6 +54,78 @@ static int page_fault(struct cpu *cpu, uint64_t la, uint32_t err)
     return -1;
 }
 
+/* A nested page fault: recorded in cpu->exc, turned into #VMEXIT(NPF)
+ * when it is delivered. */
+static int nested_fault(struct cpu *cpu, uint64_t gpa, uint64_t info1)
+{
+    cpu->exc.vector = CPU_EXC_NPF;
+    cpu->exc.has_error = false;
+    cpu->exc.error = 0;
+    cpu->exc.cr2 = gpa;
+    cpu->exc.npf_info1 = info1;
+    return -1;
+}
+
+/* The nested walk (APM vol. 2 §15.25.5): nCR3's 4-level tables in the
+ * host's long-mode format, every access a user access, NX honoured. */
+int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt, uint64_t *hpa,
+                  bool *writable)
+{
+    if (!cpu->npt) {
+        *hpa = gpa;
+        if (writable)
+            *writable = true;
+        return 0;
+    }
+    bool write = acc == ACC_WRITE || guest_pt, fetch = acc == ACC_EXEC;
+    uint64_t info = (write ? X86_PF_W : 0) | X86_PF_U | (fetch ? X86_PF_I : 0) |
+                    (guest_pt ? SVM_NPF_GUEST_PAGE_TABLE : SVM_NPF_FINAL_ADDRESS);
+    uint64_t rsvd_hi = ~((1ull << cpu->model.maxphyaddr) - 1) & 0x000fffffffffffffull;
+    uint64_t table = cpu->ncr3 & pa_mask(cpu);
+    uint64_t entries[4], addrs[4], e = 0, page_size = 0x1000;
+    unsigned n = 0;
+    bool rw = true, us = true, nx = false;
+    if (gpa >> cpu->model.maxphyaddr)
+        return nested_fault(cpu, gpa, info);
+    for (unsigned level = 4; level >= 1; level--) {
+        unsigned shift = 12 + 9 * (level - 1);
+        uint64_t addr = table + ((gpa >> shift) & 511) * 8;
+        e = phys_read(cpu, addr, 8);
+        entries[n] = e;
+        addrs[n++] = addr;
+        if (!(e & X86_PTE_P))
+            return nested_fault(cpu, gpa, info);
+        uint64_t rsvd = rsvd_hi;
+        if (level == 4)
+            rsvd |= X86_PTE_PS;
+        if (level == 2 && (e & X86_PTE_PS))
+            rsvd |= 0x1fe000ull;
+        if (level == 3 && (e & X86_PTE_PS))
+            rsvd |= 0x3fffe000ull;
+        if (e & rsvd)
+            return nested_fault(cpu, gpa, info | X86_PF_P | X86_PF_RSVD);
+        rw &= !!(e & X86_PTE_RW);
+        us &= !!(e & X86_PTE_US);
+        nx |= !!(e & X86_PTE_NX);
+        if (level == 1 || ((level == 2 || level == 3) && (e & X86_PTE_PS))) {
+            page_size = 1ull << shift;
+            break;
+        }
+        table = e & pa_mask(cpu);
+    }
+    if (!us || (write && !rw) || (fetch && nx))
+        return nested_fault(cpu, gpa, info | X86_PF_P);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t bits = X86_PTE_A | (i == n - 1 && write ? X86_PTE_D : 0);
+        if ((entries[i] & bits) != bits)
+            phys_or_u64(cpu, addrs[i], bits, 8);
+    }
+    *hpa = (e & pa_mask(cpu) & ~(page_size - 1)) | (gpa & (page_size - 1));
+    if (writable)
+        *writable = rw && (write || (e & X86_PTE_D));
+    return 0;
+}
+
 struct walk {
     uint64_t pa;        /* translated physical address */
     bool writable;      /* a write at this privilege would be allowed */
@@ -69,11 +141,11 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
                        (fetch && nxe ? X86_PF_I : 0);
 
     if (!(cpu->cr0 & X86_CR0_PG)) {
-        w->pa = (cpu->efer & X86_EFER_LMA) ? la : (la & 0xffffffffull);
+        uint64_t gpa = (cpu->efer & X86_EFER_LMA) ? la : (la & 0xffffffffull);
         w->writable = true;
         w->dirty = true;
         w->large = false;
-        return 0;
+        return npt_translate(cpu, gpa, acc, false, &w->pa, &w->writable);
     }
 
     uint64_t entries[4], addrs[4];
@@ -90,7 +162,11 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
         /* PAE: the four PDPTEs are read at CR3 load on real hardware; read
          * them at walk time (FIXME: no PDPTE caching or reserved-bit #GP on
          * CR3 load). */
-        uint64_t pdpte = phys_read(cpu, (cpu->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8);
+        uint64_t pdpte_pa;
+        if (npt_translate(cpu, (cpu->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, ACC_READ, true,
+                          &pdpte_pa, NULL) != 0)
+            return -1;
+        uint64_t pdpte = phys_read(cpu, pdpte_pa, 8);
         if (!(pdpte & X86_PTE_P))
             return page_fault(cpu, la, errbits);
         if (pdpte & (rsvd_hi | 0x1e6))
@@ -115,7 +191,9 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
         } else {
             idx = (la >> shift) & 511;
         }
-        uint64_t addr = table + idx * width;
+        uint64_t addr;
+        if (npt_translate(cpu, table + idx * width, ACC_READ, true, &addr, NULL) != 0)
+            return -1;
         e = phys_read(cpu, addr, width);
         entries[nlev] = e;
         addrs[nlev] = addr;
@@ -165,10 +243,14 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
         base = (e & 0xffc00000ull) | ((e & 0x1fe000ull) << 19); /* PSE-36 style high bits */
     else
         base = e & (width == 8 ? pa_mask(cpu) : 0xfffff000ull) & ~(page_size - 1);
-    w->pa = base | (la & (page_size - 1));
     w->large = page_size > 0x1000;
     w->writable = can_write;
     w->dirty = write || (e & X86_PTE_D);
+    bool nested_writable;
+    if (npt_translate(cpu, base | (la & (page_size - 1)), acc, false, &w->pa,
+                      &nested_writable) != 0)
+        return -1;
+    w->writable &= nested_writable;
     return 0;
 }
 

@@ -63,6 +63,11 @@ static int vmload_vmsave(struct cpu *cpu, const struct insn *in, unsigned exit, 
     int r = svm_rax_insn(cpu, in, exit, &pa);
     if (r != STEP_OK)
         return r;
+    /* Virtual VMLOAD/VMSAVE: RAX is a guest physical address, translated
+     * through the nested page tables (APM vol. 2 §15.33.1). */
+    if (cpu->npt && cpu->model.vls && (cpu->vmcb->control.virt_ext & SVM_VIRT_EXT_VLS_ENABLE) &&
+        npt_translate(cpu, pa, load ? ACC_READ : ACC_WRITE, false, &pa, NULL) != 0)
+        return STEP_FAULT;
     struct vmcb *page = (struct vmcb *)gmem_ptr(cpu->mem, pa, sizeof(struct vmcb));
     struct vmcb_save_area cur, mem;
     flags_get(cpu);

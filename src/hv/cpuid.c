@@ -28,8 +28,8 @@ int cpuid_interception(struct l0 *l0)
             r[0] = r[1] = r[2] = r[3] = 0;
             break;
         }
-        if (l0->cfg.vls)
-            r[3] |= CPUID_SVM_VLS;
+        if (!l0->cfg.vls)
+            r[3] &= ~CPUID_SVM_VLS;
         break;
     default:
         break;

@@ -210,6 +210,9 @@ bool nested_svm_exit_handled(struct l0 *l0, int *resume);
 /* #VMEXIT to L1 with the exit information now in vmcb02's control area
  * (§4.4). Returns 1, or 0 when vmcb12 could not be written (shutdown). */
 int nested_svm_vmexit(struct l0 *l0);
+/* A nested page fault L0 met while emulating for L2 (L1's nested page
+ * tables): #VMEXIT(NPF) to L1 with the fault's EXITINFO1 and GPA. */
+int nested_svm_npf_vmexit(struct l0 *l0, const struct exc *e);
 /* §4.5: #VMEXIT(code) with exit_info_1 = exit_info_2 = 0. */
 int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code);
 /* Leaves guest mode without a #VMEXIT and forgets nested state (EFER.SVME

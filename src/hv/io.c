@@ -14,8 +14,10 @@ static bool do_pio(struct l0 *l0, uint16_t port, unsigned size, bool is_in, uint
 
 #define IO_SLICE 4096
 
-/* Emulates INS/OUTS element by element; a fault is injected into L1. */
-static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bool rep,
+/* Emulates INS/OUTS element by element; a fault is injected into the
+ * guest, a nested page fault of L2 goes to L1. Returns 1, or 0 when the
+ * run ended. */
+static int string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bool rep,
                      unsigned asize, unsigned seg, const char **name)
 {
     struct cpu *cpu = l0->cpu;
@@ -31,7 +33,7 @@ static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, b
         if (slice++ == IO_SLICE) {
             /* As an interrupted REP: the slice counts against the budget. */
             cpu->insns++;
-            return;
+            return 1;
         }
         uint64_t off = cpu->gpr[reg] & amask, val = 0;
         struct exc exc;
@@ -56,15 +58,17 @@ static void string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, b
         continue;
     fault:
         /* RIP stays on the instruction; progress so far is kept. */
+        if (exc.vector == CPU_EXC_NPF)
+            return nested_svm_npf_vmexit(l0, &exc);
         if (exc.vector == X86_VEC_PF)
             queue_page_fault(l0, exc.cr2, exc.error);
         else
             queue_exception(l0, exc.vector, exc.has_error, exc.error);
         l0_decide(l0, SVMSIM_DECISION_INJECTED, "string I/O faulted: exception %u injected",
                   exc.vector);
-        return;
+        return 1;
     }
-    l0_skip_insn(l0);
+    return l0_skip_insn(l0) == 0;
 }
 
 int io_interception(struct l0 *l0)
@@ -80,8 +84,9 @@ int io_interception(struct l0 *l0)
     const char *name = "unclaimed";
 
     if (info & SVM_IOIO_STR) {
-        string_io(l0, port, size, is_in, info & SVM_IOIO_REP, asize,
-                          (info >> SVM_IOIO_SEG_SHIFT) & 7, &name);
+        if (!string_io(l0, port, size, is_in, info & SVM_IOIO_REP, asize,
+                       (info >> SVM_IOIO_SEG_SHIFT) & 7, &name))
+            return 0;
         if (l0->tracing && l0->rec.decision == SVMSIM_DECISION_HANDLED)
             l0_decide(l0, SVMSIM_DECISION_DEVICE, "string I/O passed to device: %s", name);
     } else {

@@ -6,8 +6,10 @@
  * in L1's memory (and the IOPM/MSRPM that vmcb12 points to).
  * Must not: touch devices, or decode instructions.
  *
- * Without nested paging L2's physical addresses are L1's, and L1's are the
- * machine's (L0 maps L1 1:1), so vmcb02 runs on the same memory.
+ * L0 maps L1's memory 1:1, so an L1 physical address is the machine's:
+ * without nested paging vmcb02 runs L2 on L1's physical memory, and with it
+ * vmcb02 uses L1's nested page tables (vmcb12's nCR3) as they stand. Every
+ * #NPF of L2 is then L1's.
  */
 #include "hv/hv.h"
 
@@ -33,6 +35,19 @@ static void trace_vmcb12(struct l0 *l0, uint64_t gpa)
 /* vmcb02's intercepts are vmcb01's OR vmcb12's (all six words); VMLOAD and
  * VMSAVE stay intercepted for L2 whatever L1 says (CVE-2021-3656), unless
  * virtual VMLOAD/VMSAVE does them through L1's nested page tables. */
+static bool nested_npt_enabled(const struct l0 *l0)
+{
+    return l0->cpu->model.np && (l0->nested.ctl.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
+}
+
+/* Virtual VMLOAD/VMSAVE for L2: offered to L1 (--vls), enabled in vmcb12,
+ * and nested paging on to translate RAX with. */
+static bool nested_vls_enabled(const struct l0 *l0)
+{
+    return l0->cfg.vls && l0->cpu->model.vls && nested_npt_enabled(l0) &&
+           (l0->nested.ctl.virt_ext & SVM_VIRT_EXT_VLS_ENABLE);
+}
+
 static void recalc_intercepts(struct l0 *l0)
 {
     struct vmcb_control_area *c02 = &l0->vmcb02->control;
@@ -40,8 +55,15 @@ static void recalc_intercepts(struct l0 *l0)
     const struct vmcb_control_area *c12 = &l0->nested.ctl;
     for (unsigned i = 0; i < VMCB_INTERCEPT_WORDS; i++)
         c02->intercepts[i] = c01->intercepts[i] | c12->intercepts[i];
-    vmcb_set_intercept(c02, SVM_EXIT_VMLOAD);
-    vmcb_set_intercept(c02, SVM_EXIT_VMSAVE);
+    if (nested_vls_enabled(l0)) {
+        if (!vmcb_is_intercept(c12, SVM_EXIT_VMLOAD))
+            vmcb_clr_intercept(c02, SVM_EXIT_VMLOAD);
+        if (!vmcb_is_intercept(c12, SVM_EXIT_VMSAVE))
+            vmcb_clr_intercept(c02, SVM_EXIT_VMSAVE);
+    } else {
+        vmcb_set_intercept(c02, SVM_EXIT_VMLOAD);
+        vmcb_set_intercept(c02, SVM_EXIT_VMSAVE);
+    }
 }
 
 static void nested_vmcb02_prepare_control(struct l0 *l0)
@@ -64,6 +86,12 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
     c02->event_inj_err = c12->event_inj_err;
     /* A software interrupt injected with NRIPS returns to vmcb12's next_rip. */
     c02->next_rip = c12->next_rip;
+    if (nested_npt_enabled(l0)) {
+        c02->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+        c02->nested_cr3 = c12->nested_cr3;
+    }
+    if (nested_vls_enabled(l0))
+        c02->virt_ext = SVM_VIRT_EXT_VLS_ENABLE;
 }
 
 static void nested_vmcb02_prepare_save(struct l0 *l0)
@@ -89,7 +117,8 @@ static void nested_vmcb02_prepare_save(struct l0 *l0)
     s02->dr6 = s12->dr6;
     s02->dr7 = s12->dr7;
     s02->cpl = s12->cpl;
-    s02->g_pat = s01->g_pat;
+    /* With nested paging L2 has its own PAT (vmcb12's G_PAT). */
+    s02->g_pat = nested_npt_enabled(l0) ? s12->g_pat : s01->g_pat;
     s02->dbgctl = s01->dbgctl;
     /* VMRUN leaves FS, GS, TR, LDTR and the syscall MSRs alone: L2 starts
      * with what L1 has (usually what L1 just VMLOADed). */
@@ -244,6 +273,7 @@ static bool nested_svm_intercept(const struct l0 *l0, uint64_t code)
     case SVM_EXIT_MSR:
         return nested_intercepts_msr(l0);
     case SVM_EXIT_VMRUN:
+    case SVM_EXIT_NPF:
         return true;
     case SVM_EXIT_ERR:
         return false;
@@ -348,6 +378,18 @@ int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code)
     c->exit_info_2 = 0;
     c->exit_int_info = 0;
     c->exit_int_info_err = 0;
+    return nested_svm_vmexit(l0);
+}
+
+int nested_svm_npf_vmexit(struct l0 *l0, const struct exc *e)
+{
+    struct vmcb_control_area *c = &l0->vmcb02->control;
+    c->exit_code = SVM_EXIT_NPF;
+    c->exit_info_1 = e->npf_info1;
+    c->exit_info_2 = e->cr2;
+    c->exit_int_info = 0;
+    c->exit_int_info_err = 0;
+    c->next_rip = 0;
     return nested_svm_vmexit(l0);
 }
 

@@ -190,6 +190,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .reserved_start = cfg->host_reserved_start,
         .reserved_end = cfg->host_reserved_end,
         .deterministic = cfg->deterministic,
+        .np = true,
+        .vls = true,
     };
     struct l0_io io = { .pio = vm_pio, .ended = vm_ended, .opaque = vm };
     if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
