@@ -2,13 +2,51 @@
  * (WORKLOAD selects): 0 boots and exits (the baseline), 1 runs the
  * register loop `dec; jnz` NLOOP times (2 instructions per iteration),
  * 2 runs the memory loop `mov; add; mov; dec; jnz` NMEM times on a
- * variable alone on its page (5 instructions per iteration). The loops are
- * written in assembly so every peer runs exactly the same instructions as
- * ../shared/peers/kernel.asm does.
+ * variable alone on its page (5 instructions per iteration), 3 makes NVMRUN
+ * nested round trips (L1 VMRUN -> L2 VMMCALL -> #VMEXIT to L1), 4 the same
+ * with KVM's clgi; vmload; vmrun; vmsave; stgi around each VMRUN. The loops
+ * are written in assembly so every peer runs exactly the same instructions
+ * as ../shared/peers/kernel.asm does (L2 without nested paging there too).
  */
 #include "libguest.h"
 
 static volatile uint64_t memvar[512] __attribute__((aligned(4096)));
+
+#if WORKLOAD == 3 || WORKLOAD == 4
+static uint8_t l2_stack[4096] __attribute__((aligned(16)));
+void bench_l2(void);
+asm(".text\n.p2align 4\nbench_l2:\n\tvmmcall\n\tjmp bench_l2\n");
+
+static void nested_round_trips(uint64_t n, bool kvm_style)
+{
+    svm_setup();
+    vmcb_ident(vmcb);
+    vmcb->control.nested_ctl = 0; /* as the peers' kernel: no nested paging, */
+    vmcb->control.tlb_ctl = 0;    /* and no TLB flush asked for */
+    vmcb_set_guest(vmcb, bench_l2, l2_stack + sizeof(l2_stack));
+    uint64_t bad = 0;
+    if (kvm_style)
+        asm volatile(".p2align 4\n1:\n\t"
+                     "clgi\n\tvmload %%rax\n\tvmrun %%rax\n\tvmsave %%rax\n\tstgi\n\t"
+                     "cmpl $0x81, 0x70(%%rax)\n\tjne 2f\n\t"
+                     "addq $3, 0x578(%%rax)\n\t"
+                     "dec %[n]\n\tjnz 1b\n\tjmp 3f\n"
+                     "2:\n\tmov $1, %[bad]\n3:"
+                     : [n] "+r"(n), [bad] "+r"(bad) : "a"(vmcb) : "memory", "cc");
+    else
+        asm volatile(".p2align 4\n1:\n\t"
+                     "vmrun %%rax\n\t"
+                     "cmpl $0x81, 0x70(%%rax)\n\tjne 2f\n\t"
+                     "addq $3, 0x578(%%rax)\n\t"
+                     "dec %[n]\n\tjnz 1b\n\tjmp 3f\n"
+                     "2:\n\tmov $1, %[bad]\n3:"
+                     : [n] "+r"(n), [bad] "+r"(bad) : "a"(vmcb) : "memory", "cc");
+    if (bad) {
+        printf("nested round trip ended with exit 0x%lx\n", vmcb->control.exit_code);
+        guest_exit(3);
+    }
+}
+#endif
 
 int main(void)
 {
@@ -26,6 +64,10 @@ int main(void)
                  : [n] "+r"(n), [t] "=&r"(tmp)
                  : [p] "r"(&memvar[0])
                  : "memory");
+#elif WORKLOAD == 3
+    nested_round_trips(NVMRUN, false);
+#elif WORKLOAD == 4
+    nested_round_trips(NVMRUN, true);
 #endif
     return 0;
 }

@@ -156,6 +156,7 @@ void vmcb_ident(struct vmcb *v)
     c->iopm_base_pa = (uint64_t)iopm_pages;
     c->msrpm_base_pa = (uint64_t)msrpm_pages;
     c->asid = 1;
+    c->tlb_ctl = 1; /* flush on every VMRUN: tests edit page tables in between */
     if (npt_supported()) {
         c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
         c->nested_cr3 = npt_ident_root();

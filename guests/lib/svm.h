@@ -52,7 +52,8 @@ bool nrips_supported(void);
 void svm_setup(void);
 /* The default VMCB for a 64-bit L2 at CPL0 in L1's address space: L1's
  * segments, descriptor tables, control registers, EFER, PAT, DR6/DR7; VMSAVE
- * of L1's FS/GS/TR/LDTR/syscall MSRs; ASID 1; VMRUN, VMMCALL and SHUTDOWN
+ * of L1's FS/GS/TR/LDTR/syscall MSRs; ASID 1 with TLB_CONTROL 1 (flush at
+ * every VMRUN, as kvm-unit-tests does); VMRUN, VMMCALL and SHUTDOWN
  * intercepted; zeroed IOPM and MSRPM; with nested paging (if offered) an
  * identity nCR3 of the first 4 GiB. */
 void vmcb_ident(struct vmcb *v);

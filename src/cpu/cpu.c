@@ -22,14 +22,15 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     cpu->blocks = calloc(BLOCK_CACHE_SIZE, sizeof(struct block));
     if (!cpu->blocks)
         return -1;
-    cpu->icache_gen = 1;
+    cpu->gen_next = 1;
+    icache_flush_all(cpu);
     if (decode_init(cpu) != 0 ||
         !ZYAN_SUCCESS(ZydisFormatterInit(&cpu->formatter, ZYDIS_FORMATTER_STYLE_INTEL))) {
         free(cpu->blocks);
         cpu->blocks = NULL;
         return -1;
     }
-    tlb_flush(cpu);
+    tlb_flush_all(cpu);
     cpu->gif = true;
     return 0;
 }
@@ -130,6 +131,76 @@ void cpu_svm_check_model(const struct cpu *cpu, struct svm_check_model *m)
     m->np = cpu->model.np;
 }
 
+/* Makes context idx the running one. */
+static void context_switch(struct cpu *cpu, unsigned idx)
+{
+    cpu->context = idx;
+    cpu->tlb_ctx = (uint64_t)idx << 2;
+    cpu->tlb_salt = idx * 0x93u;
+    cpu->icache_gen = cpu->contexts[idx].gen;
+}
+
+static uint64_t context_ncr3(const struct cpu *cpu, const struct vmcb *vmcb)
+{
+    bool npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
+    return npt ? vmcb->control.nested_cr3 : ~0ull;
+}
+
+/* The hardware's ASID handling at VMRUN (APM vol. 2 §15.16): the VMCB's
+ * ASID selects a context; its TLB entries and decodes survive unless the
+ * paging state differs from what they were filled under, or TLB_CONTROL
+ * asks for a flush (1: everything, 3 and 7: this ASID). The least recently
+ * used context makes room for a new ASID. */
+static void context_enter(struct cpu *cpu, const struct vmcb *vmcb)
+{
+    const struct vmcb_save_area *s = &vmcb->save;
+    uint32_t asid = vmcb->control.asid;
+    uint64_t ncr3 = context_ncr3(cpu, vmcb);
+    unsigned idx = CPU_CONTEXTS, victim = 0;
+    for (unsigned i = 0; i < CPU_CONTEXTS; i++) {
+        const struct cpu_context *c = &cpu->contexts[i];
+        if (c->valid && c->asid == asid) {
+            idx = i;
+            break;
+        }
+        if (!c->valid || (cpu->contexts[victim].valid &&
+                          c->last_used < cpu->contexts[victim].last_used))
+            victim = i;
+    }
+    bool fresh = idx == CPU_CONTEXTS;
+    if (fresh)
+        idx = victim;
+    context_switch(cpu, idx);
+    struct cpu_context *c = &cpu->contexts[idx];
+    if (vmcb->control.tlb_ctl == 1) {
+        tlb_flush_all(cpu);
+        icache_flush_all(cpu);
+    } else if (fresh || vmcb->control.tlb_ctl || c->cr0 != s->cr0 || c->cr3 != s->cr3 ||
+               c->cr4 != s->cr4 || c->efer != s->efer || c->ncr3 != ncr3) {
+        tlb_flush(cpu);
+        icache_flush(cpu);
+    }
+    c->valid = true;
+    c->asid = asid;
+    c->cr0 = s->cr0;
+    c->cr3 = s->cr3;
+    c->cr4 = s->cr4;
+    c->efer = s->efer;
+    c->ncr3 = ncr3;
+    c->last_used = ++cpu->runs;
+}
+
+/* After a run: the context now holds what the guest left in its registers
+ * (a change during the run flushed it then). */
+static void context_leave(struct cpu *cpu)
+{
+    struct cpu_context *c = &cpu->contexts[cpu->context];
+    c->cr0 = cpu->cr0;
+    c->cr3 = cpu->cr3;
+    c->cr4 = cpu->cr4;
+    c->efer = cpu->efer;
+}
+
 /* VMRUN's consistency checks failed: the guest is not entered. */
 static enum cpu_run_result vmrun_fail(struct cpu *cpu, struct vmcb *vmcb)
 {
@@ -140,7 +211,6 @@ static enum cpu_run_result vmrun_fail(struct cpu *cpu, struct vmcb *vmcb)
     c->exit_int_info = 0;
     c->exit_int_info_err = 0;
     c->next_rip = 0;
-    cpu->last_vmcb = NULL;
     return CPU_RUN_VMEXIT;
 }
 
@@ -156,21 +226,13 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     cpu->msrpm = msrpm;
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->exited = false;
+    context_enter(cpu, vmcb);
     svm_load_save_area(cpu, &vmcb->save);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
     cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
     cpu->ncr3 = vmcb->control.nested_cr3;
     cpu_update_mode(cpu);
-
-    /* Translations and decodes belong to one guest context: drop them when
-     * the context changes or the VMCB asks (TLB_CONTROL). */
-    if (cpu->last_vmcb != vmcb || cpu->last_cr0 != cpu->cr0 || cpu->last_cr3 != cpu->cr3 ||
-        cpu->last_cr4 != cpu->cr4 || cpu->last_efer != cpu->efer ||
-        cpu->last_ncr3 != (cpu->npt ? cpu->ncr3 : ~0ull) || vmcb->control.tlb_ctl) {
-        tlb_flush(cpu);
-        icache_flush(cpu);
-    }
 
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
@@ -184,12 +246,7 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     flags_get(cpu);
     svm_store_save_area(cpu, &vmcb->save);
     vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
-    cpu->last_vmcb = vmcb;
-    cpu->last_cr0 = cpu->cr0;
-    cpu->last_cr3 = cpu->cr3;
-    cpu->last_cr4 = cpu->cr4;
-    cpu->last_efer = cpu->efer;
-    cpu->last_ncr3 = cpu->npt ? cpu->ncr3 : ~0ull;
+    context_leave(cpu);
     if (!cpu->exited)
         return CPU_RUN_BUDGET;
     vmcb->control.exit_code = cpu->exit.code;

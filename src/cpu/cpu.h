@@ -129,9 +129,29 @@ struct lazy_flags {
 };
 
 /* ---- soft TLB: direct mapped; a tag is the page's linear address with bit 0
- * = user access; host address = linear address + addend. */
+ * = user access and bits 3:2 = the translation context (below); host
+ * address = linear address + addend. The index mixes in the context too,
+ * so that two contexts using the same linear pages do not evict each other. */
 #define TLB_SIZE 512
 #define TLB_INVALID 2ull
+
+/* ---- translation contexts: what the hardware tags TLB entries with (the
+ * VMCB's ASID). The CPU keeps the soft TLB entries and decoded blocks of up
+ * to CPU_CONTEXTS contexts at once, so that a world switch back to a guest
+ * finds its translations and decodes still there. A context is also keyed
+ * by the paging state it was filled under (CR0, CR3, CR4, EFER, nested
+ * paging): a VMRUN that brings other paging state under the same ASID
+ * flushes it, as does TLB_CONTROL. */
+#define CPU_CONTEXTS 4
+
+struct cpu_context {
+    bool valid;
+    uint32_t asid;
+    uint64_t cr0, cr3, cr4, efer, ncr3; /* ncr3 ~0 without nested paging */
+    uint32_t gen;        /* decode-cache generation of this context */
+    uint64_t code_base;  /* CS base its decoded blocks were fetched under */
+    uint64_t last_used;
+};
 
 struct tlb_entry {
     uint64_t tag_r;
@@ -210,8 +230,9 @@ struct cpu {
     uint8_t mode;        /* enum cpu_mode */
     uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */
     uint8_t user;        /* cpl == 3 */
-    uint32_t icache_gen;
-    uint64_t code_base;  /* CS base the decoded blocks were fetched under */
+    uint32_t icache_gen; /* the running context's decode generation */
+    uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
+    uint64_t tlb_salt;   /* ... and its TLB index mix */
     bool slow;           /* TF or interrupt shadow: take the careful path */
     struct tlb_entry tlb[TLB_SIZE];
     bool tlb_large;      /* the TLB holds pieces of a 2 MiB/4 MiB/1 GiB page */
@@ -243,9 +264,11 @@ struct cpu {
     uint32_t intercepts[VMCB_INTERCEPT_WORDS];
     struct svm_exit exit;
     bool exited;         /* a #VMEXIT is recorded in exit */
-    /* what the soft TLB and decode cache were filled under */
-    const struct vmcb *last_vmcb;
-    uint64_t last_cr0, last_cr3, last_cr4, last_efer, last_ncr3;
+    /* translation contexts (see struct cpu_context) */
+    struct cpu_context contexts[CPU_CONTEXTS];
+    unsigned context;    /* the running one */
+    uint32_t gen_next;   /* next decode generation to hand out */
+    uint64_t runs;       /* cpu_run calls, for LRU */
 
     /* pending exception of the current instruction */
     struct exc exc;
@@ -317,7 +340,10 @@ uint64_t cpu_host_tsc(const struct cpu *cpu);
 /* ---- exec.c */
 void cpu_exec(struct cpu *cpu);
 void cpu_update_mode(struct cpu *cpu);
+/* Forget the running context's decoded blocks (its mappings changed). */
 void icache_flush(struct cpu *cpu);
+/* Forget every context's decoded blocks (code bytes changed). */
+void icache_flush_all(struct cpu *cpu);
 
 /* ---- flags.c */
 uint64_t flags_get(struct cpu *cpu);             /* full RFLAGS, materialized */
@@ -349,7 +375,9 @@ enum access { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
 int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint64_t *pa);
 int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val);
 int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val);
+/* Flush the running context's TLB entries / every context's. */
 void tlb_flush(struct cpu *cpu);
+void tlb_flush_all(struct cpu *cpu);
 void tlb_flush_page(struct cpu *cpu, uint64_t la);
 /* Bytes from linear memory for instruction fetch; returns how many could be
  * fetched (stops at the first faulting page; *fault_exc describes it).
@@ -376,10 +404,20 @@ static inline uint64_t code_linear(const struct cpu *cpu, uint64_t rip)
     return cpu->mode == CPU_MODE_LONG64 ? rip : (cpu->seg[SEG_CS].base + rip) & 0xffffffffull;
 }
 
+static inline struct tlb_entry *tlb_entry_of(struct cpu *cpu, uint64_t la)
+{
+    return &cpu->tlb[((la >> 12) ^ cpu->tlb_salt) & (TLB_SIZE - 1)];
+}
+
+static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, bool user)
+{
+    return (la & ~0xfffull) | cpu->tlb_ctx | user;
+}
+
 static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
 {
-    struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
-    if (likely(e->tag_r == ((la & ~0xfffull) | user) && (la & 0xfff) + size <= 0x1000)) {
+    struct tlb_entry *e = tlb_entry_of(cpu, la);
+    if (likely(e->tag_r == tlb_tag_of(cpu, la, user) && (la & 0xfff) + size <= 0x1000)) {
         const uint8_t *p = (const uint8_t *)(uintptr_t)(la + e->addend);
         switch (size) {
         case 1: *val = *p; return 0;
@@ -393,8 +431,8 @@ static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user
 
 static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val)
 {
-    struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
-    if (likely(e->tag_w == ((la & ~0xfffull) | user) && (la & 0xfff) + size <= 0x1000)) {
+    struct tlb_entry *e = tlb_entry_of(cpu, la);
+    if (likely(e->tag_w == tlb_tag_of(cpu, la, user) && (la & 0xfff) + size <= 0x1000)) {
         uint8_t *p = (uint8_t *)(uintptr_t)(la + e->addend);
         switch (size) {
         case 1: *p = (uint8_t)val; return 0;

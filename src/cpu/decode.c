@@ -31,14 +31,32 @@ int decode_init(struct cpu *cpu)
     return 0;
 }
 
+/* A decode generation no block has yet. Generations are unique across
+ * contexts, so a block of one context never matches another's. */
+static uint32_t new_gen(struct cpu *cpu)
+{
+    if (cpu->gen_next == 0) {
+        /* Wrapped: make sure no stale block can match an old generation. */
+        memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_CACHE_SIZE);
+        cpu->gen_next = 1;
+        for (unsigned i = 0; i < CPU_CONTEXTS; i++)
+            cpu->contexts[i].gen = cpu->gen_next++;
+    }
+    return cpu->gen_next++;
+}
+
 void icache_flush(struct cpu *cpu)
 {
-    cpu->icache_gen++;
-    if (cpu->icache_gen == 0) {
-        /* Wrapped: make sure no stale entry can match generation 0 again. */
-        memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_CACHE_SIZE);
-        cpu->icache_gen = 1;
-    }
+    uint32_t gen = new_gen(cpu);
+    cpu->contexts[cpu->context].gen = gen;
+    cpu->icache_gen = cpu->contexts[cpu->context].gen;
+}
+
+void icache_flush_all(struct cpu *cpu)
+{
+    for (unsigned i = 0; i < CPU_CONTEXTS; i++)
+        cpu->contexts[i].gen = new_gen(cpu);
+    cpu->icache_gen = cpu->contexts[cpu->context].gen;
 }
 
 /* Maps a Zydis general-purpose register to (index, size, high byte).

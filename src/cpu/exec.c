@@ -28,8 +28,9 @@ void cpu_update_mode(struct cpu *cpu)
     /* Decoded blocks are keyed by RIP, an offset into CS: a new CS base
      * outside 64-bit mode means different code at the same keys. */
     uint64_t code_base = mode == CPU_MODE_LONG64 ? 0 : cpu->seg[SEG_CS].base;
-    if (code_base != cpu->code_base) {
-        cpu->code_base = code_base;
+    struct cpu_context *c = &cpu->contexts[cpu->context];
+    if (code_base != c->code_base) {
+        c->code_base = code_base;
         icache_flush(cpu);
     }
     cpu->ctx = (uint8_t)((mode << 2) | cpu->cpl);
@@ -162,7 +163,7 @@ static int step_one(struct cpu *cpu, struct insn *in)
 static inline struct block *block_lookup(struct cpu *cpu)
 {
     uint64_t rip = cpu->rip;
-    struct block *b = &cpu->blocks[(rip ^ (rip >> 11)) & (BLOCK_CACHE_SIZE - 1)];
+    struct block *b = &cpu->blocks[(rip ^ (rip >> 11) ^ cpu->tlb_salt) & (BLOCK_CACHE_SIZE - 1)];
     if (likely(b->rip == rip && b->gen == cpu->icache_gen && b->ctx == cpu->ctx))
         return b;
     return block_fill(cpu, b);

@@ -266,8 +266,8 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
     uint8_t *host = gmem_ptr(cpu->mem, ppage, 0x1000);
     if (host && acc != ACC_EXEC) {
         uint64_t lpage = la & ~0xfffull;
-        struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
-        uint64_t tag = lpage | (user ? 1 : 0);
+        struct tlb_entry *e = tlb_entry_of(cpu, la);
+        uint64_t tag = tlb_tag_of(cpu, lpage, user);
         cpu->tlb_large |= w.large;
         if (e->tag_r != tag || e->pa != ppage)
             e->tag_w = TLB_INVALID;
@@ -280,12 +280,24 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
     return 0;
 }
 
-void tlb_flush(struct cpu *cpu)
+void tlb_flush_all(struct cpu *cpu)
 {
     cpu->tlb_large = false;
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         cpu->tlb[i].tag_r = TLB_INVALID;
         cpu->tlb[i].tag_w = TLB_INVALID;
+    }
+}
+
+void tlb_flush(struct cpu *cpu)
+{
+    /* Entries of the running context carry its tag bits (bit 1 clear). */
+    for (unsigned i = 0; i < TLB_SIZE; i++) {
+        struct tlb_entry *e = &cpu->tlb[i];
+        if ((e->tag_r & 0xe) == cpu->tlb_ctx || (e->tag_w & 0xe) == cpu->tlb_ctx) {
+            e->tag_r = TLB_INVALID;
+            e->tag_w = TLB_INVALID;
+        }
     }
 }
 
@@ -297,7 +309,7 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
         tlb_flush(cpu);
         return;
     }
-    struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
+    struct tlb_entry *e = tlb_entry_of(cpu, la);
     e->tag_r = TLB_INVALID;
     e->tag_w = TLB_INVALID;
 }
@@ -324,7 +336,7 @@ void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
     for (uint64_t p = first; p <= last && p < npages; p++) {
         if (cpu->mem->code[p]) {
             /* Self-modifying code: forget every decode and every mark. */
-            icache_flush(cpu);
+            icache_flush_all(cpu);
             memset(cpu->mem->code, 0, npages);
             return;
         }

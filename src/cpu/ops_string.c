@@ -76,8 +76,8 @@ static inline void str_advance(struct cpu *cpu, const struct str *st, unsigned r
 /* Host address of linear la when the soft TLB maps its page for this access. */
 static inline uint8_t *tlb_host(const struct cpu *cpu, uint64_t la, bool write)
 {
-    const struct tlb_entry *e = &cpu->tlb[(la >> 12) & (TLB_SIZE - 1)];
-    uint64_t tag = (la & ~0xfffull) | (cpu->user ? 1 : 0);
+    const struct tlb_entry *e = tlb_entry_of((struct cpu *)cpu, la);
+    uint64_t tag = tlb_tag_of(cpu, la, cpu->user);
     if ((write ? e->tag_w : e->tag_r) != tag)
         return NULL;
     return (uint8_t *)(uintptr_t)(la + e->addend);

@@ -130,7 +130,9 @@ int op_invlpga(struct cpu *cpu, const struct insn *in)
         return STEP_FAULT;
     if (svm_intercepted(cpu, SVM_EXIT_INVLPGA))
         return svm_vmexit(cpu, SVM_EXIT_INVLPGA, 0, 0);
-    tlb_flush_page(cpu, svm_rax(cpu, in));
-    icache_flush(cpu);
+    /* The page of the ASID in ECX, which need not be the running one: the
+     * model drops every context's translations of it, and more. */
+    tlb_flush_all(cpu);
+    icache_flush_all(cpu);
     return STEP_OK;
 }

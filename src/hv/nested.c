@@ -77,7 +77,9 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
      * maps (nested_svm_intercept_ioio/msr) who gets the exit. */
     c02->asid = VMCB02_ASID;
     c02->tsc_offset = c01->tsc_offset + c12->tsc_offset;
-    c02->tlb_ctl = c12->tlb_ctl ? 1 : 0;
+    /* L2 runs under one ASID of L0's whatever vmcb12 says, so any flush L1
+     * asks for is a flush of that ASID (TLB_CONTROL 3), never of L1's. */
+    c02->tlb_ctl = c12->tlb_ctl ? 3 : 0;
     c02->int_ctl = c12->int_ctl & (SVM_INT_CTL_V_INTR_MASKING | 0xff | (1u << 8) |
                                    (0xfu << 16) | (1u << 20));
     c02->int_vector = c12->int_vector;
