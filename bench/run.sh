@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD_DIR — interpreter speed of svmsim, side by side with QEMU
-# TCG when qemu-system-x86_64 is installed, on the same guest ELF images
-# (guests/bench/workload.c: the dec/jnz and load/add/store/dec/jnz loops of
-# ../shared/peers/kernel.asm).
+# bench/run.sh BUILD_DIR — interpreter and world-switch speed of svmsim, side
+# by side with QEMU TCG when qemu-system-x86_64 is installed, on the same guest
+# ELF images (guests/bench/workload.c: the dec/jnz and load/add/store/dec/jnz
+# loops and the nested VMRUN round trips of ../shared/peers/kernel.asm).
 #
 # For each workload and each peer: REPS runs (default 3), median wall time,
 # minus the median of the boot-and-exit baseline image, gives the loop's
@@ -15,7 +15,8 @@ BUILD=${1:-build-rel}
 REPS=${REPS:-3}
 SVMSIM="$BUILD/svmsim"
 G="$BUILD/guests"
-for f in "$SVMSIM" "$G/bench_empty.elf" "$G/bench_loop.elf" "$G/bench_mem.elf"; do
+for f in "$SVMSIM" "$G/bench_empty.elf" "$G/bench_loop.elf" "$G/bench_mem.elf" \
+         "$G/bench_vmrun.elf" "$G/bench_vmrun_kvm.elf"; do
     [ -e "$f" ] || { echo "bench: $f missing (build $BUILD first)" >&2; exit 1; }
 done
 QEMU=$(command -v qemu-system-x86_64 || true)
@@ -61,6 +62,24 @@ for w in loop mem; do
         t=$(median_wall "run_$p" "$img")
         mips=$(echo "$n / ($t - $b) / 1000000" | bc -l)
         printf '%-28s %14d %12s %12.1f\n' "$w (wall - baseline)" "$n" "$p" "$mips"
+    done
+done
+
+# Nested round trips (L1 VMRUN -> L2 VMMCALL -> #VMEXIT to L1) per second of
+# work time, the bare loop and the KVM-style one (clgi; vmload; vmrun;
+# vmsave; stgi): the count is what the guest reports.
+printf '\n%-28s %14s %12s %12s\n' workload round_trips peer trips/s
+for w in vmrun vmrun_kvm; do
+    img="$G/bench_$w.elf"
+    n=$("$SVMSIM" run "$img" 2>/dev/null | sed -n 's/^RESULT round_trips \([0-9]*\).*/\1/p' || true)
+    [ -n "$n" ] || { echo "bench: $img reported no round trips" >&2; exit 1; }
+    peers="svmsim"
+    [ -n "$QEMU" ] && peers="$peers qemu"
+    for p in $peers; do
+        b=$(median_wall "run_$p" "$G/bench_empty.elf")
+        t=$(median_wall "run_$p" "$img")
+        rate=$(echo "$n / ($t - $b)" | bc -l)
+        printf '%-28s %14d %12s %12.0f\n' "$w (wall - baseline)" "$n" "$p" "$rate"
     done
 done
 [ -n "$QEMU" ] || echo "(qemu-system-x86_64 not installed: no QEMU column)"

@@ -176,6 +176,8 @@ struct svmsim_trace_record {
     uint32_t asid;                     /* NESTED_VMRUN: vmcb12's ASID */
     uint32_t intercepts[6];            /* NESTED_VMRUN: vmcb02's merged intercept words */
     char check[48];                    /* VMRUN_FAILED: the consistency check that failed */
+    const char *vmcb_dump;             /* an unexpected exit: the VMCB that exited, as text
+                                        * (KVM's dump_vmcb); NULL otherwise */
     uint8_t inject_vector;             /* for INJECTED_* */
     uint32_t inject_error;
     char detail[128];                  /* the decision in words */

@@ -28,7 +28,7 @@
 #define RUN_MAXPHYADDR_MIN 32
 #define RUN_MAXPHYADDR_MAX 52
 /* One JSON line: the record's strings may each grow 6x when escaped. */
-#define RUN_TRACE_LINE 4096
+#define RUN_TRACE_LINE 16384 /* a record with a VMCB dump runs to ~8 KiB */
 
 struct run_args {
     struct svmsim_config cfg;

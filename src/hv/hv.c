@@ -91,6 +91,10 @@ static int unexpected_exit(struct l0 *l0)
 {
     uint64_t code = l0->vmcb->control.exit_code;
     l0_decide(l0, SVMSIM_DECISION_END, "unexpected exit");
+    if (l0->tracing) {
+        vmcb_dump(l0->vmcb, l0->dump, sizeof(l0->dump));
+        l0->rec.vmcb_dump = l0->dump;
+    }
     return l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
                   "unexpected #VMEXIT %s (0x%llx), exit_info_1 0x%llx",
                   svm_exit_name(code), (unsigned long long)code,

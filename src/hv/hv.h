@@ -77,6 +77,7 @@ struct l0 {
     uint64_t max_insns;        /* 0 = unlimited */
     uint64_t trace_seq;
     struct svmsim_trace_record rec; /* the record of the exit being handled */
+    char dump[4096];           /* rec.vmcb_dump's text */
     bool tracing;
 };
 

@@ -85,4 +85,9 @@ enum svm_check svm_check_vmrun(const struct vmcb_control_area *c, const struct v
 /* A short name for traces: "EFER.SVME clear", "ASID 0", ... */
 const char *svm_check_name(enum svm_check check);
 
+/* The VMCB as fixed-width text, one field a line (KVM's dump_vmcb). Returns
+ * the length written (at most len - 1; always NUL-terminated). */
+#include <stddef.h>
+size_t vmcb_dump(const struct vmcb *v, char *buf, size_t len);
+
 #endif

@@ -22,6 +22,7 @@
  *   vmcb12_gpa               hex string, for "reflected", "vmrun", "vmrun_failed"
  *   asid, intercepts         number and six hex words, only for "vmrun"
  *   check                    string, only for "vmrun_failed"
+ *   vmcb_dump                string (lines), only for an unexpected exit
  *   inject_vector            number, only for inject_*
  *   inject_error             number, only when the injected vector pushes
  *                            an error code (#DF #TS #NP #SS #GP #PF #AC #CP
@@ -247,6 +248,10 @@ int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, s
     }
     put(&o, ",\"detail\":");
     put_json_str(&o, rec->detail, sizeof rec->detail);
+    if (rec->vmcb_dump) {
+        put(&o, ",\"vmcb_dump\":");
+        put_json_str(&o, rec->vmcb_dump, 8192);
+    }
     putc_out(&o, '}');
     return finish(&o);
 }
@@ -325,5 +330,16 @@ int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, s
         put_text(&o, rec->detail, sizeof rec->detail);
     else
         put_decision_words(&o, rec);
+    if (rec->vmcb_dump) {
+        /* The dump's own lines follow, each indented. */
+        const char *p = rec->vmcb_dump;
+        while (*p) {
+            const char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p) : strlen(p);
+            put(&o, "\n    ");
+            put_text(&o, p, n);
+            p += n + (nl ? 1 : 0);
+        }
+    }
     return finish(&o);
 }

@@ -6,6 +6,8 @@
 #include <svmsim/svmsim.h>
 
 #include <criterion/criterion.h>
+
+#include "svm/svm.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -253,3 +255,52 @@ Test(trace_text, fails_when_the_buffer_is_too_small)
     char buf[16];
     cr_expect_eq(svmsim_trace_format_text(&r, buf, sizeof buf), -1);
 }
+
+Test(trace_json, carries_the_vmcb_dump_of_an_unexpected_exit_as_one_string)
+{
+    struct svmsim_trace_record r = {
+        .seq = 1, .level = 1, .exit_code = 0x8d, .exit_name = "XSETBV", .rip = 0x10,
+        .decision = SVMSIM_DECISION_END, .vmcb_dump = "a 1\nb 2\n",
+    };
+    cr_expect_str_eq(json(&r),
+                     "{\"seq\":1,\"insns\":0,\"level\":1,\"exit_code\":141,\"exit_name\":\"XSETBV\","
+                     "\"exit_info_1\":\"0x0\",\"exit_info_2\":\"0x0\",\"rip\":\"0x10\","
+                     "\"insn_bytes\":\"\",\"insn\":\"\",\"decision\":\"end\",\"detail\":\"\","
+                     "\"vmcb_dump\":\"a 1\\nb 2\\n\"}");
+}
+
+Test(trace_text, indents_the_vmcb_dump_under_the_decision)
+{
+    struct svmsim_trace_record r = {
+        .seq = 1, .level = 2, .exit_code = 0x8d, .exit_name = "XSETBV", .rip = 0x10,
+        .decision = SVMSIM_DECISION_END, .detail = "unexpected exit", .vmcb_dump = "a 1\nb 2\n",
+    };
+    char buf[512];
+    cr_assert_geq(svmsim_trace_format_text(&r, buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "#1 L2 rip=0x10 XSETBV(0x8d) info1=0x0 info2=0x0 -> unexpected exit\n"
+                          "    a 1\n    b 2");
+}
+
+Test(vmcb_dump, lists_every_field_fixed_width)
+{
+    static struct vmcb v;
+    v.control.exit_code = 0x7b;
+    v.control.asid = 2;
+    v.save.rip = 0x100234;
+    v.save.cs.selector = 8;
+    v.save.cs.attrib = 0xa9b;
+    v.save.cs.limit = 0xffffffff;
+    char buf[8192];
+    size_t n = vmcb_dump(&v, buf, sizeof buf);
+    cr_expect_eq(n, strlen(buf));
+    cr_expect(strstr(buf, "exit_code            000000000000007b\n") != NULL, "%s", buf);
+    cr_expect(strstr(buf, "asid                 0000000000000002\n") != NULL, "%s", buf);
+    cr_expect(strstr(buf, "rip                  0000000000100234\n") != NULL, "%s", buf);
+    cr_expect(strstr(buf, "cs     sel 0008 attr 0a9b limit ffffffff base 0000000000000000\n") != NULL,
+              "%s", buf);
+    char small[64];
+    size_t m = vmcb_dump(&v, small, sizeof small);
+    cr_expect_lt(m, sizeof small);
+    cr_expect_eq(strlen(small), m, "a short buffer still ends in NUL");
+}
+

@@ -1,0 +1,549 @@
+/* test_cpu_context.c — the CPU's translation contexts (src/cpu/cpu.c
+ * context_enter/context_leave, the soft TLB and decode cache in mmu.c and
+ * decode.c) as a host sees them: several VMCBs with their own ASIDs and page
+ * tables run one after another on one CPU with cpu_run(), and every run must
+ * see its own translations and its own code.
+ *
+ * Owns: a small machine fixture (4 MiB of RAM, a GDT, eight sets of page
+ * tables that map the first 2 MiB with 4 KiB pages, six VMCBs) and one test
+ * per behaviour: ASID separation of the TLB and of decoded blocks, paging
+ * state as part of a context's key, TLB_CONTROL, self-modifying code across
+ * contexts, context eviction and a guest's own MOV CR3.
+ * Must not: use src/hv. Every expectation is guest-visible state (registers,
+ * memory bytes, exit codes) written as exact values so each test can fail.
+ */
+#include "cpu/cpu.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem/mem.h"
+#include "svmsim/arch/svm_exit.h"
+#include "svmsim/arch/vmcb.h"
+#include "svmsim/arch/x86.h"
+
+/* ---- guest physical layout */
+
+#define RAM_SIZE (4ull << 20)
+#define GDT_GPA 0x1000ull
+#define IDT_GPA 0x6000ull
+#define CODE_LA 0x10000ull      /* every guest starts here */
+#define CODE_GPA 0x10000ull     /* ... which the tables map 1:1 unless told */
+#define CODE_B_GPA 0x18000ull   /* other code for the same linear RIP */
+#define CODE_C_GPA 0x19000ull
+#define ALIAS_LA 0x30000ull     /* a second linear view of CODE_GPA */
+#define DATA_LA 0x40000ull      /* the one linear data address */
+#define DATA_PAGE(i) (0x50000ull + (uint64_t)(i) * 0x1000) /* i < 8 */
+#define CTX_CODE_GPA(i) (0x60000ull + (uint64_t)(i) * 0x1000) /* i < 8 */
+#define STACK_TOP 0x80000ull
+#define ROOT(i) (0x100000ull + (uint64_t)(i) * 0x4000) /* PML4, PDPT, PD, PT */
+#define NROOTS 8
+
+#define CODE64_SEL 0x08
+#define DATA_SEL 0x10
+#define CODE64_ATTR 0x0a9b /* type B, S, P, L, G */
+#define DATA_ATTR 0x0c93   /* type 3, S, P, DB, G */
+
+/* What each data page holds; the 1:1 page at DATA_LA holds something else. */
+#define DATA_VAL(i) (0xda7a000000000000ull | ((uint64_t)(i) + 1) * 0x11111111ull)
+#define IDENTITY_VAL 0x1d1d1d1d1d1d1d1dull
+#define POISON 0xdeadbeefdeadbeefull
+
+#define NVMS 6
+#define A 0
+#define B 1
+
+/* Little-endian bytes of a 32-bit value, for displacements and immediates. */
+#define LE32(x) \
+    (uint8_t)((x) & 0xff), (uint8_t)(((x) >> 8) & 0xff), (uint8_t)(((x) >> 16) & 0xff), \
+        (uint8_t)(((x) >> 24) & 0xff)
+
+static const struct cpu_model default_model = {
+    .maxphyaddr = 48,
+    .nrips = true,
+    .rax_erratum = true,
+    .reserved_start = 0x300000ull,
+    .reserved_end = 0x30ffffull,
+};
+
+/* Criterion runs each test in its own process: one fixture per test. */
+static struct rig {
+    struct gmem mem;
+    struct cpu cpu;
+    struct vmcb *vm[NVMS];
+    uint8_t *iopm;
+    uint8_t *msrpm;
+} rig;
+
+static void phys_write(uint64_t gpa, const void *buf, size_t len)
+{
+    uint8_t *p = gmem_ptr(&rig.mem, gpa, len);
+    cr_assert_not_null(p, "guest write at 0x%llx is outside RAM", (unsigned long long)gpa);
+    memcpy(p, buf, len);
+    cpu_notify_phys_write(&rig.cpu, gpa, len);
+}
+
+static void phys_write_u64(uint64_t gpa, uint64_t v)
+{
+    phys_write(gpa, &v, sizeof(v));
+}
+
+static uint32_t phys_read_u32(uint64_t gpa)
+{
+    const uint8_t *p = gmem_ptr(&rig.mem, gpa, 4);
+    cr_assert_not_null(p);
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Instruction bytes at a guest physical address. */
+#define GUEST_CODE(gpa, ...) \
+    phys_write((gpa), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
+
+/* One set of page tables at root: the first 2 MiB 1:1 with 4 KiB pages
+ * (so that single pages can be remapped), the next 2 MiB 1:1 with one
+ * 2 MiB page, and DATA_LA mapped to DATA_PAGE(data). */
+static void write_tables(uint64_t root, unsigned data)
+{
+    static uint64_t pt[512];
+    const uint64_t rw = X86_PTE_P | X86_PTE_RW;
+    phys_write_u64(root, (root + 0x1000) | rw);
+    phys_write_u64(root + 0x1000, (root + 0x2000) | rw);
+    phys_write_u64(root + 0x2000, (root + 0x3000) | rw);
+    phys_write_u64(root + 0x2008, (1ull << 21) | rw | X86_PTE_PS);
+    for (uint64_t i = 0; i < 512; i++)
+        pt[i] = (i << 12) | rw;
+    pt[DATA_LA >> 12] = DATA_PAGE(data) | rw;
+    phys_write(root + 0x3000, pt, sizeof(pt));
+}
+
+/* Points the 4 KiB page at la (below 2 MiB) to pa in root's tables. */
+static void map_page(uint64_t root, uint64_t la, uint64_t pa)
+{
+    cr_assert_lt(la, 1ull << 21);
+    phys_write_u64(root + 0x3000 + (la >> 12) * 8, pa | X86_PTE_P | X86_PTE_RW);
+}
+
+static void write_gdt(void)
+{
+    const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+    phys_write(GDT_GPA, gdt, sizeof(gdt));
+}
+
+static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
+{
+    s->selector = sel;
+    s->attrib = attrib;
+    s->limit = 0xffffffff;
+    s->base = 0;
+}
+
+/* 64-bit mode, CPL 0, paging on with cr3, EFER.SVME set, RIP at CODE_LA. */
+static void write_save_area(struct vmcb_save_area *sa, uint64_t cr3)
+{
+    seg_set(&sa->cs, CODE64_SEL, CODE64_ATTR);
+    seg_set(&sa->ss, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->ds, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->es, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->fs, DATA_SEL, DATA_ATTR);
+    seg_set(&sa->gs, DATA_SEL, DATA_ATTR);
+    sa->gdtr.base = GDT_GPA;
+    sa->gdtr.limit = 3 * 8 - 1;
+    sa->idtr.base = IDT_GPA;
+    sa->idtr.limit = 256 * 16 - 1;
+    sa->cpl = 0;
+    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
+    sa->cr0 = 0x80010033;
+    sa->cr3 = cr3;
+    sa->cr4 = X86_CR4_PAE;
+    sa->dr6 = 0xffff0ff0;
+    sa->dr7 = 0x400;
+    sa->rflags = X86_RFLAGS_FIXED;
+    sa->rsp = STACK_TOP;
+    sa->rip = CODE_LA;
+    sa->g_pat = 0x0007040600070406ull;
+}
+
+static void intercept(struct vmcb *vmcb, uint64_t exit_code)
+{
+    int bit = svm_exit_intercept_bit(exit_code);
+    cr_assert_geq(bit, 0, "exit code 0x%llx has no intercept bit", (unsigned long long)exit_code);
+    vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
+}
+
+/* The code every guest runs unless a test gives it other code:
+ *   mov rax, [DATA_LA]
+ *   hlt */
+static void write_read_code(uint64_t gpa)
+{
+    GUEST_CODE(gpa, 0x48, 0x8b, 0x04, 0x25, LE32(DATA_LA), 0xf4);
+}
+
+#define READ_CODE_HLT (CODE_LA + 8)
+
+/* VM v: ASID v + 1, its own page tables ROOT(v) with DATA_LA on
+ * DATA_PAGE(v); VMRUN (as VMRUN's checks require), HLT and VMMCALL
+ * intercepted. */
+static void rig_setup(void)
+{
+    memset(&rig, 0, sizeof(rig));
+    cr_assert_eq(gmem_init(&rig.mem, RAM_SIZE), 0);
+    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, &default_model), 0);
+    rig.iopm = calloc(1, SVM_IOPM_SIZE);
+    rig.msrpm = calloc(1, SVM_MSRPM_SIZE);
+    cr_assert(rig.iopm && rig.msrpm);
+    write_gdt();
+    for (unsigned i = 0; i < NROOTS; i++) {
+        write_tables(ROOT(i), i);
+        phys_write_u64(DATA_PAGE(i), DATA_VAL(i));
+    }
+    phys_write_u64(DATA_LA, IDENTITY_VAL);
+    write_read_code(CODE_GPA);
+    for (unsigned v = 0; v < NVMS; v++) {
+        struct vmcb *vmcb = aligned_alloc(4096, sizeof(struct vmcb));
+        cr_assert_not_null(vmcb);
+        memset(vmcb, 0, sizeof(*vmcb));
+        write_save_area(&vmcb->save, ROOT(v));
+        intercept(vmcb, SVM_EXIT_VMRUN);
+        intercept(vmcb, SVM_EXIT_HLT);
+        intercept(vmcb, SVM_EXIT_VMMCALL);
+        vmcb->control.asid = v + 1;
+        rig.vm[v] = vmcb;
+    }
+}
+
+static void rig_teardown(void)
+{
+    for (unsigned v = 0; v < NVMS; v++)
+        free(rig.vm[v]);
+    free(rig.msrpm);
+    free(rig.iopm);
+    cpu_fini(&rig.cpu);
+    gmem_fini(&rig.mem);
+}
+
+TestSuite(cpu_context, .init = rig_setup, .fini = rig_teardown);
+
+/* Runs VM v from CODE_LA until the #VMEXIT the test expects. RAX, RCX and
+ * RDX are poisoned first (the CPU keeps the other GPRs across runs, as a
+ * hypervisor would restore them), so a value there comes from this run. */
+static void run_vm(unsigned v, uint64_t exit_code)
+{
+    struct vmcb *vmcb = rig.vm[v];
+    vmcb->save.rip = CODE_LA;
+    vmcb->save.rax = POISON;
+    rig.cpu.gpr[1] = POISON;
+    rig.cpu.gpr[2] = POISON;
+    uint64_t budget = 10000;
+    cr_assert_eq(cpu_run(&rig.cpu, vmcb, rig.iopm, rig.msrpm, &budget), CPU_RUN_VMEXIT,
+                 "VM %u ran out of budget", v);
+    cr_assert_eq(vmcb->control.exit_code, exit_code,
+                 "VM %u exited with 0x%llx, expected 0x%llx", v,
+                 (unsigned long long)vmcb->control.exit_code, (unsigned long long)exit_code);
+}
+
+/* Runs VM v over the read code and checks it read its own data page. */
+static void expect_reads(unsigned v, uint64_t val)
+{
+    run_vm(v, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[v]->save.rip, READ_CODE_HLT);
+    cr_assert_eq(rig.vm[v]->save.rax, val, "VM %u read 0x%llx at DATA_LA, expected 0x%llx", v,
+                 (unsigned long long)rig.vm[v]->save.rax, (unsigned long long)val);
+}
+
+/* ---- 1. the TLB is per ASID */
+
+Test(cpu_context, two_asids_keep_their_own_translation_of_one_linear_address)
+{
+    for (unsigned round = 0; round < 3; round++) {
+        expect_reads(A, DATA_VAL(A));
+        expect_reads(B, DATA_VAL(B));
+    }
+    expect_reads(A, DATA_VAL(A));
+}
+
+/* ---- 2. decoded blocks are per ASID */
+
+Test(cpu_context, two_asids_execute_their_own_code_at_one_linear_rip)
+{
+    /* A (CODE_GPA)                B (CODE_B_GPA, same linear RIP)
+     *   mov eax, 0xaaaa0001         mov eax, 0xbbbb0001
+     *   mov ecx, 0xaaaa0002         mov ecx, 0xbbbb0002
+     *   vmmcall                     vmmcall */
+    GUEST_CODE(CODE_GPA, 0xb8, LE32(0xaaaa0001u), 0xb9, LE32(0xaaaa0002u), 0x0f, 0x01, 0xd9);
+    GUEST_CODE(CODE_B_GPA, 0xb8, LE32(0xbbbb0001u), 0xb9, LE32(0xbbbb0002u), 0x0f, 0x01, 0xd9);
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+    for (unsigned round = 0; round < 3; round++) {
+        run_vm(A, SVM_EXIT_VMMCALL);
+        cr_assert_eq(rig.vm[A]->save.rax, 0xaaaa0001u, "round %u", round);
+        cr_assert_eq(rig.cpu.gpr[1], 0xaaaa0002u, "round %u", round);
+        cr_assert_eq(rig.vm[A]->save.rip, CODE_LA + 10);
+        cr_assert_eq(rig.vm[A]->control.next_rip, CODE_LA + 13);
+        run_vm(B, SVM_EXIT_VMMCALL);
+        cr_assert_eq(rig.vm[B]->save.rax, 0xbbbb0001u, "round %u", round);
+        cr_assert_eq(rig.cpu.gpr[1], 0xbbbb0002u, "round %u", round);
+        cr_assert_eq(rig.vm[B]->save.rip, CODE_LA + 10);
+    }
+}
+
+/* ---- 3. a context is keyed by its paging state, not only its ASID */
+
+/* Under ROOT(A) (CODE_GPA) and ROOT(B) (CODE_B_GPA):
+ *   mov rax, [DATA_LA]
+ *   mov ecx, tag
+ *   hlt */
+static void write_tagged_read_code(uint64_t gpa, uint32_t tag)
+{
+    GUEST_CODE(gpa, 0x48, 0x8b, 0x04, 0x25, LE32(DATA_LA), 0xb9, LE32(tag), 0xf4);
+}
+
+static void expect_tagged_read(unsigned v, uint64_t val, uint32_t tag)
+{
+    run_vm(v, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[v]->save.rax, val, "VM %u read 0x%llx, expected 0x%llx", v,
+                 (unsigned long long)rig.vm[v]->save.rax, (unsigned long long)val);
+    cr_assert_eq(rig.cpu.gpr[1], tag, "VM %u ran code 0x%llx, expected 0x%x", v,
+                 (unsigned long long)rig.cpu.gpr[1], tag);
+    cr_assert_eq(rig.vm[v]->save.rip, CODE_LA + 13);
+}
+
+Test(cpu_context, one_asid_run_with_a_new_cr3_sees_the_new_mapping_of_data_and_code)
+{
+    write_tagged_read_code(CODE_GPA, 0xa);
+    write_tagged_read_code(CODE_B_GPA, 0xb);
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+    expect_tagged_read(A, DATA_VAL(A), 0xa);
+    /* The host moves A onto B's page tables: same ASID, no TLB_CONTROL. */
+    rig.vm[A]->save.cr3 = ROOT(B);
+    expect_tagged_read(A, DATA_VAL(B), 0xb);
+    rig.vm[A]->save.cr3 = ROOT(A);
+    expect_tagged_read(A, DATA_VAL(A), 0xa);
+    rig.vm[A]->save.cr3 = ROOT(B);
+    expect_tagged_read(A, DATA_VAL(B), 0xb);
+}
+
+Test(cpu_context, two_vmcbs_sharing_an_asid_with_different_cr3s_each_see_their_own_mapping)
+{
+    write_tagged_read_code(CODE_GPA, 0xa);
+    write_tagged_read_code(CODE_B_GPA, 0xb);
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+    rig.vm[B]->control.asid = rig.vm[A]->control.asid;
+    for (unsigned round = 0; round < 3; round++) {
+        expect_tagged_read(A, DATA_VAL(A), 0xa);
+        expect_tagged_read(B, DATA_VAL(B), 0xb);
+    }
+}
+
+/* ---- 4. TLB_CONTROL */
+
+/* A reads DATA_LA once (its TLB now holds the translation), then the host
+ * points A's PTE for DATA_LA at DATA_PAGE(2) without telling the CPU. A run
+ * without TLB_CONTROL may see either page. */
+static void remap_a_data_page_behind_the_tlb(void)
+{
+    expect_reads(A, DATA_VAL(A));
+    map_page(ROOT(A), DATA_LA, DATA_PAGE(2));
+    run_vm(A, SVM_EXIT_HLT);
+    uint64_t seen = rig.vm[A]->save.rax;
+    cr_assert(seen == DATA_VAL(A) || seen == DATA_VAL(2),
+              "without a flush A read 0x%llx, neither the old nor the new page",
+              (unsigned long long)seen);
+}
+
+Test(cpu_context, tlb_control_3_makes_a_changed_pte_visible_to_that_asid)
+{
+    remap_a_data_page_behind_the_tlb();
+    rig.vm[A]->control.tlb_ctl = 3;
+    expect_reads(A, DATA_VAL(2));
+    rig.vm[A]->control.tlb_ctl = 0;
+    expect_reads(A, DATA_VAL(2));
+}
+
+Test(cpu_context, tlb_control_1_makes_a_changed_pte_visible)
+{
+    remap_a_data_page_behind_the_tlb();
+    rig.vm[A]->control.tlb_ctl = 1;
+    expect_reads(A, DATA_VAL(2));
+    rig.vm[A]->control.tlb_ctl = 0;
+    expect_reads(A, DATA_VAL(2));
+}
+
+Test(cpu_context, tlb_control_3_on_one_asid_leaves_the_other_asid_running_correctly)
+{
+    expect_reads(B, DATA_VAL(B));
+    remap_a_data_page_behind_the_tlb();
+    rig.vm[A]->control.tlb_ctl = 3;
+    expect_reads(A, DATA_VAL(2));
+    expect_reads(B, DATA_VAL(B));
+    rig.vm[A]->control.tlb_ctl = 0;
+    expect_reads(A, DATA_VAL(2));
+    expect_reads(B, DATA_VAL(B));
+}
+
+Test(cpu_context, tlb_control_1_on_one_asid_flushes_the_other_asids_translations_too)
+{
+    expect_reads(A, DATA_VAL(A));
+    expect_reads(B, DATA_VAL(B));
+    /* B's PTE changes behind B's TLB; A's VMRUN asks for a flush of all. */
+    map_page(ROOT(B), DATA_LA, DATA_PAGE(3));
+    rig.vm[A]->control.tlb_ctl = 1;
+    expect_reads(A, DATA_VAL(A));
+    rig.vm[A]->control.tlb_ctl = 0;
+    expect_reads(B, DATA_VAL(3));
+}
+
+/* ---- 5. self-modifying code across contexts */
+
+/* A (CODE_GPA):              B (CODE_B_GPA at CODE_LA; ALIAS_LA -> CODE_GPA):
+ *   mov eax, 0x11111111        mov [ALIAS_LA + 1], esi   ; A's immediate
+ *   hlt                        hlt */
+static void write_smc_code(void)
+{
+    GUEST_CODE(CODE_GPA, 0xb8, LE32(0x11111111u), 0xf4);
+    GUEST_CODE(CODE_B_GPA, 0x89, 0x34, 0x25, LE32(ALIAS_LA + 1), 0xf4);
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+    map_page(ROOT(B), ALIAS_LA, CODE_GPA);
+}
+
+static void expect_a_loads(uint32_t imm)
+{
+    run_vm(A, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[A]->save.rip, CODE_LA + 5);
+    cr_assert_eq(rig.vm[A]->save.rax, imm, "A loaded 0x%llx, its code now says 0x%x",
+                 (unsigned long long)rig.vm[A]->save.rax, imm);
+}
+
+static void b_writes_a_immediate(uint32_t imm)
+{
+    rig.cpu.gpr[6] = imm;
+    run_vm(B, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[B]->save.rip, CODE_LA + 7);
+    cr_assert_eq(phys_read_u32(CODE_GPA + 1), imm);
+}
+
+Test(cpu_context, another_asid_writing_the_code_through_its_own_mapping_changes_what_runs_next)
+{
+    write_smc_code();
+    expect_a_loads(0x11111111u);
+    b_writes_a_immediate(0x22222222u);
+    expect_a_loads(0x22222222u);
+    b_writes_a_immediate(0x33333333u);
+    expect_a_loads(0x33333333u);
+}
+
+Test(cpu_context, a_writable_translation_filled_before_the_code_was_decoded_does_not_bypass_smc)
+{
+    write_smc_code();
+    /* B's TLB gets a writable entry for the page before it holds code... */
+    b_writes_a_immediate(0x44444444u);
+    /* ... then A decodes from it, and B writes again through that entry. */
+    expect_a_loads(0x44444444u);
+    b_writes_a_immediate(0x55555555u);
+    expect_a_loads(0x55555555u);
+    b_writes_a_immediate(0x66666666u);
+    expect_a_loads(0x66666666u);
+}
+
+Test(cpu_context, a_host_write_while_another_asid_ran_last_changes_what_runs_next)
+{
+    write_smc_code();
+    write_read_code(CODE_C_GPA);
+    map_page(ROOT(2), CODE_LA, CODE_C_GPA);
+    expect_a_loads(0x11111111u);
+    expect_reads(2, DATA_VAL(2)); /* another context is the running one */
+    const uint32_t imm = 0x77777777u;
+    phys_write(CODE_GPA + 1, &imm, sizeof(imm)); /* with cpu_notify_phys_write */
+    expect_a_loads(0x77777777u);
+}
+
+/* ---- 6. more ASIDs than contexts */
+
+Test(cpu_context, six_asids_round_robin_on_four_contexts_each_see_their_own_data_and_code)
+{
+    _Static_assert(NVMS > CPU_CONTEXTS, "more VMs than contexts");
+    /* VM v's tables map CODE_LA to CTX_CODE_GPA(v):
+     *   mov ecx, 0xc0de0000 + v
+     *   mov rax, [DATA_LA]
+     *   hlt */
+    for (unsigned v = 0; v < NVMS; v++) {
+        GUEST_CODE(CTX_CODE_GPA(v), 0xb9, LE32(0xc0de0000u + v), 0x48, 0x8b, 0x04, 0x25,
+                   LE32(DATA_LA), 0xf4);
+        map_page(ROOT(v), CODE_LA, CTX_CODE_GPA(v));
+    }
+    /* Round robin (every VMRUN evicts), then a mix that revisits recent ones. */
+    static const unsigned order[] = { 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5,
+                                      5, 4, 3, 2, 1, 0, 0, 2, 0, 4, 0, 5, 1, 5, 3, 3, 2, 1 };
+    for (unsigned k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        unsigned v = order[k];
+        run_vm(v, SVM_EXIT_HLT);
+        cr_assert_eq(rig.vm[v]->save.rip, CODE_LA + 13, "run %u (VM %u)", k, v);
+        cr_assert_eq(rig.cpu.gpr[1], 0xc0de0000u + v, "run %u: VM %u ran VM %llu's code", k, v,
+                     (unsigned long long)(rig.cpu.gpr[1] - 0xc0de0000u));
+        cr_assert_eq(rig.vm[v]->save.rax, DATA_VAL(v), "run %u: VM %u read 0x%llx", k, v,
+                     (unsigned long long)rig.vm[v]->save.rax);
+    }
+}
+
+/* ---- 7. a guest's own MOV CR3 */
+
+Test(cpu_context, a_guest_mov_cr3_switches_its_mapping_at_once_and_leaves_the_other_asid_alone)
+{
+    /* A under ROOT(A) (CODE_GPA) and under ROOT(2) (CODE_C_GPA):
+     *   mov rax, [DATA_LA]
+     *   mov cr3, rbx
+     *   mov rdx, [DATA_LA]
+     *   mov ecx, 0xa / 0xc      ; the bytes after MOV CR3 come from the new tables
+     *   hlt
+     * B runs the read code from its own page (CODE_B_GPA). */
+#define MOV_CR3_CODE(tag) \
+    0x48, 0x8b, 0x04, 0x25, LE32(DATA_LA), 0x0f, 0x22, 0xdb, 0x48, 0x8b, 0x14, 0x25, \
+        LE32(DATA_LA), 0xb9, LE32(tag), 0xf4
+    GUEST_CODE(CODE_GPA, MOV_CR3_CODE(0xau));
+    GUEST_CODE(CODE_C_GPA, MOV_CR3_CODE(0xcu));
+#undef MOV_CR3_CODE
+    map_page(ROOT(2), CODE_LA, CODE_C_GPA);
+    write_read_code(CODE_B_GPA);
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+
+    expect_reads(B, DATA_VAL(B));
+    rig.cpu.gpr[3] = ROOT(2);
+    run_vm(A, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[A]->save.rax, DATA_VAL(A), "before MOV CR3");
+    cr_assert_eq(rig.cpu.gpr[2], DATA_VAL(2), "after MOV CR3: 0x%llx",
+                 (unsigned long long)rig.cpu.gpr[2]);
+    cr_assert_eq(rig.cpu.gpr[1], 0xc, "fetched after MOV CR3 through the old tables");
+    cr_assert_eq(rig.vm[A]->save.rip, CODE_LA + 24);
+    cr_assert_eq(rig.vm[A]->save.cr3, ROOT(2));
+
+    expect_reads(B, DATA_VAL(B));
+
+    /* A again, now entered with the CR3 it left with. */
+    run_vm(A, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[A]->save.rax, DATA_VAL(2));
+    cr_assert_eq(rig.cpu.gpr[2], DATA_VAL(2));
+    cr_assert_eq(rig.cpu.gpr[1], 0xc);
+    expect_reads(B, DATA_VAL(B));
+}
+
+/* ---- decode generations wrapping around */
+
+Test(cpu_context, decode_generations_wrapping_around_keep_each_asid_on_its_own_code)
+{
+    GUEST_CODE(CODE_GPA, 0xb8, LE32(0xaaaa0001u), 0x0f, 0x01, 0xd9); /* mov eax, ..; vmmcall */
+    GUEST_CODE(CODE_B_GPA, 0xb8, LE32(0xbbbb0001u), 0x0f, 0x01, 0xd9);
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+    run_vm(A, SVM_EXIT_VMMCALL);
+    run_vm(B, SVM_EXIT_VMMCALL);
+    /* White box: the next few flushes hand out the last generations. */
+    rig.cpu.gen_next = UINT32_MAX - 3;
+    for (unsigned round = 0; round < 8; round++) {
+        rig.vm[A]->control.tlb_ctl = (round & 1) ? 3 : 0;
+        rig.vm[B]->control.tlb_ctl = (round & 2) ? 3 : 0;
+        run_vm(A, SVM_EXIT_VMMCALL);
+        cr_assert_eq(rig.vm[A]->save.rax, 0xaaaa0001u, "round %u", round);
+        run_vm(B, SVM_EXIT_VMMCALL);
+        cr_assert_eq(rig.vm[B]->save.rax, 0xbbbb0001u, "round %u", round);
+    }
+}
