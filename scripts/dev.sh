@@ -3,6 +3,8 @@
 #   scripts/dev.sh demo   install what is missing, build, run the demo guest
 #   scripts/dev.sh test   install what is missing, build, run the whole suite
 #                         (plain build, then AddressSanitizer+UBSan build)
+#   scripts/dev.sh fuzz   build the libFuzzer targets (clang) and run each for
+#                         FUZZ_SECONDS (default 60); `test` does this too
 #   scripts/dev.sh bench  build (Release) and run the benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,8 @@ JOBS=${JOBS:-2}
 PKGS="build-essential cmake pkg-config libzydis-dev libcriterion-dev"
 PEER_PKGS="qemu-system-x86"
 BENCH_PKGS="bc"
+FUZZ_PKGS="clang libclang-rt-14-dev"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 install_missing() {
     local want="$1" missing=""
@@ -35,6 +39,24 @@ build() { # build DIR [cmake args...]
     cmake --build "$dir" -j"$JOBS"
 }
 
+# The libFuzzer targets (tests/fuzz), each for FUZZ_SECONDS from a fixed
+# seed, on a copy of its seed corpus.
+fuzz() {
+    CC=clang build build-fuzz -DSVMSIM_FUZZ=ON -DSVMSIM_BUILD_GUESTS=OFF -DSVMSIM_BUILD_TESTS=OFF
+    local f name corpus
+    for f in build-fuzz/tests/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=${f##*/fuzz_}
+        corpus=$(mktemp -d)
+        cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
+        echo "dev.sh: fuzzing $name for ${FUZZ_SECONDS}s"
+        "$f" -max_total_time="$FUZZ_SECONDS" -seed=1 -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+        status=${PIPESTATUS[0]}
+        rm -rf "$corpus"
+        [ "$status" = 0 ] || { echo "dev.sh: fuzz_$name failed (status $status)" >&2; exit 1; }
+    done
+}
+
 case "${1:-}" in
 demo)
     install_missing "$PKGS"
@@ -48,11 +70,16 @@ demo)
     fi
     ;;
 test)
-    install_missing "$PKGS $PEER_PKGS"
+    install_missing "$PKGS $PEER_PKGS $FUZZ_PKGS"
     build build
     (cd build && ctest --output-on-failure -j"$JOBS")
+    fuzz
     build build-san -DSVMSIM_SANITIZE=ON
     (cd build-san && ctest --output-on-failure -j"$JOBS")
+    ;;
+fuzz)
+    install_missing "$PKGS $FUZZ_PKGS"
+    fuzz
     ;;
 bench)
     install_missing "$PKGS $PEER_PKGS $BENCH_PKGS"
@@ -61,7 +88,7 @@ bench)
     ./bench/run.sh build-rel
     ;;
 *)
-    echo "usage: scripts/dev.sh demo|test|bench" >&2
+    echo "usage: scripts/dev.sh demo|test|fuzz|bench" >&2
     exit 64
     ;;
 esac

@@ -180,7 +180,6 @@ void cpu_exec(struct cpu *cpu)
             r = step_one(cpu, &b->insns[0]);
         } else {
             /* The fast path: the block's instructions back to back. */
-            uint32_t gen = cpu->icache_gen;
             unsigned n = b->n, i;
             r = STEP_OK;
             for (i = 0; i < n; i++) {
@@ -191,8 +190,11 @@ void cpu_exec(struct cpu *cpu)
                     cpu->rip = in->rip;
                     break;
                 }
-                if (unlikely(cpu->icache_gen != gen)) {
-                    i++; /* code or mappings changed under the block: leave it */
+                /* Code or mappings changed under the block (a flush gave the
+                 * context a new generation, or a wrap of the generations
+                 * zeroed every block): leave it. */
+                if (unlikely(b->gen != cpu->icache_gen)) {
+                    i++;
                     break;
                 }
             }

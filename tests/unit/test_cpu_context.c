@@ -226,13 +226,13 @@ static void rig_teardown(void)
 
 TestSuite(cpu_context, .init = rig_setup, .fini = rig_teardown);
 
-/* Runs VM v from CODE_LA until the #VMEXIT the test expects. RAX, RCX and
- * RDX are poisoned first (the CPU keeps the other GPRs across runs, as a
+/* Runs VM v from rip until the #VMEXIT the test expects. RAX, RCX and RDX
+ * are poisoned first (the CPU keeps the other GPRs across runs, as a
  * hypervisor would restore them), so a value there comes from this run. */
-static void run_vm(unsigned v, uint64_t exit_code)
+static void run_vm_at(unsigned v, uint64_t rip, uint64_t exit_code)
 {
     struct vmcb *vmcb = rig.vm[v];
-    vmcb->save.rip = CODE_LA;
+    vmcb->save.rip = rip;
     vmcb->save.rax = POISON;
     rig.cpu.gpr[1] = POISON;
     rig.cpu.gpr[2] = POISON;
@@ -242,6 +242,11 @@ static void run_vm(unsigned v, uint64_t exit_code)
     cr_assert_eq(vmcb->control.exit_code, exit_code,
                  "VM %u exited with 0x%llx, expected 0x%llx", v,
                  (unsigned long long)vmcb->control.exit_code, (unsigned long long)exit_code);
+}
+
+static void run_vm(unsigned v, uint64_t exit_code)
+{
+    run_vm_at(v, CODE_LA, exit_code);
 }
 
 /* Runs VM v over the read code and checks it read its own data page. */
@@ -486,17 +491,32 @@ Test(cpu_context, six_asids_round_robin_on_four_contexts_each_see_their_own_data
     }
 }
 
+Test(cpu_context, a_new_asid_taking_over_an_evicted_context_does_not_inherit_its_translations)
+{
+    /* VM 4 (ASID 5, never run) gets VM 0's page tables; the host changes
+     * them after VM 0 ran. VMs 0-3 fill the four contexts, so VM 4 takes
+     * VM 0's, the least recently used, with the same paging state. */
+    write_tagged_read_code(CODE_GPA, 0xa);
+    write_tagged_read_code(CODE_B_GPA, 0xb);
+    for (unsigned v = 0; v < CPU_CONTEXTS; v++)
+        expect_tagged_read(v, DATA_VAL(v), 0xa);
+    map_page(ROOT(0), DATA_LA, DATA_PAGE(7));
+    map_page(ROOT(0), CODE_LA, CODE_B_GPA);
+    rig.vm[4]->save.cr3 = ROOT(0);
+    expect_tagged_read(4, DATA_VAL(7), 0xb);
+}
+
 /* ---- 7. a guest's own MOV CR3 */
 
-Test(cpu_context, a_guest_mov_cr3_switches_its_mapping_at_once_and_leaves_the_other_asid_alone)
+/* A under ROOT(A) (CODE_GPA) and under ROOT(2) (CODE_C_GPA):
+ *   mov rax, [DATA_LA]
+ *   mov cr3, rbx
+ *   mov rdx, [DATA_LA]
+ *   mov ecx, 0xa / 0xc      ; the bytes after MOV CR3 come from the new tables
+ *   hlt
+ * B runs the read code from its own page (CODE_B_GPA). */
+static void write_mov_cr3_code(void)
 {
-    /* A under ROOT(A) (CODE_GPA) and under ROOT(2) (CODE_C_GPA):
-     *   mov rax, [DATA_LA]
-     *   mov cr3, rbx
-     *   mov rdx, [DATA_LA]
-     *   mov ecx, 0xa / 0xc      ; the bytes after MOV CR3 come from the new tables
-     *   hlt
-     * B runs the read code from its own page (CODE_B_GPA). */
 #define MOV_CR3_CODE(tag) \
     0x48, 0x8b, 0x04, 0x25, LE32(DATA_LA), 0x0f, 0x22, 0xdb, 0x48, 0x8b, 0x14, 0x25, \
         LE32(DATA_LA), 0xb9, LE32(tag), 0xf4
@@ -506,28 +526,138 @@ Test(cpu_context, a_guest_mov_cr3_switches_its_mapping_at_once_and_leaves_the_ot
     map_page(ROOT(2), CODE_LA, CODE_C_GPA);
     write_read_code(CODE_B_GPA);
     map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+}
 
-    expect_reads(B, DATA_VAL(B));
-    rig.cpu.gpr[3] = ROOT(2);
+static void expect_mov_cr3_run(uint64_t new_cr3, uint64_t before, uint64_t after, uint32_t tag)
+{
+    rig.cpu.gpr[3] = new_cr3;
     run_vm(A, SVM_EXIT_HLT);
-    cr_assert_eq(rig.vm[A]->save.rax, DATA_VAL(A), "before MOV CR3");
-    cr_assert_eq(rig.cpu.gpr[2], DATA_VAL(2), "after MOV CR3: 0x%llx",
-                 (unsigned long long)rig.cpu.gpr[2]);
-    cr_assert_eq(rig.cpu.gpr[1], 0xc, "fetched after MOV CR3 through the old tables");
     cr_assert_eq(rig.vm[A]->save.rip, CODE_LA + 24);
-    cr_assert_eq(rig.vm[A]->save.cr3, ROOT(2));
+    cr_assert_eq(rig.vm[A]->save.rax, before, "before MOV CR3: 0x%llx, expected 0x%llx",
+                 (unsigned long long)rig.vm[A]->save.rax, (unsigned long long)before);
+    cr_assert_eq(rig.cpu.gpr[2], after, "after MOV CR3: 0x%llx, expected 0x%llx",
+                 (unsigned long long)rig.cpu.gpr[2], (unsigned long long)after);
+    cr_assert_eq(rig.cpu.gpr[1], tag, "the code after MOV CR3 was 0x%llx's, expected 0x%x's",
+                 (unsigned long long)rig.cpu.gpr[1], tag);
+    cr_assert_eq(rig.vm[A]->save.cr3, new_cr3);
+}
 
+Test(cpu_context, a_guest_mov_cr3_switches_its_mapping_at_once_and_leaves_the_other_asid_alone)
+{
+    write_mov_cr3_code();
     expect_reads(B, DATA_VAL(B));
-
-    /* A again, now entered with the CR3 it left with. */
-    run_vm(A, SVM_EXIT_HLT);
-    cr_assert_eq(rig.vm[A]->save.rax, DATA_VAL(2));
-    cr_assert_eq(rig.cpu.gpr[2], DATA_VAL(2));
-    cr_assert_eq(rig.cpu.gpr[1], 0xc);
+    /* MOV CR3 to the same tables: the code after it is now decoded. */
+    expect_mov_cr3_run(ROOT(A), DATA_VAL(A), DATA_VAL(A), 0xa);
+    expect_reads(B, DATA_VAL(B));
+    /* MOV CR3 to other tables: data and code after it come through them. */
+    expect_mov_cr3_run(ROOT(2), DATA_VAL(A), DATA_VAL(2), 0xc);
+    expect_reads(B, DATA_VAL(B));
+    /* A again, entered with the CR3 it left with. */
+    expect_mov_cr3_run(ROOT(2), DATA_VAL(2), DATA_VAL(2), 0xc);
     expect_reads(B, DATA_VAL(B));
 }
 
+Test(cpu_context, the_host_putting_back_the_cr3_a_guest_moved_away_from_sees_that_mapping)
+{
+    write_mov_cr3_code();
+    /* Entered with ROOT(A), left with ROOT(2)... */
+    expect_mov_cr3_run(ROOT(2), DATA_VAL(A), DATA_VAL(2), 0xc);
+    /* ... and the host enters it with ROOT(A) again, no TLB_CONTROL. */
+    rig.vm[A]->save.cr3 = ROOT(A);
+    expect_mov_cr3_run(ROOT(A), DATA_VAL(A), DATA_VAL(A), 0xa);
+}
+
+/* ---- self-modifying code inside one block */
+
+/* A at CODE_LA (CODE_GPA):
+ *   mov [CODE_LA + 8], esi     ; the immediate of the next instruction
+ *   mov eax, 0x11111111
+ *   hlt
+ * and at CODE_LA + 0x800:
+ *   vmmcall */
+#define SMC_BLOCK_HLT (CODE_LA + 12)
+#define OTHER_LA (CODE_LA + 0x800)
+static void write_in_block_smc_code(void)
+{
+    GUEST_CODE(CODE_GPA, 0x89, 0x34, 0x25, LE32(CODE_LA + 8), 0xb8, LE32(0x11111111u), 0xf4);
+    GUEST_CODE(CODE_GPA + 0x800, 0x0f, 0x01, 0xd9);
+    GUEST_CODE(CODE_B_GPA, 0x0f, 0x01, 0xd9); /* B: vmmcall */
+    map_page(ROOT(B), CODE_LA, CODE_B_GPA);
+}
+
+static void expect_in_block_smc(uint32_t imm)
+{
+    rig.cpu.gpr[6] = imm;
+    run_vm(A, SVM_EXIT_HLT);
+    cr_assert_eq(rig.vm[A]->save.rip, SMC_BLOCK_HLT);
+    cr_assert_eq(phys_read_u32(CODE_GPA + 8), imm);
+    cr_assert_eq(rig.vm[A]->save.rax, imm, "A loaded 0x%llx after storing 0x%x into the load",
+                 (unsigned long long)rig.vm[A]->save.rax, imm);
+}
+
+Test(cpu_context, a_store_into_the_running_block_changes_the_instruction_after_it)
+{
+    write_in_block_smc_code();
+    run_vm_at(A, OTHER_LA, SVM_EXIT_VMMCALL);
+    run_vm(B, SVM_EXIT_VMMCALL);
+    expect_in_block_smc(0x22222222u);
+    run_vm(B, SVM_EXIT_VMMCALL);
+    expect_in_block_smc(0x33333333u);
+}
+
+/* BUG (src/cpu/decode.c new_gen, src/cpu/exec.c cpu_exec): when the
+ * decode generation counter wraps, new_gen() zeroes every block and hands
+ * out generations from 1 again, so the running context can get back the
+ * very number it had before the flush. cpu_exec's fast path notices a flush
+ * under the running block only by cpu->icache_gen changing; here it does
+ * not change (A's context had generation 5, the first handed out after
+ * cpu_init; icache_flush_all wraps at A's index and gives it 5 again), so
+ * the loop goes on to the next insn of the block new_gen() has just zeroed
+ * and calls its NULL handler (SIGSEGV). B's flushes stand in for the 2^32
+ * flushes that wrap the counter in a long run. Expected (APM: a store to an
+ * instruction ahead is seen by its fetch): EAX = the stored immediate. */
+Test(cpu_context, a_store_into_the_running_block_works_when_its_flush_wraps_the_decode_generation)
+{
+    write_in_block_smc_code();
+    run_vm_at(A, OTHER_LA, SVM_EXIT_VMMCALL); /* A's context: its first generation */
+    unsigned a_ctx = rig.cpu.context;
+    /* White box: B's two flushes leave the counter so that the store's
+     * icache_flush_all wraps it when it reaches A's context. */
+    rig.cpu.gen_next = 0u - a_ctx - 2u;
+    run_vm(B, SVM_EXIT_VMMCALL); /* fresh context: flushed */
+    rig.vm[B]->control.tlb_ctl = 3;
+    run_vm(B, SVM_EXIT_VMMCALL);
+    cr_assert_eq(rig.cpu.gen_next, 0u - a_ctx);
+    /* The store flushes every context's decodes and wraps the counter. */
+    expect_in_block_smc(0x44444444u);
+    expect_in_block_smc(0x55555555u);
+}
+
 /* ---- decode generations wrapping around */
+
+Test(cpu_context, decode_generations_wrapping_around_forget_blocks_decoded_before_the_wrap)
+{
+    /* A's CODE_LA first maps CODE_GPA, then CODE_B_GPA:
+     *   mov eax, 0xaaaa0001 / 0xaaaa0002
+     *   vmmcall
+     * and both pages have a vmmcall at +0x800. */
+    GUEST_CODE(CODE_GPA, 0xb8, LE32(0xaaaa0001u), 0x0f, 0x01, 0xd9);
+    GUEST_CODE(CODE_B_GPA, 0xb8, LE32(0xaaaa0002u), 0x0f, 0x01, 0xd9);
+    GUEST_CODE(CODE_GPA + 0x800, 0x0f, 0x01, 0xd9);
+    GUEST_CODE(CODE_B_GPA + 0x800, 0x0f, 0x01, 0xd9);
+    run_vm(A, SVM_EXIT_VMMCALL);
+    cr_assert_eq(rig.vm[A]->save.rax, 0xaaaa0001u);
+    /* The host remaps A's code and flushes with TLB_CONTROL; A runs
+     * elsewhere while its generations run out and wrap. */
+    map_page(ROOT(A), CODE_LA, CODE_B_GPA);
+    rig.cpu.gen_next = UINT32_MAX - 1; /* white box */
+    rig.vm[A]->control.tlb_ctl = 3;
+    for (unsigned i = 0; i < 3; i++)
+        run_vm_at(A, OTHER_LA, SVM_EXIT_VMMCALL);
+    rig.vm[A]->control.tlb_ctl = 0;
+    run_vm(A, SVM_EXIT_VMMCALL);
+    cr_assert_eq(rig.vm[A]->save.rax, 0xaaaa0002u, "A ran the code it had before the remap");
+}
 
 Test(cpu_context, decode_generations_wrapping_around_keep_each_asid_on_its_own_code)
 {
