@@ -218,6 +218,14 @@ static void l2_main(void)
         asm volatile("vmmcall" : : : "memory");
 }
 
+void vmcb_set_compat_mode(struct vmcb *v)
+{
+    seg(&v->save.cs, KERNEL_CS32, 0x0c9b);
+}
+
+asm(".text\n.code32\n.globl l2_compat_vmmcall\nl2_compat_vmmcall:\n\t"
+    "vmmcall\n\tjmp l2_compat_vmmcall\n.code64\n");
+
 void vmcb_restart_guest(struct vmcb *v)
 {
     vmcb_set_guest(v, l2_main, l2_stack + sizeof(l2_stack));

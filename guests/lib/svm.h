@@ -59,6 +59,11 @@ void svm_setup(void);
 void vmcb_ident(struct vmcb *v);
 /* L2 starts at rip with a fresh stack. */
 void vmcb_set_guest(struct vmcb *v, void (*rip)(void), void *stack_top);
+/* L2 in compatibility mode: CS = KERNEL_CS32 (32-bit, L=0 D=1). Its code
+ * must be 32-bit code (see l2_compat_vmmcall). */
+void vmcb_set_compat_mode(struct vmcb *v);
+/* 32-bit code: VMMCALL, over and over. */
+void l2_compat_vmmcall(void);
 /* L2 starts the running test's guest body again, on a fresh stack. */
 void vmcb_restart_guest(struct vmcb *v);
 

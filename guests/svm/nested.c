@@ -405,6 +405,21 @@ static bool succeeded_state(struct svm_test *t)
            (vmcb->save.efer & X86_EFER_SVME) && vmcb->save.cpl == 0;
 }
 
+/* ---- an L2 in compatibility mode */
+
+static void prepare_compat(struct svm_test *t)
+{
+    vmcb_set_compat_mode(vmcb);
+    vmcb->save.rip = (uint64_t)l2_compat_vmmcall;
+}
+
+static bool succeeded_compat(struct svm_test *t)
+{
+    return vmcb->control.exit_code == SVM_EXIT_VMMCALL &&
+           vmcb->save.cs.selector == KERNEL_CS32 && !(vmcb->save.cs.attrib & VMCB_ATTR_L) &&
+           vmcb->save.rip == (uint64_t)l2_compat_vmmcall;
+}
+
 #define T(name_, supported_, prepare_, guest_, finished_, succeeded_)                         \
     { .name = (name_), .supported = (supported_), .prepare = (prepare_), .guest = (guest_),   \
       .finished = (finished_), .succeeded = (succeeded_) }
@@ -465,6 +480,8 @@ static struct svm_test tests[] = {
       prepare_inject_ss, NULL, NULL, succeeded_shutdown),
     T("EVENTINJ soft INT with NRIPS returns to next_rip", NULL, prepare_inject_soft, NULL,
       NULL, succeeded_inject_soft),
+    T("L2 in compatibility mode runs to VMMCALL", NULL, prepare_compat, NULL, NULL,
+      succeeded_compat),
     TQ("SPEC 4.4 #VMEXIT writes RAX, next_rip, EFER, CPL and clears EVENTINJ", NULL, NULL,
       guest_state, NULL, succeeded_state,
       "QEMU TCG does not offer NRIPS: next_rip stays 0"),

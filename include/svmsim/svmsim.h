@@ -142,6 +142,24 @@ struct svmsim_end {
 int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end);
 void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns);
 
+/* Queues an exception for the running guest between runs, as
+ * KVM_SET_VCPU_EVENTS does: it is delivered at the next entry, or, while L2
+ * runs and L1 intercepts the vector, L1 gets #VMEXIT(0x40 + vector) with
+ * the error code in exit_info_1. Returns 0, or -1 for a vector above 31. */
+int svmsim_queue_exception(struct svmsim_vm *vm, unsigned vector, bool has_error,
+                           uint32_t error);
+
+/* Nested state, as KVM_GET/SET_NESTED_STATE show it to a VMM. */
+struct svmsim_nested_state {
+    bool guest_mode;                   /* L2 runs (L1 executed VMRUN) */
+    uint64_t vmcb12_gpa;               /* L1's VMCB for L2, while guest_mode */
+};
+void svmsim_get_nested_state(struct svmsim_vm *vm, struct svmsim_nested_state *st);
+/* Only vmcb12_gpa may change, and only in guest mode (what the KVM
+ * selftests do to it). Returns 0, or -1 when the state asked for is not
+ * the machine's. */
+int svmsim_set_nested_state(struct svmsim_vm *vm, const struct svmsim_nested_state *st);
+
 /* ---- Trace records: one per #VMEXIT that reaches L0 (DESIGN.md "Trace"). */
 
 enum svmsim_decision {

@@ -263,6 +263,9 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
     l0->end = end;
     uint64_t start = l0->cpu->insns;
     for (;;) {
+        /* An exception the host queued between runs (svmsim_queue_exception). */
+        if (l0->exception.pending && !inject_pending_exception(l0))
+            break;
         uint64_t budget = UINT64_MAX;
         if (l0->max_insns) {
             uint64_t used = l0->cpu->insns;

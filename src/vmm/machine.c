@@ -302,6 +302,29 @@ void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns)
     vm->l0.max_insns = max_insns ? vm->cpu.insns + max_insns : 0;
 }
 
+int svmsim_queue_exception(struct svmsim_vm *vm, unsigned vector, bool has_error,
+                           uint32_t error)
+{
+    if (vector > 31)
+        return -1;
+    queue_exception(&vm->l0, vector, has_error, error);
+    return 0;
+}
+
+void svmsim_get_nested_state(struct svmsim_vm *vm, struct svmsim_nested_state *st)
+{
+    st->guest_mode = is_guest_mode(&vm->l0);
+    st->vmcb12_gpa = st->guest_mode ? vm->l0.nested.vmcb12_gpa : 0;
+}
+
+int svmsim_set_nested_state(struct svmsim_vm *vm, const struct svmsim_nested_state *st)
+{
+    if (st->guest_mode != is_guest_mode(&vm->l0) || !st->guest_mode)
+        return -1;
+    vm->l0.nested.vmcb12_gpa = st->vmcb12_gpa;
+    return 0;
+}
+
 int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end)
 {
     int status = l0_run(&vm->l0, end);

@@ -7,6 +7,8 @@
  * instructions.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "svmsim/svmsim.h"
@@ -394,5 +396,55 @@ Test(machine, a_store_into_decoded_code_is_seen_by_the_next_fetch)
     svmsim_get_regs(vm, &r);
     cr_expect_eq(r.gpr[SVMSIM_RAX], 0x11, "1 on the first pass, 0x10 on the second: %#llx",
                  (unsigned long long)r.gpr[SVMSIM_RAX]);
+    svmsim_destroy(vm);
+}
+
+/* guests/svm/host_events.c, built beside the tests (SVMSIM_GUESTS). */
+static struct svmsim_vm *host_events_machine(struct console *con)
+{
+    const char *dir = getenv("SVMSIM_GUESTS");
+    cr_assert_not_null(dir, "SVMSIM_GUESTS is not set");
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/nested_host_events.elf", dir);
+    struct svmsim_vm *vm = machine(con, NULL);
+    cr_assert_eq(svmsim_load_elf(vm, path, err, sizeof err), 0, "%s", err);
+    /* Into L2's counting loop: it runs for millions of instructions. */
+    svmsim_set_max_insns(vm, 2000000);
+    struct svmsim_end end;
+    cr_assert_eq(svmsim_run(vm, &end), SVMSIM_STATUS_MAX_INSNS, "%s", end.message);
+    cr_assert_eq(end.level, 2, "stopped in L%d, not in L2: %s", end.level, end.message);
+    return vm;
+}
+
+Test(machine, kst_exc_01_a_host_queued_exception_reaches_l1_as_its_intercept)
+{
+    struct console con = { 0 };
+    struct svmsim_vm *vm = host_events_machine(&con);
+    cr_expect_eq(svmsim_queue_exception(vm, 32, false, 0), -1, "vector 32 is refused");
+    cr_assert_eq(svmsim_queue_exception(vm, 12, true, 0xdeadbeef), 0);
+    svmsim_set_max_insns(vm, 50000000);
+    struct svmsim_end end;
+    cr_expect_eq(svmsim_run(vm, &end), 1, "%s", end.message);
+    cr_expect(strstr(con.buf, "PASS: KST-EXC-01") != NULL, "console: %s", con.buf);
+    svmsim_destroy(vm);
+}
+
+Test(machine, kst_gpa_07_a_vmexit_to_an_unbacked_vmcb12_shuts_the_vm_down)
+{
+    struct console con = { 0 };
+    struct svmsim_vm *vm = host_events_machine(&con);
+    struct svmsim_nested_state st;
+    svmsim_get_nested_state(vm, &st);
+    cr_assert(st.guest_mode);
+    cr_expect_neq(st.vmcb12_gpa, 0);
+    st.vmcb12_gpa = 1ull << 34; /* legal, past the 64 MiB of RAM */
+    cr_assert_eq(svmsim_set_nested_state(vm, &st), 0);
+    svmsim_set_max_insns(vm, 50000000);
+    struct svmsim_end end;
+    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_SHUTDOWN, "%s", end.message);
+    cr_expect_eq(end.level, 2);
+    cr_expect(strstr(end.message, "vmcb12 0x400000000") != NULL, "%s", end.message);
+    st.guest_mode = false;
+    cr_expect_eq(svmsim_set_nested_state(vm, &st), -1, "guest mode cannot be changed");
     svmsim_destroy(vm);
 }
