@@ -194,6 +194,9 @@ struct svmsim_trace_record {
     uint32_t asid;                     /* NESTED_VMRUN: vmcb12's ASID */
     uint32_t intercepts[6];            /* NESTED_VMRUN: vmcb02's merged intercept words */
     char check[48];                    /* VMRUN_FAILED: the consistency check that failed */
+    char gp_step[24];                  /* a #GP exit: the step of SPEC-GP.md §2.2/§2.3 that
+                                        * decided ("2.2 step 3c"); "" otherwise */
+    const char *semantics;             /* a #GP exit: the semantics in force ("kvm-7.1") */
     const char *vmcb_dump;             /* an unexpected exit: the VMCB that exited, as text
                                         * (KVM's dump_vmcb); NULL otherwise */
     uint8_t inject_vector;             /* for INJECTED_* */

@@ -309,6 +309,10 @@ int cpu_guest_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, u
                    struct exc *exc);
 int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t val,
                     struct exc *exc);
+/* A guest physical address of the last-run guest through its VMCB's nested
+ * page tables (itself without nested paging), as a VLS access of the given
+ * direction. Returns 0, or -1 with the nested fault (CPU_EXC_NPF) in *exc. */
+int cpu_guest_phys(struct cpu *cpu, uint64_t gpa, bool write, uint64_t *hpa, struct exc *exc);
 /* The decode service for the hypervisor (as KVM asks its emulator): the
  * instruction at the last-run guest's CS:RIP, fetched through its paging at
  * its CPL and decoded in its mode by the same decoder the interpreter uses.

@@ -10,21 +10,6 @@
 #include "cpu/ops.h"
 #include "svmsim/arch/svm_exit.h"
 
-enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT, EXC_DOUBLE };
-
-static enum exc_class exc_class_of(unsigned vector)
-{
-    switch (vector) {
-    case X86_VEC_DE: case X86_VEC_TS: case X86_VEC_NP: case X86_VEC_SS: case X86_VEC_GP:
-        return EXC_CONTRIBUTORY;
-    case X86_VEC_PF:
-        return EXC_PAGE_FAULT;
-    case X86_VEC_DF:
-        return EXC_DOUBLE;
-    default:
-        return EXC_BENIGN;
-    }
-}
 
 struct event {
     enum event_kind kind;
@@ -222,16 +207,12 @@ static int deliver(struct cpu *cpu, struct event ev, bool check_first)
             ev = second;
             continue;
         }
-        enum exc_class first = is_exc ? exc_class_of(ev.vector) : EXC_BENIGN;
-        enum exc_class next = exc_class_of(second.vector);
+        enum x86_exc_combine c = x86_exc_combine(is_exc, ev.vector, second.vector);
         outer = ev;
         nested = true;
-        if (first == EXC_DOUBLE && (next == EXC_CONTRIBUTORY || next == EXC_PAGE_FAULT))
+        if (c == X86_EXC_TRIPLE_FAULT)
             return shutdown(cpu);
-        bool df = (first == EXC_CONTRIBUTORY && next == EXC_CONTRIBUTORY) ||
-                  (first == EXC_PAGE_FAULT &&
-                   (next == EXC_CONTRIBUTORY || next == EXC_PAGE_FAULT));
-        if (df) {
+        if (c == X86_EXC_DOUBLE_FAULT) {
             second.vector = X86_VEC_DF;
             second.has_error = true;
             second.error = 0;

@@ -37,6 +37,16 @@ int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, 
     return guest_access(cpu, seg, off, size, ACC_WRITE, &val, exc);
 }
 
+int cpu_guest_phys(struct cpu *cpu, uint64_t gpa, bool write, uint64_t *hpa, struct exc *exc)
+{
+    struct exc saved = cpu->exc;
+    int r = npt_translate(cpu, gpa, write ? ACC_WRITE : ACC_READ, false, hpa, NULL);
+    if (r != 0)
+        *exc = cpu->exc;
+    cpu->exc = saved;
+    return r;
+}
+
 enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out)
 {
     ZydisDecodedInstruction zi;

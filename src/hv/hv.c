@@ -64,7 +64,16 @@ static int rdpmc_interception(struct l0 *l0)
     return 1;
 }
 
+/* #GP: the path --semantics chose (gp.c). */
+static int gp_exit(struct l0 *l0)
+{
+    if (l0->tracing)
+        l0->rec.semantics = l0->sem->name;
+    return l0->sem->gp_interception(l0);
+}
+
 static const exit_handler exit_handlers[SVM_EXIT_LAST_BITMAPPED + 1] = {
+    [SVM_EXIT_GP] = gp_exit,
     [SVM_EXIT_HLT] = hlt_interception,
     [SVM_EXIT_RDPMC] = rdpmc_interception,
     [SVM_EXIT_SHUTDOWN] = shutdown_interception,
@@ -181,6 +190,18 @@ static void init_vmcb01(struct l0 *l0)
     c->tlb_ctl = 0;
 }
 
+void gp_intercept_update(struct l0 *l0)
+{
+    /* §1: the erratum intercept is wanted unless the CPU checks RAX itself
+     * (SVME_ADDR_CHK) or the user turned it off. */
+    bool erratum = l0->cfg.gp_erratum_intercept && !l0->cfg.svme_addr_chk && l0->efer_svme;
+    unsigned bit = SVM_EXIT_EXCP_BASE + X86_VEC_GP;
+    if (l0->cfg.enable_vmware_backdoor || erratum)
+        vmcb_set_intercept(&l0->vmcb01->control, bit);
+    else
+        vmcb_clr_intercept(&l0->vmcb01->control, bit);
+}
+
 int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
             const struct l0_io *io)
 {
@@ -198,9 +219,11 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
     }
     memset(l0->vmcb01, 0, sizeof(struct vmcb));
     memset(l0->vmcb02, 0, sizeof(struct vmcb));
+    l0->sem = l0_semantics_of(cfg->semantics);
     init_vmcb01(l0);
     l0->vmcb = l0->vmcb01;
     nested_init(l0);
+    gp_intercept_update(l0);
     l0->gif = true;
     l0->max_insns = cfg->max_insns;
     l0->tracing = cfg->trace != NULL;
@@ -251,8 +274,9 @@ static int handle_exit(struct l0 *l0)
     int resume = 1;
     if (is_guest_mode(l0) && nested_svm_exit_handled(l0, &resume))
         return resume;
+    requeue_interrupted_event(l0);
     resume = svm_invoke_exit_handler(l0, l0->vmcb->control.exit_code);
-    if (resume && l0->exception.pending)
+    if (resume && l0_event_pending(l0))
         resume = inject_pending_exception(l0);
     return resume;
 }
@@ -264,7 +288,7 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
     uint64_t start = l0->cpu->insns;
     for (;;) {
         /* An exception the host queued between runs (svmsim_queue_exception). */
-        if (l0->exception.pending && !inject_pending_exception(l0))
+        if (l0_event_pending(l0) && !inject_pending_exception(l0))
             break;
         uint64_t budget = UINT64_MAX;
         if (l0->max_insns) {

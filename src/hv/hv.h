@@ -41,10 +41,12 @@ struct nested_state {
 };
 
 /* An exception queued for the running guest (KVM's vcpu->arch.exception):
- * delivered through EVENTINJ at the next entry, or, while L2 runs and L1
- * intercepts the vector, as a #VMEXIT to L1. */
+ * delivered through EVENTINJ at the next entry, or, when L2 runs and L1
+ * intercepts the vector, as a #VMEXIT to L1 (decided when it is queued, as
+ * KVM morphs it into a pending #VMEXIT). */
 struct queued_exception {
     bool pending;
+    bool vmexit;                     /* becomes #VMEXIT(0x40 + vector) to L1 */
     uint8_t vector;
     bool has_error;
     uint32_t error;
@@ -52,8 +54,33 @@ struct queued_exception {
     uint64_t payload;
 };
 
+/* The event the guest was delivering when an exit L0 handles came
+ * (EXITINTINFO): given back to the guest at the next entry unless an
+ * exception queued on top of it merges with it (KVM's
+ * svm_complete_interrupts and kvm_multiple_exception). */
+struct interrupted_event {
+    bool valid;
+    uint32_t info;                   /* EVENTINJ format */
+    uint32_t error;
+};
+
+struct l0;
+typedef int (*exit_handler)(struct l0 *l0);
+
+/* What --semantics chooses, once (semantics.c, SPEC-GP.md §0). */
+struct l0_semantics {
+    const char *name;                     /* as traces name it: "kvm-7.1", ... */
+    exit_handler gp_interception;         /* the #GP path: §2.2 or §2.3 */
+    /* §2.2 step 3c: an L2 SVM instruction that passed steps 3a and 3b */
+    int (*nested_svm_insn)(struct l0 *l0, uint64_t exit_code);
+    bool truncate_rax;                    /* handlers ignore RAX[63:32] outside 64-bit mode */
+    bool unbacked_is_emulation_failure;   /* §3.2 step 4; else #GP(0) */
+};
+const struct l0_semantics *l0_semantics_of(enum svmsim_semantics s);
+
 struct l0 {
     struct cpu *cpu;
+    const struct l0_semantics *sem;
     struct vmcb *vmcb01;       /* page-aligned, L0-owned */
     struct vmcb *vmcb02;       /* page-aligned, L0-owned */
     struct vmcb *vmcb;         /* the VMCB now running: vmcb01 or vmcb02 */
@@ -61,6 +88,8 @@ struct l0 {
     uint8_t *msrpm;            /* SVM_MSRPM_SIZE bytes, all intercepted */
     struct nested_state nested;
     struct queued_exception exception;
+    struct interrupted_event interrupted;
+    bool triple_fault;               /* an exception on top of a #DF */
 
     /* guest-visible state KVM keeps outside the VMCB */
     uint64_t efer_svme;        /* X86_EFER_SVME if L1 set it */
@@ -158,14 +187,20 @@ static inline void kvm_rip_write(struct l0 *l0, uint64_t rip)
 /* ---- inject.c: events for the running guest */
 void queue_exception(struct l0 *l0, unsigned vector, bool has_error, uint32_t error);
 void queue_page_fault(struct l0 *l0, uint64_t cr2, uint32_t error);
-/* Delivers the queued exception: into EVENTINJ of the running VMCB, or as
- * a #VMEXIT to L1 when L2 runs and L1 intercepts the vector. Returns 1, or
- * 0 when the run ended (vmcb12 could not be written). */
+/* The exit in the running VMCB interrupted an event's delivery: keep it
+ * for re-injection (call before the exit's handler queues anything). */
+void requeue_interrupted_event(struct l0 *l0);
+/* At the next entry: a triple fault (L1's SHUTDOWN intercept, or the VM
+ * shuts down), the queued exception (EVENTINJ, or #VMEXIT to L1), or the
+ * interrupted event again. Returns 1, or 0 when the run ended. */
 int inject_pending_exception(struct l0 *l0);
+static inline bool l0_event_pending(const struct l0 *l0)
+{
+    return l0->exception.pending || l0->interrupted.valid || l0->triple_fault;
+}
 
 /* ---- exits: each handler returns 1 to resume the guest, 0 to end the run
  * (l0->end filled). Handlers name their decision in l0->rec. */
-typedef int (*exit_handler)(struct l0 *l0);
 int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
@@ -194,11 +229,27 @@ int invlpga_interception(struct l0 *l0);
 /* svm_insn.c: KVM's nested_svm_check_permissions (SPEC-GP.md §3.1). Returns
  * true if the instruction may proceed; otherwise it queued #UD or #GP(0). */
 bool svm_check_permissions(struct l0 *l0);
-/* RAX as VMRUN/VMLOAD/VMSAVE of the running guest use it (SPEC-GP.md §3.2). */
+/* RAX as VMRUN/VMLOAD/VMSAVE of the running guest use it (SPEC-GP.md §3.2):
+ * truncated outside 64-bit mode, except under kvm-7.0. */
 static inline uint64_t svm_insn_gpa(const struct l0 *l0)
 {
-    return kvm_register_read(l0, VCPU_REGS_RAX);
+    return l0->sem->truncate_rax ? kvm_register_read(l0, VCPU_REGS_RAX)
+                                 : kvm_register_read_raw(l0, VCPU_REGS_RAX);
 }
+/* Steps 4-6 of §3.2 for a legal gpa (an L1 physical address): not RAM is
+ * an emulation failure (kvm-7.0: #GP(0)); else skip the instruction and
+ * move the VMLOAD/VMSAVE state between the page and the running VMCB. */
+int svm_vmload_vmsave_page(struct l0 *l0, bool load, uint64_t gpa);
+
+/* ---- gp.c: the #GP intercept (SPEC-GP.md §2) */
+int gp_interception(struct l0 *l0);        /* §2.2, kvm-7.1 */
+int gp_interception_kvm70(struct l0 *l0);  /* §2.3 */
+/* Whether vmcb01 intercepts #GP (§1): always with the backdoor, else while
+ * L1 has EFER.SVME set and the erratum intercept is wanted. */
+void gp_intercept_update(struct l0 *l0);
+
+/* ---- backdoor.c: step 5, the VMware backdoor through #GP (§5) */
+int vmware_gp_interception(struct l0 *l0, const struct cpu_decoded *insn);
 
 /* ---- nested.c: nested SVM (SPEC-GP.md §3.3, §4) */
 void nested_init(struct l0 *l0);
@@ -214,6 +265,10 @@ int nested_svm_vmexit(struct l0 *l0);
 /* A nested page fault L0 met while emulating for L2 (L1's nested page
  * tables): #VMEXIT(NPF) to L1 with the fault's EXITINFO1 and GPA. */
 int nested_svm_npf_vmexit(struct l0 *l0, const struct exc *e);
+/* SPEC-GP.md §0 architectural, step 3c: reflected to L1 only if vmcb12
+ * intercepts it, else performed for L2 (RAX through L1's nested tables
+ * when vmcb12 enables VLS, an L1 physical address otherwise). */
+int nested_svm_insn_architectural(struct l0 *l0, uint64_t exit_code);
 /* §4.5: #VMEXIT(code) with exit_info_1 = exit_info_2 = 0. */
 int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code);
 /* Leaves guest mode without a #VMEXIT and forgets nested state (EFER.SVME

@@ -65,6 +65,7 @@ static int efer_set(struct l0 *l0, uint64_t v)
     if (l0->efer_svme && !(efer & X86_EFER_SVME))
         nested_svm_leave(l0); /* frees nested state */
     l0->efer_svme = efer & X86_EFER_SVME;
+    gp_intercept_update(l0); /* SPEC-GP.md §1: the erratum intercept follows SVME */
     /* L0 always runs L1 with SVME set (KVM does), so the CPU never raises
      * #UD for an SVM instruction itself: L0's handlers decide. */
     sa->efer = efer | X86_EFER_SVME;

@@ -383,6 +383,22 @@ int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code)
     return nested_svm_vmexit(l0);
 }
 
+int nested_svm_insn_architectural(struct l0 *l0, uint64_t exit_code)
+{
+    if (vmcb_is_intercept(&l0->nested.ctl, (unsigned)exit_code))
+        return nested_svm_simple_vmexit(l0, exit_code);
+    /* VMRUN is always intercepted (a VMCB without it fails VMRUN), so this
+     * is VMLOAD or VMSAVE, done for L2 as the hardware would. */
+    bool load = exit_code == SVM_EXIT_VMLOAD;
+    uint64_t gpa = svm_insn_gpa(l0);
+    if ((l0->nested.ctl.virt_ext & SVM_VIRT_EXT_VLS_ENABLE) && nested_npt_enabled(l0)) {
+        struct exc e;
+        if (cpu_guest_phys(l0->cpu, gpa, !load, &gpa, &e) != 0)
+            return nested_svm_npf_vmexit(l0, &e);
+    }
+    return svm_vmload_vmsave_page(l0, load, gpa);
+}
+
 int nested_svm_npf_vmexit(struct l0 *l0, const struct exc *e)
 {
     struct vmcb_control_area *c = &l0->vmcb02->control;

@@ -28,42 +28,51 @@ bool svm_check_permissions(struct l0 *l0)
     return true;
 }
 
-/* Checks 3 and 4 of SPEC-GP.md §3.2: returns 1 and the page, or 0 having
- * decided (#GP injected: resume; emulation failure: end). The page is an
- * L1 physical address, also when L0 acts for L2. */
-static int svm_insn_page(struct l0 *l0, uint64_t gpa, struct vmcb **page, int *resume)
+/* Check 4 of SPEC-GP.md §3.2 for a legal gpa: returns 1 and the page, or 0
+ * having decided (kvm-7.1: emulation failure, the run ends; kvm-7.0:
+ * #GP(0)). The page is an L1 physical address, also when L0 acts for L2. */
+static int svm_insn_ram(struct l0 *l0, uint64_t gpa, const char *insn, struct vmcb **page,
+                        int *resume)
 {
-    if ((gpa & 0xfff) || (gpa >> l0->cfg.maxphyaddr)) {
+    *page = (struct vmcb *)gmem_ptr(l0->cpu->mem, gpa, sizeof(struct vmcb));
+    if (*page)
+        return 1;
+    if (!l0->sem->unbacked_is_emulation_failure) {
         queue_exception(l0, X86_VEC_GP, true, 0);
-        l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "RAX 0x%llx not a legal page: #GP(0)",
+        l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "RAX 0x%llx is not backed by RAM: #GP(0)",
                   (unsigned long long)gpa);
         *resume = 1;
         return 0;
     }
-    *page = (struct vmcb *)gmem_ptr(l0->cpu->mem, gpa, sizeof(struct vmcb));
-    if (!*page) {
-        l0_decide(l0, SVMSIM_DECISION_END, "RAX 0x%llx is not backed by RAM",
-                  (unsigned long long)gpa);
-        *resume = l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
-                         "emulation failure: %s with RAX 0x%llx not backed by RAM",
-                         svm_exit_name(l0->vmcb->control.exit_code), (unsigned long long)gpa);
-        return 0;
-    }
-    return 1;
+    l0_decide(l0, SVMSIM_DECISION_END, "RAX 0x%llx is not backed by RAM",
+              (unsigned long long)gpa);
+    *resume = l0_end(l0, SVMSIM_END_EMULATION_FAILURE, SVMSIM_STATUS_EMULATION_FAILURE,
+                     "emulation failure: %s with RAX 0x%llx not backed by RAM", insn,
+                     (unsigned long long)gpa);
+    return 0;
+}
+
+/* Check 3 of SPEC-GP.md §3.2: a page-aligned address below 2^MAXPHYADDR,
+ * else #GP(0) queued. */
+static bool svm_insn_gpa_legal(struct l0 *l0, uint64_t gpa)
+{
+    if (!(gpa & 0xfff) && !(gpa >> l0->cfg.maxphyaddr))
+        return true;
+    queue_exception(l0, X86_VEC_GP, true, 0);
+    l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "RAX 0x%llx not a legal page: #GP(0)",
+              (unsigned long long)gpa);
+    return false;
 }
 
 /* VMLOAD/VMSAVE move the state svm.h lists between the page and the
  * running VMCB. FS, GS, TR, LDTR and the syscall MSRs are one set of
  * registers that VMRUN and #VMEXIT leave alone (nested.c hands them between
  * vmcb01 and vmcb02), so while L2 runs the live copy is vmcb02's. */
-static int vmload_vmsave(struct l0 *l0, bool load)
+int svm_vmload_vmsave_page(struct l0 *l0, bool load, uint64_t gpa)
 {
-    uint64_t gpa = svm_insn_gpa(l0);
-    if (!svm_check_permissions(l0))
-        return 1;
     struct vmcb *page;
     int resume;
-    if (!svm_insn_page(l0, gpa, &page, &resume))
+    if (!svm_insn_ram(l0, gpa, load ? "VMLOAD" : "VMSAVE", &page, &resume))
         return resume;
     if (l0_skip_insn(l0) != 0)
         return 0;
@@ -84,6 +93,14 @@ static int vmload_vmsave(struct l0 *l0, bool load)
     return 1;
 }
 
+static int vmload_vmsave(struct l0 *l0, bool load)
+{
+    uint64_t gpa = svm_insn_gpa(l0);
+    if (!svm_check_permissions(l0) || !svm_insn_gpa_legal(l0, gpa))
+        return 1;
+    return svm_vmload_vmsave_page(l0, load, gpa);
+}
+
 int vmload_interception(struct l0 *l0) { return vmload_vmsave(l0, true); }
 int vmsave_interception(struct l0 *l0) { return vmload_vmsave(l0, false); }
 
@@ -97,9 +114,11 @@ int vmrun_interception(struct l0 *l0)
         l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "VM_HSAVE_PA is 0: #GP(0)");
         return 1;
     }
+    if (!svm_insn_gpa_legal(l0, gpa))
+        return 1;
     struct vmcb *page;
     int resume;
-    if (!svm_insn_page(l0, gpa, &page, &resume))
+    if (!svm_insn_ram(l0, gpa, "VMRUN", &page, &resume))
         return resume;
     return nested_svm_vmrun(l0, gpa, page);
 }

@@ -22,6 +22,7 @@
  *   vmcb12_gpa               hex string, for "reflected", "vmrun", "vmrun_failed"
  *   asid, intercepts         number and six hex words, only for "vmrun"
  *   check                    string, only for "vmrun_failed"
+ *   gp_step, semantics       strings, only for a #GP exit L0 decided
  *   vmcb_dump                string (lines), only for an unexpected exit
  *   inject_vector            number, only for inject_*
  *   inject_error             number, only when the injected vector pushes
@@ -246,6 +247,12 @@ int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, s
         if (vector_has_error_code(rec->inject_vector))
             put(&o, ",\"inject_error\":%" PRIu32, rec->inject_error);
     }
+    if (rec->gp_step[0]) {
+        put(&o, ",\"gp_step\":");
+        put_json_str(&o, rec->gp_step, sizeof rec->gp_step);
+        put(&o, ",\"semantics\":");
+        put_json_str(&o, rec->semantics, 32);
+    }
     put(&o, ",\"detail\":");
     put_json_str(&o, rec->detail, sizeof rec->detail);
     if (rec->vmcb_dump) {
@@ -330,6 +337,13 @@ int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, s
         put_text(&o, rec->detail, sizeof rec->detail);
     else
         put_decision_words(&o, rec);
+    if (rec->gp_step[0]) {
+        put(&o, " [SPEC-GP ");
+        put_text(&o, rec->gp_step, sizeof rec->gp_step);
+        put(&o, ", ");
+        put_text(&o, rec->semantics, 32);
+        putc_out(&o, ']');
+    }
     if (rec->vmcb_dump) {
         /* The dump's own lines follow, each indented. */
         const char *p = rec->vmcb_dump;

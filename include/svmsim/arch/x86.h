@@ -139,4 +139,35 @@
 #define CPUID_SVM_VGIF         (1u << 16)
 #define CPUID_SVM_SVME_ADDR_CHK (1u << 28)
 
+/* What an exception raised while an earlier one is being delivered becomes
+ * (APM vol. 2 §8.2.9, table 8-7): handled serially, a double fault (#DF
+ * with error code 0), or, on top of a #DF, a triple fault (shutdown).
+ * first_is_exception is false when the earlier event is an interrupt. */
+enum x86_exc_combine { X86_EXC_SERIAL, X86_EXC_DOUBLE_FAULT, X86_EXC_TRIPLE_FAULT };
+
+static inline int x86_exc_class(unsigned vector) /* 0 benign, 1 contributory, 2 #PF, 3 #DF */
+{
+    switch (vector) {
+    case X86_VEC_DE: case X86_VEC_TS: case X86_VEC_NP: case X86_VEC_SS: case X86_VEC_GP:
+        return 1;
+    case X86_VEC_PF:
+        return 2;
+    case X86_VEC_DF:
+        return 3;
+    default:
+        return 0;
+    }
+}
+
+static inline enum x86_exc_combine x86_exc_combine(bool first_is_exception, unsigned first,
+                                                   unsigned second)
+{
+    int a = first_is_exception ? x86_exc_class(first) : 0, b = x86_exc_class(second);
+    if (a == 3 && (b == 1 || b == 2))
+        return X86_EXC_TRIPLE_FAULT;
+    if ((a == 1 && b == 1) || (a == 2 && (b == 1 || b == 2)))
+        return X86_EXC_DOUBLE_FAULT;
+    return X86_EXC_SERIAL;
+}
+
 #endif
