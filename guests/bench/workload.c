@@ -4,7 +4,10 @@
  * 2 runs the memory loop `mov; add; mov; dec; jnz` NMEM times on a
  * variable alone on its page (5 instructions per iteration), 3 makes NVMRUN
  * nested round trips (L1 VMRUN -> L2 VMMCALL -> #VMEXIT to L1), 4 the same
- * with KVM's clgi; vmload; vmrun; vmsave; stgi around each VMRUN. The loops
+ * with KVM's clgi; vmload; vmrun; vmsave; stgi around each VMRUN, 5 makes
+ * NVMRUN erratum round trips (L2 VMLOAD with RAX in the host-reserved range
+ * -> #GP -> L0 -> #VMEXIT(VMLOAD) to L1 -> VMRUN; on a CPU without the
+ * erratum, as QEMU's, a plain VMLOAD intercept). The loops
  * are written in assembly so every peer runs exactly the same instructions
  * as ../shared/peers/kernel.asm does (L2 without nested paging there too).
  */
@@ -12,35 +15,46 @@
 
 static volatile uint64_t memvar[512] __attribute__((aligned(4096)));
 
-#if WORKLOAD == 3 || WORKLOAD == 4
+#if WORKLOAD == 3 || WORKLOAD == 4 || WORKLOAD == 5
 static uint8_t l2_stack[4096] __attribute__((aligned(16)));
 void bench_l2(void);
-asm(".text\n.p2align 4\nbench_l2:\n\tvmmcall\n\tjmp bench_l2\n");
+void bench_l2_erratum(void);
+asm(".text\n.p2align 4\nbench_l2:\n\tvmmcall\n\tjmp bench_l2\n"
+    ".p2align 4\nbench_l2_erratum:\n\tmovl $0x3000000, %eax\n\t"
+    "1: vmload %rax\n\tjmp 1b\n");
 
-static void nested_round_trips(uint64_t n, bool kvm_style)
+/* One round trip ends with exit `code`, whose instruction is 3 bytes. */
+static void nested_round_trips(uint64_t n, bool kvm_style, bool erratum)
 {
     svm_setup();
     vmcb_ident(vmcb);
     vmcb->control.nested_ctl = 0; /* as the peers' kernel: no nested paging, */
     vmcb->control.tlb_ctl = 0;    /* and no TLB flush asked for */
-    vmcb_set_guest(vmcb, bench_l2, l2_stack + sizeof(l2_stack));
+    vmcb_set_guest(vmcb, erratum ? bench_l2_erratum : bench_l2, l2_stack + sizeof(l2_stack));
+    uint32_t code = SVM_EXIT_VMMCALL;
+    if (erratum) {
+        vmcb_intercept(vmcb, SVM_EXIT_VMLOAD);
+        code = SVM_EXIT_VMLOAD;
+    }
     uint64_t bad = 0;
     if (kvm_style)
         asm volatile(".p2align 4\n1:\n\t"
                      "clgi\n\tvmload %%rax\n\tvmrun %%rax\n\tvmsave %%rax\n\tstgi\n\t"
-                     "cmpl $0x81, 0x70(%%rax)\n\tjne 2f\n\t"
+                     "cmpl %[code], 0x70(%%rax)\n\tjne 2f\n\t"
                      "addq $3, 0x578(%%rax)\n\t"
                      "dec %[n]\n\tjnz 1b\n\tjmp 3f\n"
                      "2:\n\tmov $1, %[bad]\n3:"
-                     : [n] "+r"(n), [bad] "+r"(bad) : "a"(vmcb) : "memory", "cc");
+                     : [n] "+r"(n), [bad] "+r"(bad) : "a"(vmcb), [code] "r"(code)
+                     : "memory", "cc");
     else
         asm volatile(".p2align 4\n1:\n\t"
                      "vmrun %%rax\n\t"
-                     "cmpl $0x81, 0x70(%%rax)\n\tjne 2f\n\t"
+                     "cmpl %[code], 0x70(%%rax)\n\tjne 2f\n\t"
                      "addq $3, 0x578(%%rax)\n\t"
                      "dec %[n]\n\tjnz 1b\n\tjmp 3f\n"
                      "2:\n\tmov $1, %[bad]\n3:"
-                     : [n] "+r"(n), [bad] "+r"(bad) : "a"(vmcb) : "memory", "cc");
+                     : [n] "+r"(n), [bad] "+r"(bad) : "a"(vmcb), [code] "r"(code)
+                     : "memory", "cc");
     if (bad) {
         printf("nested round trip ended with exit 0x%lx\n", vmcb->control.exit_code);
         guest_exit(3);
@@ -66,9 +80,11 @@ int main(void)
                  : [p] "r"(&memvar[0])
                  : "memory");
 #elif WORKLOAD == 3
-    nested_round_trips(NVMRUN, false);
+    nested_round_trips(NVMRUN, false, false);
 #elif WORKLOAD == 4
-    nested_round_trips(NVMRUN, true);
+    nested_round_trips(NVMRUN, true, false);
+#elif WORKLOAD == 5
+    nested_round_trips(NVMRUN, false, true);
 #endif
     return 0;
 }
