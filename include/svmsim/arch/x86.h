@@ -4,6 +4,8 @@
 #ifndef SVMSIM_ARCH_X86_H
 #define SVMSIM_ARCH_X86_H
 
+#include <stdbool.h>
+
 #define X86_CR0_PE (1ull << 0)
 #define X86_CR0_MP (1ull << 1)
 #define X86_CR0_EM (1ull << 2)
