@@ -353,6 +353,16 @@ int nested_svm_vmexit(struct l0 *l0)
     c12->exit_info_2 = c02->exit_info_2;
     c12->exit_int_info = c02->exit_int_info;
     c12->exit_int_info_err = c02->exit_int_info_err;
+    /* An event L0 was giving back to L2 (the exit L0 handled interrupted
+     * its delivery) was not delivered: L1 learns of it in EXITINTINFO, as
+     * KVM's nested_save_pending_event_to_vmcb12 does. Nothing L0 queued for
+     * L2 may reach L1 itself. */
+    if (l0->interrupted.valid && !(c12->exit_int_info & SVM_EVTINJ_VALID)) {
+        c12->exit_int_info = l0->interrupted.info;
+        c12->exit_int_info_err = l0->interrupted.error;
+    }
+    l0->interrupted.valid = false;
+    l0->exception.pending = false;
     c12->next_rip = c02->next_rip;
     c12->event_inj = 0;
     c12->event_inj_err = 0;
