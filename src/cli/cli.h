@@ -13,6 +13,7 @@
  * from struct svmsim_end. */
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_USAGE 64
+#define CLI_EXIT_OUTPUT 74 /* an output (stdout, a trace) cannot be written */
 
 /* Prints "svmsim: <message>" and a newline on stderr as one line (control
  * characters from user input become '?'). */
@@ -22,5 +23,7 @@ void cli_error(const char *fmt, ...);
 /* A subcommand: argv[0] is its name; returns the process exit status. */
 int cmd_run(int argc, char **argv);
 void cmd_run_usage(FILE *f);
+int cmd_compare(int argc, char **argv);
+void cmd_compare_usage(FILE *f);
 
 #endif

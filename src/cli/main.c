@@ -25,6 +25,8 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     { "run", cmd_run, cmd_run_usage, "run a guest image until it ends" },
+    { "compare", cmd_compare, cmd_compare_usage,
+      "run a guest under two configurations and show where they differ" },
 };
 
 void cli_error(const char *fmt, ...)

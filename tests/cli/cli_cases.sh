@@ -154,6 +154,70 @@ run_trace_cannot_open)
     run run --trace="$tmp/no/such/dir/t.jsonl" a.elf
     expect_usage_error "svmsim: --trace: cannot open '$tmp/no/such/dir/t.jsonl': No such file or directory"
     ;;
+# ---- compare: options
+compare_help)
+    run compare --help
+    expect_status 0
+    grep -q '^usage: svmsim compare' "$tmp/out" || fail "no usage on stdout"
+    ;;
+compare_missing_image)
+    run compare --semantics=kvm-7.0,kvm-7.1
+    expect_usage_error "svmsim: compare: missing IMAGE (try 'svmsim compare --help')"
+    ;;
+compare_semantics_one_value)
+    run compare --semantics=kvm-7.1 a.elf
+    expect_usage_error "svmsim: compare: --semantics needs two values, A,B (one per side), not 'kvm-7.1'"
+    ;;
+compare_semantics_unknown)
+    run compare --semantics=kvm-7.0,kvm-6.0 a.elf
+    expect_usage_error "svmsim: --semantics: 'kvm-6.0' is not one of kvm-7.1, kvm-7.0, architectural"
+    ;;
+compare_sides_same)
+    run compare --semantics=kvm-7.1,kvm-7.1 --a=--vls --b=--vls a.elf
+    expect_usage_error "svmsim: compare: both sides run the same configuration (make them differ with --semantics=A,B, --a=OPTS or --b=OPTS)"
+    ;;
+compare_no_difference_given)
+    run compare --vls a.elf
+    expect_usage_error "svmsim: compare: both sides run the same configuration (make them differ with --semantics=A,B, --a=OPTS or --b=OPTS)"
+    ;;
+compare_unknown_option)
+    run compare --frob --semantics=kvm-7.0,kvm-7.1 a.elf
+    expect_usage_error "svmsim: compare: unknown option '--frob' (try 'svmsim compare --help')"
+    ;;
+compare_side_unknown_option)
+    run compare --a="--vls --frob=1" a.elf
+    expect_usage_error "svmsim: compare: --a: unknown option '--frob' (try 'svmsim run --help')"
+    ;;
+compare_side_bad_value)
+    run compare --b=--svme-addr-chk,--mem=1M a.elf
+    expect_usage_error "svmsim: --mem: '1M' is less than 2 MiB"
+    ;;
+compare_side_argument)
+    run compare --b=b.elf a.elf
+    expect_usage_error "svmsim: compare: --b: unexpected argument 'b.elf' (options only)"
+    ;;
+compare_trace)
+    run compare --trace="$tmp/t.jsonl" --b=--vls a.elf
+    expect_usage_error "svmsim: compare: --trace cannot be used with compare"
+    ;;
+compare_side_explain)
+    run compare --b=--vls,--explain a.elf
+    expect_usage_error "svmsim: compare: --b: --explain cannot be used with compare"
+    ;;
+compare_extra_argument)
+    run compare --b=--vls a.elf b.elf
+    expect_usage_error "svmsim: compare: unexpected argument 'b.elf' (one IMAGE only)"
+    ;;
+# ---- compare: images that cannot be loaded
+compare_image_missing)
+    run compare --semantics=kvm-7.0,kvm-7.1 "$tmp/missing.elf"
+    expect_image_error "$tmp/missing.elf"
+    ;;
+compare_image_text_file)
+    echo "this is not an ELF file" >"$tmp/text.elf"
+    run compare --b=--no-nested "$tmp/text.elf"
+    expect_image_error "$tmp/text.elf" "not an ELF file (bad magic at offset 0)"
+    ;;
 # ---- run: images that cannot be loaded
 image_missing)
     run run "$tmp/missing.elf"
