@@ -61,11 +61,21 @@ case "${1:-}" in
 demo)
     install_missing "$PKGS"
     build build
-    # The guest reports success by writing 0 to the exit port: status 1.
+    # The erratum demo (guests/demo/erratum_demo.c) with L0's SVM decisions;
+    # it reports success by writing 0 to the exit port: status 1.
     status=0
-    ./build/svmsim run build/guests/hello.elf || status=$?
+    ./build/svmsim run --explain-svm build/guests/erratum_demo.elf || status=$?
     if [ "$status" != 1 ]; then
         echo "dev.sh: demo guest ended with status $status (expected 1)" >&2
+        exit 1
+    fi
+    # What the 2026 #GP series changed for this guest: compare exits 1
+    # when the two semantics differ, as diff does.
+    echo
+    status=0
+    ./build/svmsim compare --semantics=kvm-7.0,kvm-7.1 build/guests/erratum_demo.elf || status=$?
+    if [ "$status" != 1 ]; then
+        echo "dev.sh: compare ended with status $status (expected 1: the semantics differ)" >&2
         exit 1
     fi
     ;;

@@ -120,7 +120,8 @@ static const struct cli_option compare_options[] = {
 static int reject_run_only(const struct run_args *a, const char *who)
 {
     const char *opt = a->trace_path ? "--trace" : a->explain ? "--explain"
-                    : a->stats ? "--stats" : a->help ? "--help" : NULL;
+                    : a->explain_svm ? "--explain-svm" : a->stats ? "--stats"
+                    : a->help ? "--help" : NULL;
     if (!opt)
         return 0;
     cli_error("%s: %s cannot be used with compare", who, opt);

@@ -26,6 +26,7 @@
 struct run_trace {
     FILE *file;                         /* --trace, or NULL */
     bool explain;                       /* --explain: text on stderr */
+    bool explain_svm;                   /* --explain-svm: only the SVM records */
     int write_errno;                    /* first error writing file, 0 if none */
 };
 
@@ -45,6 +46,8 @@ void cmd_run_usage(FILE *f)
             "  --max-insns=N              end after N instructions (default 0: no limit)\n"
             "  --trace=FILE               write one JSON line per #VMEXIT that reaches L0\n"
             "  --explain                  print L0's decisions as text lines on stderr\n"
+            "  --explain-svm              the same for SVM only: the #GP path, nested VMRUN,\n"
+            "                             #VMEXITs to L1 and SVM instructions\n"
             "  --stats                    after the run, print instructions, time and MIPS\n"
             "  --deterministic            time sources follow the instruction count\n"
             "  --enable-vmware-backdoor   L0 lets the VMware backdoor through #GP\n"
@@ -61,6 +64,15 @@ void cmd_run_usage(FILE *f)
             "  --help                     this text\n");
 }
 
+/* The records --explain-svm shows. */
+static bool svm_record(const struct svmsim_trace_record *rec)
+{
+    return rec->gp_step[0] || rec->decision == SVMSIM_DECISION_REFLECTED ||
+           rec->decision == SVMSIM_DECISION_NESTED_VMRUN ||
+           rec->decision == SVMSIM_DECISION_VMRUN_FAILED ||
+           (rec->exit_code >= 0x80 && rec->exit_code <= 0x87) || rec->exit_code == 0x400;
+}
+
 static void run_trace_record(void *opaque, const struct svmsim_trace_record *rec)
 {
     struct run_trace *t = opaque;
@@ -71,7 +83,8 @@ static void run_trace_record(void *opaque, const struct svmsim_trace_record *rec
         if (fprintf(t->file, "%s\n", line) < 0 && t->write_errno == 0)
             t->write_errno = errno ? errno : EIO;
     }
-    if (t->explain && svmsim_trace_format_text(rec, line, sizeof line) >= 0) {
+    if ((t->explain || (t->explain_svm && svm_record(rec))) &&
+        svmsim_trace_format_text(rec, line, sizeof line) >= 0) {
         fflush(stdout); /* keep console output and decisions in order on a terminal */
         fprintf(stderr, "%s\n", line);
     }
@@ -101,7 +114,8 @@ int cmd_run(int argc, char **argv)
         }
     }
     t.explain = a.explain;
-    if (t.file || t.explain) {
+    t.explain_svm = a.explain_svm;
+    if (t.file || t.explain || t.explain_svm) {
         a.cfg.trace = run_trace_record;
         a.cfg.trace_opaque = &t;
     }

@@ -192,6 +192,7 @@ static int opt_flag(struct run_args *a, const char *opt, const char *val)
     struct svmsim_config *c = &a->cfg;
 
     if (strcmp(opt, "--explain") == 0)                       a->explain = true;
+    else if (strcmp(opt, "--explain-svm") == 0)              a->explain_svm = true;
     else if (strcmp(opt, "--stats") == 0)                    a->stats = true;
     else if (strcmp(opt, "--deterministic") == 0)            c->deterministic = true;
     else if (strcmp(opt, "--enable-vmware-backdoor") == 0)   c->enable_vmware_backdoor = true;
@@ -219,6 +220,7 @@ static const struct run_option run_options[] = {
     { "--semantics", true, opt_semantics },
     { "--maxphyaddr", true, opt_maxphyaddr },
     { "--explain", false, opt_flag },
+    { "--explain-svm", false, opt_flag },
     { "--stats", false, opt_flag },
     { "--deterministic", false, opt_flag },
     { "--enable-vmware-backdoor", false, opt_flag },

@@ -26,6 +26,7 @@ struct run_args {
     const char *image;                  /* NULL until an IMAGE argument is seen */
     const char *trace_path;             /* --trace, or NULL */
     bool explain;                       /* --explain */
+    bool explain_svm;                   /* --explain-svm */
     bool stats;                         /* --stats */
     bool help;                          /* --help: parsing stopped there */
 };
