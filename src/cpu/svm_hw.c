@@ -7,6 +7,7 @@
  * Must not: include hv/ headers or decide what an exit means.
  */
 #include "cpu/cpu.h"
+#include "svm/svm.h"
 #include "svmsim/arch/svm_exit.h"
 
 #include <string.h>
@@ -25,14 +26,8 @@ int svm_vmexit(struct cpu *cpu, uint64_t code, uint64_t info1, uint64_t info2)
 
 static bool iopm_hit(const uint8_t *iopm, uint16_t port, unsigned size)
 {
-    /* One bit per port; an access covering several ports is intercepted if
-     * any of their bits is set (the 12 KiB map has a spare byte for 0xffff+). */
-    for (unsigned i = 0; i < size; i++) {
-        unsigned p = (unsigned)port + i;
-        if (iopm[p >> 3] & (1u << (p & 7)))
-            return true;
-    }
-    return false;
+    const uint8_t *b = &iopm[port >> 3];
+    return svm_iopm_hit((uint16_t)(b[0] | b[1] << 8), port, size);
 }
 
 int svm_check_io(struct cpu *cpu, const struct insn *in, uint16_t port, unsigned size,
@@ -58,19 +53,11 @@ bool svm_msr_intercepted(const struct cpu *cpu, uint32_t msr, bool write)
 {
     if (!svm_intercepted(cpu, SVM_EXIT_MSR))
         return false;
-    if (!cpu->msrpm)
+    uint32_t byte;
+    unsigned bit;
+    if (!cpu->msrpm || !svm_msrpm_bit(msr, write, &byte, &bit))
         return true;
-    unsigned base;
-    if (msr <= 0x1fff)
-        base = 0x000;
-    else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
-        base = 0x800;
-    else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
-        base = 0x1000;
-    else
-        return true; /* outside the three ranges: always intercepted */
-    unsigned bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
-    return (cpu->msrpm[base + bit / 8] >> (bit % 8)) & 1;
+    return (cpu->msrpm[byte] >> bit) & 1;
 }
 
 static void seg_from_vmcb(struct seg *s, const struct vmcb_seg *v)

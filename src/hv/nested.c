@@ -235,9 +235,7 @@ static bool nested_intercepts_ioio(const struct l0 *l0)
     uint64_t base = c12->iopm_base_pa & ~0xfffull;
     if (!read_l1(l0, base + first, bytes, last - first + 1))
         return true;
-    uint16_t bits = (uint16_t)(bytes[0] | (bytes[1] << 8));
-    uint16_t mask = (uint16_t)(((1u << size) - 1) << (port & 7));
-    return (bits & mask) != 0;
+    return svm_iopm_hit((uint16_t)(bytes[0] | (bytes[1] << 8)), (uint16_t)port, size);
 }
 
 /* MSR: L1's MSRPM bit for the MSR and direction; MSRs outside the map's
@@ -249,20 +247,13 @@ static bool nested_intercepts_msr(const struct l0 *l0)
         return false;
     uint32_t msr = (uint32_t)l0->cpu->gpr[VCPU_REGS_RCX];
     bool write = l0->vmcb02->control.exit_info_1 & 1;
-    uint64_t off;
-    if (msr <= 0x1fff)
-        off = 0;
-    else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
-        off = 0x800;
-    else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
-        off = 0x1000;
-    else
-        return true;
-    unsigned bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
+    uint32_t off;
+    unsigned bit;
     uint8_t byte;
-    if (!read_l1(l0, (c12->msrpm_base_pa & ~0xfffull) + off + bit / 8, &byte, 1))
+    if (!svm_msrpm_bit(msr, write, &off, &bit) ||
+        !read_l1(l0, (c12->msrpm_base_pa & ~0xfffull) + off, &byte, 1))
         return true;
-    return (byte >> (bit % 8)) & 1;
+    return (byte >> bit) & 1;
 }
 
 /* KVM's nested_svm_intercept: does L1 want this exit? */

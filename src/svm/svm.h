@@ -33,6 +33,36 @@ static inline void vmcb_clr_intercept(struct vmcb_control_area *c, unsigned bit)
     c->intercepts[bit / 32] &= ~(1u << (bit % 32));
 }
 
+/* ---- the permission maps (APM vol. 2 §15.10, §15.11) */
+
+/* The MSRPM bit of an MSR access: two bits per MSR (read, then write) in
+ * three 2 KiB ranges. Returns false for an MSR outside them: such an access
+ * is always intercepted. */
+static inline bool svm_msrpm_bit(uint32_t msr, bool write, uint32_t *byte, unsigned *bit)
+{
+    uint32_t base;
+    if (msr <= 0x1fff)
+        base = 0x000;
+    else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+        base = 0x800;
+    else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
+        base = 0x1000;
+    else
+        return false;
+    unsigned n = (msr & 0x1fff) * 2 + (write ? 1 : 0);
+    *byte = base + n / 8;
+    *bit = n % 8;
+    return true;
+}
+
+/* An access of size bytes at port is intercepted when any of its ports'
+ * IOPM bits is set. bits: the map's two bytes from port / 8 on (the map has
+ * a spare byte, so the second always exists). */
+static inline bool svm_iopm_hit(uint16_t bits, uint16_t port, unsigned size)
+{
+    return (bits >> (port & 7)) & ((1u << size) - 1);
+}
+
 /* ---- VMLOAD/VMSAVE state (APM vol. 3 "VMLOAD"): FS, GS, TR, LDTR with
  * their hidden parts, KernelGsBase, STAR, LSTAR, CSTAR, SFMASK and the
  * SYSENTER MSRs. VMRUN and #VMEXIT leave all of it alone. */
