@@ -133,6 +133,9 @@ struct svmsim_end {
     uint64_t rip;                      /* RIP of the guest at the end */
     int level;                         /* 1 = L1, 2 = L2 */
     uint64_t insns;                    /* instructions retired in this run */
+    uint64_t rep_elements;             /* REP string elements beyond each instruction's first */
+    uint64_t events;                   /* exceptions and interrupts delivered or injected;
+                                        * --max-insns bounds insns + rep_elements + events */
     char message[256];                 /* the one-line reason, without newline */
 };
 

@@ -161,8 +161,10 @@ int cmd_run(int argc, char **argv)
     cli_error("%s", end.message[0] ? end.message : "run ended");
     if (a.stats) {
         double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        cli_error("stats: %llu instructions in %.3f s (%.1f MIPS)", (unsigned long long)end.insns,
-                  secs, secs > 0 ? (double)end.insns / secs / 1e6 : 0.0);
+        cli_error("stats: %llu instructions in %.3f s (%.1f MIPS), %llu REP elements, %llu events",
+                  (unsigned long long)end.insns, secs,
+                  secs > 0 ? (double)end.insns / secs / 1e6 : 0.0,
+                  (unsigned long long)end.rep_elements, (unsigned long long)end.events);
     }
     return status;
 }

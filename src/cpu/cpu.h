@@ -224,7 +224,7 @@ struct cpu {
     uint64_t next_rip;
     uint64_t rflags;     /* arithmetic bits valid only where lf says so */
     struct lazy_flags lf;
-    uint64_t budget;     /* instructions left in this run */
+    uint64_t budget;     /* units of work left in this run (cpu_work) */
     uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode */
     uint8_t cpl;
     uint8_t mode;        /* enum cpu_mode */
@@ -249,8 +249,13 @@ struct cpu {
     bool int_shadow;     /* STI / MOV SS shadow for the next instruction */
     bool gif;
 
-    /* time */
-    uint64_t insns;      /* retired, all runs */
+    /* work, all runs: what --max-insns bounds (cpu_work) */
+    uint64_t insns;      /* instructions retired */
+    uint64_t rep_elems;  /* REP string elements beyond each instruction's first */
+    uint64_t events;     /* exceptions and interrupts delivered or injected */
+    uint64_t events_since_retire; /* events since an instruction last retired */
+    uint8_t last_event_vector;
+    uint64_t last_event_rip;
     uint64_t tsc_offset;
 
     /* nested paging of the VMCB being run (NP_ENABLE, nCR3) */
@@ -337,6 +342,25 @@ struct cpu_decoded {
 };
 enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out);
 const char *cpu_decode_status_name(enum cpu_decode_status st);
+
+/* Everything the CPU did for its guests, in the units --max-insns counts
+ * (DESIGN.md): retired instructions, REP elements and event deliveries. */
+static inline uint64_t cpu_work(const struct cpu *cpu)
+{
+    return cpu->insns + cpu->rep_elems + cpu->events;
+}
+
+/* Charges one event delivery (an exception or interrupt delivered through
+ * the IDT, intercepted, or injected) against the run's budget. */
+static inline void cpu_charge_event(struct cpu *cpu, unsigned vector)
+{
+    cpu->events++;
+    cpu->events_since_retire++;
+    cpu->last_event_vector = (uint8_t)vector;
+    cpu->last_event_rip = cpu->rip;
+    if (cpu->budget)
+        cpu->budget--;
+}
 
 /* Time stamp counter as the guest sees it (before TSC_OFFSET). */
 uint64_t cpu_host_tsc(const struct cpu *cpu);

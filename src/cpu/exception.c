@@ -169,6 +169,7 @@ static int shutdown(struct cpu *cpu)
  * exceptions raised while delivering it are. */
 static int deliver(struct cpu *cpu, struct event ev, bool check_first)
 {
+    cpu_charge_event(cpu, ev.vector);
     bool nested = false, check = check_first;
     struct event outer = ev;
     for (;;) {

@@ -151,6 +151,7 @@ static int step_one(struct cpu *cpu, struct insn *in)
     cpu->rip = cpu->next_rip;
     cpu->budget--;
     cpu->insns++;
+    cpu->events_since_retire = 0;
     if (tf) {
         /* #DB trap after the instruction, DR6.BS (APM vol. 2 §13.1.3.4). */
         cpu->dr[6] |= 1ull << 14;
@@ -200,6 +201,8 @@ void cpu_exec(struct cpu *cpu)
             }
             cpu->budget -= i;
             cpu->insns += i;
+            if (i)
+                cpu->events_since_retire = 0;
             if (likely(r == STEP_OK)) {
                 cpu->rip = cpu->next_rip;
                 continue;

@@ -216,20 +216,29 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
     }
     bool fast = str_fast_ok(cpu, &st);
     bool compare = kind == STR_SCAS || kind == STR_CMPS;
-    /* A long REP is done in slices: after STR_SLICE elements the instruction
-     * stays on RIP with its registers updated, as if interrupted, so that it
-     * runs again and every slice counts against the instruction budget.
-     * (REP-prefixed instructions end their decoded block, see decode.c.) */
+    /* A long REP is done in slices: after a slice the instruction stays on
+     * RIP with its registers updated, as if interrupted, so that it runs
+     * again. Each element counts against the budget (the first as the
+     * instruction itself): a slice is at most STR_SLICE elements and never
+     * more than the budget holds. The block this instruction ends may have
+     * run up to BLOCK_MAX instructions not yet charged. (REP-prefixed
+     * instructions end their decoded block, see decode.c.) */
+    uint64_t limit = cpu->budget > BLOCK_MAX ? cpu->budget - BLOCK_MAX + 1 : 1;
+    if (limit > STR_SLICE)
+        limit = STR_SLICE;
     uint64_t done = 0;
+    int r = STEP_OK;
     while (rcx != 0) {
-        if (done >= STR_SLICE) {
+        if (done >= limit) {
             cpu->next_rip = in->rip;
             break;
         }
-        uint64_t n = fast ? str_fast(cpu, &st, rcx) : 0;
+        uint64_t n = fast ? str_fast(cpu, &st, rcx < limit - done ? rcx : limit - done) : 0;
         if (n == 0) {
-            if (str_element(cpu, &st, &equal) != STEP_OK)
-                return STEP_FAULT;
+            if (str_element(cpu, &st, &equal) != STEP_OK) {
+                r = STEP_FAULT;
+                break;
+            }
             n = 1;
         }
         rcx -= n;
@@ -238,7 +247,11 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
         if (compare && equal == st.repne)
             break;
     }
-    return STEP_OK;
+    if (done > 1) {
+        cpu->rep_elems += done - 1;
+        cpu->budget -= done - 1;
+    }
+    return r;
 }
 
 int op_movs(struct cpu *cpu, const struct insn *in) { return str_run(cpu, in, STR_MOVS); }

@@ -168,6 +168,7 @@ int l0_skip_insn(struct l0 *l0)
     }
     kvm_rip_write(l0, next);
     l0->cpu->insns++;
+    l0->cpu->events_since_retire = 0;
     return 0;
 }
 
@@ -281,21 +282,44 @@ static int handle_exit(struct l0 *l0)
     return resume;
 }
 
+/* The budget is spent. A guest that spent its last units delivering
+ * exceptions without retiring an instruction is in a fault loop: say so. */
+#define FAULT_LOOP_EVENTS 64
+static void l0_end_budget(struct l0 *l0)
+{
+    const struct cpu *cpu = l0->cpu;
+    if (cpu->events_since_retire >= FAULT_LOOP_EVENTS)
+        l0_end(l0, SVMSIM_END_MAX_INSNS, SVMSIM_STATUS_MAX_INSNS,
+               "instruction limit reached in a fault loop: %llu events and no instruction "
+               "retired, the last vector %u", (unsigned long long)cpu->events_since_retire,
+               cpu->last_event_vector);
+    else
+        l0_end(l0, SVMSIM_END_MAX_INSNS, SVMSIM_STATUS_MAX_INSNS, "instruction limit reached");
+}
+
+uint64_t l0_budget_left(const struct l0 *l0)
+{
+    uint64_t used = cpu_work(l0->cpu);
+    if (!l0->max_insns)
+        return UINT64_MAX;
+    return used >= l0->max_insns ? 0 : l0->max_insns - used;
+}
+
 int l0_run(struct l0 *l0, struct svmsim_end *end)
 {
     memset(end, 0, sizeof(*end));
     l0->end = end;
-    uint64_t start = l0->cpu->insns;
+    struct cpu *cpu = l0->cpu;
+    uint64_t start = cpu->insns, start_rep = cpu->rep_elems, start_events = cpu->events;
     for (;;) {
         /* An exception the host queued between runs (svmsim_queue_exception). */
         if (l0_event_pending(l0) && !inject_pending_exception(l0))
             break;
         uint64_t budget = UINT64_MAX;
         if (l0->max_insns) {
-            uint64_t used = l0->cpu->insns;
+            uint64_t used = cpu_work(cpu);
             if (used >= l0->max_insns) {
-                l0_end(l0, SVMSIM_END_MAX_INSNS, SVMSIM_STATUS_MAX_INSNS,
-                       "instruction limit (%llu) reached", (unsigned long long)l0->max_insns);
+                l0_end_budget(l0);
                 break;
             }
             budget = l0->max_insns - used;
@@ -319,6 +343,8 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
         if (!resume)
             break;
     }
-    end->insns = l0->cpu->insns - start;
+    end->insns = cpu->insns - start;
+    end->rep_elements = cpu->rep_elems - start_rep;
+    end->events = cpu->events - start_events;
     return end->status;
 }

@@ -115,6 +115,9 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
 void l0_fini(struct l0 *l0);
 /* Runs the guest until the run ends; fills *end and returns end->status. */
 int l0_run(struct l0 *l0, struct svmsim_end *end);
+/* Units of work (cpu_work) the run may still do: for L0's own emulation of
+ * a guest's work, which counts like the CPU's (REP elements of INS/OUTS). */
+uint64_t l0_budget_left(const struct l0 *l0);
 
 static inline bool is_guest_mode(const struct l0 *l0)
 {

@@ -27,14 +27,22 @@ static int string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bo
     int64_t step = (sa->rflags & X86_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
     unsigned reg = is_in ? 7 : 6;
     /* At most IO_SLICE elements per exit, as KVM's emulator works in
-     * chunks: RIP stays on the instruction until the count is done. */
-    unsigned slice = 0;
+     * chunks: RIP stays on the instruction until the count is done. Each
+     * element is work the budget counts, as the CPU counts its own REP
+     * elements: the first as the instruction, the others as REP elements. */
+    uint64_t limit = l0_budget_left(l0);
+    if (limit > IO_SLICE)
+        limit = IO_SLICE;
+    uint64_t slice = 0;
     while (count > 0) {
-        if (slice++ == IO_SLICE) {
-            /* As an interrupted REP: the slice counts against the budget. */
+        if (slice > 0 && slice >= limit) {
+            /* As an interrupted REP: the slice's first element counts as
+             * the instruction, the others were counted as they went. */
             cpu->insns++;
             return 1;
         }
+        if (slice++ > 0)
+            cpu->rep_elems++;
         uint64_t off = cpu->gpr[reg] & amask, val = 0;
         struct exc exc;
         if (is_in) {

@@ -299,7 +299,7 @@ void svmsim_set_regs(struct svmsim_vm *vm, const struct svmsim_regs *regs)
 
 void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns)
 {
-    vm->l0.max_insns = max_insns ? vm->cpu.insns + max_insns : 0;
+    vm->l0.max_insns = max_insns ? cpu_work(&vm->cpu) + max_insns : 0;
 }
 
 int svmsim_queue_exception(struct svmsim_vm *vm, unsigned vector, bool has_error,

@@ -879,20 +879,45 @@ Test(svm_hw, lmsw_intercept_comes_before_its_memory_operand_faults)
     cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
 }
 
-Test(svm_hw, a_long_rep_stos_runs_in_slices_that_each_count_against_the_budget)
+Test(svm_hw, every_element_of_a_long_rep_stos_counts_against_the_budget)
 {
-    /* mov edi, 0x20000; mov ecx, 0x100000; rep stosb; hlt — 1 MiB in 4 KiB slices */
+    /* mov edi, 0x20000; mov ecx, 0x100000; rep stosb; hlt — 1 MiB, one
+     * unit of budget per element (DESIGN.md: REP elements count). */
     GUEST_CODE(CODE_GPA, 0xbf, 0x00, 0x00, 0x02, 0x00, 0xb9, 0x00, 0x00, 0x10, 0x00, 0xf3, 0xaa,
                0xf4);
     uint64_t budget = 3;
     cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
-    cr_expect_eq(rig.cpu.gpr[1], 0x100000 - 4096, "one slice done: rcx %#llx",
+    cr_expect_eq(rig.cpu.gpr[1], 0x100000 - 1, "the two MOVs and one element: rcx %#llx",
                  (unsigned long long)rig.cpu.gpr[1]);
     cr_expect_eq(rig.cpu.rip, CODE_GPA + 10, "still on the REP STOSB");
+    budget = 10000;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(rig.cpu.gpr[1], 0x100000 - 1 - 10000, "10000 more elements: rcx %#llx",
+                 (unsigned long long)rig.cpu.gpr[1]);
+    cr_expect_eq(rig.cpu.rip, CODE_GPA + 10);
+    cr_expect_eq(cpu_work(&rig.cpu), 10003);
     intercept(SVM_EXIT_HLT);
-    run_to_exit();
+    budget = 0x200000;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_VMEXIT);
     cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
     cr_expect_eq(rig.cpu.gpr[1], 0);
+    cr_expect_eq(rig.cpu.rep_elems + rig.cpu.insns, 0x100000 + 2,
+                 "every element and the MOVs: insns %llu, REP elements %llu",
+                 (unsigned long long)rig.cpu.insns, (unsigned long long)rig.cpu.rep_elems);
+}
+
+Test(svm_hw, a_fault_loop_that_retires_nothing_still_spends_the_budget)
+{
+    /* ud2 with the #UD gate pointing back at the ud2: nothing ever retires */
+    GUEST_CODE(CODE_GPA, 0x0f, 0x0b);
+    idt_gate(X86_VEC_UD, CODE_GPA, true);
+    uint64_t budget = 1000;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(budget, 0);
+    cr_expect_eq(rig.cpu.insns, 0);
+    cr_expect_eq(rig.cpu.events, 1000);
+    cr_expect_eq(rig.cpu.events_since_retire, 1000);
+    cr_expect_eq(rig.cpu.last_event_vector, X86_VEC_UD);
 }
 
 Test(svm_hw, invlpg_of_a_large_page_drops_every_cached_piece_of_it)
