@@ -73,6 +73,13 @@ struct svmsim_config {
     bool vls;                          /* default false */
     enum svmsim_semantics semantics;   /* default kvm-7.1 */
 
+    /* The VMware backdoor device (ports 0x5658/0x5659). */
+    uint32_t vmware_version;           /* GETVERSION's EAX; default 6 (as QEMU) */
+    uint32_t vmware_product_type;      /* GETVERSION's ECX; default 2 (ESX Server) */
+    uint8_t vmware_uuid[16];           /* GETUUID / GET_BIOS_UUID; default all zero */
+    const char *const *guestinfo;      /* "KEY=VALUE" presets for GuestRPC info-get,
+                                        * NULL-terminated; NULL: none */
+
     /* Console (COM1 output). NULL writes to stdout. */
     void (*console_write)(void *opaque, const uint8_t *buf, size_t len);
     void *console_opaque;

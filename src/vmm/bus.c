@@ -58,7 +58,7 @@ static const struct bus_range *bus_find(const struct bus *bus, uint16_t port)
 
 /* A size other than 1, 2 or 4 is treated as an access nobody claims. */
 const struct bus_range *bus_io(struct bus *bus, uint16_t port, unsigned size, bool is_in,
-                               uint32_t *value)
+                               uint32_t *value, const struct bus_regs *regs)
 {
     if (size != 1 && size != 2 && size != 4) {
         if (is_in)
@@ -73,6 +73,12 @@ const struct bus_range *bus_io(struct bus *bus, uint16_t port, unsigned size, bo
         return NULL;
     }
     uint16_t offset = (uint16_t)(port - r->base);
+    if (r->ops->io_regs && regs) {
+        uint32_t v = r->ops->io_regs(r->dev, offset, size, is_in, is_in ? 0 : *value & mask, regs);
+        if (is_in)
+            *value = v & mask;
+        return r;
+    }
     if (is_in)
         *value = (r->ops->read ? r->ops->read(r->dev, offset, size) : 0xffffffffu) & mask;
     else if (r->ops->write)

@@ -12,10 +12,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The general-purpose registers of the vCPU making an access (0 = RAX ..
+ * 15 = R15, the x86 encoding), for a device whose protocol passes values in
+ * them: the VMware backdoor, as QEMU's vmport syncs them. L0's register
+ * accessors stand behind them; a device never sees the CPU itself. */
+struct bus_regs {
+    uint64_t (*get)(void *opaque, unsigned reg);
+    void (*set)(void *opaque, unsigned reg, uint64_t value);
+    void *opaque;
+};
+
 struct bus_device_ops {
     /* Returns the value read (only the low `size` bytes are used). */
     uint32_t (*read)(void *dev, uint16_t offset, unsigned size);
     void (*write)(void *dev, uint16_t offset, unsigned size, uint32_t value);
+    /* Optional, used instead of read/write: an access that may read and
+     * write the vCPU's registers. For IN it returns the value read (which
+     * the caller then puts in AL/AX/EAX); for OUT `value` is what was
+     * written. */
+    uint32_t (*io_regs)(void *dev, uint16_t offset, unsigned size, bool is_in, uint32_t value,
+                        const struct bus_regs *regs);
 };
 
 #define BUS_MAX_RANGES 16
@@ -41,6 +57,6 @@ int bus_register(struct bus *bus, uint16_t base, uint32_t len, const char *name,
 /* Performs one access of size 1, 2 or 4 at port. For a read, *value receives
  * the result (all ones if unclaimed). Returns the claiming range, or NULL. */
 const struct bus_range *bus_io(struct bus *bus, uint16_t port, unsigned size, bool is_in,
-                               uint32_t *value);
+                               uint32_t *value, const struct bus_regs *regs);
 
 #endif

@@ -50,6 +50,8 @@ void svmsim_config_default(struct svmsim_config *cfg)
     cfg->host_reserved_end = 0x030fffff;
     cfg->nested = true;
     cfg->semantics = SVMSIM_SEMANTICS_KVM_7_1;
+    cfg->vmware_version = 6;
+    cfg->vmware_product_type = 2;
 }
 
 const char *svmsim_version(void)
@@ -74,11 +76,26 @@ static void stdout_write(void *opaque, const uint8_t *buf, size_t len)
     fflush(stdout);
 }
 
+/* The vCPU's registers for devices, through L0's accessors (the running
+ * level's RAX and RSP live in its VMCB). */
+static uint64_t vm_reg_get(void *opaque, unsigned reg)
+{
+    struct svmsim_vm *vm = opaque;
+    return kvm_register_read_raw(&vm->l0, reg & 15);
+}
+
+static void vm_reg_set(void *opaque, unsigned reg, uint64_t value)
+{
+    struct svmsim_vm *vm = opaque;
+    kvm_register_write_raw(&vm->l0, reg & 15, value);
+}
+
 static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
                    const char **name)
 {
     struct svmsim_vm *vm = opaque;
-    const struct bus_range *r = bus_io(&vm->bus, port, size, is_in, value);
+    const struct bus_regs regs = { .get = vm_reg_get, .set = vm_reg_set, .opaque = vm };
+    const struct bus_range *r = bus_io(&vm->bus, port, size, is_in, value, &regs);
     *name = r ? r->name : "unclaimed";
     return r != NULL;
 }

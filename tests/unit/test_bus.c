@@ -45,13 +45,13 @@ static const struct bus_device_ops probe_ops = { .read = probe_read, .write = pr
 static uint32_t in(struct bus *bus, uint16_t port, unsigned size)
 {
     uint32_t v = 0x5a5a5a5a;
-    bus_io(bus, port, size, true, &v);
+    bus_io(bus, port, size, true, &v, NULL);
     return v;
 }
 
 static const struct bus_range *out(struct bus *bus, uint16_t port, unsigned size, uint32_t v)
 {
-    return bus_io(bus, port, size, false, &v);
+    return bus_io(bus, port, size, false, &v, NULL);
 }
 
 /* ---- registration */
@@ -127,11 +127,11 @@ Test(bus, reports_an_unclaimed_access_and_reads_all_ones)
     bus_init(&bus);
     bus_register(&bus, 0x3f8, 8, "a", &probe_ops, &a);
     uint32_t v = 0;
-    cr_expect_null(bus_io(&bus, 0x80, 1, true, &v));
+    cr_expect_null(bus_io(&bus, 0x80, 1, true, &v, NULL));
     cr_expect_eq(v, 0xff);
-    cr_expect_null(bus_io(&bus, 0x3f7, 2, true, &v));
+    cr_expect_null(bus_io(&bus, 0x3f7, 2, true, &v, NULL));
     cr_expect_eq(v, 0xffff);
-    cr_expect_null(bus_io(&bus, 0x400, 4, true, &v));
+    cr_expect_null(bus_io(&bus, 0x400, 4, true, &v, NULL));
     cr_expect_eq(v, 0xffffffff);
     cr_expect_null(out(&bus, 0x80, 1, 0x12));
     cr_expect_eq(a.reads + a.writes, 0);
@@ -188,7 +188,7 @@ Test(bus, treats_an_odd_size_as_unclaimed)
     bus_init(&bus);
     bus_register(&bus, 0x70, 8, "a", &probe_ops, &a);
     uint32_t v = 0;
-    cr_expect_null(bus_io(&bus, 0x70, 3, true, &v));
+    cr_expect_null(bus_io(&bus, 0x70, 3, true, &v, NULL));
     cr_expect_eq(v, 0xffffffff);
     cr_expect_eq(a.reads, 0);
 }
