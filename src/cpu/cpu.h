@@ -318,6 +318,9 @@ int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, 
  * page tables (itself without nested paging), as a VLS access of the given
  * direction. Returns 0, or -1 with the nested fault (CPU_EXC_NPF) in *exc. */
 int cpu_guest_phys(struct cpu *cpu, uint64_t gpa, bool write, uint64_t *hpa, struct exc *exc);
+/* Whether the last-run guest may access size bytes at port: CPL <= IOPL, or
+ * the TSS I/O permission bitmap allows every byte (APM vol. 2 §13.3). */
+bool cpu_guest_io_permitted(struct cpu *cpu, uint16_t port, unsigned size);
 /* The decode service for the hypervisor (as KVM asks its emulator): the
  * instruction at the last-run guest's CS:RIP, fetched through its paging at
  * its CPL and decoded in its mode by the same decoder the interpreter uses.
@@ -337,6 +340,11 @@ struct cpu_decoded {
     bool has_modrm;
     uint8_t modrm;
     uint8_t asize;            /* effective address size in bytes */
+    uint8_t osize;            /* effective operand size in bytes */
+    bool rep;                 /* a REP/REPE/REPNE prefix */
+    uint8_t seg;              /* the segment of its memory operand (SEG_DS by default) */
+    bool has_imm;
+    uint64_t imm;             /* its first immediate, zero-extended */
     char text[96];            /* Intel syntax */
     struct exc fault;         /* for CPU_DECODE_FETCH_FAULT */
 };

@@ -37,6 +37,14 @@ int cpu_guest_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, 
     return guest_access(cpu, seg, off, size, ACC_WRITE, &val, exc);
 }
 
+bool cpu_guest_io_permitted(struct cpu *cpu, uint16_t port, unsigned size)
+{
+    struct exc saved = cpu->exc;
+    bool ok = io_permission(cpu, port, size) == STEP_OK;
+    cpu->exc = saved;
+    return ok;
+}
+
 int cpu_guest_phys(struct cpu *cpu, uint64_t gpa, bool write, uint64_t *hpa, struct exc *exc)
 {
     struct exc saved = cpu->exc;
@@ -66,6 +74,24 @@ enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded
     out->has_modrm = zi.attributes & ZYDIS_ATTRIB_HAS_MODRM;
     out->modrm = (uint8_t)((zi.raw.modrm.mod << 6) | (zi.raw.modrm.reg << 3) | zi.raw.modrm.rm);
     out->asize = (uint8_t)(zi.address_width / 8);
+    out->osize = (uint8_t)(zi.operand_width / 8);
+    out->rep = zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+                                ZYDIS_ATTRIB_HAS_REPNE);
+    out->seg = SEG_DS;
+    for (unsigned i = 0; i < zi.operand_count; i++) {
+        if (zo[i].type == ZYDIS_OPERAND_TYPE_MEMORY && zo[i].mem.type == ZYDIS_MEMOP_TYPE_MEM &&
+            zo[i].mem.segment >= ZYDIS_REGISTER_ES && zo[i].mem.segment <= ZYDIS_REGISTER_GS) {
+            out->seg = (uint8_t)(zo[i].mem.segment - ZYDIS_REGISTER_ES);
+            break;
+        }
+    }
+    for (unsigned i = 0; i < zi.operand_count; i++) {
+        if (zo[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            out->has_imm = true;
+            out->imm = zo[i].imm.value.u & size_mask(zo[i].size / 8);
+            break;
+        }
+    }
     ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible, out->text,
                                     sizeof(out->text), cpu->rip, ZYAN_NULL);
     return CPU_DECODE_OK;

@@ -45,23 +45,10 @@ static int nop_interception(struct l0 *l0)
     return 1;
 }
 
-/* RDPMC (KVM intercepts it in init_vmcb): the model has no performance
- * counters of its own; the four legacy AMD counters read 0. */
+/* RDPMC (KVM intercepts it in init_vmcb). */
 static int rdpmc_interception(struct l0 *l0)
 {
-    const struct vmcb_save_area *sa = &l0->vmcb->save;
-    uint32_t idx = (uint32_t)l0->cpu->gpr[VCPU_REGS_RCX];
-    if ((!(sa->cr4 & X86_CR4_PCE) && sa->cpl != 0) || idx > 3) {
-        queue_exception(l0, X86_VEC_GP, true, 0);
-        l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "RDPMC of counter 0x%x: #GP(0)", idx);
-        return 1;
-    }
-    kvm_register_write_raw(l0, VCPU_REGS_RAX, 0);
-    kvm_register_write_raw(l0, VCPU_REGS_RDX, 0);
-    if (l0_skip_insn(l0) != 0)
-        return 0;
-    l0_decide(l0, SVMSIM_DECISION_EMULATED, "RDPMC of counter %u = 0", idx);
-    return 1;
+    return rdpmc_emulate(l0, false);
 }
 
 /* #GP: the path --semantics chose (gp.c). */

@@ -217,6 +217,21 @@ int l0_skip_insn(struct l0 *l0);
  * intercept had fired (KVM's svm_invoke_exit_handler). */
 int svm_invoke_exit_handler(struct l0 *l0, uint64_t code);
 
+/* ---- io.c: port I/O of the running guest, as a request */
+struct pio_req {
+    uint16_t port;
+    uint8_t size;        /* 1, 2, 4 */
+    bool in;
+    bool string;         /* INS/OUTS */
+    bool rep;
+    uint8_t asize;       /* string: address size in bytes, 2/4/8 */
+    uint8_t seg;         /* OUTS: the source segment (INS always writes ES:rDI) */
+};
+/* Performs the access (the string through the guest's paging, RCX/RSI/RDI
+ * and DF honoured, in budget-bounded slices), skips the instruction once it
+ * is done. Returns 1, or 0 when the run ended (the exit port, an emulation
+ * failure). */
+int l0_pio(struct l0 *l0, const struct pio_req *req);
 int io_interception(struct l0 *l0);
 int msr_interception(struct l0 *l0);
 int cpuid_interception(struct l0 *l0);
@@ -250,6 +265,9 @@ int gp_interception_kvm70(struct l0 *l0);  /* §2.3 */
 /* Whether vmcb01 intercepts #GP (§1): always with the backdoor, else while
  * L1 has EFER.SVME set and the erratum intercept is wanted. */
 void gp_intercept_update(struct l0 *l0);
+
+/* ---- rdpmc.c: RDPMC, under VMware-#GP rules (pseudo-counters) or not */
+int rdpmc_emulate(struct l0 *l0, bool vmware);
 
 /* ---- backdoor.c: step 5, the VMware backdoor through #GP (§5) */
 int vmware_gp_interception(struct l0 *l0, const struct cpu_decoded *insn);

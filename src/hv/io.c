@@ -1,6 +1,9 @@
-/* io.c — the IOIO intercept: port I/O of L1 passed out to the VMM's devices,
- * including string I/O (INS/OUTS, with REP), which L0 emulates itself
- * through the guest's page tables as KVM's emulator does.
+/* io.c — port I/O of the running guest passed out to the VMM's devices
+ * (KVM's KVM_EXIT_IO): one request type and one l0_pio() that performs it,
+ * single or REP string, both directions, any address size and DF, through
+ * the guest's paging as KVM's emulator does. The IOIO intercept decodes
+ * EXITINFO1 into a request; the VMware backdoor's #GP path (backdoor.c)
+ * builds one from the decoded instruction.
  */
 #include "hv/hv.h"
 #include "svmsim/arch/svm_exit.h"
@@ -14,18 +17,17 @@ static bool do_pio(struct l0 *l0, uint16_t port, unsigned size, bool is_in, uint
 
 #define IO_SLICE 4096
 
-/* Emulates INS/OUTS element by element; a fault is injected into the
- * guest, a nested page fault of L2 goes to L1. Returns 1, or 0 when the
- * run ended. */
-static int string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bool rep,
-                     unsigned asize, unsigned seg, const char **name)
+/* INS/OUTS element by element; a fault is injected into the guest, a nested
+ * page fault of L2 goes to L1. Returns 1, or 0 when the run ended. */
+static int string_io(struct l0 *l0, const struct pio_req *req, const char **name)
 {
     struct cpu *cpu = l0->cpu;
     struct vmcb_save_area *sa = &l0->vmcb->save;
+    unsigned size = req->size, asize = req->asize;
     uint64_t amask = size_mask(asize);
-    uint64_t count = rep ? (cpu->gpr[1] & amask) : 1;
+    uint64_t count = req->rep ? (kvm_register_read_raw(l0, VCPU_REGS_RCX) & amask) : 1;
     int64_t step = (sa->rflags & X86_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
-    unsigned reg = is_in ? 7 : 6;
+    unsigned reg = req->in ? VCPU_REGS_RDI : VCPU_REGS_RSI;
     /* At most IO_SLICE elements per exit, as KVM's emulator works in
      * chunks: RIP stays on the instruction until the count is done. Each
      * element is work the budget counts, as the CPU counts its own REP
@@ -45,21 +47,21 @@ static int string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bo
             cpu->rep_elems++;
         uint64_t off = cpu->gpr[reg] & amask, val = 0;
         struct exc exc;
-        if (is_in) {
+        if (req->in) {
             uint32_t v;
-            do_pio(l0, port, size, true, &v, name);
+            do_pio(l0, req->port, size, true, &v, name);
             if (cpu_guest_write(cpu, SEG_ES, off, size, v, &exc) != 0)
                 goto fault;
         } else {
-            if (cpu_guest_read(cpu, seg, off, size, &val, &exc) != 0)
+            if (cpu_guest_read(cpu, req->seg, off, size, &val, &exc) != 0)
                 goto fault;
             uint32_t v = (uint32_t)val;
-            do_pio(l0, port, size, false, &v, name);
+            do_pio(l0, req->port, size, false, &v, name);
         }
         gpr_write_sized(cpu, reg, asize, cpu->gpr[reg] + (uint64_t)step);
         count--;
-        if (rep)
-            gpr_write_sized(cpu, 1, asize, count);
+        if (req->rep)
+            gpr_write_sized(cpu, VCPU_REGS_RCX, asize, count);
         struct svmsim_end probe;
         if (l0->io.ended(l0->io.opaque, &probe))
             break;
@@ -76,38 +78,34 @@ static int string_io(struct l0 *l0, uint16_t port, unsigned size, bool is_in, bo
                   exc.vector);
         return 1;
     }
-    return l0_skip_insn(l0) == 0;
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    l0_decide(l0, SVMSIM_DECISION_DEVICE, "string I/O passed to device: %s", *name);
+    return 1;
 }
 
-int io_interception(struct l0 *l0)
+int l0_pio(struct l0 *l0, const struct pio_req *req)
 {
-    const struct vmcb_control_area *c = &l0->vmcb->control;
-    uint64_t info = c->exit_info_1;
-    uint16_t port = (uint16_t)(info >> SVM_IOIO_PORT_SHIFT);
-    unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7;
-    size = size == 1 ? 1 : size == 2 ? 2 : 4;
-    unsigned asz = (info >> SVM_IOIO_ASIZE_SHIFT) & 7;
-    unsigned asize = asz == 1 ? 2 : asz == 2 ? 4 : 8;
-    bool is_in = info & SVM_IOIO_TYPE_IN;
     const char *name = "unclaimed";
-
-    if (info & SVM_IOIO_STR) {
-        if (!string_io(l0, port, size, is_in, info & SVM_IOIO_REP, asize,
-                       (info >> SVM_IOIO_SEG_SHIFT) & 7, &name))
+    if (req->string) {
+        if (!string_io(l0, req, &name))
             return 0;
-        if (l0->tracing && l0->rec.decision == SVMSIM_DECISION_HANDLED)
-            l0_decide(l0, SVMSIM_DECISION_DEVICE, "string I/O passed to device: %s", name);
     } else {
-        struct vmcb_save_area *sa = &l0->vmcb->save;
-        uint32_t v = (uint32_t)(sa->rax & size_mask(size));
-        do_pio(l0, port, size, is_in, &v, &name);
-        if (is_in) {
-            if (size == 4)
-                sa->rax = v; /* a 32-bit IN zero-extends into RAX */
+        uint64_t rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);
+        uint32_t v = (uint32_t)(rax & size_mask(req->size));
+        do_pio(l0, req->port, req->size, req->in, &v, &name);
+        if (req->in) {
+            /* Reread RAX: a device that speaks through the registers (the
+             * backdoor) may have set it; the value read replaces its low
+             * bytes, and a 32-bit IN zero-extends. */
+            rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);
+            if (req->size == 4)
+                rax = v;
             else
-                sa->rax = (sa->rax & ~size_mask(size)) | (v & size_mask(size));
+                rax = (rax & ~size_mask(req->size)) | (v & size_mask(req->size));
+            kvm_register_write_raw(l0, VCPU_REGS_RAX, rax);
         }
-        if (l0_skip_insn(l0) != 0) /* NRIP; EXITINFO2 holds the same address */
+        if (l0_skip_insn(l0) != 0)
             return 0;
         l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
     }
@@ -117,4 +115,22 @@ int io_interception(struct l0 *l0)
         return l0_end(l0, end.reason, end.status, "%s", end.message);
     }
     return 1;
+}
+
+/* EXITINFO1 of an IOIO exit as a request (APM vol. 2 §15.10.2). */
+int io_interception(struct l0 *l0)
+{
+    uint64_t info = l0->vmcb->control.exit_info_1;
+    unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7;
+    unsigned asz = (info >> SVM_IOIO_ASIZE_SHIFT) & 7;
+    struct pio_req req = {
+        .port = (uint16_t)(info >> SVM_IOIO_PORT_SHIFT),
+        .size = size == 1 ? 1 : size == 2 ? 2 : 4,
+        .in = info & SVM_IOIO_TYPE_IN,
+        .string = info & SVM_IOIO_STR,
+        .rep = info & SVM_IOIO_REP,
+        .asize = asz == 1 ? 2 : asz == 2 ? 4 : 8,
+        .seg = (unsigned)(info >> SVM_IOIO_SEG_SHIFT) & 7,
+    };
+    return l0_pio(l0, &req);
 }

@@ -1126,15 +1126,104 @@ Test(gp_kvm71, l2_non_svm_instruction_gets_gp0_even_with_the_backdoor)
     expect_gp_into_l2(r, 0, "2.2 step 4");
 }
 
+/* Step 5: the VMware backdoor's emulation (SPEC-GP.md §5). */
+static void l1_at_cpl3(void)
+{
+    struct vmcb_save_area *s = &l0.vmcb01->save;
+    set_seg(&s->cs, 0x33, CODE64_DPL3_ATTR, 0xffffffff, 0);
+    set_seg(&s->ss, 0x2b, DATA_DPL3_ATTR, 0xffffffff, 0);
+    s->cpl = 3;
+}
+
+static void expect_emulated_by_step5(int resume, uint64_t rip, enum svmsim_decision d)
+{
+    cr_expect_eq(resume, 1);
+    expect_step("2.2 step 5");
+    expect_decision(d);
+    cr_expect_eq(l0.vmcb01->save.rip, rip, "RIP 0x%llx, expected 0x%llx",
+                 (unsigned long long)l0.vmcb01->save.rip, (unsigned long long)rip);
+    expect_no_event_in(l0.vmcb01);
+}
+
 Test(gp_kvm71, l1_non_svm_instruction_with_the_backdoor_goes_to_step_5)
 {
     with_backdoor();
     CODE(IN_AL_DX);
+    cpu.gpr[VCPU_REGS_RDX] = 0x80;
+    l0.vmcb01->save.rax = 0x1234;
     int r = gp_exit();
-    /* Step 5 is not modelled yet (backdoor.c): an emulation failure. */
-    expect_emulation_failure(r, "2.2 step 5");
-    cr_expect_eq(l0.vmcb01->save.rip, L1_RIP);
-    cr_expect_eq(end.level, 1);
+    /* The fixture's pio claims nothing and leaves the value: AL as it was. */
+    expect_emulated_by_step5(r, L1_RIP + 1, SVMSIM_DECISION_DEVICE);
+    cr_expect_eq(l0.vmcb01->save.rax, 0x1234);
+}
+
+Test(gp_kvm71, step_5_skips_the_tss_bitmap_for_the_backdoor_port_at_cpl3)
+{
+    static const uint8_t in_eax_dx[] = { 0xed };
+    with_backdoor();
+    l1_at_cpl3();
+    CODE(in_eax_dx);
+    cpu.gpr[VCPU_REGS_RDX] = 0x5658;
+    l0.vmcb01->save.rax = 0xffffffff12345678ull;
+    int r = gp_exit();
+    expect_emulated_by_step5(r, L1_RIP + 1, SVMSIM_DECISION_DEVICE);
+    cr_expect_eq(l0.vmcb01->save.rax, 0x12345678, "a 32-bit IN zero-extends");
+}
+
+Test(gp_kvm71, step_5_checks_the_tss_bitmap_for_any_other_port_at_cpl3)
+{
+    with_backdoor();
+    l1_at_cpl3();
+    CODE(IN_AL_DX);
+    cpu.gpr[VCPU_REGS_RDX] = 0x1234; /* the TSS (limit 0x67) has no room for its bit */
+    int r = gp_exit();
+    expect_gp_into_l1(r, 0, "2.2 step 5");
+}
+
+Test(gp_kvm71, step_5_reinjects_gp_for_an_instruction_that_is_not_the_backdoors)
+{
+    static const uint8_t mov[] = { 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x80 };
+    with_backdoor();
+    CODE(mov);
+    int r = gp_exit();
+    expect_gp_into_l1(r, 0, "2.2 step 5");
+}
+
+Test(gp_kvm71, step_5_rep_outsb_to_the_high_bandwidth_port_moves_rcx_bytes)
+{
+    static const uint8_t rep_outsb[] = { 0xf3, 0x6e };
+    with_backdoor();
+    l1_at_cpl3();
+    CODE(rep_outsb);
+    cpu.gpr[VCPU_REGS_RDX] = 0x5659;
+    cpu.gpr[VCPU_REGS_RCX] = 3;
+    cpu.gpr[VCPU_REGS_RSI] = L1_PAGE;
+    int r = gp_exit();
+    expect_emulated_by_step5(r, L1_RIP + 2, SVMSIM_DECISION_DEVICE);
+    cr_expect_eq(cpu.gpr[VCPU_REGS_RCX], 0);
+    cr_expect_eq(cpu.gpr[VCPU_REGS_RSI], L1_PAGE + 3);
+}
+
+Test(gp_kvm71, step_5_rdpmc_of_a_pseudo_counter_is_allowed_at_cpl3_without_pce)
+{
+    static const uint8_t rdpmc[] = { 0x0f, 0x33 };
+    with_backdoor();
+    l1_at_cpl3();
+    CODE(rdpmc);
+    cpu.gpr[VCPU_REGS_RCX] = 0x10001;
+    int r = gp_exit();
+    expect_emulated_by_step5(r, L1_RIP + 2, SVMSIM_DECISION_EMULATED);
+}
+
+Test(gp_kvm71, step_5_rdpmc_of_another_counter_follows_the_normal_rule)
+{
+    static const uint8_t rdpmc[] = { 0x0f, 0x33 };
+    with_backdoor();
+    l1_at_cpl3();
+    CODE(rdpmc);
+    cpu.gpr[VCPU_REGS_RCX] = 0xfff;
+    int r = gp_exit();
+    expect_gp_into_l1(r, 0, "2.2 step 5");
 }
 
 Test(gp_kvm71, l1_nonzero_error_code_never_reaches_the_backdoor)
@@ -1225,8 +1314,12 @@ Test(gp_kvm70, l1_non_svm_instruction_with_the_backdoor_goes_to_step_5)
 {
     with_backdoor();
     CODE(IN_AL_DX);
+    cpu.gpr[VCPU_REGS_RDX] = 0x80;
     int r = gp_exit();
-    expect_emulation_failure(r, "2.3 step 5");
+    cr_expect_eq(r, 1);
+    expect_step("2.3 step 5");
+    expect_decision(SVMSIM_DECISION_DEVICE);
+    cr_expect_eq(l0.vmcb01->save.rip, L1_RIP + 1);
 }
 
 Test(gp_kvm70, l1_unaligned_rax_gets_gp0_before_the_handler)
