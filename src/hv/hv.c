@@ -48,7 +48,10 @@ static int nop_interception(struct l0 *l0)
 /* RDPMC (KVM intercepts it in init_vmcb). */
 static int rdpmc_interception(struct l0 *l0)
 {
-    return rdpmc_emulate(l0, false);
+    /* The CPU checked CPL and CR4.PCE before the intercept; KVM's
+     * kvm_pmu_rdpmc answers the VMware pseudo-counters when the backdoor
+     * is enabled. */
+    return rdpmc_emulate(l0, l0->cfg.enable_vmware_backdoor);
 }
 
 /* #GP: the path --semantics chose (gp.c). */
