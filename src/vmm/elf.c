@@ -15,12 +15,14 @@
 #include "vmm/elf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mem/mem.h"
 
@@ -333,42 +335,70 @@ out:
     return rc;
 }
 
+#define ELF_HEADER_BYTES 64 /* Elf64_Ehdr */
+
 int elf_load_file(struct gmem *mem, const char *path, uint64_t *entry, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: a FIFO or a device must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return fail(err, errlen, path, "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
-        fclose(f);
+        close(fd);
         return fail(err, errlen, path, "cannot stat: %s", strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
-        fclose(f);
+        close(fd);
         return fail(err, errlen, path, "not a regular file");
     }
     if ((uint64_t)st.st_size > ELF_FILE_MAX) {
-        fclose(f);
+        close(fd);
         return fail(err, errlen, path, "file is 0x%llx bytes, more than the 0x%llx an image may have",
                     (unsigned long long)st.st_size, ELF_FILE_MAX);
+    }
+    if ((uint64_t)st.st_size > mem->size) {
+        close(fd);
+        return fail(err, errlen, path, "file is 0x%llx bytes, larger than the 0x%llx bytes of RAM",
+                    (unsigned long long)st.st_size, (unsigned long long)mem->size);
     }
     size_t size = (size_t)st.st_size;
     uint8_t *data = malloc(size ? size : 1);
     if (!data) {
-        fclose(f);
+        close(fd);
         return fail(err, errlen, path, "out of memory reading 0x%zx bytes", size);
     }
-    size_t got = fread(data, 1, size, f);
-    int rerr = ferror(f) ? errno : 0;
-    fclose(f);
+    /* The ELF header first: a file that is no ELF image is refused before
+     * the rest is read. */
+    size_t got = 0;
+    int rerr = 0;
+    size_t want = size < ELF_HEADER_BYTES ? size : ELF_HEADER_BYTES;
+    while (got < size) {
+        ssize_t n = read(fd, data + got, want - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rerr = errno;
+            break;
+        }
+        if (n == 0)
+            break; /* the file shrank: it reads as truncated */
+        got += (size_t)n;
+        if (got == want && want == ELF_HEADER_BYTES && want < size) {
+            if (memcmp(data, "\x7f" "ELF", 4) != 0)
+                break;
+            want = size;
+        }
+    }
+    close(fd);
     int rc;
     if (rerr)
         rc = fail(err, errlen, path, "cannot read: %s", strerror(rerr));
     else
-        rc = elf_load(mem, data, got, path, entry, err, errlen); /* a file that shrank reads as truncated */
+        rc = elf_load(mem, data, got, path, entry, err, errlen);
     free(data);
     return rc;
 }
