@@ -190,9 +190,21 @@ static int make_side(struct compare_config *cfg, const struct run_args *common,
 
 /* The knobs of DESIGN.md that make two runs differ, field by field (a new
  * knob in struct svmsim_config belongs here too). */
+static bool guestinfo_equal(const char *const *x, const char *const *y)
+{
+    for (; x && y && *x && *y; x++, y++)
+        if (strcmp(*x, *y) != 0)
+            return false;
+    return !(x && *x) && !(y && *y);
+}
+
 static bool configs_equal(const struct svmsim_config *x, const struct svmsim_config *y)
 {
-    return x->mem_size == y->mem_size && x->max_insns == y->max_insns &&
+    return x->vmware_version == y->vmware_version &&
+           x->vmware_product_type == y->vmware_product_type &&
+           memcmp(x->vmware_uuid, y->vmware_uuid, sizeof x->vmware_uuid) == 0 &&
+           guestinfo_equal(x->guestinfo, y->guestinfo) &&
+           x->mem_size == y->mem_size && x->max_insns == y->max_insns &&
            x->maxphyaddr == y->maxphyaddr && x->deterministic == y->deterministic &&
            x->enable_vmware_backdoor == y->enable_vmware_backdoor &&
            x->gp_erratum_intercept == y->gp_erratum_intercept &&

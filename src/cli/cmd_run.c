@@ -61,6 +61,12 @@ void cmd_run_usage(FILE *f)
             "  --vls                      offer virtual VMLOAD/VMSAVE to L1\n"
             "  --semantics=S              kvm-7.1 (default), kvm-7.0 or architectural\n"
             "  --maxphyaddr=N             CPUID 8000_0008 MAXPHYADDR, 32..52 (default 48)\n"
+            "  --vmware-version=N         VMware backdoor GETVERSION's EAX (default 6)\n"
+            "  --vmware-type=N            GETVERSION's ECX, the product type (default 2, ESX)\n"
+            "  --uuid=UUID                GETUUID's 16 bytes in the order written,\n"
+            "                             XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX (default zero)\n"
+            "  --guestinfo=KEY=VALUE      preset guestinfo.KEY for GuestRPC info-get\n"
+            "                             (repeatable, up to 64)\n"
             "  --help                     this text\n");
 }
 

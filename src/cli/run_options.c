@@ -176,6 +176,92 @@ static int opt_semantics(struct run_args *a, const char *opt, const char *val)
     return run_semantics_parse(opt, val, &a->cfg.semantics);
 }
 
+static int opt_u32(const char *opt, const char *val, uint32_t *out)
+{
+    uint64_t n;
+    if (!parse_u64(val, &n) || n > UINT32_MAX) {
+        cli_error("%s: '%s' is not a 32-bit number", opt, val);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int opt_vmware_version(struct run_args *a, const char *opt, const char *val)
+{
+    return opt_u32(opt, val, &a->cfg.vmware_version);
+}
+
+static int opt_vmware_type(struct run_args *a, const char *opt, const char *val)
+{
+    return opt_u32(opt, val, &a->cfg.vmware_product_type);
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX, the bytes in the order written (no
+ * RFC 4122 byte swapping): GETUUID hands them to the guest as they are. */
+static int opt_uuid(struct run_args *a, const char *opt, const char *val)
+{
+    static const char form[] = "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX";
+    uint8_t uuid[16];
+    unsigned n = 0;
+    bool ok = strlen(val) == sizeof form - 1;
+    for (size_t i = 0; ok && form[i]; i++) {
+        if (form[i] == '-') {
+            ok = val[i] == '-';
+            continue;
+        }
+        int hi = hex_digit(val[i]), lo = hex_digit(val[i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        uuid[n++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    if (!ok) {
+        cli_error("%s: '%s' is not %s", opt, val, form);
+        return -1;
+    }
+    memcpy(a->cfg.vmware_uuid, uuid, sizeof uuid);
+    return 0;
+}
+
+/* KEY=VALUE, KEY as the guest names it after "guestinfo." (info-get
+ * guestinfo.KEY), so without that prefix and without spaces; the library
+ * checks the same again. The last value given for a KEY wins. */
+static int opt_guestinfo(struct run_args *a, const char *opt, const char *val)
+{
+    const char *eq = strchr(val, '=');
+    if (!eq || eq == val) {
+        cli_error("%s: '%s' is not KEY=VALUE", opt, val);
+        return -1;
+    }
+    if (memchr(val, ' ', (size_t)(eq - val))) {
+        cli_error("%s: '%s': KEY cannot contain a space", opt, val);
+        return -1;
+    }
+    if (strncmp(val, "guestinfo.", 10) == 0) {
+        cli_error("%s: '%s': give KEY without the 'guestinfo.' prefix", opt, val);
+        return -1;
+    }
+    if (a->n_guestinfo >= RUN_GUESTINFO_MAX) {
+        cli_error("%s: more than %d given", opt, RUN_GUESTINFO_MAX);
+        return -1;
+    }
+    a->guestinfo[a->n_guestinfo++] = val;
+    a->guestinfo[a->n_guestinfo] = NULL;
+    a->cfg.guestinfo = a->guestinfo;
+    return 0;
+}
+
 static int opt_trace(struct run_args *a, const char *opt, const char *val)
 {
     if (val[0] == '\0') {
@@ -219,6 +305,10 @@ static const struct run_option run_options[] = {
     { "--host-reserved", true, opt_host_reserved },
     { "--semantics", true, opt_semantics },
     { "--maxphyaddr", true, opt_maxphyaddr },
+    { "--vmware-version", true, opt_vmware_version },
+    { "--vmware-type", true, opt_vmware_type },
+    { "--uuid", true, opt_uuid },
+    { "--guestinfo", true, opt_guestinfo },
     { "--explain", false, opt_flag },
     { "--explain-svm", false, opt_flag },
     { "--stats", false, opt_flag },
@@ -259,6 +349,9 @@ int run_options_parse(struct run_args *a, const struct run_parse *p, int argc, c
 {
     bool options_done = false;
 
+    /* *a may be a copy (compare copies the common options into each side):
+     * its configuration must name its own --guestinfo list. */
+    a->cfg.guestinfo = a->n_guestinfo ? a->guestinfo : NULL;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (options_done || arg[0] != '-' || arg[1] == '\0') {

@@ -20,15 +20,21 @@
 
 #include <svmsim/svmsim.h>
 
+/* --guestinfo may be given this often (the backdoor device keeps 64 keys). */
+#define RUN_GUESTINFO_MAX 64
+
 /* What run's options set. */
 struct run_args {
-    struct svmsim_config cfg;
+    struct svmsim_config cfg;           /* cfg.guestinfo points into guestinfo[] below,
+                                         * so a copy is re-pointed by run_options_parse */
     const char *image;                  /* NULL until an IMAGE argument is seen */
     const char *trace_path;             /* --trace, or NULL */
     bool explain;                       /* --explain */
     bool explain_svm;                   /* --explain-svm */
     bool stats;                         /* --stats */
     bool help;                          /* --help: parsing stopped there */
+    const char *guestinfo[RUN_GUESTINFO_MAX + 1]; /* --guestinfo values, NULL-terminated */
+    size_t n_guestinfo;
 };
 
 /* An option of the subcommand itself: apply returns 0, or -1 after one line
@@ -54,7 +60,8 @@ void run_args_init(struct run_args *a);
 
 /* Applies argv[0..argc) to *a (argv holds no subcommand name). Stops at
  * --help (a->help set, 0 returned). Returns 0, or -1 after one line on
- * stderr; a missing IMAGE is an error when p->image. */
+ * stderr; a missing IMAGE is an error when p->image. argv's strings must
+ * outlive *a (--guestinfo keeps pointers to them). */
 int run_options_parse(struct run_args *a, const struct run_parse *p, int argc, char *const *argv);
 
 /* Checks what no single option can: RAM addressable under MAXPHYADDR.

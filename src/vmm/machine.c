@@ -1,8 +1,9 @@
 /* machine.c — a machine: the public API of libsvmsim (include/svmsim/svmsim.h).
  *
  * Owns: creating and destroying a machine (RAM, CPU, L0, port bus, COM1, the
- * exit port), the boot protocol's entry state (DESIGN.md "Boot protocol"),
- * loading images, and passing L0's port I/O to the bus.
+ * exit port, the VMware backdoor), the boot protocol's entry state
+ * (DESIGN.md "Boot protocol"), loading images, and passing L0's port I/O to
+ * the bus.
  * Must not: hold global mutable state: everything hangs off struct svmsim_vm.
  */
 #include "svmsim/svmsim.h"
@@ -14,11 +15,13 @@
 #include "vmm/elf.h"
 #include "vmm/exit_port.h"
 #include "vmm/serial.h"
+#include "vmm/vmport.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct svmsim_vm {
     struct svmsim_config cfg;
@@ -28,6 +31,7 @@ struct svmsim_vm {
     struct bus bus;
     struct serial com1;
     struct exit_port exit_port;
+    struct vmport vmport;
 };
 
 #define BOOT_GDT 0x1000ull
@@ -98,6 +102,19 @@ static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint3
     const struct bus_range *r = bus_io(&vm->bus, port, size, is_in, value, &regs);
     *name = r ? r->name : "unclaimed";
     return r != NULL;
+}
+
+/* The backdoor's wall clock (GETTIME, GETTIMEFULL). With --deterministic it
+ * follows the work count at a nominal 4 ns per unit, as cpu_host_tsc's 4
+ * cycles per instruction at 1 GHz, so two runs answer alike. */
+static uint64_t vm_clock_ns(void *opaque)
+{
+    struct svmsim_vm *vm = opaque;
+    if (vm->cfg.deterministic)
+        return cpu_work(&vm->cpu) * 4;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static bool vm_ended(void *opaque, struct svmsim_end *end)
@@ -220,10 +237,25 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
     bus_init(&vm->bus);
     serial_init(&vm->com1, vm->cfg.console_write, vm->cfg.console_opaque);
     exit_port_init(&vm->exit_port);
+    struct vmport_params vp = {
+        .version = cfg->vmware_version,
+        .product_type = cfg->vmware_product_type,
+        .mem_size = cfg->mem_size,
+        .guestinfo = cfg->guestinfo,
+        .clock = vm_clock_ns,
+        .clock_opaque = vm,
+    };
+    memcpy(vp.uuid, cfg->vmware_uuid, sizeof vp.uuid);
+    if (vmport_init(&vm->vmport, &vp, err, errlen) != 0) {
+        svmsim_destroy(vm);
+        return NULL;
+    }
     if (bus_register(&vm->bus, SERIAL_COM1_BASE, SERIAL_PORTS, "COM1", &serial_ops,
                      &vm->com1) != 0 ||
         bus_register(&vm->bus, EXIT_PORT_BASE, EXIT_PORT_LEN, "exit", &exit_port_ops,
-                     &vm->exit_port) != 0) {
+                     &vm->exit_port) != 0 ||
+        bus_register(&vm->bus, VMPORT_PORT, VMPORT_PORTS, "vmport", &vmport_ops,
+                     &vm->vmport) != 0) {
         errf(err, errlen, "cannot register the devices");
         svmsim_destroy(vm);
         return NULL;
@@ -237,6 +269,7 @@ void svmsim_destroy(struct svmsim_vm *vm)
 {
     if (!vm)
         return;
+    vmport_fini(&vm->vmport);
     l0_fini(&vm->l0);
     cpu_fini(&vm->cpu);
     gmem_fini(&vm->mem);

@@ -150,6 +150,63 @@ run_host_reserved_reversed)
     run run --host-reserved 0x2000-0x1000 a.elf
     expect_usage_error "svmsim: --host-reserved: '0x2000-0x1000' starts after it ends"
     ;;
+run_vmware_version_not_a_number)
+    run run --vmware-version=six a.elf
+    expect_usage_error "svmsim: --vmware-version: 'six' is not a 32-bit number"
+    ;;
+run_vmware_version_too_large)
+    run run --vmware-version=0x100000000 a.elf
+    expect_usage_error "svmsim: --vmware-version: '0x100000000' is not a 32-bit number"
+    ;;
+run_vmware_type_negative)
+    run run --vmware-type=-1 a.elf
+    expect_usage_error "svmsim: --vmware-type: '-1' is not a 32-bit number"
+    ;;
+run_uuid_too_short)
+    run run --uuid=12345678-1234-1234-1234-12345678901 a.elf
+    expect_usage_error "svmsim: --uuid: '12345678-1234-1234-1234-12345678901' is not XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"
+    ;;
+run_uuid_not_hex)
+    run run --uuid=1234567g-1234-1234-1234-123456789abc a.elf
+    expect_usage_error "svmsim: --uuid: '1234567g-1234-1234-1234-123456789abc' is not XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"
+    ;;
+run_uuid_dash_misplaced)
+    run run --uuid=1234567-81234-1234-1234-123456789abc a.elf
+    expect_usage_error "svmsim: --uuid: '1234567-81234-1234-1234-123456789abc' is not XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX"
+    ;;
+run_guestinfo_no_equals)
+    run run --guestinfo=foo a.elf
+    expect_usage_error "svmsim: --guestinfo: 'foo' is not KEY=VALUE"
+    ;;
+run_guestinfo_empty_key)
+    run run --guestinfo==bar a.elf
+    expect_usage_error "svmsim: --guestinfo: '=bar' is not KEY=VALUE"
+    ;;
+run_guestinfo_key_with_space)
+    run run "--guestinfo=my key=bar" a.elf
+    expect_usage_error "svmsim: --guestinfo: 'my key=bar': KEY cannot contain a space"
+    ;;
+run_guestinfo_prefixed_key)
+    run run --guestinfo=guestinfo.foo=bar a.elf
+    expect_usage_error "svmsim: --guestinfo: 'guestinfo.foo=bar': give KEY without the 'guestinfo.' prefix"
+    ;;
+run_guestinfo_too_many)
+    set --
+    i=0
+    while [ "$i" -le 64 ]; do
+        set -- "$@" "--guestinfo=k$i=v"
+        i=$((i + 1))
+    done
+    run run "$@" a.elf
+    expect_usage_error "svmsim: --guestinfo: more than 64 given"
+    ;;
+run_vmware_options_accepted)
+    # Well-formed: parsing and creating the machine pass, loading fails.
+    run run --vmware-version=0xffffffff --vmware-type=4 \
+        --uuid=00112233-4455-6677-8899-AABBCCDDEEFF --guestinfo=foo=bar \
+        --guestinfo "spaces=in the value" "$tmp/missing.elf"
+    expect_image_error "$tmp/missing.elf"
+    ;;
 run_trace_cannot_open)
     run run --trace="$tmp/no/such/dir/t.jsonl" a.elf
     expect_usage_error "svmsim: --trace: cannot open '$tmp/no/such/dir/t.jsonl': No such file or directory"
