@@ -7,13 +7,30 @@
  * with KVM's clgi; vmload; vmrun; vmsave; stgi around each VMRUN, 5 makes
  * NVMRUN erratum round trips (L2 VMLOAD with RAX in the host-reserved range
  * -> #GP -> L0 -> #VMEXIT(VMLOAD) to L1 -> VMRUN; on a CPU without the
- * erratum, as QEMU's, a plain VMLOAD intercept). The loops
+ * erratum, as QEMU's, a plain VMLOAD intercept), 6 makes NBD VMware
+ * backdoor GETVERSION calls at CPL0 (an IOIO exit), 7 the same at CPL3 with
+ * IOPL 0 and the TSS denying the port (the #GP path; needs
+ * --enable-vmware-backdoor, and QEMU cannot do it). The loops
  * are written in assembly so every peer runs exactly the same instructions
  * as ../shared/peers/kernel.asm does (L2 without nested paging there too).
  */
 #include "libguest.h"
 
 static volatile uint64_t memvar[512] __attribute__((aligned(4096)));
+
+#if WORKLOAD == 6 || WORKLOAD == 7
+/* The loop of ../shared/peers/kernel.asm's phase_backdoor. */
+static uint64_t backdoor_calls(uint64_t n)
+{
+    uint64_t ebx = 0;
+    asm volatile(".p2align 4\n1:\n\t"
+                 "movl $0x564D5868, %%eax\n\txorl %%ebx, %%ebx\n\tmovl $10, %%ecx\n\t"
+                 "movl $0x5658, %%edx\n\tinl %%dx, %%eax\n\t"
+                 "dec %[n]\n\tjnz 1b"
+                 : [n] "+r"(n), "=b"(ebx) : : "rax", "rcx", "rdx", "memory");
+    return ebx;
+}
+#endif
 
 #if WORKLOAD == 3 || WORKLOAD == 4 || WORKLOAD == 5
 static uint8_t l2_stack[4096] __attribute__((aligned(16)));
@@ -85,6 +102,13 @@ int main(void)
     nested_round_trips(NVMRUN, true, false);
 #elif WORKLOAD == 5
     nested_round_trips(NVMRUN, false, true);
+#elif WORKLOAD == 6 || WORKLOAD == 7
+    uint64_t ebx = WORKLOAD == 6 ? backdoor_calls(NBD) : run_in_user(backdoor_calls, NBD, 0);
+    if ((uint32_t)ebx != 0x564D5868) {
+        printf("no VMware backdoor (EBX %#lx)\n", ebx);
+        guest_exit(3);
+    }
+    printf("RESULT round_trips %lu\n", (unsigned long)NBD);
 #endif
     return 0;
 }

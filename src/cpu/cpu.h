@@ -348,7 +348,9 @@ struct cpu_decoded {
     char text[96];            /* Intel syntax */
     struct exc fault;         /* for CPU_DECODE_FETCH_FAULT */
 };
-enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out);
+/* with_text: also format the Intel-syntax text (for traces; it costs). */
+enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out,
+                                             bool with_text);
 const char *cpu_decode_status_name(enum cpu_decode_status st);
 
 /* Everything the CPU did for its guests, in the units --max-insns counts

@@ -55,7 +55,8 @@ int cpu_guest_phys(struct cpu *cpu, uint64_t gpa, bool write, uint64_t *hpa, str
     return r;
 }
 
-enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out)
+enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out,
+                                             bool with_text)
 {
     ZydisDecodedInstruction zi;
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
@@ -92,8 +93,9 @@ enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded
             break;
         }
     }
-    ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible, out->text,
-                                    sizeof(out->text), cpu->rip, ZYAN_NULL);
+    if (with_text)
+        ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible,
+                                        out->text, sizeof(out->text), cpu->rip, ZYAN_NULL);
     return CPU_DECODE_OK;
 }
 

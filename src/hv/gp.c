@@ -47,10 +47,20 @@ static bool svm_rax_legal(const struct l0 *l0, uint64_t gpa)
     return !(gpa & 0xfff) && !(gpa >> l0->cfg.maxphyaddr);
 }
 
+/* An exception exit leaves no NRIP; L0 decoded the instruction, so it
+ * knows where the next one starts (for L1's handlers' l0_skip_insn, which
+ * would otherwise decode it again; nothing of L1's sees this field). */
+static void gp_set_next_rip(struct l0 *l0, const struct cpu_decoded *insn)
+{
+    uint64_t next = kvm_rip_read(l0) + insn->len;
+    l0->vmcb->control.next_rip = is_64_bit_mode(l0) ? next : (uint32_t)next;
+}
+
 /* Steps 3 of both shapes, L1 running: the instruction's own exit handler,
  * exactly as if its intercept had fired. */
-static int gp_run_exit_handler(struct l0 *l0, uint64_t opcode)
+static int gp_run_exit_handler(struct l0 *l0, uint64_t opcode, const struct cpu_decoded *insn)
 {
+    gp_set_next_rip(l0, insn);
     int resume = svm_invoke_exit_handler(l0, opcode);
     if (l0->tracing) {
         char d[2 * sizeof(l0->rec.detail)];
@@ -74,7 +84,7 @@ int gp_interception(struct l0 *l0)
         gp_step(l0, "2.2 step 1");
         goto reinject;
     }
-    if (cpu_decode_guest_insn(l0->cpu, &insn) != CPU_DECODE_OK) {
+    if (cpu_decode_guest_insn(l0->cpu, &insn, l0->tracing) != CPU_DECODE_OK) {
         gp_step(l0, "2.2 step 2");
         goto reinject;
     }
@@ -85,11 +95,12 @@ int gp_interception(struct l0 *l0)
             goto reinject;
         }
         gp_step(l0, "2.2 step 5");
+        gp_set_next_rip(l0, &insn);
         return vmware_gp_interception(l0, &insn);
     }
     if (!is_guest_mode(l0)) {
         gp_step(l0, "2.2 step 3");
-        return gp_run_exit_handler(l0, opcode);
+        return gp_run_exit_handler(l0, opcode, &insn);
     }
     gp_step(l0, "2.2 step 3a");
     if (!svm_check_permissions(l0))
@@ -120,7 +131,7 @@ int gp_interception_kvm70(struct l0 *l0)
         gp_step(l0, "2.3 step 1");
         goto reinject;
     }
-    if (cpu_decode_guest_insn(l0->cpu, &insn) != CPU_DECODE_OK) {
+    if (cpu_decode_guest_insn(l0->cpu, &insn, l0->tracing) != CPU_DECODE_OK) {
         gp_step(l0, "2.3 step 2");
         goto reinject;
     }
@@ -131,6 +142,7 @@ int gp_interception_kvm70(struct l0 *l0)
             goto reinject;
         }
         gp_step(l0, "2.3 step 5");
+        gp_set_next_rip(l0, &insn);
         return vmware_gp_interception(l0, &insn);
     }
     if (kvm_register_read_raw(l0, VCPU_REGS_RAX) & 0xfff) {
@@ -142,7 +154,7 @@ int gp_interception_kvm70(struct l0 *l0)
         return nested_svm_simple_vmexit(l0, opcode);
     }
     gp_step(l0, "2.3 L1");
-    return gp_run_exit_handler(l0, opcode);
+    return gp_run_exit_handler(l0, opcode, &insn);
 
 reinject:
     queue_exception(l0, X86_VEC_GP, true, error_code);

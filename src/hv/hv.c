@@ -143,7 +143,7 @@ int l0_skip_insn(struct l0 *l0)
     uint64_t next = l0->vmcb->control.next_rip;
     if (next == 0) {
         struct cpu_decoded d;
-        enum cpu_decode_status st = cpu_decode_guest_insn(l0->cpu, &d);
+        enum cpu_decode_status st = cpu_decode_guest_insn(l0->cpu, &d, false);
         if (st != CPU_DECODE_OK) {
             l0_decide(l0, SVMSIM_DECISION_END, "cannot skip the instruction: %s",
                       cpu_decode_status_name(st));
@@ -251,7 +251,7 @@ static void trace_begin(struct l0 *l0)
     if (c->exit_code == SVM_EXIT_ERR)
         return; /* the guest was not entered: there is no instruction */
     struct cpu_decoded d;
-    if (cpu_decode_guest_insn(l0->cpu, &d) == CPU_DECODE_OK) {
+    if (cpu_decode_guest_insn(l0->cpu, &d, true) == CPU_DECODE_OK) {
         r->insn_len = d.len;
         memcpy(r->insn_bytes, d.bytes, d.len);
         memcpy(r->insn_text, d.text, sizeof(r->insn_text));

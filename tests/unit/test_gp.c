@@ -398,7 +398,7 @@ static enum cpu_decode_status decode_at_rip(void)
 {
     cpu_from_running_vmcb();
     struct cpu_decoded d;
-    return cpu_decode_guest_insn(&cpu, &d);
+    return cpu_decode_guest_insn(&cpu, &d, true);
 }
 
 /* A #GP exit of the running level with exit_info_1 = info1, handled as
