@@ -35,6 +35,7 @@ enum svmsim_status {
     SVMSIM_STATUS_USAGE = 64,          /* bad command line */
     SVMSIM_STATUS_BAD_IMAGE = 66,      /* image cannot be loaded */
     SVMSIM_STATUS_INTERNAL = 70,       /* bug in the simulator itself */
+    SVMSIM_STATUS_OUTPUT = 74,         /* an output (trace, console) cannot be written */
 };
 
 /* Why a run ended. */
@@ -46,6 +47,7 @@ enum svmsim_end_reason {
     SVMSIM_END_MAX_INSNS,
     SVMSIM_END_EMULATION_FAILURE,
     SVMSIM_END_INTERNAL,
+    SVMSIM_END_OUTPUT,                 /* svmsim_stop_output: an output failed */
 };
 
 enum svmsim_semantics {
@@ -151,6 +153,12 @@ struct svmsim_end {
  * after SVMSIM_END_MAX_INSNS (with a new limit through svmsim_set_max_insns). */
 int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end);
 void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns);
+
+/* Ends the run in progress at the next exit (callable from the trace or
+ * console callbacks) with status SVMSIM_STATUS_OUTPUT and the given one-line
+ * message: an output the run writes has failed. The default console (stdout)
+ * does this itself on a write error. */
+void svmsim_stop_output(struct svmsim_vm *vm, const char *message);
 
 /* Queues an exception for the running guest between runs, as
  * KVM_SET_VCPU_EVENTS does: it is delivered at the next entry, or, while L2

@@ -9,11 +9,13 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <svmsim/svmsim.h>
 
@@ -24,11 +26,39 @@
 
 /* Where trace records go during the run. */
 struct run_trace {
-    FILE *file;                         /* --trace, or NULL */
+    int fd;                             /* --trace, or -1 */
+    const char *path;
+    off_t good;                         /* the file holds whole records up to here */
     bool explain;                       /* --explain: text on stderr */
     bool explain_svm;                   /* --explain-svm: only the SVM records */
-    int write_errno;                    /* first error writing file, 0 if none */
+    bool failed;                        /* a write failed: the run is stopping */
+    struct svmsim_vm *vm;
 };
+
+/* Writes one whole JSON line. On a failure the file is cut back to the last
+ * whole record (still valid JSON Lines) and the run ends with status 74. */
+static void trace_write(struct run_trace *t, const char *line, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(t->fd, line + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC;
+            if (ftruncate(t->fd, t->good) != 0) {
+                /* nothing more to do: the message says the trace failed */
+            }
+            char msg[400];
+            snprintf(msg, sizeof msg, "--trace: error writing '%s': %s", t->path, strerror(e));
+            t->failed = true;
+            svmsim_stop_output(t->vm, msg);
+            return;
+        }
+        done += (size_t)n;
+    }
+    t->good += (off_t)len;
+}
 
 void cmd_run_usage(FILE *f)
 {
@@ -84,10 +114,11 @@ static void run_trace_record(void *opaque, const struct svmsim_trace_record *rec
     struct run_trace *t = opaque;
     char line[RUN_TRACE_LINE];
 
-    if (t->file && svmsim_trace_format_json(rec, line, sizeof line) >= 0) {
-        errno = 0;
-        if (fprintf(t->file, "%s\n", line) < 0 && t->write_errno == 0)
-            t->write_errno = errno ? errno : EIO;
+    int n;
+    if (t->fd >= 0 && !t->failed &&
+        (n = svmsim_trace_format_json(rec, line, sizeof line - 1)) >= 0) {
+        line[n] = '\n';
+        trace_write(t, line, (size_t)n + 1);
     }
     if ((t->explain || (t->explain_svm && svm_record(rec))) &&
         svmsim_trace_format_text(rec, line, sizeof line) >= 0) {
@@ -100,7 +131,7 @@ int cmd_run(int argc, char **argv)
 {
     static const struct run_parse parse = { .who = "run", .help_command = "run", .image = true };
     struct run_args a;
-    struct run_trace t = { .file = NULL };
+    struct run_trace t = { .fd = -1 };
     char err[512];
 
     run_args_init(&a);
@@ -113,15 +144,16 @@ int cmd_run(int argc, char **argv)
     if (run_args_check(&a) != 0)
         return SVMSIM_STATUS_USAGE;
     if (a.trace_path) {
-        t.file = fopen(a.trace_path, "w");
-        if (!t.file) {
+        t.path = a.trace_path;
+        t.fd = open(a.trace_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (t.fd < 0) {
             cli_error("--trace: cannot open '%s': %s", a.trace_path, strerror(errno));
-            return SVMSIM_STATUS_USAGE;
+            return SVMSIM_STATUS_OUTPUT;
         }
     }
     t.explain = a.explain;
     t.explain_svm = a.explain_svm;
-    if (t.file || t.explain || t.explain_svm) {
+    if (t.fd >= 0 || t.explain || t.explain_svm) {
         a.cfg.trace = run_trace_record;
         a.cfg.trace_opaque = &t;
     }
@@ -132,16 +164,17 @@ int cmd_run(int argc, char **argv)
         /* Every option was checked above, so what is left is a configuration
          * the library refuses (or RAM it cannot get). */
         cli_error("%s", err[0] ? err : "cannot create the machine");
-        if (t.file)
-            fclose(t.file);
+        if (t.fd >= 0)
+            close(t.fd);
         return SVMSIM_STATUS_USAGE;
     }
+    t.vm = vm;
     err[0] = '\0';
     if (svmsim_load_elf(vm, a.image, err, sizeof err) != 0) {
         cli_error("%s", err[0] ? err : "cannot load the image");
         svmsim_destroy(vm);
-        if (t.file)
-            fclose(t.file);
+        if (t.fd >= 0)
+            close(t.fd);
         return SVMSIM_STATUS_BAD_IMAGE;
     }
 
@@ -154,14 +187,11 @@ int cmd_run(int argc, char **argv)
     svmsim_destroy(vm);
 
     int status = end.status;
-    if (t.file) {
-        if (fclose(t.file) != 0 && t.write_errno == 0)
-            t.write_errno = errno ? errno : EIO;
-        if (t.write_errno) {
-            /* A short trace must not pass for a whole one. */
-            cli_error("--trace: error writing '%s': %s", a.trace_path, strerror(t.write_errno));
-            status = SVMSIM_STATUS_INTERNAL;
-        }
+    if (t.fd >= 0 && close(t.fd) != 0 && !t.failed) {
+        /* A short trace must not pass for a whole one: this is the end. */
+        snprintf(end.message, sizeof end.message, "--trace: error writing '%s': %s",
+                 a.trace_path, strerror(errno));
+        status = SVMSIM_STATUS_OUTPUT;
     }
     end.message[sizeof end.message - 1] = '\0';
     cli_error("%s", end.message[0] ? end.message : "run ended");

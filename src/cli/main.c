@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A closed pipe on stdout is an output error the run reports (status
+     * 74), not a death that loses the end line. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         cli_error("missing command (try 'svmsim --help')");
         return CLI_EXIT_USAGE;

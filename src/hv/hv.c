@@ -332,6 +332,11 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
         if (!resume)
             break;
+        struct svmsim_end stop;
+        if (l0->io.stopped && l0->io.stopped(l0->io.opaque, &stop)) {
+            l0_end(l0, stop.reason, stop.status, "%s", stop.message);
+            break;
+        }
     }
     end->insns = cpu->insns - start;
     end->rep_elements = cpu->rep_elems - start_rep;

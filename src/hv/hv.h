@@ -29,6 +29,9 @@ struct l0_io {
                 const char **name);
     /* After each I/O: has the VMM ended the run (exit port)? Fills end. */
     bool (*ended)(void *opaque, struct svmsim_end *end);
+    /* After each exit: has the VMM stopped the run (an output failed)?
+     * Fills end. */
+    bool (*stopped)(void *opaque, struct svmsim_end *end);
     void *opaque;
 };
 

@@ -17,6 +17,7 @@
 #include "vmm/serial.h"
 #include "vmm/vmport.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,10 @@
 
 struct svmsim_vm {
     struct svmsim_config cfg;
+    struct {
+        bool pending;
+        char message[200];
+    } stop;                             /* svmsim_stop_output */
     struct gmem mem;
     struct cpu cpu;
     struct l0 l0;
@@ -73,11 +78,38 @@ static void errf(char *err, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The default console. A write that fails (a full disk, a closed pipe:
+ * the CLI ignores SIGPIPE) ends the run as an output error. */
 static void stdout_write(void *opaque, const uint8_t *buf, size_t len)
 {
-    (void)opaque;
-    fwrite(buf, 1, len, stdout);
-    fflush(stdout);
+    struct svmsim_vm *vm = opaque;
+    errno = 0;
+    if ((fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) && !vm->stop.pending) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "console: cannot write to stdout: %s",
+                 strerror(errno ? errno : EIO));
+        svmsim_stop_output(vm, msg);
+    }
+}
+
+void svmsim_stop_output(struct svmsim_vm *vm, const char *message)
+{
+    if (vm->stop.pending)
+        return; /* the first failure is the one to report */
+    vm->stop.pending = true;
+    snprintf(vm->stop.message, sizeof(vm->stop.message), "%s", message);
+}
+
+static bool vm_stopped(void *opaque, struct svmsim_end *end)
+{
+    struct svmsim_vm *vm = opaque;
+    if (!vm->stop.pending)
+        return false;
+    memset(end, 0, sizeof(*end));
+    end->reason = SVMSIM_END_OUTPUT;
+    end->status = SVMSIM_STATUS_OUTPUT;
+    snprintf(end->message, sizeof(end->message), "%s", vm->stop.message);
+    return true;
 }
 
 /* The vCPU's registers for devices, through L0's accessors (the running
@@ -208,8 +240,10 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         return NULL;
     }
     vm->cfg = *cfg;
-    if (!vm->cfg.console_write)
+    if (!vm->cfg.console_write) {
         vm->cfg.console_write = stdout_write;
+        vm->cfg.console_opaque = vm;
+    }
     if (gmem_init(&vm->mem, cfg->mem_size) != 0) {
         errf(err, errlen, "cannot allocate %llu bytes of guest RAM",
              (unsigned long long)cfg->mem_size);
@@ -227,7 +261,7 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .np = true,
         .vls = true,
     };
-    struct l0_io io = { .pio = vm_pio, .ended = vm_ended, .opaque = vm };
+    struct l0_io io = { .pio = vm_pio, .ended = vm_ended, .stopped = vm_stopped, .opaque = vm };
     if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
         l0_init(&vm->l0, &vm->cpu, &vm->cfg, &io) != 0) {
         errf(err, errlen, "cannot create the CPU");
@@ -379,5 +413,6 @@ int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end)
 {
     int status = l0_run(&vm->l0, end);
     vm->exit_port.fired = false;
+    vm->stop.pending = false;
     return status;
 }

@@ -123,6 +123,7 @@ static const char *end_name(enum svmsim_end_reason r)
     case SVMSIM_END_MAX_INSNS: return "max-insns";
     case SVMSIM_END_EMULATION_FAILURE: return "emulation-failure";
     case SVMSIM_END_INTERNAL: return "internal";
+    case SVMSIM_END_OUTPUT: return "output";
     }
     return "?";
 }
