@@ -319,10 +319,8 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
 void mmu_mark_code(struct cpu *cpu, uint64_t pa)
 {
     uint64_t ppage = pa & ~0xfffull;
-    uint8_t *mark = &cpu->mem->code[ppage >> GMEM_PAGE_SHIFT];
-    if (*mark)
+    if (!gmem_mark_code(cpu->mem, ppage >> GMEM_PAGE_SHIFT))
         return;
-    *mark = 1;
     for (unsigned i = 0; i < TLB_SIZE; i++)
         if (cpu->tlb[i].pa == ppage)
             cpu->tlb[i].tag_w = TLB_INVALID;
@@ -330,16 +328,25 @@ void mmu_mark_code(struct cpu *cpu, uint64_t pa)
 
 void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
 {
-    uint64_t npages = cpu->mem->size >> GMEM_PAGE_SHIFT;
+    struct gmem *m = cpu->mem;
+    uint64_t npages = m->size >> GMEM_PAGE_SHIFT;
     uint64_t first = gpa >> GMEM_PAGE_SHIFT;
     uint64_t last = (gpa + (len ? len - 1 : 0)) >> GMEM_PAGE_SHIFT;
-    for (uint64_t p = first; p <= last && p < npages; p++) {
-        if (cpu->mem->code[p]) {
-            /* Self-modifying code: forget every decode and every mark. */
-            icache_flush_all(cpu);
-            memset(cpu->mem->code, 0, npages);
-            return;
-        }
+    if (last >= npages)
+        last = npages - 1;
+    bool hit = false;
+    /* Whichever is shorter: the pages written, or the pages marked. */
+    if (first <= last && last - first + 1 <= m->code_count) {
+        for (uint64_t p = first; p <= last && !hit; p++)
+            hit = m->code[p];
+    } else {
+        for (uint64_t i = 0; i < m->code_count && !hit; i++)
+            hit = m->code_pages[i] >= first && m->code_pages[i] <= last;
+    }
+    if (hit) {
+        /* Self-modifying code: forget every decode and every mark. */
+        icache_flush_all(cpu);
+        gmem_clear_code(m);
     }
 }
 

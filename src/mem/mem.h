@@ -19,7 +19,17 @@ struct gmem {
     uint8_t *ram;
     uint64_t size;   /* bytes, a multiple of the page size */
     uint8_t *code;   /* one byte per page: non-zero while decoded code from it is cached */
+    /* The marked pages, so that forgetting every mark costs what was marked,
+     * not what RAM is (a store into code must not cost O(--mem)). */
+    uint64_t *code_pages;
+    uint64_t code_count, code_cap;
 };
+
+/* Marks page (a page number) as holding decoded code; returns false if it
+ * already was. */
+bool gmem_mark_code(struct gmem *m, uint64_t page);
+/* Forgets every mark. */
+void gmem_clear_code(struct gmem *m);
 
 /* Allocates size bytes of zeroed RAM. Returns 0, or -1 (size 0, not a page
  * multiple, or no memory). */
