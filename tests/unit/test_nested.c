@@ -12,6 +12,8 @@
  */
 #include "hv/hv.h"
 
+#include "l0_fixture.h"
+
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -64,34 +66,6 @@ static struct gmem mem;
 static struct cpu cpu;
 static struct l0 l0;
 static struct svmsim_end end;
-
-static bool no_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
-                   const char **name)
-{
-    (void)opaque;
-    (void)port;
-    (void)size;
-    (void)is_in;
-    (void)value;
-    *name = "unclaimed";
-    return false;
-}
-
-static bool never_ended(void *opaque, struct svmsim_end *e)
-{
-    (void)opaque;
-    (void)e;
-    return false;
-}
-
-static void set_seg(struct vmcb_seg *s, uint16_t sel, uint16_t attrib, uint32_t limit,
-                    uint64_t base)
-{
-    s->selector = sel;
-    s->attrib = attrib;
-    s->limit = limit;
-    s->base = base;
-}
 
 static struct vmcb *vmcb12(void)
 {
