@@ -1,26 +1,32 @@
-/* guestrpc.c — a guest-side GuestRPC client over the VMware backdoor's
- * low-bandwidth port 0x5658, written from the protocol description
- * (ORACLE.md §4.1 the LB call, §4.3 the MESSAGE channel and the RPCI layer),
- * checked against the exchanges of §4.4 (OVT-01..08) and a guestinfo preset
- * given on the command line (--guestinfo=preset=fromhost).
+/* guestrpc.c — a guest-side GuestRPC client over the VMware backdoor,
+ * written from the protocol description (ORACLE.md §4.1 the LB call on port
+ * 0x5658, §4.2 the HB call on port 0x5659, §4.3 the MESSAGE channel and the
+ * RPCI layer), checked against the exchanges of §4.4 (OVT-01..08) and a
+ * guestinfo preset given on the command line (--guestinfo=preset=fromhost).
  *
  * The client: OPEN with 'RPCI' | GUESTMSG_FLAG_COOKIE (again without the flag
  * if SUCCESS is missing), SENDSIZE + SENDPAYLOAD in 1-4 byte little-endian
  * chunks, RECVSIZE (DORECV, EDX[31:16] = SENDSIZE) + RECVPAYLOAD (EDX[31:16]
  * = SENDPAYLOAD) + RECVSTATUS, CLOSE; a CPT status restarts the message; the
- * reply must start with "1 " or "0 ". It does not speak HB (port 0x5659).
+ * reply must start with "1 " or "0 ". Over HB, when SENDSIZE/RECVSIZE offer
+ * it (status bit 0x0080), the payload instead moves whole: one REP OUTSB
+ * after SENDSIZE, one REP INSB after RECVSIZE, status in EBX[31:16], and
+ * RCX/RSI/RDI must come back advanced as the instruction does.
  *
- * The whole set runs twice: at CPL0 (a plain IN: an IOIO exit) and with every
- * IN at CPL3 (run_in_user, IOPL 0, the TSS denying 0x5658: each IN is a #GP
- * that L0 emulates, so the run needs --enable-vmware-backdoor). Each pass
- * also keeps two channels open at once and interleaves their messages chunk
- * by chunk.
+ * The whole set runs four times: at CPL0 (a plain IN or REP INSB/OUTSB: an
+ * IOIO exit) and at CPL3 (run_in_user, IOPL 0, the TSS denying 0x5658 and
+ * 0x5659: each access is a #GP that L0 emulates, so the run needs
+ * --enable-vmware-backdoor), each over LB only (a client that ignores the HB
+ * bit, as open-vm-tools falling back) and over HB. Each pass also keeps two
+ * channels open at once and interleaves their messages call by call.
  */
 #include "libguest.h"
 
 #define BDOOR_MAGIC 0x564D5868u
 #define BDOOR_PORT 0x5658
+#define BDOOR_PORT_HB 0x5659
 #define BDOOR_CMD_MESSAGE 30
+#define BDOORHB_CMD_MESSAGE 0
 
 /* Message types (ECX[31:16] in) and status bits (ECX[31:16] out). */
 enum { MSG_OPEN, MSG_SENDSIZE, MSG_SENDPAYLOAD, MSG_RECVSIZE, MSG_RECVPAYLOAD, MSG_RECVSTATUS,
@@ -40,14 +46,19 @@ static const char *const msg_name[] = { "OPEN", "SENDSIZE", "SENDPAYLOAD", "RECV
 #define RESTART_MAX 4 /* CPT restarts of one message */
 
 struct bd_regs {
-    uint64_t rax, rbx, rcx, rdx, rsi, rdi;
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
 };
 
-/* ---- the transport: one IN EAX,DX at the current pass's CPL */
+/* ---- the transport: one backdoor instruction at the current pass's CPL */
 
-static int bd_cpl;              /* 0: IN at CPL0; 3: each IN at CPL3 */
+enum bd_insn { BD_IN, BD_HB_OUT, BD_HB_IN };
+static const char *const bd_insn_name[] = { "IN", "REP OUTSB", "REP INSB" };
+
+static int bd_cpl;              /* 0: at CPL0; 3: each access at CPL3 */
+static bool bd_hb;              /* this pass uses HB when SENDSIZE/RECVSIZE offer it */
+static char pass[24];           /* "CPL0", "CPL3 over HB", ... */
 static struct bd_regs user_regs;
-static unsigned bd_calls, bd_faults;
+static unsigned bd_calls, bd_faults, hb_outs, hb_ins;
 static int bd_last_vec;
 
 static void bd_in(struct bd_regs *r)
@@ -58,31 +69,66 @@ static void bd_in(struct bd_regs *r)
                  : : "memory");
 }
 
-static uint64_t user_in(uint64_t arg)
+/* RBP carries a cookie, but may be the frame pointer: swapped in and out
+ * around the instruction (after an exception too: ASM_TRY resumes at its
+ * end). DF is clear, as the C ABI keeps it and run_in_user enters CPL3. */
+static void bd_hb_out(struct bd_regs *r)
 {
-    bd_in(&user_regs);
+    uint64_t bp = r->rbp;
+    asm volatile("xchg %[bp], %%rbp\n\t" ASM_TRY("rep outsb") "xchg %[bp], %%rbp"
+                 : "+a"(r->rax), "+b"(r->rbx), "+c"(r->rcx), "+d"(r->rdx), "+S"(r->rsi),
+                   "+D"(r->rdi), [bp] "+r"(bp)
+                 : : "memory");
+    r->rbp = bp;
+}
+
+static void bd_hb_in(struct bd_regs *r)
+{
+    uint64_t bp = r->rbp;
+    asm volatile("xchg %[bp], %%rbp\n\t" ASM_TRY("rep insb") "xchg %[bp], %%rbp"
+                 : "+a"(r->rax), "+b"(r->rbx), "+c"(r->rcx), "+d"(r->rdx), "+S"(r->rsi),
+                   "+D"(r->rdi), [bp] "+r"(bp)
+                 : : "memory");
+    r->rbp = bp;
+}
+
+static void bd_exec(struct bd_regs *r, enum bd_insn insn)
+{
+    if (insn == BD_IN)
+        bd_in(r);
+    else if (insn == BD_HB_OUT)
+        bd_hb_out(r);
+    else
+        bd_hb_in(r);
+}
+
+static uint64_t user_exec(uint64_t insn)
+{
+    bd_exec(&user_regs, (enum bd_insn)insn);
     return 0;
 }
 
-/* Returns the status in ECX[31:16], or -1 if the IN raised an exception
- * (then the registers are what the guest loaded, not an answer). */
-static int bd_call(struct bd_regs *r)
+/* Returns 0, or -1 if the instruction raised an exception (then the
+ * registers are what the guest loaded, not an answer). */
+static int bd_call(struct bd_regs *r, enum bd_insn insn)
 {
     exc_clear();
     if (bd_cpl == 0) {
-        bd_in(r);
+        bd_exec(r, insn);
     } else {
         user_regs = *r;
-        run_in_user(user_in, 0, 0);
+        run_in_user(user_exec, insn, 0);
         *r = user_regs;
     }
     bd_calls++;
+    hb_outs += insn == BD_HB_OUT;
+    hb_ins += insn == BD_HB_IN;
     if (exc_vector() != -1) {
         bd_faults++;
         bd_last_vec = exc_vector();
         return -1;
     }
-    return (int)((uint32_t)r->rcx >> 16);
+    return 0;
 }
 
 /* ---- errors: the first failure since rpc_err_reset() */
@@ -126,12 +172,55 @@ static struct bd_regs msg_regs(const struct rpc_chan *c, unsigned type, uint32_t
                              .rdi = c->cookie_low };
 }
 
+/* Returns the status in ECX[31:16], or -1 on an exception. */
 static int msg_call(struct bd_regs *r, unsigned type)
 {
-    int st = bd_call(r);
-    if (st < 0)
+    if (bd_call(r, BD_IN) < 0) {
         fail("%s: IN raised vector %d", msg_name[type], bd_last_vec);
-    return st;
+        return -1;
+    }
+    return (int)((uint32_t)r->rcx >> 16);
+}
+
+/* An HB MESSAGE (§4.2) of len bytes at buf: OUT sends it (RSI = data, RDI
+ * = cookieLow, RBP = cookieHigh), IN fetches it (RDI = destination, RSI =
+ * cookieHigh, RBP = cookieLow). */
+static struct bd_regs hb_regs(const struct rpc_chan *c, enum bd_insn insn, const void *buf,
+                              uint32_t len)
+{
+    struct bd_regs r = { .rax = BDOOR_MAGIC,
+                         .rbx = (uint32_t)ST_SUCCESS << 16 | BDOORHB_CMD_MESSAGE,
+                         .rcx = len,
+                         .rdx = (uint32_t)c->id << 16 | BDOOR_PORT_HB };
+    if (insn == BD_HB_OUT) {
+        r.rsi = (uint64_t)buf;
+        r.rdi = c->cookie_low;
+        r.rbp = c->cookie_high;
+    } else {
+        r.rdi = (uint64_t)buf;
+        r.rsi = c->cookie_high;
+        r.rbp = c->cookie_low;
+    }
+    return r;
+}
+
+/* Returns the status in EBX[31:16], or -1 on an exception or if RCX and
+ * RSI/RDI did not come back advanced past the whole string. */
+static int hb_call(struct bd_regs *r, enum bd_insn insn)
+{
+    uint64_t count = r->rcx;
+    uint64_t *ptr = insn == BD_HB_OUT ? &r->rsi : &r->rdi;
+    uint64_t start = *ptr;
+    if (bd_call(r, insn) < 0) {
+        fail("%s of %lu bytes: raised vector %d", bd_insn_name[insn], count, bd_last_vec);
+        return -1;
+    }
+    if (r->rcx != 0 || *ptr != start + count) {
+        fail("%s of %lu bytes left RCX %#lx, %s %#lx (from %#lx)", bd_insn_name[insn], count,
+             r->rcx, insn == BD_HB_OUT ? "RSI" : "RDI", *ptr, start);
+        return -1;
+    }
+    return (int)((uint32_t)r->rbx >> 16);
 }
 
 static uint16_t edx_high(const struct bd_regs *r)
@@ -182,8 +271,20 @@ struct xfer {
     uint8_t *dst;                       /* receiving: cap + 1 bytes, NUL added */
     uint32_t cap;
     uint32_t len, pos;
+    bool hb;                            /* the payload moves whole on 0x5659 */
     unsigned restarts;
 };
+
+/* Whether to move a payload of len bytes over HB: when offered, on an HB
+ * pass (an LB pass ignores the bit, as a client without HB would). This
+ * host offers it for every payload, so an HB pass insists on it. */
+static bool use_hb(const char *what, int st, uint32_t len, bool *hb)
+{
+    *hb = bd_hb && (st & ST_HB);
+    if (bd_hb && len > 0 && !(st & ST_HB))
+        return fail("%s %u: status %#x does not offer HB", what, len, st);
+    return true;
+}
 
 static bool send_size(struct xfer *x)
 {
@@ -193,10 +294,10 @@ static bool send_size(struct xfer *x)
         return false;
     if (!(st & ST_SUCCESS))
         return fail("SENDSIZE %u on channel %u: status %#x, no SUCCESS", x->len, x->c->id, st);
-    if (st & ST_HB)
-        return fail("SENDSIZE: status %#x asks for the HB port, which this client lacks", st);
+    if (x->len == 0 && (st & ST_HB))
+        return fail("SENDSIZE 0: status %#x offers HB for no payload", st);
     x->pos = 0;
-    return true;
+    return use_hb("SENDSIZE", st, x->len, &x->hb);
 }
 
 static bool send_begin(struct xfer *x, struct rpc_chan *c, const void *buf, uint32_t len)
@@ -205,10 +306,30 @@ static bool send_begin(struct xfer *x, struct rpc_chan *c, const void *buf, uint
     return send_size(x);
 }
 
+/* The whole payload by one REP OUTSB; CPT restarts from SENDSIZE. */
+static int send_hb(struct xfer *x)
+{
+    struct bd_regs r = hb_regs(x->c, BD_HB_OUT, x->buf, x->len);
+    int st = hb_call(&r, BD_HB_OUT);
+    if (st < 0)
+        return -1;
+    if (!(st & ST_SUCCESS)) {
+        if ((st & ST_CPT) && ++x->restarts <= RESTART_MAX)
+            return send_size(x) ? 0 : -1;
+        fail("REP OUTSB of %u bytes on channel %u: status %#x, no SUCCESS", x->len, x->c->id,
+             st);
+        return -1;
+    }
+    x->pos = x->len;
+    return 1;
+}
+
 static int send_step(struct xfer *x)
 {
     if (x->pos >= x->len)
         return 1;
+    if (x->hb)
+        return send_hb(x);
     uint32_t n = x->len - x->pos < 4 ? x->len - x->pos : 4;
     uint32_t v = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -238,15 +359,13 @@ static bool recv_size(struct xfer *x)
         return fail("RECVSIZE on channel %u: status %#x, no SUCCESS", x->c->id, st);
     if (!(st & ST_DORECV))
         return fail("RECVSIZE: status %#x without DORECV: no reply", st);
-    if (st & ST_HB)
-        return fail("RECVSIZE: status %#x asks for the HB port, which this client lacks", st);
     if (edx_high(&r) != MSG_SENDSIZE)
         return fail("RECVSIZE: EDX[31:16] = %u, not 1 (SENDSIZE)", edx_high(&r));
     x->len = (uint32_t)r.rbx;
     if (x->len > x->cap)
         return fail("RECVSIZE: reply of %u bytes, more than %u", x->len, x->cap);
     x->pos = 0;
-    return true;
+    return use_hb("RECVSIZE", st, x->len, &x->hb);
 }
 
 static bool recv_begin(struct xfer *x, struct rpc_chan *c, void *dst, uint32_t cap)
@@ -255,8 +374,28 @@ static bool recv_begin(struct xfer *x, struct rpc_chan *c, void *dst, uint32_t c
     return recv_size(x);
 }
 
+/* The whole reply by one REP INSB; RECVSTATUS follows as after chunks. */
+static int recv_hb(struct xfer *x)
+{
+    struct bd_regs r = hb_regs(x->c, BD_HB_IN, x->dst, x->len);
+    int st = hb_call(&r, BD_HB_IN);
+    if (st < 0)
+        return -1;
+    if (!(st & ST_SUCCESS)) {
+        if ((st & ST_CPT) && ++x->restarts <= RESTART_MAX)
+            return recv_size(x) ? 0 : -1;
+        fail("REP INSB of %u bytes on channel %u: status %#x, no SUCCESS", x->len, x->c->id,
+             st);
+        return -1;
+    }
+    x->pos = x->len;
+    return 0;
+}
+
 static int recv_step(struct xfer *x)
 {
+    if (x->pos < x->len && x->hb)
+        return recv_hb(x);
     if (x->pos < x->len) {
         uint32_t n = x->len - x->pos < 4 ? x->len - x->pos : 4;
         struct bd_regs r = msg_regs(x->c, MSG_RECVPAYLOAD, ST_SUCCESS);
@@ -380,8 +519,8 @@ static void check(const char *row, const char *req, bool with_nul, const char *w
 
     rpc_err_reset();
     bool ok = rpci_call(req, len, reply, &n);
-    report(ok && reply_matches(reply, n, want, m), "%s at CPL%d: \"%s\" (%u bytes) -> %s\"%s\": %s%s%s",
-           row, bd_cpl, esc(rq, sizeof rq, req, len), len, m == EXACT ? "" : "starts ", want,
+    report(ok && reply_matches(reply, n, want, m), "%s at %s: \"%s\" (%u bytes) -> %s\"%s\": %s%s%s",
+           row, pass, esc(rq, sizeof rq, req, len), len, m == EXACT ? "" : "starts ", want,
            ok ? "\"" : "", ok ? esc(got, sizeof got, reply, n) : rpc_err, ok ? "\"" : "");
 }
 
@@ -415,7 +554,7 @@ static void interleave(struct rpc_chan *c[2], const char *const req[2], const ch
     for (int i = 0; i < 2; i++) {
         bool good = ok && rpci_reply_ok(reply[i], x[i].len) &&
                     reply_matches(reply[i], x[i].len, want[i], EXACT);
-        report(good, "two channels at CPL%d, %s: channel %u \"%s\" -> \"%s\": %s%s%s", bd_cpl,
+        report(good, "two channels at %s, %s: channel %u \"%s\" -> \"%s\": %s%s%s", pass,
                what, c[i]->id, req[i], want[i], ok ? "\"" : "",
                ok ? esc(got[i], sizeof got[i], reply[i], x[i].len) : rpc_err, ok ? "\"" : "");
     }
@@ -427,14 +566,14 @@ static void two_channels(void)
     struct rpc_chan *both[2] = { &a, &b };
     char key[32], set[64], get[64], want_get[32];
 
-    snprintf(key, sizeof key, "guestinfo.two%d", bd_cpl);
+    snprintf(key, sizeof key, "guestinfo.two%d%s", bd_cpl, bd_hb ? "-hb" : "");
     snprintf(set, sizeof set, "info-set %s value-set-on-channel-b", key);
     snprintf(get, sizeof get, "info-get %s", key);
     snprintf(want_get, sizeof want_get, "1 value-set-on-channel-b");
 
     rpc_err_reset();
     bool ok = rpc_open(&a) && rpc_open(&b);
-    report(ok && a.id != b.id, "two channels open at once at CPL%d: ids %u and %u%s%s", bd_cpl,
+    report(ok && a.id != b.id, "two channels open at once at %s: ids %u and %u%s%s", pass,
            a.id, b.id, ok ? "" : ": ", rpc_err);
     if (!ok)
         return;
@@ -452,8 +591,8 @@ static void two_channels(void)
     struct bd_regs r = msg_regs(&a, MSG_SENDSIZE, 4);
     int st = ok ? msg_call(&r, MSG_SENDSIZE) : -1;
     report(ok && st >= 0 && !(st & ST_SUCCESS),
-           "CPL%d: after CLOSE of channel %u, SENDSIZE on it has no SUCCESS (status %#x%s)%s%s",
-           bd_cpl, a.id, st, st >= 0 && (st & ST_CLOSED) ? ": CLOSED" : "", ok ? "" : ": ",
+           "%s: after CLOSE of channel %u, SENDSIZE on it has no SUCCESS (status %#x%s)%s%s",
+           pass, a.id, st, st >= 0 && (st & ST_CLOSED) ? ": CLOSED" : "", ok ? "" : ": ",
            rpc_err);
 
     uint8_t reply[REPLY_MAX + 1];
@@ -463,25 +602,63 @@ static void two_channels(void)
     static const char req[] = "log the other channel is still open";
     ok = rpci_exchange(&b, req, sizeof req - 1, reply, &n);
     report(ok && reply_matches(reply, n, "1 ", PREFIX),
-           "CPL%d: channel %u still answers after channel %u closed: \"%s\" -> starts \"1 \": %s%s%s",
-           bd_cpl, b.id, a.id, req, ok ? "\"" : "", ok ? esc(got, sizeof got, reply, n) : rpc_err,
+           "%s: channel %u still answers after channel %u closed: \"%s\" -> starts \"1 \": %s%s%s",
+           pass, b.id, a.id, req, ok ? "\"" : "", ok ? esc(got, sizeof got, reply, n) : rpc_err,
            ok ? "\"" : "");
     rpc_err_reset();
     ok = rpc_close(&b);
-    report(ok, "CPL%d: CLOSE of channel %u%s%s", bd_cpl, b.id, ok ? "" : ": ", rpc_err);
+    report(ok, "%s: CLOSE of channel %u%s%s", pass, b.id, ok ? "" : ": ", rpc_err);
 }
 
-/* The OVT rows, then the preset and two channels, at the current CPL. At
- * CPL3 the keys differ from CPL0's so that OVT-01's key is still missing. */
-static void run_set(int cpl)
+/* Over HB, a REP OUTSB with a cookie other than the channel's is refused
+ * (no SUCCESS in EBX[31:16]) and changes nothing: the same message then goes
+ * through with the right one. */
+static void hb_wrong_cookie(void)
+{
+    static const char req[] = "log sent again with the right cookie";
+    uint8_t reply[REPLY_MAX + 1];
+    struct rpc_chan c;
+    struct xfer x;
+    char got[REPLY_MAX * 4 + 8];
+
+    rpc_err_reset();
+    bool ok = rpc_open(&c) && send_begin(&x, &c, req, sizeof req - 1);
+    int st = -1;
+    if (ok && !c.cookie)
+        ok = fail("channel %u opened without cookies", c.id);
+    if (ok) {
+        struct bd_regs r = hb_regs(&c, BD_HB_OUT, req, sizeof req - 1);
+        r.rdi ^= 1; /* cookieLow */
+        st = hb_call(&r, BD_HB_OUT);
+        ok = st >= 0;
+    }
+    report(ok && !(st & ST_SUCCESS),
+           "%s: REP OUTSB with a wrong cookie has no SUCCESS (status %#x)%s%s", pass, st,
+           ok ? "" : ": ", rpc_err);
+
+    rpc_err_reset();
+    ok = ok && run_steps(&x, send_step) && recv_begin(&x, &c, reply, REPLY_MAX) &&
+         run_steps(&x, recv_step) && rpci_reply_ok(reply, x.len);
+    bool closed = rpc_close(&c);
+    report(ok && closed && reply_matches(reply, x.len, "1 ", EXACT),
+           "%s: then the right cookie: \"%s\" -> \"1 \": %s%s%s", pass, req, ok ? "\"" : "",
+           ok ? esc(got, sizeof got, reply, x.len) : rpc_err, ok ? "\"" : "");
+}
+
+/* The OVT rows, then the preset and two channels, at the given CPL, over LB
+ * only or over HB. Each pass has its own keys, so that OVT-01's key is
+ * still missing. */
+static void run_set(int cpl, bool hb)
 {
     char key[32], req[96];
 
     bd_cpl = cpl;
-    bd_calls = bd_faults = 0;
+    bd_hb = hb;
+    snprintf(pass, sizeof pass, "CPL%d%s", cpl, hb ? " over HB" : "");
+    bd_calls = bd_faults = hb_outs = hb_ins = 0;
     opens = opens_nocookie = 0;
-    if (cpl)
-        snprintf(key, sizeof key, "guestinfo.foo%d", cpl);
+    if (cpl || hb)
+        snprintf(key, sizeof key, "guestinfo.foo%d%s", cpl, hb ? "-hb" : "");
     else
         snprintf(key, sizeof key, "guestinfo.foo");
 
@@ -503,19 +680,28 @@ static void run_set(int cpl)
           EXACT);
     check("preset, NUL counted (RpcChannel_Send)", "info-get guestinfo.preset", true,
           "1 fromhost", EXACT);
-    if (cpl)
+    if (cpl || hb)
         check("guestinfo.foo set at CPL0, read", "info-get guestinfo.foo", false, "1 bar", EXACT);
 
     two_channels();
+    if (hb)
+        hb_wrong_cookie();
 
     if (opens_nocookie)
-        report_info("CPL%d: %u of %u OPENs had no SUCCESS with the cookie flag: opened without",
-                    cpl, opens_nocookie, opens);
+        report_info("%s: %u of %u OPENs had no SUCCESS with the cookie flag: opened without",
+                    pass, opens_nocookie, opens);
     else
-        report_info("CPL%d: all %u single-request OPENs succeeded with the cookie flag", cpl,
+        report_info("%s: all %u single-request OPENs succeeded with the cookie flag", pass,
                     opens);
-    report(bd_calls > 0 && bd_faults == 0, "CPL%d: %u backdoor INs, none raised an exception%s",
-           cpl, bd_calls, bd_faults ? " (some did)" : "");
+    report(bd_calls > 0 && bd_faults == 0,
+           "%s: %u backdoor calls (%u REP OUTSB, %u REP INSB), none raised an exception%s", pass,
+           bd_calls, hb_outs, hb_ins, bd_faults ? " (some did)" : "");
+    if (hb)
+        report(hb_outs > 0 && hb_ins > 0, "%s: payloads moved on port %#x both ways", pass,
+               BDOOR_PORT_HB);
+    else
+        report(hb_outs == 0 && hb_ins == 0, "%s: the HB bit ignored, no access to port %#x",
+               pass, BDOOR_PORT_HB);
 }
 
 static uint64_t user_state(uint64_t arg)
@@ -526,19 +712,28 @@ static uint64_t user_state(uint64_t arg)
     return (rflags & X86_RFLAGS_IOPL) | (cs & 3);
 }
 
+static bool tss_denies(uint16_t port)
+{
+    const uint8_t *iopb = (const uint8_t *)tss + tss->iopb_offset;
+    return iopb[port / 8] & (1u << (port % 8));
+}
+
 int main(void)
 {
-    report_info("GuestRPC over the LB backdoor, port %#x", BDOOR_PORT);
-    run_set(0);
+    report_info("GuestRPC over the backdoor: LB port %#x, HB port %#x", BDOOR_PORT,
+                BDOOR_PORT_HB);
+    run_set(0, false);
+    run_set(0, true);
 
     tss_io_deny_all();
-    const uint8_t *iopb = (const uint8_t *)tss + tss->iopb_offset;
-    bool denied = iopb[BDOOR_PORT / 8] & (1u << (BDOOR_PORT % 8));
+    bool denied = tss_denies(BDOOR_PORT) && tss_denies(BDOOR_PORT_HB);
     uint64_t st = run_in_user(user_state, 0, 0);
     report(denied && st == 3,
-           "CPL3 pass set up: CPL %u, IOPL %u, TSS bitmap denies %#x: %s", (unsigned)(st & 3),
-           (unsigned)((st & X86_RFLAGS_IOPL) >> 12), BDOOR_PORT, denied ? "yes" : "no");
-    run_set(3);
+           "CPL3 passes set up: CPL %u, IOPL %u, TSS bitmap denies %#x and %#x: %s",
+           (unsigned)(st & 3), (unsigned)((st & X86_RFLAGS_IOPL) >> 12), BDOOR_PORT,
+           BDOOR_PORT_HB, denied ? "yes" : "no");
+    run_set(3, false);
+    run_set(3, true);
 
     return report_summary();
 }

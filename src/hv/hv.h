@@ -27,6 +27,16 @@ struct l0_io {
      * *name receives the device's name for the trace ("unclaimed" if none). */
     bool (*pio)(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
                 const char **name);
+    /* Optional (NULL: no device does). A whole INS/OUTS string passed out
+     * at once, to a port whose device takes one (the VMware backdoor's
+     * high-bandwidth port): buf holds count elements of size bytes in the
+     * order they cross the port (OUTS: gathered by L0; INS: filled here,
+     * all of it), the registers as the instruction found them. With count
+     * 0 it only asks. Returns false, having done nothing, if the port's
+     * device takes no strings: L0 then passes the string to pio element by
+     * element. *name as for pio. */
+    bool (*pio_string)(void *opaque, uint16_t port, unsigned size, bool is_in, uint8_t *buf,
+                       uint64_t count, const char **name);
     /* After each I/O: has the VMM ended the run (exit port)? Fills end. */
     bool (*ended)(void *opaque, struct svmsim_end *end);
     /* After each exit: has the VMM stopped the run (an output failed)?

@@ -1,9 +1,11 @@
 /* io.c — port I/O of the running guest passed out to the VMM's devices
  * (KVM's KVM_EXIT_IO): one request type and one l0_pio() that performs it,
  * single or REP string, both directions, any address size and DF, through
- * the guest's paging as KVM's emulator does. The IOIO intercept decodes
- * EXITINFO1 into a request; the VMware backdoor's #GP path (backdoor.c)
- * builds one from the decoded instruction.
+ * the guest's paging as KVM's emulator does. A string goes to the device
+ * element by element, or, when the port's device takes whole strings (the
+ * VMware backdoor's high-bandwidth port), in one call per slice. The IOIO
+ * intercept decodes EXITINFO1 into a request; the VMware backdoor's #GP
+ * path (backdoor.c) builds one from the decoded instruction.
  */
 #include "hv/hv.h"
 #include "svmsim/arch/svm_exit.h"
@@ -13,6 +15,23 @@ static bool do_pio(struct l0 *l0, uint16_t port, unsigned size, bool is_in, uint
 {
     *name = "unclaimed";
     return l0->io.pio(l0->io.opaque, port, size, is_in, v, name);
+}
+
+/* A guest-memory fault part way through a string: RIP stays on the
+ * instruction, the progress the caller recorded in RCX/RSI/RDI is kept (as
+ * KVM's emulator keeps it), and the fault goes to the guest, or, a nested
+ * page fault of L2, to L1. Returns 1, or 0 when the run ended. */
+static int string_fault(struct l0 *l0, const struct exc *exc)
+{
+    if (exc->vector == CPU_EXC_NPF)
+        return nested_svm_npf_vmexit(l0, exc);
+    if (exc->vector == X86_VEC_PF)
+        queue_page_fault(l0, exc->cr2, exc->error);
+    else
+        queue_exception(l0, exc->vector, exc->has_error, exc->error);
+    l0_decide(l0, SVMSIM_DECISION_INJECTED, "string I/O faulted: exception %u injected",
+              exc->vector);
+    return 1;
 }
 
 #define IO_SLICE 4096
@@ -67,16 +86,7 @@ static int string_io(struct l0 *l0, const struct pio_req *req, const char **name
             break;
         continue;
     fault:
-        /* RIP stays on the instruction; progress so far is kept. */
-        if (exc.vector == CPU_EXC_NPF)
-            return nested_svm_npf_vmexit(l0, &exc);
-        if (exc.vector == X86_VEC_PF)
-            queue_page_fault(l0, exc.cr2, exc.error);
-        else
-            queue_exception(l0, exc.vector, exc.has_error, exc.error);
-        l0_decide(l0, SVMSIM_DECISION_INJECTED, "string I/O faulted: exception %u injected",
-                  exc.vector);
-        return 1;
+        return string_fault(l0, &exc);
     }
     if (l0_skip_insn(l0) != 0)
         return 0;
@@ -84,11 +94,117 @@ static int string_io(struct l0 *l0, const struct pio_req *req, const char **name
     return 1;
 }
 
+/* One device call moves at most this many bytes: GuestRPC's largest
+ * message (64 KiB), so that a message sent or fetched by one REP OUTSB/INSB
+ * is one call. */
+#define IO_STRING_MAX 65536
+
+static bool device_takes_strings(struct l0 *l0, const struct pio_req *req)
+{
+    const char *name;
+    return l0->io.pio_string &&
+           l0->io.pio_string(l0->io.opaque, req->port, req->size, req->in, NULL, 0, &name);
+}
+
+/* Element i of buf, little-endian, as it crosses the port. */
+static uint64_t buf_get(const uint8_t *buf, uint64_t i, unsigned size)
+{
+    uint64_t v = 0;
+    for (unsigned b = 0; b < size; b++)
+        v |= (uint64_t)buf[i * size + b] << (8 * b);
+    return v;
+}
+
+static void buf_put(uint8_t *buf, uint64_t i, unsigned size, uint64_t v)
+{
+    for (unsigned b = 0; b < size; b++)
+        buf[i * size + b] = (uint8_t)(v >> (8 * b));
+}
+
+/* INS/OUTS to a device that takes a whole string, as KVM hands userspace
+ * one KVM_EXIT_IO with a count and a data area: one device call for up to
+ * IO_STRING_MAX bytes (and no more elements than the budget has room for),
+ * with the registers as the instruction found them; RCX and RSI/RDI are
+ * advanced after it. OUTS gathers every element before the call, so a
+ * fault means the device saw nothing and the registers stay; INS lets the
+ * device fill the buffer, then scatters it, and a fault keeps the elements
+ * before it. A longer REP goes on as an interrupted one: RIP stays and the
+ * next execution makes the next call. Each element is work, counted as
+ * string_io counts it. Returns 1, or 0 when the run ended. */
+static int string_io_whole(struct l0 *l0, const struct pio_req *req, const char **name)
+{
+    uint8_t buf[IO_STRING_MAX]; /* bounded: on the stack, no allocation to fail */
+    struct cpu *cpu = l0->cpu;
+    unsigned size = req->size, asize = req->asize;
+    uint64_t amask = size_mask(asize);
+    uint64_t count = req->rep ? (kvm_register_read_raw(l0, VCPU_REGS_RCX) & amask) : 1;
+    int64_t step = (l0->vmcb->save.rflags & X86_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+    unsigned reg = req->in ? VCPU_REGS_RDI : VCPU_REGS_RSI;
+    uint64_t start = cpu->gpr[reg];
+    uint64_t limit = l0_budget_left(l0);
+    if (limit > IO_STRING_MAX / size)
+        limit = IO_STRING_MAX / size;
+    if (limit == 0)
+        limit = 1; /* as string_io: the budget stops a REP after an element */
+    uint64_t n = count < limit ? count : limit;
+    bool faulted = false;
+    struct exc exc;
+    uint64_t i;
+
+    if (req->in && n > 0)
+        l0->io.pio_string(l0->io.opaque, req->port, size, true, buf, n, name);
+    for (i = 0; i < n; i++) {
+        uint64_t off = (start + i * (uint64_t)step) & amask;
+        if (req->in) {
+            faulted = cpu_guest_write(cpu, SEG_ES, off, size, buf_get(buf, i, size), &exc) != 0;
+        } else {
+            uint64_t val;
+            faulted = cpu_guest_read(cpu, req->seg, off, size, &val, &exc) != 0;
+            if (!faulted)
+                buf_put(buf, i, size, val);
+        }
+        if (faulted)
+            break;
+    }
+    /* The elements whose effect stands: INS, those written before a fault;
+     * OUTS, all or (a fault while gathering) none. */
+    uint64_t done = i;
+    if (!req->in && faulted)
+        done = 0;
+    else if (!req->in && n > 0)
+        l0->io.pio_string(l0->io.opaque, req->port, size, false, buf, n, name);
+
+    /* As string_io counts: every element tried but the first is a REP
+     * element; the first counts as the instruction once it completes or is
+     * interrupted, or the injected fault counts in its place. */
+    uint64_t tried = faulted ? i + 1 : n;
+    if (tried > 0)
+        cpu->rep_elems += tried - 1;
+    if (done > 0) {
+        gpr_write_sized(cpu, reg, asize, start + done * (uint64_t)step);
+        if (req->rep)
+            gpr_write_sized(cpu, VCPU_REGS_RCX, asize, count - done);
+    }
+    if (faulted)
+        return string_fault(l0, &exc);
+    if (count > n) {
+        cpu->insns++;
+        return 1;
+    }
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    l0_decide(l0, SVMSIM_DECISION_DEVICE, "string I/O passed to device in one call: %s",
+              *name);
+    return 1;
+}
+
 int l0_pio(struct l0 *l0, const struct pio_req *req)
 {
     const char *name = "unclaimed";
     if (req->string) {
-        if (!string_io(l0, req, &name))
+        int ok = device_takes_strings(l0, req) ? string_io_whole(l0, req, &name)
+                                               : string_io(l0, req, &name);
+        if (!ok)
             return 0;
     } else {
         uint64_t rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);

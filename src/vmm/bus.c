@@ -13,6 +13,7 @@
 #include "vmm/bus.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #define BUS_PORTS 0x10000u
 
@@ -83,5 +84,32 @@ const struct bus_range *bus_io(struct bus *bus, uint16_t port, unsigned size, bo
         *value = (r->ops->read ? r->ops->read(r->dev, offset, size) : 0xffffffffu) & mask;
     else if (r->ops->write)
         r->ops->write(r->dev, offset, size, *value & mask);
+    return r;
+}
+
+const struct bus_range *bus_find_string(const struct bus *bus, uint16_t port)
+{
+    const struct bus_range *r = bus_find(bus, port);
+    return r && r->ops->io_string ? r : NULL;
+}
+
+/* A device that reports more than it was given is held to count. */
+const struct bus_range *bus_io_string(struct bus *bus, uint16_t port, unsigned size, bool is_in,
+                                      uint8_t *buf, uint64_t count, const struct bus_regs *regs,
+                                      uint64_t *taken)
+{
+    const struct bus_range *r = bus_find_string(bus, port);
+    if (taken)
+        *taken = 0;
+    if (!r || (size != 1 && size != 2 && size != 4))
+        return NULL;
+    uint64_t n = r->ops->io_string(r->dev, (uint16_t)(port - r->base), size, is_in, buf, count,
+                                   regs);
+    if (n > count)
+        n = count;
+    if (is_in && n < count)
+        memset(buf + n * size, 0xff, (count - n) * size);
+    if (taken)
+        *taken = n;
     return r;
 }

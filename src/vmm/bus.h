@@ -3,8 +3,10 @@
  * Owns: which device claims which range of ports. A device sees an offset
  * into its own range and a size (1, 2 or 4 bytes); overlapping registrations
  * are refused; an access nobody claims is reported to the caller (reads then
- * give all ones, writes are dropped).
- * Must not: know about the CPU, L0 or how the access was made (IN, OUTS, ...).
+ * give all ones, writes are dropped). A device may also take a whole string
+ * (REP INS/OUTS) at once; one that does not sees it element by element.
+ * Must not: know about the CPU, L0 or how the access was made beyond "one
+ * element" or "a whole string" (IN or INS, paging, DF: the caller's).
  */
 #ifndef SVMSIM_VMM_BUS_H
 #define SVMSIM_VMM_BUS_H
@@ -32,6 +34,16 @@ struct bus_device_ops {
      * written. */
     uint32_t (*io_regs)(void *dev, uint16_t offset, unsigned size, bool is_in, uint32_t value,
                         const struct bus_regs *regs);
+    /* Optional: a whole INS/OUTS string in one call, for a device whose
+     * protocol is a string (the VMware backdoor's high-bandwidth port moves
+     * a GuestRPC message by one REP OUTSB/INSB). buf holds count elements of
+     * `size` bytes in the order they cross the port; an IN fills it, an OUT
+     * reads it. regs are as the instruction found them (RCX, RSI, RDI not
+     * yet advanced). Returns how many elements the device took (for an IN:
+     * filled from the start of buf). Without it, a string reaches the device
+     * element by element through read/write/io_regs. */
+    uint64_t (*io_string)(void *dev, uint16_t offset, unsigned size, bool is_in, uint8_t *buf,
+                          uint64_t count, const struct bus_regs *regs);
 };
 
 #define BUS_MAX_RANGES 16
@@ -58,5 +70,18 @@ int bus_register(struct bus *bus, uint16_t base, uint32_t len, const char *name,
  * the result (all ones if unclaimed). Returns the claiming range, or NULL. */
 const struct bus_range *bus_io(struct bus *bus, uint16_t port, unsigned size, bool is_in,
                                uint32_t *value, const struct bus_regs *regs);
+/* The range that claims port if its device takes whole strings (io_string),
+ * else NULL: the caller then goes element by element through bus_io. */
+const struct bus_range *bus_find_string(const struct bus *bus, uint16_t port);
+/* Moves a whole string of count elements of size 1, 2 or 4 at port through
+ * buf (count * size bytes) in one io_string call. For an IN, the elements
+ * the device did not fill read as all ones, as an unclaimed port does, so
+ * the whole of buf is defined. *taken (may be NULL) receives how many the
+ * device took. Returns the claiming range, or NULL, having done nothing, if
+ * no range claims port, its device has no io_string, or size is not 1, 2
+ * or 4. */
+const struct bus_range *bus_io_string(struct bus *bus, uint16_t port, unsigned size, bool is_in,
+                                      uint8_t *buf, uint64_t count, const struct bus_regs *regs,
+                                      uint64_t *taken);
 
 #endif

@@ -136,6 +136,20 @@ static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint3
     return r != NULL;
 }
 
+/* A whole string, for a port whose device takes one (bus io_string);
+ * count 0 only asks whether it does. */
+static bool vm_pio_string(void *opaque, uint16_t port, unsigned size, bool is_in, uint8_t *buf,
+                          uint64_t count, const char **name)
+{
+    struct svmsim_vm *vm = opaque;
+    const struct bus_regs regs = { .get = vm_reg_get, .set = vm_reg_set, .opaque = vm };
+    const struct bus_range *r =
+        count ? bus_io_string(&vm->bus, port, size, is_in, buf, count, &regs, NULL)
+              : bus_find_string(&vm->bus, port);
+    *name = r ? r->name : "unclaimed";
+    return r != NULL;
+}
+
 /* The backdoor's wall clock (GETTIME, GETTIMEFULL). With --deterministic it
  * follows the work count at a nominal 4 ns per unit, as cpu_host_tsc's 4
  * cycles per instruction at 1 GHz, so two runs answer alike. */
@@ -261,7 +275,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .np = true,
         .vls = true,
     };
-    struct l0_io io = { .pio = vm_pio, .ended = vm_ended, .stopped = vm_stopped, .opaque = vm };
+    struct l0_io io = { .pio = vm_pio, .pio_string = vm_pio_string, .ended = vm_ended,
+                        .stopped = vm_stopped, .opaque = vm };
     if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
         l0_init(&vm->l0, &vm->cpu, &vm->cfg, &io) != 0) {
         errf(err, errlen, "cannot create the CPU");
@@ -289,6 +304,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         bus_register(&vm->bus, EXIT_PORT_BASE, EXIT_PORT_LEN, "exit", &exit_port_ops,
                      &vm->exit_port) != 0 ||
         bus_register(&vm->bus, VMPORT_PORT, VMPORT_PORTS, "vmport", &vmport_ops,
+                     &vm->vmport) != 0 ||
+        bus_register(&vm->bus, VMPORT_HB_PORT, VMPORT_HB_PORTS, "vmport-hb", &vmport_hb_ops,
                      &vm->vmport) != 0) {
         errf(err, errlen, "cannot register the devices");
         svmsim_destroy(vm);

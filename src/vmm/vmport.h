@@ -1,20 +1,19 @@
-/* vmport.h — the VMware backdoor device on port 0x5658 (low bandwidth):
- * backdoor commands and the GuestRPC message channel (ORACLE.md §3-§5).
+/* vmport.h — the VMware backdoor device: backdoor commands and the
+ * GuestRPC message channel on the low-bandwidth port 0x5658, whole GuestRPC
+ * messages on the high-bandwidth port 0x5659 (ORACLE.md §3-§5).
  *
  * Owns: answering a backdoor call through the accessing vCPU's registers
- * (bus io_regs), the GuestRPC channels and the RPCI host side (guestinfo
- * keys, the guest's log lines).
- * Must not: know how the access was made (IN/OUT/INS/OUTS: L0's business),
- * read a clock itself (the machine passes one, so --deterministic can make
- * time follow the instruction count), or keep state outside struct vmport.
+ * (bus io_regs on 0x5658, bus io_string on 0x5659), the GuestRPC channels
+ * and the RPCI host side (guestinfo keys, the guest's log lines).
+ * Must not: know how the access was made (IN/OUT/INS/OUTS, paging, REP
+ * slices: L0's business), read a clock itself (the machine passes one, so
+ * --deterministic can make time follow the instruction count), or keep
+ * state outside struct vmport.
  *
  * Answers follow VMware (open-vm-tools' backdoor_def.h and what VMware is
  * described to return); where QEMU's hw/i386/vmport.c differs, the .c says
- * so next to the command.
+ * so next to the command. QEMU has no high-bandwidth port at all.
  *
- * FIXME: the high-bandwidth port 0x5659 (REP INSB/OUTSB of a whole GuestRPC
- * message) is not modelled yet: the device claims 0x5658 only and never
- * sets MESSAGE_STATUS_HB in a reply, so guests use the low-bandwidth path.
  * FIXME: the vmmouse commands (39-41), GETHWVERSION, GETBUILDNUM and the
  * CPL-0-only commands are not modelled; they answer as unknown commands.
  */
@@ -29,6 +28,8 @@
 
 #define VMPORT_PORT 0x5658
 #define VMPORT_PORTS 1
+#define VMPORT_HB_PORT 0x5659           /* high bandwidth: its own bus range */
+#define VMPORT_HB_PORTS 1
 
 /* Backdoor commands (BDOOR_CMD_*, ECX[15:0]) this device answers. */
 #define VMPORT_CMD_GETMHZ        1
@@ -40,6 +41,10 @@
 #define VMPORT_CMD_GETHZ         45
 #define VMPORT_CMD_GETTIMEFULL   46
 #define VMPORT_CMD_GET_VCPU_INFO 68
+
+/* High-bandwidth commands (BDOORHB_CMD_*, EBX[15:0] on 0x5659). VASSERT
+ * (1) is not modelled: it answers as an unknown command. */
+#define VMPORT_HB_CMD_MESSAGE 0
 
 #define VMPORT_ERROR 0xffffffffu        /* EAX for a wrong magic or unknown command */
 #define VMPORT_MAX_TIME_LAG_US 1000000u /* GETTIME/GETTIMEFULL's ECX, as QEMU's default */
@@ -58,7 +63,7 @@
 #define VMPORT_MSG_CLOSED  0x0004
 #define VMPORT_MSG_UNSENT  0x0008
 #define VMPORT_MSG_CPT     0x0010
-#define VMPORT_MSG_HB      0x0080       /* never set: no HB port (FIXME above) */
+#define VMPORT_MSG_HB      0x0080       /* SENDSIZE/RECVSIZE: move it on 0x5659 */
 
 #define VMPORT_MSG_FLAG_COOKIE 0x80000000u /* OPEN: EBX = proto | this */
 #define VMPORT_PROTO_RPCI 0x49435052u      /* 'RPCI': guest requests, host replies */
@@ -121,6 +126,10 @@ struct vmport {
 /* Bus interface; pass the struct vmport as the device. Only io_regs: an
  * access without registers (bus_io with regs NULL) reads all ones. */
 extern const struct bus_device_ops vmport_ops;
+/* The high-bandwidth port's (vmport_hb.c); the same struct vmport as the
+ * device, registered at VMPORT_HB_PORT. Only io_string: a GuestRPC message
+ * is one REP OUTSB/INSB; a single IN reads all ones, an OUT is dropped. */
+extern const struct bus_device_ops vmport_hb_ops;
 
 /* Sets the answers and loads the guestinfo presets. Returns 0, or -1 with a
  * one-line message in err for a malformed preset (no '=', empty KEY, KEY

@@ -1,6 +1,9 @@
 /* vmport_rpc.c — GuestRPC over the VMware backdoor's MESSAGE command
  * (ORACLE.md §4.3, §4.4): the channels' state machine and the RPCI verbs a
- * minimal host answers (guestinfo keys, log lines, the tools' notices).
+ * minimal host answers (guestinfo keys, log lines, the tools' notices). A
+ * payload moves in 4-byte chunks on the low-bandwidth port, or whole on the
+ * high-bandwidth one (§4.2) when SENDSIZE/RECVSIZE offered it with the HB
+ * status bit; a guest that ignores the bit keeps using the chunks.
  *
  * Owns: struct vmport's channels, guestinfo keys and log lines.
  * Must not: touch a register a message type does not answer in.
@@ -236,7 +239,9 @@ typedef uint16_t vmport_msg_fn(struct vmport *vp, struct vmport_channel *ch,
 
 /* EBX = length. A new request supersedes a reply the guest never fetched,
  * and a SENDSIZE in the middle of a send starts over (a guest told CPT
- * retries from SENDSIZE). Too long: refused, the channel as it was. */
+ * retries from SENDSIZE). Too long: refused, the channel as it was. A
+ * payload to come is offered the HB port (open-vm-tools then sends it by
+ * one REP OUTSB); an empty message is complete at once, nothing to offer. */
 static uint16_t msg_sendsize(struct vmport *vp, struct vmport_channel *ch, struct vmport_call *c)
 {
     uint32_t len = c->r[REG_RBX];
@@ -252,7 +257,7 @@ static uint16_t msg_sendsize(struct vmport *vp, struct vmport_channel *ch, struc
     ch->sending = true;
     if (len == 0)
         return channel_message_done(vp, ch);
-    return VMPORT_MSG_SUCCESS;
+    return VMPORT_MSG_SUCCESS | VMPORT_MSG_HB;
 }
 
 /* EBX = the next min(4, bytes left) bytes, little-endian (Message_Send). */
@@ -273,7 +278,9 @@ static uint16_t msg_sendpayload(struct vmport *vp, struct vmport_channel *ch,
 }
 
 /* A pending reply: DORECV, EDX[31:16] = SENDSIZE (the host "sends" its
- * size), EBX = length; a repeated RECVSIZE reads it again from the start.
+ * size), EBX = length, and HB (a reply is never empty: at least "1 "), so
+ * open-vm-tools fetches it by one REP INSB; a repeated RECVSIZE reads it
+ * again from the start.
  * Nothing pending: a TCLO guest is polling for host commands, which is
  * SUCCESS without DORECV; an RPCI guest asked for a reply to no request,
  * which is a malformed sequence. */
@@ -285,7 +292,7 @@ static uint16_t msg_recvsize(struct vmport *vp, struct vmport_channel *ch, struc
     ch->reply_pos = 0;
     call_set_high(c, REG_RDX, VMPORT_MSG_SENDSIZE);
     call_set(c, REG_RBX, ch->reply_len);
-    return VMPORT_MSG_SUCCESS | VMPORT_MSG_DORECV;
+    return VMPORT_MSG_SUCCESS | VMPORT_MSG_DORECV | (ch->reply_len > 0 ? VMPORT_MSG_HB : 0);
 }
 
 /* EDX[31:16] = SENDPAYLOAD, EBX = the next 4 bytes, little-endian, zero
@@ -363,6 +370,25 @@ static uint16_t msg_open(struct vmport *vp, struct vmport_call *c)
     return 0;
 }
 
+/* The open channel id names, if the cookies fit (a channel opened without
+ * them takes any); else NULL with the status to answer: CLOSED for an id
+ * that is no open channel, 0 for wrong cookies. */
+static struct vmport_channel *channel_named(struct vmport *vp, uint16_t id,
+                                            uint32_t cookie_high, uint32_t cookie_low,
+                                            uint16_t *status)
+{
+    if (id >= VMPORT_CHANNELS_MAX || !vp->chan[id].open) {
+        *status = VMPORT_MSG_CLOSED;
+        return NULL;
+    }
+    struct vmport_channel *ch = &vp->chan[id];
+    if (ch->cookies && (cookie_high != ch->cookie_high || cookie_low != ch->cookie_low)) {
+        *status = 0;
+        return NULL;
+    }
+    return ch;
+}
+
 /* BDOOR_CMD_MESSAGE: ECX[31:16] = type, EDX[31:16] = channel, ESI/EDI =
  * cookies. Every answer has the status in ECX[31:16] (ECX[15:0] kept); a
  * call that fails changes nothing but the status, and touches no other
@@ -373,23 +399,52 @@ void vmport_message(struct vmport *vp, struct vmport_call *c)
     uint16_t type = (uint16_t)(c->r[REG_RCX] >> 16);
     uint16_t id = (uint16_t)(c->r[REG_RDX] >> 16);
     uint16_t status = 0;
+    struct vmport_channel *ch;
 
-    if (type == VMPORT_MSG_OPEN) {
+    if (type == VMPORT_MSG_OPEN)
         status = msg_open(vp, c);
-    } else if (type >= sizeof vmport_msgs / sizeof vmport_msgs[0] || !vmport_msgs[type]) {
+    else if (type >= sizeof vmport_msgs / sizeof vmport_msgs[0] || !vmport_msgs[type])
         status = 0;
-    } else if (id >= VMPORT_CHANNELS_MAX || !vp->chan[id].open) {
-        status = VMPORT_MSG_CLOSED;
-    } else if (vp->chan[id].cookies && (c->r[REG_RSI] != vp->chan[id].cookie_high ||
-                                        c->r[REG_RDI] != vp->chan[id].cookie_low)) {
-        status = 0;
-    } else {
-        status = vmport_msgs[type](vp, &vp->chan[id], c);
-    }
+    else if ((ch = channel_named(vp, id, c->r[REG_RSI], c->r[REG_RDI], &status)) != NULL)
+        status = vmport_msgs[type](vp, ch, c);
     /* EAX: VMware's value here is not described anywhere public and
      * open-vm-tools ignores it; the magic stays. */
     call_set(c, REG_RAX, VMWARE_BDOOR_MAGIC);
     call_set_high(c, REG_RCX, status);
+}
+
+/* ---- the high-bandwidth port's MESSAGE (ORACLE.md §4.2) */
+
+/* The payload comes one way: all of it here, or all in SENDPAYLOAD chunks;
+ * a length other than SENDSIZE's is refused, the send still waiting. */
+uint16_t vmport_hb_send(struct vmport *vp, uint16_t id, uint32_t cookie_high,
+                        uint32_t cookie_low, const uint8_t *buf, uint64_t len)
+{
+    uint16_t status;
+    struct vmport_channel *ch = channel_named(vp, id, cookie_high, cookie_low, &status);
+    if (!ch)
+        return status;
+    if (!ch->sending || ch->send_pos != 0 || len != ch->send_len)
+        return 0;
+    memcpy(ch->send_buf, buf, ch->send_len);
+    ch->send_pos = ch->send_len;
+    return channel_message_done(vp, ch);
+}
+
+/* The whole reply, whatever RECVPAYLOAD chunks were read before; it stays
+ * pending until RECVSTATUS, as after the last chunk. */
+uint16_t vmport_hb_recv(struct vmport *vp, uint16_t id, uint32_t cookie_high,
+                        uint32_t cookie_low, uint8_t *buf, uint64_t len)
+{
+    uint16_t status;
+    struct vmport_channel *ch = channel_named(vp, id, cookie_high, cookie_low, &status);
+    if (!ch)
+        return status;
+    if (!ch->receiving || len != ch->reply_len)
+        return 0;
+    memcpy(buf, ch->reply, ch->reply_len);
+    ch->reply_pos = ch->reply_len;
+    return VMPORT_MSG_SUCCESS;
 }
 
 void vmport_rpc_fini(struct vmport *vp)

@@ -1,11 +1,13 @@
-/* test_vmport.c — the VMware backdoor device (src/vmm/vmport.c): every
+/* test_vmport.c — the VMware backdoor device (src/vmm/vmport*.c): every
  * command's registers, the error answers, GuestRPC as open-vm-tools drives
- * it (ORACLE.md §4.3, §4.4 OVT-01..08) and its malformed sequences, and the
+ * it (ORACLE.md §4.3, §4.4 OVT-01..08) over the low-bandwidth chunks and
+ * over the high-bandwidth port (§4.2), its malformed sequences, and the
  * device wired into a machine (src/vmm/machine.c).
  *
  * Owns: a fake vCPU (a register array behind struct bus_regs) and a bus
- * with the device on port 0x5658, accessed as L0 does after an IN/OUT;
- * GuestRPC helpers that follow open-vm-tools' Message_Open/Send/Receive.
+ * with the device on ports 0x5658 and 0x5659, accessed as L0 does after an
+ * IN/OUT or a whole REP INSB/OUTSB; GuestRPC helpers that follow
+ * open-vm-tools' Message_Open/Send/Receive.
  * Must not: depend on L0 or the CPU, except the machine tests at the end,
  * which run real IN instructions through the public API.
  */
@@ -70,6 +72,9 @@ static void rig_init_with(struct rig *t, const struct vmport_params *p)
     char err[128];
     cr_assert_eq(vmport_init(&t->vp, p, err, sizeof err), 0, "vmport_init: %s", err);
     cr_assert_eq(bus_register(&t->bus, VMPORT_PORT, VMPORT_PORTS, "vmport", &vmport_ops, &t->vp),
+                 0);
+    cr_assert_eq(bus_register(&t->bus, VMPORT_HB_PORT, VMPORT_HB_PORTS, "vmport-hb",
+                              &vmport_hb_ops, &t->vp),
                  0);
 }
 
@@ -390,13 +395,32 @@ Test(vmport, an_access_without_registers_reads_all_ones)
     vmport_fini(&t.vp);
 }
 
-Test(vmport, claims_0x5658_only)
+Test(vmport, claims_0x5658_and_0x5659_and_only_the_hb_port_takes_strings)
 {
     struct rig t;
     rig_init(&t);
     uint32_t v = 0;
-    cr_expect_null(bus_io(&t.bus, 0x5659, 4, true, &v, &t.regs), "HB port not modelled");
     cr_expect_null(bus_io(&t.bus, 0x5657, 4, true, &v, &t.regs));
+    cr_expect_null(bus_io(&t.bus, 0x565a, 4, true, &v, &t.regs));
+    cr_expect_null(bus_find_string(&t.bus, VMPORT_PORT), "LB: element by element");
+    const struct bus_range *r = bus_find_string(&t.bus, VMPORT_HB_PORT);
+    cr_assert_not_null(r);
+    cr_expect_str_eq(r->name, "vmport-hb");
+    vmport_fini(&t.vp);
+}
+
+Test(vmport, a_single_in_on_the_hb_port_reads_all_ones_and_touches_no_register)
+{
+    struct rig t;
+    rig_init(&t);
+    rig_seed(&t);
+    t.gpr[RAX] = MAGIC;
+    t.gpr[RCX] = VMPORT_CMD_GETVERSION;
+    uint32_t v = 0;
+    cr_expect_not_null(bus_io(&t.bus, VMPORT_HB_PORT, 4, true, &v, &t.regs));
+    cr_expect_eq(v, 0xffffffff);
+    cr_expect_eq(t.gpr[RAX], MAGIC);
+    UNTOUCHED(&t, RBX, RDX, RSI, RDI, RSP, RBP);
     vmport_fini(&t.vp);
 }
 
@@ -408,7 +432,8 @@ struct chan {
 };
 
 /* One MESSAGE call; returns the status (ECX[31:16]). Every answer keeps
- * ECX[15:0] and EDX[15:0] and never offers HB. */
+ * ECX[15:0] and EDX[15:0], and offers HB only with SUCCESS, on SENDSIZE or
+ * RECVSIZE. */
 static uint16_t rig_msg(struct rig *t, uint16_t type, const struct chan *ch, uint32_t ebx)
 {
     rig_seed(t);
@@ -423,7 +448,10 @@ static uint16_t rig_msg(struct rig *t, uint16_t type, const struct chan *ch, uin
     cr_assert_eq(t->gpr[RCX] & 0xffff, VMPORT_CMD_MESSAGE);
     cr_assert_eq(t->gpr[RDX] & 0xffff, VMPORT_PORT);
     uint16_t status = (uint16_t)(t->gpr[RCX] >> 16);
-    cr_assert_eq(status & VMPORT_MSG_HB, 0, "HB offered on the LB-only device");
+    if (status & VMPORT_MSG_HB)
+        cr_assert((type == VMPORT_MSG_SENDSIZE || type == VMPORT_MSG_RECVSIZE) &&
+                      (status & VMPORT_MSG_SUCCESS),
+                  "HB offered by type %u, status %#x", type, status);
     return status;
 }
 
@@ -465,17 +493,29 @@ static void rpc_send_part(struct rig *t, const struct chan *ch, const uint8_t *b
     }
 }
 
+/* SENDSIZE: SUCCESS, and HB when there is a payload to come. */
+static void rpc_sendsize(struct rig *t, const struct chan *ch, uint32_t len)
+{
+    uint16_t st = rig_msg(t, VMPORT_MSG_SENDSIZE, ch, len);
+    cr_assert_eq(st, VMPORT_MSG_SUCCESS | (len ? VMPORT_MSG_HB : 0), "SENDSIZE %u: status %#x",
+                 len, st);
+}
+
+/* Message_Send of a guest that ignores the HB bit (open-vm-tools' fallback
+ * to low bandwidth): the payload in chunks all the same. */
 static void rpc_send(struct rig *t, const struct chan *ch, const void *buf, uint32_t len)
 {
-    cr_assert(ok(rig_msg(t, VMPORT_MSG_SENDSIZE, ch, len)), "SENDSIZE");
+    rpc_sendsize(t, ch, len);
     rpc_send_part(t, ch, buf, 0, len);
 }
 
-/* RECVSIZE; returns the length announced (DORECV and EDX[31:16] = 1). */
+/* RECVSIZE; returns the length announced (DORECV, HB since a reply is
+ * never empty, and EDX[31:16] = 1). */
 static uint32_t rpc_recvsize(struct rig *t, const struct chan *ch)
 {
     uint16_t st = rig_msg(t, VMPORT_MSG_RECVSIZE, ch, 0);
-    cr_assert_eq(st, VMPORT_MSG_SUCCESS | VMPORT_MSG_DORECV, "RECVSIZE status %#x", st);
+    cr_assert_eq(st, VMPORT_MSG_SUCCESS | VMPORT_MSG_DORECV | VMPORT_MSG_HB,
+                 "RECVSIZE status %#x", st);
     cr_assert_eq(t->gpr[RDX] >> 16, VMPORT_MSG_SENDSIZE);
     return (uint32_t)t->gpr[RBX];
 }
@@ -539,13 +579,16 @@ static const struct {
     { "frobnicate now", "0 Unknown command" },                  /* OVT-08 */
 };
 
-static void ovt_exchange(bool cookies, bool with_nul)
+typedef void rpc_expect_fn(struct rig *t, const struct chan *ch, const char *req, bool with_nul,
+                           const char *reply);
+
+static void ovt_exchange_by(rpc_expect_fn *expect, bool cookies, bool with_nul)
 {
     struct rig t;
     rig_init(&t);
     struct chan ch = rpc_open_ok(&t, VMPORT_PROTO_RPCI, cookies);
     for (size_t i = 0; i < sizeof ovt / sizeof ovt[0]; i++)
-        rpc_expect(&t, &ch, ovt[i].req, with_nul, ovt[i].reply);
+        expect(&t, &ch, ovt[i].req, with_nul, ovt[i].reply);
     rpc_close(&t, &ch);
     const char *key, *value;
     cr_assert_eq(vmport_guestinfo_count(&t.vp), 1);
@@ -555,6 +598,11 @@ static void ovt_exchange(bool cookies, bool with_nul)
     cr_assert_eq(vmport_log_count(&t.vp), 1);
     cr_expect_str_eq(vmport_log_get(&t.vp, 0), "hello from the guest");
     vmport_fini(&t.vp);
+}
+
+static void ovt_exchange(bool cookies, bool with_nul)
+{
+    ovt_exchange_by(rpc_expect, cookies, with_nul);
 }
 
 Test(guestrpc, ovt_01_to_08_with_cookies_and_trailing_nul)
@@ -959,6 +1007,321 @@ Test(guestrpc_malformed, message_with_wrong_magic_changes_nothing_but_eax)
     pair_finish(&p);
 }
 
+/* ---- the high-bandwidth port (ORACLE.md §4.2), as L0 hands it a whole
+ * REP OUTSB/INSB: the bytes in a buffer, the registers as the instruction
+ * found them. */
+
+#define HB_DATA 0x7000u                 /* RSI of an OUT, RDI of an IN: not read */
+
+/* One REP OUTSB (is_in false) or REP INSB of len bytes through buf on
+ * channel ch, registers as open-vm-tools loads them. Returns the status
+ * (EBX[31:16]); checks that the answer is EBX alone, EBX[15:0] kept, and
+ * that the device took the bytes exactly when it answered SUCCESS. */
+static uint16_t rig_hb_as(struct rig *t, bool is_in, const struct chan *ch, uint32_t eax,
+                          uint16_t cmd, uint8_t *buf, uint64_t len)
+{
+    rig_seed(t);
+    t->gpr[RAX] = eax;
+    t->gpr[RBX] = (uint32_t)VMPORT_MSG_SUCCESS << 16 | cmd;
+    t->gpr[RCX] = len;
+    t->gpr[RDX] = (uint32_t)ch->id << 16 | VMPORT_HB_PORT;
+    if (is_in) {
+        t->gpr[RSI] = ch->cookie_high;
+        t->gpr[RBP] = ch->cookie_low;
+        t->gpr[RDI] = HB_DATA;
+    } else {
+        t->gpr[RSI] = HB_DATA;
+        t->gpr[RDI] = ch->cookie_low;
+        t->gpr[RBP] = ch->cookie_high;
+    }
+    uint64_t before[16], taken = ~0ull;
+    memcpy(before, t->gpr, sizeof before);
+    cr_assert_not_null(
+        bus_io_string(&t->bus, VMPORT_HB_PORT, 1, is_in, buf, len, &t->regs, &taken));
+    for (unsigned r = 0; r < 16; r++)
+        if (r != RBX && !(r == RAX && (eax != MAGIC || cmd != VMPORT_HB_CMD_MESSAGE)))
+            cr_assert_eq(t->gpr[r], before[r], "the HB call changed register %u", r);
+    cr_assert_eq(t->gpr[RBX] & 0xffffffff0000ffffull, cmd, "EBX %#llx",
+                 (unsigned long long)t->gpr[RBX]);
+    uint16_t status = (uint16_t)(t->gpr[RBX] >> 16);
+    cr_assert_eq(taken, ok(status) ? len : 0, "status %#x, %llu of %llu bytes taken", status,
+                 (unsigned long long)taken, (unsigned long long)len);
+    return status;
+}
+
+static uint16_t rig_hb(struct rig *t, bool is_in, const struct chan *ch, uint8_t *buf,
+                       uint64_t len)
+{
+    return rig_hb_as(t, is_in, ch, MAGIC, VMPORT_HB_CMD_MESSAGE, buf, len);
+}
+
+/* Message_Send with HB: SENDSIZE offers it, one REP OUTSB. */
+static void hb_send(struct rig *t, const struct chan *ch, const void *msg, uint32_t len)
+{
+    uint8_t *buf = malloc(len ? len : 1);
+    cr_assert_not_null(buf);
+    memcpy(buf, msg, len);
+    rpc_sendsize(t, ch, len);
+    if (len > 0) /* open-vm-tools skips the OUTSB of an empty message */
+        cr_assert_eq(rig_hb(t, false, ch, buf, len), VMPORT_MSG_SUCCESS, "HB send");
+    free(buf);
+}
+
+/* Message_Receive with HB: RECVSIZE offers it, one REP INSB, RECVSTATUS. */
+static void hb_recv(struct rig *t, const struct chan *ch, char *buf, size_t cap)
+{
+    uint32_t len = rpc_recvsize(t, ch);
+    cr_assert_lt(len, cap);
+    cr_assert_eq(rig_hb(t, true, ch, (uint8_t *)buf, len), VMPORT_MSG_SUCCESS, "HB receive");
+    buf[len] = '\0';
+    rpc_recvstatus(t, ch);
+}
+
+static void rpc_expect_hb(struct rig *t, const struct chan *ch, const char *req, bool with_nul,
+                          const char *reply)
+{
+    char got[256];
+    hb_send(t, ch, req, (uint32_t)strlen(req) + (with_nul ? 1 : 0));
+    hb_recv(t, ch, got, sizeof got);
+    cr_expect_str_eq(got, reply, "request '%s' over HB", req);
+}
+
+Test(guestrpc_hb, ovt_01_to_08_over_hb_with_cookies_and_trailing_nul)
+{
+    ovt_exchange_by(rpc_expect_hb, true, true);
+}
+
+Test(guestrpc_hb, ovt_01_to_08_over_hb_without_cookies_without_nul)
+{
+    ovt_exchange_by(rpc_expect_hb, false, false);
+}
+
+Test(guestrpc_hb, ovt_03_over_hb_byte_by_byte)
+{
+    struct rig t;
+    rig_init(&t);
+    struct chan ch = rpc_open_ok(&t, VMPORT_PROTO_RPCI, true);
+    rpc_expect_hb(&t, &ch, "info-set guestinfo.foo bar", false, "1 ");
+
+    static const char req[] = "info-get guestinfo.foo";
+    uint8_t out[sizeof req - 1];
+    memcpy(out, req, sizeof out);
+    cr_assert_eq(rig_msg(&t, VMPORT_MSG_SENDSIZE, &ch, sizeof out),
+                 VMPORT_MSG_SUCCESS | VMPORT_MSG_HB);
+    cr_assert_eq(rig_hb(&t, false, &ch, out, sizeof out), VMPORT_MSG_SUCCESS);
+    cr_assert_eq(rig_msg(&t, VMPORT_MSG_RECVSIZE, &ch, 0),
+                 VMPORT_MSG_SUCCESS | VMPORT_MSG_DORECV | VMPORT_MSG_HB);
+    cr_assert_eq(t.gpr[RDX] >> 16, VMPORT_MSG_SENDSIZE);
+    cr_assert_eq(t.gpr[RBX], 5);
+    uint8_t in[8];
+    memset(in, 0xcc, sizeof in);
+    cr_assert_eq(rig_hb(&t, true, &ch, in, 5), VMPORT_MSG_SUCCESS);
+    cr_expect_eq(memcmp(in, "1 bar", 5), 0);
+    cr_expect_eq(in[5], 0xcc, "the device wrote past the string");
+    rpc_recvstatus(&t, &ch);
+    cr_expect_not(ok(rig_msg(&t, VMPORT_MSG_RECVSIZE, &ch, 0)), "RECVSTATUS consumed it");
+    rpc_close(&t, &ch);
+    vmport_fini(&t.vp);
+}
+
+Test(guestrpc_hb, hb_and_lb_mix_within_one_exchange)
+{
+    struct rig t;
+    rig_init(&t);
+    struct chan ch = rpc_open_ok(&t, VMPORT_PROTO_RPCI, true);
+    char got[32];
+    hb_send(&t, &ch, "info-set guestinfo.k v1", 23);
+    rpc_recv(&t, &ch, got, sizeof got); /* chunks, the HB bit ignored */
+    cr_expect_str_eq(got, "1 ");
+    rpc_send(&t, &ch, "info-get guestinfo.k", 20);
+    hb_recv(&t, &ch, got, sizeof got);
+    cr_expect_str_eq(got, "1 v1");
+    rpc_close(&t, &ch);
+    vmport_fini(&t.vp);
+}
+
+Test(guestrpc_hb, an_empty_message_offers_no_hb_and_needs_no_outsb)
+{
+    struct rig t;
+    rig_init(&t);
+    struct chan ch = rpc_open_ok(&t, VMPORT_PROTO_TCLO, true);
+    cr_expect_eq(rig_msg(&t, VMPORT_MSG_SENDSIZE, &ch, 0), VMPORT_MSG_SUCCESS);
+    uint8_t b = 'x';
+    cr_expect_eq(rig_hb(&t, false, &ch, &b, 1), 0, "no send waits for a payload");
+    vmport_fini(&t.vp);
+}
+
+Test(guestrpc_hb, a_message_of_64_kib_in_one_outsb)
+{
+    struct rig t;
+    rig_init(&t);
+    struct chan ch = rpc_open_ok(&t, VMPORT_PROTO_RPCI, true);
+    uint8_t *big = malloc(VMPORT_MSG_MAX);
+    cr_assert_not_null(big);
+    memset(big, 'y', VMPORT_MSG_MAX);
+    memcpy(big, "log ", 4);
+    hb_send(&t, &ch, big, VMPORT_MSG_MAX);
+    char got[8];
+    hb_recv(&t, &ch, got, sizeof got);
+    cr_expect_str_eq(got, "1 ");
+    cr_assert_eq(vmport_log_count(&t.vp), 1);
+    cr_expect_eq(strlen(vmport_log_get(&t.vp, 0)), VMPORT_MSG_MAX - 4);
+    free(big);
+    vmport_fini(&t.vp);
+}
+
+Test(guestrpc_hb, a_string_of_words_carries_the_message_bytes_in_order)
+{
+    struct rig t;
+    rig_init(&t);
+    struct chan ch = rpc_open_ok(&t, VMPORT_PROTO_RPCI, false);
+    uint8_t msg[] = "log wordsX";       /* 10 bytes: five REP OUTSW elements */
+    rpc_sendsize(&t, &ch, 10);
+    rig_seed(&t);
+    t.gpr[RAX] = MAGIC;
+    t.gpr[RBX] = (uint32_t)VMPORT_MSG_SUCCESS << 16;
+    t.gpr[RDX] = (uint32_t)ch.id << 16 | VMPORT_HB_PORT;
+    uint64_t taken = 0;
+    cr_assert_not_null(bus_io_string(&t.bus, VMPORT_HB_PORT, 2, false, msg, 5, &t.regs, &taken));
+    cr_expect_eq(t.gpr[RBX] >> 16, VMPORT_MSG_SUCCESS);
+    cr_expect_eq(taken, 5);
+    char got[8];
+    hb_recv(&t, &ch, got, sizeof got);
+    cr_expect_str_eq(got, "1 ");
+    cr_expect_str_eq(vmport_log_get(&t.vp, 0), "wordsX");
+    vmport_fini(&t.vp);
+}
+
+/* Malformed HB calls: each fails without SUCCESS, changes nothing, and
+ * leaves B (in the middle of a low-bandwidth send) intact. */
+
+Test(guestrpc_hb_malformed, wrong_cookie_on_send_and_receive)
+{
+    struct pair p;
+    pair_init(&p);
+    static const char req[] = "info-set guestinfo.c yes";
+    uint8_t out[sizeof req - 1];
+    memcpy(out, req, sizeof out);
+    rpc_sendsize(&p.t, &p.a, sizeof out);
+    struct chan forged = p.a;
+    forged.cookie_low ^= 1;
+    cr_expect_eq(rig_hb(&p.t, false, &forged, out, sizeof out), 0, "cookieLow (RDI)");
+    forged = p.a;
+    forged.cookie_high ^= 0x80000000u;
+    cr_expect_eq(rig_hb(&p.t, false, &forged, out, sizeof out), 0, "cookieHigh (RBP)");
+    forged = p.b;
+    cr_expect_eq(rig_hb(&p.t, false, &forged, out, sizeof out), 0, "B's cookies, A's id");
+    cr_expect_eq(vmport_guestinfo_count(&p.t.vp), 0, "the request was not answered");
+    cr_assert_eq(rig_hb(&p.t, false, &p.a, out, sizeof out), VMPORT_MSG_SUCCESS,
+                 "the send still waits for its payload");
+
+    uint32_t len = rpc_recvsize(&p.t, &p.a);
+    cr_assert_eq(len, 2);
+    uint8_t in[2] = { 0, 0 };
+    forged = p.a;
+    forged.cookie_low ^= 0x10;
+    cr_expect_eq(rig_hb(&p.t, true, &forged, in, len), 0, "cookieLow (RBP)");
+    cr_expect(in[0] == 0xff && in[1] == 0xff, "a refused INSB reads all ones");
+    forged = p.a;
+    forged.cookie_high ^= 0x10;
+    cr_expect_eq(rig_hb(&p.t, true, &forged, in, len), 0, "cookieHigh (RSI)");
+    cr_assert_eq(rig_hb(&p.t, true, &p.a, in, len), VMPORT_MSG_SUCCESS);
+    cr_expect_eq(memcmp(in, "1 ", 2), 0);
+    rpc_recvstatus(&p.t, &p.a);
+    pair_finish(&p);
+}
+
+Test(guestrpc_hb_malformed, length_other_than_the_message)
+{
+    struct pair p;
+    pair_init(&p);
+    static const char req[] = "log length";
+    uint8_t out[sizeof req];            /* one byte more than the message */
+    memcpy(out, req, sizeof req);
+    uint32_t len = sizeof req - 1;
+    rpc_sendsize(&p.t, &p.a, len);
+    cr_expect_eq(rig_hb(&p.t, false, &p.a, out, len - 1), 0, "one byte short");
+    cr_expect_eq(rig_hb(&p.t, false, &p.a, out, len + 1), 0, "one byte long");
+    cr_expect_eq(vmport_log_count(&p.t.vp), 0);
+    cr_assert_eq(rig_hb(&p.t, false, &p.a, out, len), VMPORT_MSG_SUCCESS);
+    cr_assert_eq(vmport_log_count(&p.t.vp), 1);
+    cr_expect_str_eq(vmport_log_get(&p.t.vp, 0), "length");
+
+    uint8_t in[4];
+    cr_assert_eq(rpc_recvsize(&p.t, &p.a), 2);
+    cr_expect_eq(rig_hb(&p.t, true, &p.a, in, 1), 0, "one byte short");
+    cr_expect_eq(rig_hb(&p.t, true, &p.a, in, 3), 0, "one byte long");
+    cr_expect_eq(in[0], 0xff, "a refused INSB reads all ones");
+    cr_assert_eq(rig_hb(&p.t, true, &p.a, in, 2), VMPORT_MSG_SUCCESS);
+    cr_expect_eq(memcmp(in, "1 ", 2), 0);
+    rpc_recvstatus(&p.t, &p.a);
+    pair_finish(&p);
+}
+
+Test(guestrpc_hb_malformed, out_of_sequence)
+{
+    struct pair p;
+    pair_init(&p);
+    uint8_t buf[8] = { 'l', 'o', 'g', ' ', 'o', 'o', 's', '!' }, in[2];
+    cr_expect_eq(rig_hb(&p.t, false, &p.a, buf, 8), 0, "OUTSB before SENDSIZE");
+    cr_expect_eq(rig_hb(&p.t, true, &p.a, in, 2), 0, "INSB with nothing pending");
+    rpc_sendsize(&p.t, &p.a, 8);
+    rpc_send_part(&p.t, &p.a, buf, 0, 4);
+    cr_expect_eq(rig_hb(&p.t, false, &p.a, buf, 8), 0, "OUTSB after a chunk of the payload");
+    rpc_send_part(&p.t, &p.a, buf, 4, 8);
+    cr_expect_eq(rig_hb(&p.t, false, &p.a, buf, 8), 0, "OUTSB after the message");
+    cr_expect_eq(rig_hb(&p.t, true, &p.a, in, 2), 0, "INSB before RECVSIZE");
+    char got[8];
+    hb_recv(&p.t, &p.a, got, sizeof got);
+    cr_expect_str_eq(got, "1 ");
+    cr_expect_eq(rig_hb(&p.t, true, &p.a, in, 2), 0, "INSB after RECVSTATUS");
+    pair_finish(&p);
+}
+
+Test(guestrpc_hb_malformed, unknown_channel_is_closed)
+{
+    struct pair p;
+    pair_init(&p);
+    static const uint16_t ids[] = { 5, VMPORT_CHANNELS_MAX, 0xffff };
+    uint8_t buf[4] = { 0 };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        struct chan ghost = { ids[i], p.b.cookie_high, p.b.cookie_low };
+        cr_expect_eq(rig_hb(&p.t, false, &ghost, buf, 4), VMPORT_MSG_CLOSED, "id %u", ids[i]);
+        cr_expect_eq(rig_hb(&p.t, true, &ghost, buf, 4), VMPORT_MSG_CLOSED, "id %u", ids[i]);
+    }
+    pair_finish(&p);
+}
+
+Test(guestrpc_hb_malformed, wrong_magic_or_unknown_command_is_an_error_without_success)
+{
+    struct pair p;
+    pair_init(&p);
+    uint8_t buf[] = "log magic";
+    rpc_sendsize(&p.t, &p.a, 9);
+    cr_expect_eq(rig_hb_as(&p.t, false, &p.a, MAGIC + 1, VMPORT_HB_CMD_MESSAGE, buf, 9), 0);
+    cr_expect_eq(p.t.gpr[RAX], 0xffffffff);
+    cr_expect_eq(rig_hb_as(&p.t, false, &p.a, MAGIC, 1 /* VASSERT */, buf, 9), 0);
+    cr_expect_eq(p.t.gpr[RAX], 0xffffffff);
+    cr_expect_eq(vmport_log_count(&p.t.vp), 0);
+    cr_assert_eq(rig_hb(&p.t, false, &p.a, buf, 9), VMPORT_MSG_SUCCESS);
+    char got[8];
+    hb_recv(&p.t, &p.a, got, sizeof got);
+    cr_expect_str_eq(got, "1 ");
+    pair_finish(&p);
+}
+
+Test(guestrpc_hb_malformed, a_string_without_registers_is_refused)
+{
+    struct rig t;
+    rig_init(&t);
+    uint8_t buf[2] = { 1, 2 };
+    uint64_t taken = 9;
+    cr_expect_not_null(bus_io_string(&t.bus, VMPORT_HB_PORT, 1, true, buf, 2, NULL, &taken));
+    cr_expect_eq(taken, 0);
+    cr_expect(buf[0] == 0xff && buf[1] == 0xff);
+    vmport_fini(&t.vp);
+}
+
 /* ---- the device in a machine */
 
 #define CODE 0x100000ull
@@ -1039,6 +1402,53 @@ Test(vmport_machine, deterministic_time_follows_the_instruction_count)
                      (unsigned long long)r.gpr[SVMSIM_RBX]);
         svmsim_destroy(vm);
     }
+}
+
+/* mov eax, magic; mov ebx, SUCCESS << 16 (MESSAGE); mov ecx, 5;
+ * mov edx, (5 << 16) | 0x5659: channel 5, never opened */
+#define HB_REGS 0xb8, 0x68, 0x58, 0x4d, 0x56, 0xbb, 0, 0, 1, 0, 0xb9, 5, 0, 0, 0, \
+                0xba, 0x59, 0x56, 5, 0
+
+Test(vmport_machine, rep_outsb_on_the_hb_port_reaches_the_device_whole)
+{
+    struct svmsim_config cfg;
+    svmsim_config_default(&cfg);
+    static const uint8_t code[] = { HB_REGS, 0xbe, 0x00, 0x01, 0x10, 0x00, /* mov esi */
+                                    0xf3, 0x6e,                           /* rep outsb */
+                                    0xf4 };
+    struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
+    struct svmsim_end end;
+    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
+    struct svmsim_regs r;
+    svmsim_get_regs(vm, &r);
+    cr_expect_eq(r.gpr[SVMSIM_RBX], (uint32_t)VMPORT_MSG_CLOSED << 16, "EBX %#llx",
+                 (unsigned long long)r.gpr[SVMSIM_RBX]);
+    cr_expect_eq(r.gpr[SVMSIM_RCX], 0);
+    cr_expect_eq(r.gpr[SVMSIM_RSI], CODE + 0x105);
+    cr_expect_eq(r.gpr[SVMSIM_RAX], MAGIC);
+    svmsim_destroy(vm);
+}
+
+Test(vmport_machine, a_refused_rep_insb_on_the_hb_port_reads_all_ones)
+{
+    struct svmsim_config cfg;
+    svmsim_config_default(&cfg);
+    static const uint8_t code[] = { HB_REGS, 0xbf, 0x00, 0x01, 0x10, 0x00, /* mov edi */
+                                    0xf3, 0x6c,                           /* rep insb */
+                                    0xf4 };
+    struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
+    struct svmsim_end end;
+    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
+    struct svmsim_regs r;
+    svmsim_get_regs(vm, &r);
+    cr_expect_eq(r.gpr[SVMSIM_RBX], (uint32_t)VMPORT_MSG_CLOSED << 16);
+    cr_expect_eq(r.gpr[SVMSIM_RCX], 0);
+    cr_expect_eq(r.gpr[SVMSIM_RDI], CODE + 0x105);
+    uint8_t got[6];
+    cr_assert_eq(svmsim_read_phys(vm, CODE + 0x100, got, sizeof got), 0);
+    static const uint8_t want[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0 };
+    cr_expect_eq(memcmp(got, want, sizeof want), 0);
+    svmsim_destroy(vm);
 }
 
 Test(vmport_machine, a_malformed_guestinfo_preset_is_refused_at_create)
