@@ -178,6 +178,19 @@ void svmsim_get_nested_state(struct svmsim_vm *vm, struct svmsim_nested_state *s
  * the machine's. */
 int svmsim_set_nested_state(struct svmsim_vm *vm, const struct svmsim_nested_state *st);
 
+/* What the guest left with the VMware backdoor's GuestRPC host side: the
+ * guestinfo keys (presets included; by_guest, which may be NULL, tells
+ * whether the guest set the key with info-set), in the order first set,
+ * keys without the "guestinfo." prefix; and its `log` lines, oldest first,
+ * with the count of lines dropped past the kept ones. The getters return
+ * false / NULL past the end; strings live until the next run or destroy. */
+size_t svmsim_guestinfo_count(const struct svmsim_vm *vm);
+bool svmsim_guestinfo_get(const struct svmsim_vm *vm, size_t i, const char **key,
+                          const char **value, bool *by_guest);
+size_t svmsim_guest_log_count(const struct svmsim_vm *vm);
+const char *svmsim_guest_log_get(const struct svmsim_vm *vm, size_t i);
+uint64_t svmsim_guest_log_dropped(const struct svmsim_vm *vm);
+
 /* ---- Trace records: one per #VMEXIT that reaches L0 (DESIGN.md "Trace"). */
 
 enum svmsim_decision {
@@ -220,6 +233,15 @@ struct svmsim_trace_record {
     uint8_t inject_vector;             /* for INJECTED_* */
     uint32_t inject_error;
     char detail[128];                  /* the decision in words */
+    /* A GuestRPC request the VMware backdoor answered during this exit
+     * (rpc true): its channel, the request and the reply as the guest reads
+     * it ("1 ..."/"0 ..."), each cut to fit at its first NUL or the array's
+     * end; the _len fields give the whole lengths. */
+    bool rpc;
+    uint32_t rpc_channel;
+    char rpc_request[256];
+    char rpc_reply[256];
+    uint32_t rpc_request_len, rpc_reply_len;
 };
 
 /* Formats one record as a JSON object on one line (no newline). Returns the

@@ -127,6 +127,39 @@ static void run_trace_record(void *opaque, const struct svmsim_trace_record *rec
     }
 }
 
+/* s with control characters as '?', so that one value stays one line. */
+static void print_line_safe(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
+/* What the guest left with the VMware backdoor: the guestinfo keys it set
+ * and its log lines, one per line on stderr after the run. */
+static void print_guest_notes(const struct svmsim_vm *vm)
+{
+    const char *key, *value;
+    bool by_guest;
+    for (size_t i = 0; svmsim_guestinfo_get(vm, i, &key, &value, &by_guest); i++) {
+        if (!by_guest)
+            continue;
+        fputs("svmsim: guest set guestinfo.", stderr);
+        print_line_safe(stderr, key);
+        fputc('=', stderr);
+        print_line_safe(stderr, value);
+        fputc('\n', stderr);
+    }
+    const char *line;
+    for (size_t i = 0; (line = svmsim_guest_log_get(vm, i)) != NULL; i++) {
+        fputs("svmsim: guest log: ", stderr);
+        print_line_safe(stderr, line);
+        fputc('\n', stderr);
+    }
+    uint64_t dropped = svmsim_guest_log_dropped(vm);
+    if (dropped)
+        cli_error("guest log: %llu more lines not kept", (unsigned long long)dropped);
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct run_parse parse = { .who = "run", .help_command = "run", .image = true };
@@ -184,6 +217,8 @@ int cmd_run(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     svmsim_run(vm, &end);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    fflush(stdout);
+    print_guest_notes(vm);
     svmsim_destroy(vm);
 
     int status = end.status;

@@ -134,6 +134,24 @@ void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
     va_end(ap);
 }
 
+void l0_note_rpc(struct l0 *l0, unsigned channel, const char *request, size_t request_len,
+                 const char *reply, size_t reply_len)
+{
+    if (!l0->tracing)
+        return;
+    struct svmsim_trace_record *r = &l0->rec;
+    r->rpc = true;
+    r->rpc_channel = channel;
+    r->rpc_request_len = (uint32_t)request_len;
+    r->rpc_reply_len = (uint32_t)reply_len;
+    size_t n = request_len < sizeof(r->rpc_request) - 1 ? request_len : sizeof(r->rpc_request) - 1;
+    memcpy(r->rpc_request, request, n);
+    r->rpc_request[n] = '\0';
+    n = reply_len < sizeof(r->rpc_reply) - 1 ? reply_len : sizeof(r->rpc_reply) - 1;
+    memcpy(r->rpc_reply, reply, n);
+    r->rpc_reply[n] = '\0';
+}
+
 int l0_skip_insn(struct l0 *l0)
 {
     /* With NRIPS the CPU told us where the next instruction starts; exits

@@ -219,6 +219,10 @@ static inline bool l0_event_pending(const struct l0 *l0)
  * (l0->end filled). Handlers name their decision in l0->rec. */
 int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A device answered a GuestRPC request during this exit: the trace record
+ * carries it (rpc_* fields); nothing when not tracing. */
+void l0_note_rpc(struct l0 *l0, unsigned channel, const char *request, size_t request_len,
+                 const char *reply, size_t reply_len);
 void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Advances the running guest's RIP past the intercepted instruction: NRIP

@@ -150,9 +150,18 @@ static bool vm_pio_string(void *opaque, uint16_t port, unsigned size, bool is_in
     return r != NULL;
 }
 
+/* The backdoor answered a GuestRPC request: into the exit's trace record. */
+static void vm_note_rpc(void *opaque, unsigned channel, const char *request, size_t request_len,
+                        const char *reply, size_t reply_len)
+{
+    struct svmsim_vm *vm = opaque;
+    l0_note_rpc(&vm->l0, channel, request, request_len, reply, reply_len);
+}
+
 /* The backdoor's wall clock (GETTIME, GETTIMEFULL). With --deterministic it
  * follows the work count at a nominal 4 ns per unit, as cpu_host_tsc's 4
  * cycles per instruction at 1 GHz, so two runs answer alike. */
+
 static uint64_t vm_clock_ns(void *opaque)
 {
     struct svmsim_vm *vm = opaque;
@@ -293,6 +302,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .guestinfo = cfg->guestinfo,
         .clock = vm_clock_ns,
         .clock_opaque = vm,
+        .rpc_note = vm_note_rpc,
+        .rpc_note_opaque = vm,
     };
     memcpy(vp.uuid, cfg->vmware_uuid, sizeof vp.uuid);
     if (vmport_init(&vm->vmport, &vp, err, errlen) != 0) {
@@ -424,6 +435,32 @@ int svmsim_set_nested_state(struct svmsim_vm *vm, const struct svmsim_nested_sta
         return -1;
     vm->l0.nested.vmcb12_gpa = st->vmcb12_gpa;
     return 0;
+}
+
+size_t svmsim_guestinfo_count(const struct svmsim_vm *vm)
+{
+    return vmport_guestinfo_count(&vm->vmport);
+}
+
+bool svmsim_guestinfo_get(const struct svmsim_vm *vm, size_t i, const char **key,
+                          const char **value, bool *by_guest)
+{
+    return vmport_guestinfo_get(&vm->vmport, i, key, value, by_guest);
+}
+
+size_t svmsim_guest_log_count(const struct svmsim_vm *vm)
+{
+    return vmport_log_count(&vm->vmport);
+}
+
+const char *svmsim_guest_log_get(const struct svmsim_vm *vm, size_t i)
+{
+    return vmport_log_get(&vm->vmport, i);
+}
+
+uint64_t svmsim_guest_log_dropped(const struct svmsim_vm *vm)
+{
+    return vmport_log_dropped(&vm->vmport);
 }
 
 int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end)

@@ -29,6 +29,9 @@
  *                            an error code (#DF #TS #NP #SS #GP #PF #AC #CP
  *                            #VC #SX)
  *   detail                   string
+ *   rpc_channel, rpc_request, rpc_reply, rpc_request_len, rpc_reply_len
+ *                            number, strings, numbers; only when the
+ *                            VMware backdoor answered a GuestRPC request
  */
 #include <svmsim/svmsim.h>
 
@@ -255,6 +258,14 @@ int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, s
     }
     put(&o, ",\"detail\":");
     put_json_str(&o, rec->detail, sizeof rec->detail);
+    if (rec->rpc) {
+        put(&o, ",\"rpc_channel\":%" PRIu32 ",\"rpc_request\":", rec->rpc_channel);
+        put_json_str(&o, rec->rpc_request, sizeof rec->rpc_request);
+        put(&o, ",\"rpc_reply\":");
+        put_json_str(&o, rec->rpc_reply, sizeof rec->rpc_reply);
+        put(&o, ",\"rpc_request_len\":%" PRIu32 ",\"rpc_reply_len\":%" PRIu32,
+            rec->rpc_request_len, rec->rpc_reply_len);
+    }
     if (rec->vmcb_dump) {
         put(&o, ",\"vmcb_dump\":");
         put_json_str(&o, rec->vmcb_dump, 8192);
@@ -343,6 +354,13 @@ int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, s
         put(&o, ", ");
         put_text(&o, rec->semantics, 32);
         putc_out(&o, ']');
+    }
+    if (rec->rpc) {
+        put(&o, "; GuestRPC channel %" PRIu32 ": \"", rec->rpc_channel);
+        put_text(&o, rec->rpc_request, sizeof rec->rpc_request);
+        put(&o, "\"%s -> \"", rec->rpc_request_len >= sizeof rec->rpc_request ? "..." : "");
+        put_text(&o, rec->rpc_reply, sizeof rec->rpc_reply);
+        put(&o, "\"%s", rec->rpc_reply_len >= sizeof rec->rpc_reply ? "..." : "");
     }
     if (rec->vmcb_dump) {
         /* The dump's own lines follow, each indented. */

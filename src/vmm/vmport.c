@@ -191,7 +191,7 @@ static int vmport_preset(struct vmport *vp, const char *kv, char *err, size_t er
         return vmport_errf(err, errlen, kv, "KEY contains a space");
     if (strlen(eq + 1) > VMPORT_MSG_MAX - 2)
         return vmport_errf(err, errlen, kv, "VALUE longer than one GuestRPC reply");
-    switch (guestinfo_store(vp, kv, (size_t)(eq - kv), eq + 1)) {
+    switch (guestinfo_store(vp, kv, (size_t)(eq - kv), eq + 1, false)) {
     case STORE_OK:
         return 0;
     case STORE_FULL:
@@ -228,12 +228,14 @@ size_t vmport_guestinfo_count(const struct vmport *vp)
 }
 
 bool vmport_guestinfo_get(const struct vmport *vp, size_t i, const char **key,
-                          const char **value)
+                          const char **value, bool *by_guest)
 {
     if (i >= vp->n_guestinfo)
         return false;
     *key = vp->guestinfo[i].key;
     *value = vp->guestinfo[i].value;
+    if (by_guest)
+        *by_guest = vp->guestinfo[i].by_guest;
     return true;
 }
 

@@ -79,6 +79,13 @@
 /* Nanoseconds since the Unix epoch, UTC. */
 typedef uint64_t vmport_clock_fn(void *opaque);
 
+/* A GuestRPC request the host side answered: the channel, the request as
+ * text (a trailing NUL dropped) and the reply as the guest reads it ("1 ..."
+ * or "0 ..."), each with its length. Called during the I/O access that
+ * completed the request; the strings live until it returns. */
+typedef void vmport_rpc_note_fn(void *opaque, unsigned channel, const char *request,
+                                size_t request_len, const char *reply, size_t reply_len);
+
 /* What the device answers with, fixed at init. */
 struct vmport_params {
     uint32_t version;                   /* GETVERSION's EAX */
@@ -88,6 +95,8 @@ struct vmport_params {
     const char *const *guestinfo;       /* "KEY=VALUE" presets, NULL-terminated; may be NULL */
     vmport_clock_fn *clock;             /* required */
     void *clock_opaque;
+    vmport_rpc_note_fn *rpc_note;       /* may be NULL */
+    void *rpc_note_opaque;
 };
 
 /* One GuestRPC channel. A message goes one way at a time: the guest sends
@@ -110,6 +119,7 @@ struct vmport_channel {
 struct vmport_guestinfo {
     char *key;                          /* without the "guestinfo." prefix */
     char *value;
+    bool by_guest;                      /* the guest set it (info-set), not only a preset */
 };
 
 struct vmport {
@@ -141,10 +151,11 @@ int vmport_init(struct vmport *vp, const struct vmport_params *p, char *err, siz
 void vmport_fini(struct vmport *vp);
 
 /* The guestinfo keys (presets and what the guest set), in the order first
- * set: key without the "guestinfo." prefix. get returns false past the end. */
+ * set: key without the "guestinfo." prefix; by_guest (may be NULL) tells
+ * whether the guest set it. get returns false past the end. */
 size_t vmport_guestinfo_count(const struct vmport *vp);
 bool vmport_guestinfo_get(const struct vmport *vp, size_t i, const char **key,
-                          const char **value);
+                          const char **value, bool *by_guest);
 
 /* The guest's `log` lines, oldest first (at most VMPORT_LOG_MAX kept), and
  * how many were dropped beyond that. get returns NULL past the end. */

@@ -58,9 +58,9 @@ uint16_t vmport_hb_recv(struct vmport *vp, uint16_t id, uint32_t cookie_high,
 void vmport_rpc_fini(struct vmport *vp);
 
 /* vmport_rpc.c: a guestinfo key (without the "guestinfo." prefix) set to a
- * value, as `info-set` does; also for the presets. */
+ * value, as `info-set` does (by_guest) or a preset. */
 enum store_result { STORE_OK, STORE_FULL, STORE_NOMEM };
 enum store_result guestinfo_store(struct vmport *vp, const char *key, size_t keylen,
-                                  const char *value);
+                                  const char *value, bool by_guest);
 
 #endif

@@ -89,7 +89,7 @@ static struct vmport_guestinfo *guestinfo_find(struct vmport *vp, const char *ke
 
 /* Sets key to value, replacing an existing value or adding a key. */
 enum store_result guestinfo_store(struct vmport *vp, const char *key, size_t keylen,
-                                         const char *value)
+                                  const char *value, bool by_guest)
 {
     struct vmport_guestinfo *g = guestinfo_find(vp, key, keylen);
     if (!g && vp->n_guestinfo >= VMPORT_GUESTINFO_MAX)
@@ -100,6 +100,7 @@ enum store_result guestinfo_store(struct vmport *vp, const char *key, size_t key
     if (g) {
         free(g->value);
         g->value = v;
+        g->by_guest |= by_guest;
         return STORE_OK;
     }
     char *k = strndup(key, keylen);
@@ -107,7 +108,7 @@ enum store_result guestinfo_store(struct vmport *vp, const char *key, size_t key
         free(v);
         return STORE_NOMEM;
     }
-    vp->guestinfo[vp->n_guestinfo++] = (struct vmport_guestinfo){ .key = k, .value = v };
+    vp->guestinfo[vp->n_guestinfo++] = (struct vmport_guestinfo){ .key = k, .value = v, .by_guest = by_guest };
     return STORE_OK;
 }
 
@@ -134,7 +135,7 @@ static struct rpci_reply rpci_info_set(struct vmport *vp, const char *args)
     const char *sp = strchr(key, ' ');
     if (!sp || sp == key)
         return (struct rpci_reply){ .ok = false, .text = "Two and exactly two arguments expected" };
-    switch (guestinfo_store(vp, key, (size_t)(sp - key), sp + 1)) {
+    switch (guestinfo_store(vp, key, (size_t)(sp - key), sp + 1, true)) {
     case STORE_OK:
         return (struct rpci_reply){ .ok = true, .text = "" };
     case STORE_FULL:
@@ -216,6 +217,9 @@ static int rpci_answer(struct vmport *vp, struct vmport_channel *ch, const uint8
         }
     }
     int rc = r.nomem ? -1 : channel_set_reply(ch, r.ok, r.text);
+    if (rc == 0 && vp->p.rpc_note)
+        vp->p.rpc_note(vp->p.rpc_note_opaque, (unsigned)(ch - vp->chan), req, len,
+                       (const char *)ch->reply, ch->reply_len);
     free(req);
     return rc;
 }

@@ -304,3 +304,52 @@ Test(vmcb_dump, lists_every_field_fixed_width)
     cr_expect_eq(strlen(small), m, "a short buffer still ends in NUL");
 }
 
+
+/* The access that completed a GuestRPC request, and what the host answered. */
+static struct svmsim_trace_record rpc_answered(void)
+{
+    struct svmsim_trace_record r = {
+        .seq = 3, .insns = 40, .level = 1,
+        .exit_code = 0x7b, .exit_name = "IOIO",
+        .exit_info_1 = 0x56580019, .exit_info_2 = 0x100010,
+        .rip = 0x10000e,
+        .insn_len = 1, .insn_bytes = { 0xed },
+        .insn_text = "in eax, dx",
+        .decision = SVMSIM_DECISION_DEVICE,
+        .detail = "passed to device: vmport",
+        .rpc = true, .rpc_channel = 1,
+        .rpc_request = "info-set guestinfo.k \"v\"", .rpc_reply = "1 ",
+        .rpc_request_len = 24, .rpc_reply_len = 2,
+    };
+    return r;
+}
+
+Test(trace_json, adds_the_guestrpc_request_and_reply_it_answered)
+{
+    struct svmsim_trace_record r = rpc_answered();
+    cr_expect_str_eq(json(&r),
+                     "{\"seq\":3,\"insns\":40,\"level\":1,\"exit_code\":123,\"exit_name\":\"IOIO\","
+                     "\"exit_info_1\":\"0x56580019\",\"exit_info_2\":\"0x100010\",\"rip\":\"0x10000e\","
+                     "\"insn_bytes\":\"ed\",\"insn\":\"in eax, dx\",\"decision\":\"device\","
+                     "\"detail\":\"passed to device: vmport\",\"rpc_channel\":1,"
+                     "\"rpc_request\":\"info-set guestinfo.k \\\"v\\\"\",\"rpc_reply\":\"1 \","
+                     "\"rpc_request_len\":24,\"rpc_reply_len\":2}");
+}
+
+Test(trace_text, shows_the_guestrpc_exchange_after_the_decision)
+{
+    struct svmsim_trace_record r = rpc_answered();
+    cr_expect_str_eq(text(&r), "#3 L1 rip=0x10000e IOIO(0x7b) info1=0x56580019 info2=0x100010 "
+                               "\"in eax, dx\" -> passed to device: vmport; GuestRPC channel 1: "
+                               "\"info-set guestinfo.k \"v\"\" -> \"1 \"");
+}
+
+Test(trace_text, marks_a_guestrpc_request_cut_to_fit)
+{
+    struct svmsim_trace_record r = rpc_answered();
+    memset(r.rpc_request, 'x', sizeof r.rpc_request - 1);
+    r.rpc_request[sizeof r.rpc_request - 1] = '\0';
+    r.rpc_request_len = 70000;
+    const char *t = text(&r);
+    cr_expect(strstr(t, "xxxx\"... -> \"1 \"") != NULL, "%s", t);
+}

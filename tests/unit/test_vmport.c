@@ -592,7 +592,9 @@ static void ovt_exchange_by(rpc_expect_fn *expect, bool cookies, bool with_nul)
     rpc_close(&t, &ch);
     const char *key, *value;
     cr_assert_eq(vmport_guestinfo_count(&t.vp), 1);
-    cr_assert(vmport_guestinfo_get(&t.vp, 0, &key, &value));
+    bool by_guest = false;
+    cr_assert(vmport_guestinfo_get(&t.vp, 0, &key, &value, &by_guest));
+    cr_expect(by_guest, "set by info-set");
     cr_expect_str_eq(key, "foo");
     cr_expect_str_eq(value, "bar");
     cr_assert_eq(vmport_log_count(&t.vp), 1);
@@ -714,9 +716,16 @@ Test(guestrpc, at_most_64_guestinfo_keys)
     rpc_expect(&t, &ch, "info-get guestinfo.k0", true, "1 changed");
     cr_expect_eq(vmport_guestinfo_count(&t.vp), VMPORT_GUESTINFO_MAX);
     const char *key, *value;
-    cr_expect(vmport_guestinfo_get(&t.vp, 63, &key, &value));
+    bool by_guest = true;
+    cr_expect(vmport_guestinfo_get(&t.vp, 62, &key, &value, &by_guest));
+    cr_expect_str_eq(key, "k62");
+    cr_expect_not(by_guest, "a preset the guest left alone");
+    cr_expect(vmport_guestinfo_get(&t.vp, 0, &key, &value, &by_guest));
+    cr_expect(by_guest, "a preset the guest changed");
+    cr_expect(vmport_guestinfo_get(&t.vp, 63, &key, &value, &by_guest));
     cr_expect_str_eq(key, "new1");
-    cr_expect_not(vmport_guestinfo_get(&t.vp, 64, &key, &value));
+    cr_expect(by_guest);
+    cr_expect_not(vmport_guestinfo_get(&t.vp, 64, &key, &value, NULL));
     vmport_fini(&t.vp);
 }
 
@@ -1460,4 +1469,59 @@ Test(vmport_machine, a_malformed_guestinfo_preset_is_refused_at_create)
     char err[128] = "";
     cr_expect_null(svmsim_create(&cfg, err, sizeof err));
     cr_expect(strstr(err, "novalue") != NULL, "message: %s", err);
+}
+
+/* ---- the host's note of each answered request (for the trace) */
+
+struct notes {
+    unsigned n, channel;
+    char request[128], reply[128];
+    size_t request_len, reply_len;
+};
+
+static void note_rpc(void *opaque, unsigned channel, const char *request, size_t request_len,
+                     const char *reply, size_t reply_len)
+{
+    struct notes *n = opaque;
+    n->n++;
+    n->channel = channel;
+    n->request_len = request_len;
+    n->reply_len = reply_len;
+    snprintf(n->request, sizeof n->request, "%.*s", (int)request_len, request);
+    snprintf(n->reply, sizeof n->reply, "%.*s", (int)reply_len, reply);
+}
+
+Test(guestrpc, each_answered_request_is_noted_with_its_channel_and_reply)
+{
+    struct rig t;
+    struct notes n = { 0 };
+    struct vmport_params p = rig_params(&t);
+    p.rpc_note = note_rpc;
+    p.rpc_note_opaque = &n;
+    rig_init_with(&t, &p);
+    struct chan a = rpc_open_ok(&t, VMPORT_PROTO_RPCI, true);
+    struct chan b = rpc_open_ok(&t, VMPORT_PROTO_RPCI, false);
+    cr_assert_eq(b.id, 1);
+    rpc_expect(&t, &b, "info-get guestinfo.none", true, "0 No value found");
+    cr_expect_eq(n.n, 1);
+    cr_expect_eq(n.channel, 1);
+    cr_expect_str_eq(n.request, "info-get guestinfo.none", "the trailing NUL is not text");
+    cr_expect_eq(n.request_len, 23);
+    cr_expect_str_eq(n.reply, "0 No value found");
+    cr_expect_eq(n.reply_len, 16);
+
+    rpc_expect_hb(&t, &a, "info-set guestinfo.k v", false, "1 ");
+    cr_expect_eq(n.n, 2, "a request sent on the HB port is noted too");
+    cr_expect_eq(n.channel, 0);
+    cr_expect_str_eq(n.request, "info-set guestinfo.k v");
+    cr_expect_str_eq(n.reply, "1 ");
+
+    /* A TCLO message is the guest's reply to a host command: nothing answered. */
+    struct chan tclo = rpc_open_ok(&t, VMPORT_PROTO_TCLO, false);
+    rpc_send(&t, &tclo, "OK ", 3);
+    cr_expect_eq(n.n, 2);
+    rpc_close(&t, &tclo);
+    rpc_close(&t, &a);
+    rpc_close(&t, &b);
+    vmport_fini(&t.vp);
 }
