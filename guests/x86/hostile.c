@@ -9,15 +9,24 @@
  *      back at the VMLOAD (every round trip an exit and an injection)
  *   4  REP LODSB with RCX = -1
  *   5  REP OUTSB to an unclaimed port with RCX = -1 (emulated by L0)
+ *   6  page-table walks over every level: each round reloads CR3 (the TLB
+ *      empties) and loads from the next 4 KiB page of a split 2 MiB area,
+ *      so every load, and the fetch after each reload, walks PML4 to PTE
+ *   7  code writes: a loop that stores into the code page it runs from,
+ *      so every round drops the decoded code and decodes it again
  * The PASS line says the form is set up; the run must never come back.
  */
 #include "libguest.h"
 
-extern char hostile_ud2[], hostile_iretq[], hostile_vmload[];
+#define WALK_AREA 0x1000000ull /* 16 MiB: a 2 MiB page split into 4 KiB pages */
+
+extern char hostile_ud2[], hostile_iretq[], hostile_vmload[], hostile_smc[];
 asm(".text\n"
     "hostile_ud2:\n\tud2\n"
     "hostile_iretq:\n\tiretq\n"
-    "hostile_vmload:\n\tvmload %rax\n\tjmp hostile_vmload\n");
+    "hostile_vmload:\n\tvmload %rax\n\tjmp hostile_vmload\n"
+    "hostile_smc:\n\tmovb $0x90, hostile_smc_pad(%rip)\n\tjmp hostile_smc\n"
+    "hostile_smc_pad:\n\tnop\n");
 
 int main(void)
 {
@@ -36,6 +45,14 @@ int main(void)
 #elif HOSTILE == 5
     tss_io_allow(0x80, true);
     asm volatile("rep outsb" : : "S"(0x100000), "c"(~0ull), "d"(0x80) : "memory");
+#elif HOSTILE == 6
+    vm_pte((const void *)WALK_AREA); /* split: the walk reaches a PTE */
+    for (uint64_t i = 0;; i = (i + 1) & 511) {
+        write_cr3(read_cr3());
+        (void)*(volatile uint64_t *)(WALK_AREA + i * 4096);
+    }
+#elif HOSTILE == 7
+    asm volatile("jmp hostile_smc");
 #endif
     report(false, "hostile form %d came back", HOSTILE);
     return report_summary();
