@@ -14,11 +14,29 @@
  *      so every load, and the fetch after each reload, walks PML4 to PTE
  *   7  code writes: a loop that stores into the code page it runs from,
  *      so every round drops the decoded code and decodes it again
+ *   8  form 6 in L2 under nested paging, 4 KiB pages in both dimensions:
+ *      every load is a two-dimensional walk (4 guest levels, each and the
+ *      data through the 4 nested levels)
  * The PASS line says the form is set up; the run must never come back.
  */
 #include "libguest.h"
+#include "svm.h"
 
 #define WALK_AREA 0x1000000ull /* 16 MiB: a 2 MiB page split into 4 KiB pages */
+
+#if HOSTILE == 6 || HOSTILE == 8
+/* Never returns: each round empties the TLB, then loads from the next page. */
+static void walk_forever(void)
+{
+    for (uint64_t i = 0;; i = (i + 1) & 511) {
+        write_cr3(read_cr3());
+        (void)*(volatile uint64_t *)(WALK_AREA + i * 4096);
+    }
+}
+#endif
+#if HOSTILE == 8
+static uint8_t l2_stack[4096] __attribute__((aligned(16)));
+#endif
 
 extern char hostile_ud2[], hostile_iretq[], hostile_vmload[], hostile_smc[];
 asm(".text\n"
@@ -47,10 +65,19 @@ int main(void)
     asm volatile("rep outsb" : : "S"(0x100000), "c"(~0ull), "d"(0x80) : "memory");
 #elif HOSTILE == 6
     vm_pte((const void *)WALK_AREA); /* split: the walk reaches a PTE */
-    for (uint64_t i = 0;; i = (i + 1) & 511) {
-        write_cr3(read_cr3());
-        (void)*(volatile uint64_t *)(WALK_AREA + i * 4096);
+    walk_forever();
+#elif HOSTILE == 8
+    if (!npt_supported()) {
+        report(false, "hostile form 8 needs nested paging");
+        return report_summary();
     }
+    vm_pte((const void *)WALK_AREA);
+    svm_setup();
+    vmcb_ident(vmcb);
+    npt_pte(WALK_AREA);            /* the nested walk reaches a PTE too */
+    npt_pte((uint64_t)read_cr3()); /* and the guest's tables' (beside its PML4) */
+    vmcb_set_guest(vmcb, walk_forever, l2_stack + sizeof l2_stack);
+    svm_vmrun_vmcb(vmcb);
 #elif HOSTILE == 7
     asm volatile("jmp hostile_smc");
 #endif
