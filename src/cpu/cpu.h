@@ -153,11 +153,14 @@ struct cpu_context {
     uint64_t last_used;
 };
 
+/* One 4 KiB translation: a tag per access kind that the walk allowed
+ * (execute apart from read: NX, SMEP and SMAP tell them apart). */
 struct tlb_entry {
     uint64_t tag_r;
     uint64_t tag_w;
     uintptr_t addend;
     uint64_t pa;         /* physical page */
+    uint64_t tag_x;      /* instruction fetch */
 };
 
 

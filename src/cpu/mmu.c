@@ -261,21 +261,29 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
         return -1;
     *pa = w.pa;
 
-    /* Fill the soft TLB for RAM pages. */
+    /* Fill the soft TLB for RAM pages. The entry's other tags stay only
+     * when they are for this page and this translation. */
     uint64_t ppage = w.pa & ~0xfffull;
     uint8_t *host = gmem_ptr(cpu->mem, ppage, 0x1000);
-    if (host && acc != ACC_EXEC) {
+    if (host) {
         uint64_t lpage = la & ~0xfffull;
         struct tlb_entry *e = tlb_entry_of(cpu, la);
         uint64_t tag = tlb_tag_of(cpu, lpage, user);
         cpu->tlb_large |= w.large;
-        if (e->tag_r != tag || e->pa != ppage)
+        if (e->pa != ppage || (e->tag_r != tag && e->tag_x != tag)) {
+            e->tag_r = TLB_INVALID;
             e->tag_w = TLB_INVALID;
-        e->tag_r = tag;
+            e->tag_x = TLB_INVALID;
+        }
         e->addend = (uintptr_t)host - (uintptr_t)lpage;
         e->pa = ppage;
-        if (w.writable && w.dirty && !cpu->mem->code[ppage >> GMEM_PAGE_SHIFT])
-            e->tag_w = tag;
+        if (acc == ACC_EXEC) {
+            e->tag_x = tag;
+        } else {
+            e->tag_r = tag;
+            if (w.writable && w.dirty && !cpu->mem->code[ppage >> GMEM_PAGE_SHIFT])
+                e->tag_w = tag;
+        }
     }
     return 0;
 }
@@ -286,6 +294,7 @@ void tlb_flush_all(struct cpu *cpu)
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         cpu->tlb[i].tag_r = TLB_INVALID;
         cpu->tlb[i].tag_w = TLB_INVALID;
+        cpu->tlb[i].tag_x = TLB_INVALID;
     }
 }
 
@@ -294,9 +303,11 @@ void tlb_flush(struct cpu *cpu)
     /* Entries of the running context carry its tag bits (bit 1 clear). */
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         struct tlb_entry *e = &cpu->tlb[i];
-        if ((e->tag_r & 0xe) == cpu->tlb_ctx || (e->tag_w & 0xe) == cpu->tlb_ctx) {
+        if ((e->tag_r & 0xe) == cpu->tlb_ctx || (e->tag_w & 0xe) == cpu->tlb_ctx ||
+            (e->tag_x & 0xe) == cpu->tlb_ctx) {
             e->tag_r = TLB_INVALID;
             e->tag_w = TLB_INVALID;
+            e->tag_x = TLB_INVALID;
         }
     }
 }
@@ -312,6 +323,7 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
     struct tlb_entry *e = tlb_entry_of(cpu, la);
     e->tag_r = TLB_INVALID;
     e->tag_w = TLB_INVALID;
+    e->tag_x = TLB_INVALID;
 }
 
 /* A decoded instruction now depends on this physical page: writes to it must
@@ -411,11 +423,16 @@ unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, str
         uint64_t a = la + done, pa;
         if (cpu->mode != CPU_MODE_LONG64)
             a &= 0xffffffffull;
-        struct exc saved = cpu->exc;
-        if (mmu_translate(cpu, a, ACC_EXEC, cpu->user, &pa) != 0) {
-            *fault = cpu->exc;
-            cpu->exc = saved;
-            break;
+        const struct tlb_entry *e = tlb_entry_of(cpu, a);
+        if (e->tag_x == tlb_tag_of(cpu, a, cpu->user)) {
+            pa = e->pa | (a & 0xfff);
+        } else {
+            struct exc saved = cpu->exc;
+            if (mmu_translate(cpu, a, ACC_EXEC, cpu->user, &pa) != 0) {
+                *fault = cpu->exc;
+                cpu->exc = saved;
+                break;
+            }
         }
         unsigned chunk = 0x1000 - (unsigned)(a & 0xfff);
         if (chunk > len - done)

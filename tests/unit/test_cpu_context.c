@@ -677,3 +677,57 @@ Test(cpu_context, decode_generations_wrapping_around_keep_each_asid_on_its_own_c
         cr_assert_eq(rig.vm[B]->save.rax, 0xbbbb0001u, "round %u", round);
     }
 }
+
+/* ---- 6. instruction fetch through the TLB: its own permission */
+
+#define NX_LA 0x20000ull   /* a 1:1 page the tests make no-execute */
+#define FETCH_LA 0x21000ull
+
+static void set_nx(uint64_t root, uint64_t la)
+{
+    phys_write_u64(root + 0x3000 + (la >> 12) * 8, la | X86_PTE_P | X86_PTE_RW | X86_PTE_NX);
+}
+
+/* VM A with EFER.NXE and #PF intercepted. */
+static void nx_vm(void)
+{
+    rig.vm[A]->save.efer |= X86_EFER_NXE;
+    intercept(rig.vm[A], SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+}
+
+Test(cpu_context, a_read_translation_of_a_no_execute_page_does_not_let_a_fetch_through)
+{
+    nx_vm();
+    set_nx(ROOT(A), NX_LA);
+    GUEST_CODE(NX_LA, 0xf4); /* hlt, never to run */
+    /* mov rax, [NX_LA]; mov ecx, NX_LA; jmp rcx */
+    GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x04, 0x25, LE32(NX_LA), 0xb9, LE32(NX_LA), 0xff, 0xe1);
+    run_vm(A, SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+    cr_expect_eq(rig.vm[A]->save.rax, 0xf4, "the read went through");
+    cr_expect_eq(rig.vm[A]->control.exit_info_2, NX_LA);
+    cr_expect_eq(rig.vm[A]->control.exit_info_1, X86_PF_P | X86_PF_I);
+}
+
+Test(cpu_context, a_cached_fetch_translation_goes_with_tlb_control)
+{
+    nx_vm();
+    GUEST_CODE(FETCH_LA, 0xf4);
+    run_vm_at(A, FETCH_LA, SVM_EXIT_HLT);
+    set_nx(ROOT(A), FETCH_LA);
+    rig.vm[A]->control.tlb_ctl = 3;
+    run_vm_at(A, FETCH_LA, SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+    cr_expect_eq(rig.vm[A]->control.exit_info_2, FETCH_LA);
+    cr_expect_eq(rig.vm[A]->control.exit_info_1, X86_PF_P | X86_PF_I);
+}
+
+Test(cpu_context, a_cached_fetch_translation_goes_with_a_guest_invlpg)
+{
+    nx_vm();
+    /* invlpg [FETCH_LA]; mov ecx, FETCH_LA; jmp rcx */
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0x3c, 0x25, LE32(FETCH_LA), 0xb9, LE32(FETCH_LA), 0xff, 0xe1);
+    GUEST_CODE(FETCH_LA, 0xf4);
+    run_vm_at(A, FETCH_LA, SVM_EXIT_HLT);
+    set_nx(ROOT(A), FETCH_LA);
+    run_vm(A, SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+    cr_expect_eq(rig.vm[A]->control.exit_info_2, FETCH_LA);
+}
