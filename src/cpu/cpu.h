@@ -345,9 +345,9 @@ struct cpu_decoded {
     uint8_t asize;            /* effective address size in bytes */
     uint8_t osize;            /* effective operand size in bytes */
     bool rep;                 /* a REP/REPE/REPNE prefix */
-    uint8_t seg;              /* the segment of its memory operand (SEG_DS by default) */
+    uint8_t seg;              /* a DS-default operand's segment: the override, else SEG_DS */
     bool has_imm;
-    uint64_t imm;             /* its first immediate, zero-extended */
+    uint64_t imm;             /* its first immediate as encoded, zero-extended */
     char text[96];            /* Intel syntax */
     struct exc fault;         /* for CPU_DECODE_FETCH_FAULT */
 };

@@ -246,7 +246,9 @@ enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_cod
     unsigned n = mmu_fetch(cpu, la, buf, 15, fault, mark_code);
     if (n == 0)
         return CPU_DECODE_FETCH_FAULT;
-    ZyanStatus st = ZydisDecoderDecodeFull(&cpu->decoder[cpu->mode], buf, n, zi, zo);
+    ZyanStatus st = zo ? ZydisDecoderDecodeFull(&cpu->decoder[cpu->mode], buf, n, zi, zo)
+                       : ZydisDecoderDecodeInstruction(&cpu->decoder[cpu->mode], ZYAN_NULL, buf,
+                                                       n, zi);
     if (st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG)
         return CPU_DECODE_TOO_LONG;
     if (st == ZYDIS_STATUS_NO_MORE_DATA)

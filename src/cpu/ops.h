@@ -51,7 +51,8 @@ insn_fn specialize_fast(const struct insn *in);
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);
-/* Fetches up to 15 bytes at RIP and decodes them with the mode's decoder. */
+/* Fetches up to 15 bytes at RIP and decodes them with the mode's decoder;
+ * with zo NULL, the instruction without its operands. */
 enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
                                     uint8_t buf[15], ZydisDecodedInstruction *zi,
                                     ZydisDecodedOperand *zo, struct exc *fault);

@@ -6,6 +6,7 @@
 #include "cpu/cpu.h"
 #include "cpu/ops.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* One access at the last-run guest's CPL; the guest's pending-exception
@@ -62,8 +63,12 @@ enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
     uint8_t buf[15];
     struct exc saved = cpu->exc;
-    memset(out, 0, sizeof(*out));
-    enum cpu_decode_status st = decode_fetch(cpu, cpu->rip, false, buf, &zi, zo, &out->fault);
+    memset(out, 0, offsetof(struct cpu_decoded, text));
+    out->text[0] = '\0';
+    /* Operands only for the text: L0 needs the instruction's shape, which
+     * the instruction alone gives, and the #GP path decodes on every exit. */
+    enum cpu_decode_status st =
+        decode_fetch(cpu, cpu->rip, false, buf, &zi, with_text ? zo : NULL, &out->fault);
     cpu->exc = saved;
     if (st != CPU_DECODE_OK)
         return st;
@@ -78,20 +83,18 @@ enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded
     out->osize = (uint8_t)(zi.operand_width / 8);
     out->rep = zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
                                 ZYDIS_ATTRIB_HAS_REPNE);
+    static const struct { ZyanU64 attrib; uint8_t seg; } overrides[] = {
+        { ZYDIS_ATTRIB_HAS_SEGMENT_ES, SEG_ES }, { ZYDIS_ATTRIB_HAS_SEGMENT_CS, SEG_CS },
+        { ZYDIS_ATTRIB_HAS_SEGMENT_SS, SEG_SS }, { ZYDIS_ATTRIB_HAS_SEGMENT_DS, SEG_DS },
+        { ZYDIS_ATTRIB_HAS_SEGMENT_FS, SEG_FS }, { ZYDIS_ATTRIB_HAS_SEGMENT_GS, SEG_GS },
+    };
     out->seg = SEG_DS;
-    for (unsigned i = 0; i < zi.operand_count; i++) {
-        if (zo[i].type == ZYDIS_OPERAND_TYPE_MEMORY && zo[i].mem.type == ZYDIS_MEMOP_TYPE_MEM &&
-            zo[i].mem.segment >= ZYDIS_REGISTER_ES && zo[i].mem.segment <= ZYDIS_REGISTER_GS) {
-            out->seg = (uint8_t)(zo[i].mem.segment - ZYDIS_REGISTER_ES);
-            break;
-        }
-    }
-    for (unsigned i = 0; i < zi.operand_count; i++) {
-        if (zo[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-            out->has_imm = true;
-            out->imm = zo[i].imm.value.u & size_mask(zo[i].size / 8);
-            break;
-        }
+    for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++)
+        if (zi.attributes & overrides[i].attrib)
+            out->seg = overrides[i].seg;
+    if (zi.raw.imm[0].size) {
+        out->has_imm = true;
+        out->imm = zi.raw.imm[0].value.u & size_mask(zi.raw.imm[0].size / 8);
     }
     if (with_text)
         ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible,

@@ -639,6 +639,46 @@ Test(gp_kvm71, invalid_bytes_are_gp0)
     expect_gp_into_l1(r, 0, "2.2 step 2");
 }
 
+/* The decode service's fields, decoded once without text (as the #GP path
+ * asks) and once with it (as the trace asks): both give the same shape. */
+static void expect_decoded(const uint8_t *bytes, size_t len, uint8_t map, uint8_t opcode,
+                           uint8_t seg, bool rep, bool has_imm, uint64_t imm)
+{
+    code(bytes, len);
+    cpu_from_running_vmcb();
+    for (int with_text = 0; with_text < 2; with_text++) {
+        struct cpu_decoded d;
+        cr_assert_eq(cpu_decode_guest_insn(&cpu, &d, with_text), CPU_DECODE_OK);
+        cr_expect_eq(d.len, len, "length (text %d)", with_text);
+        cr_expect_eq(memcmp(d.bytes, bytes, len), 0);
+        cr_expect_eq(d.opcode_map, map, "opcode map (text %d)", with_text);
+        cr_expect_eq(d.opcode, opcode, "opcode (text %d)", with_text);
+        cr_expect_eq(d.seg, seg, "segment (text %d)", with_text);
+        cr_expect_eq(d.rep, rep, "rep (text %d)", with_text);
+        cr_expect_eq(d.has_imm, has_imm, "has_imm (text %d)", with_text);
+        cr_expect_eq(d.imm, imm, "imm 0x%llx (text %d)", (unsigned long long)d.imm, with_text);
+        cr_expect_eq(d.text[0] != '\0', with_text, "text only when asked");
+    }
+}
+
+Test(gp_kvm71, decode_service_gives_port_io_shape_with_and_without_text)
+{
+    expect_decoded((const uint8_t[]){ 0xe6, 0x80 }, 2, ZYDIS_OPCODE_MAP_DEFAULT, 0xe6, SEG_DS,
+                   false, true, 0x80); /* out 0x80, al */
+    expect_decoded((const uint8_t[]){ 0xe5, 0xfe }, 2, ZYDIS_OPCODE_MAP_DEFAULT, 0xe5, SEG_DS,
+                   false, true, 0xfe); /* in eax, 0xfe: the port is not sign-extended */
+    expect_decoded((const uint8_t[]){ 0xed }, 1, ZYDIS_OPCODE_MAP_DEFAULT, 0xed, SEG_DS, false,
+                   false, 0); /* in eax, dx */
+    expect_decoded((const uint8_t[]){ 0xf3, 0x6e }, 2, ZYDIS_OPCODE_MAP_DEFAULT, 0x6e, SEG_DS,
+                   true, false, 0); /* rep outsb */
+    expect_decoded((const uint8_t[]){ 0x64, 0xf3, 0x6e }, 3, ZYDIS_OPCODE_MAP_DEFAULT, 0x6e,
+                   SEG_FS, true, false, 0); /* rep outsb fs:[rsi] */
+    expect_decoded((const uint8_t[]){ 0x65, 0x66, 0x6f }, 3, ZYDIS_OPCODE_MAP_DEFAULT, 0x6f,
+                   SEG_GS, false, false, 0); /* outsw gs:[rsi] */
+    expect_decoded((const uint8_t[]){ 0x0f, 0x01, 0xd8 }, 3, ZYDIS_OPCODE_MAP_0F, 0x01, SEG_DS,
+                   false, false, 0); /* vmrun */
+}
+
 Test(gp_kvm71, l2_decode_failure_is_gp0_into_l2)
 {
     enter_l2();
