@@ -172,6 +172,31 @@ struct exc {
     uint64_t npf_info1;  /* for CPU_EXC_NPF: EXITINFO1 of the #VMEXIT(NPF) */
 };
 
+/* An instruction as the decode service gives it (cpu_decode_guest_insn). */
+enum cpu_decode_status {
+    CPU_DECODE_OK = 0,
+    CPU_DECODE_FETCH_FAULT,   /* a byte could not be fetched (fault in *fault) */
+    CPU_DECODE_TOO_LONG,      /* longer than 15 bytes */
+    CPU_DECODE_INVALID,       /* no valid instruction */
+};
+struct cpu_decoded {
+    uint8_t len;
+    uint8_t bytes[15];
+    uint16_t mnemonic;        /* ZydisMnemonic */
+    uint8_t opcode_map;       /* ZydisOpcodeMap: 0 = one byte, 1 = 0F, ... */
+    uint8_t opcode;           /* the opcode byte */
+    bool has_modrm;
+    uint8_t modrm;
+    uint8_t asize;            /* effective address size in bytes */
+    uint8_t osize;            /* effective operand size in bytes */
+    bool rep;                 /* a REP/REPE/REPNE prefix */
+    uint8_t seg;              /* a DS-default operand's segment: the override, else SEG_DS */
+    bool has_imm;
+    uint64_t imm;             /* its first immediate as encoded, zero-extended */
+    char text[96];            /* Intel syntax */
+    struct exc fault;         /* for CPU_DECODE_FETCH_FAULT */
+};
+
 /* Not an exception vector: a nested page fault. It is not delivered to the
  * guest; it becomes #VMEXIT(NPF) with npf_info1 and the GPA (APM vol. 2
  * §15.25.6). */
@@ -286,6 +311,15 @@ struct cpu {
     ZydisDecoder decoder[CPU_MODE_COUNT];
     ZydisFormatter formatter;
     struct block *blocks; /* BLOCK_CACHE_SIZE entries */
+    /* The decode service's last decode without text, by the bytes it was
+     * decoded from (n of them, in mode): the #GP path decodes the same
+     * instruction on every exit. Decoding is a function of these alone. */
+    struct cpu_decode_memo {
+        bool valid;
+        uint8_t mode, n;
+        uint8_t buf[15];
+        struct cpu_decoded out; /* CPU_DECODE_OK's fields, without text and fault */
+    } decode_memo;
 };
 
 /* ---- cpu.c */
@@ -328,29 +362,6 @@ bool cpu_guest_io_permitted(struct cpu *cpu, uint16_t port, unsigned size);
  * instruction at the last-run guest's CS:RIP, fetched through its paging at
  * its CPL and decoded in its mode by the same decoder the interpreter uses.
  * It marks no page as code and flushes nothing. */
-enum cpu_decode_status {
-    CPU_DECODE_OK = 0,
-    CPU_DECODE_FETCH_FAULT,   /* a byte could not be fetched (fault in *fault) */
-    CPU_DECODE_TOO_LONG,      /* longer than 15 bytes */
-    CPU_DECODE_INVALID,       /* no valid instruction */
-};
-struct cpu_decoded {
-    uint8_t len;
-    uint8_t bytes[15];
-    uint16_t mnemonic;        /* ZydisMnemonic */
-    uint8_t opcode_map;       /* ZydisOpcodeMap: 0 = one byte, 1 = 0F, ... */
-    uint8_t opcode;           /* the opcode byte */
-    bool has_modrm;
-    uint8_t modrm;
-    uint8_t asize;            /* effective address size in bytes */
-    uint8_t osize;            /* effective operand size in bytes */
-    bool rep;                 /* a REP/REPE/REPNE prefix */
-    uint8_t seg;              /* a DS-default operand's segment: the override, else SEG_DS */
-    bool has_imm;
-    uint64_t imm;             /* its first immediate as encoded, zero-extended */
-    char text[96];            /* Intel syntax */
-    struct exc fault;         /* for CPU_DECODE_FETCH_FAULT */
-};
 /* with_text: also format the Intel-syntax text (for traces; it costs). */
 enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded *out,
                                              bool with_text);

@@ -232,18 +232,22 @@ static insn_fn specialize(const struct insn *in)
     return insn_handler((ZydisMnemonic)in->mnemonic);
 }
 
-enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
-                                    uint8_t buf[15], ZydisDecodedInstruction *zi,
-                                    ZydisDecodedOperand *zo, struct exc *fault)
+unsigned fetch_insn_bytes(struct cpu *cpu, uint64_t rip, bool mark_code, uint8_t buf[15],
+                          struct exc *fault)
 {
     uint64_t la = code_linear(cpu, rip);
     memset(fault, 0, sizeof(*fault));
     if (!is_canonical(la)) {
         fault->vector = X86_VEC_GP;
         fault->has_error = true;
-        return CPU_DECODE_FETCH_FAULT;
+        return 0;
     }
-    unsigned n = mmu_fetch(cpu, la, buf, 15, fault, mark_code);
+    return mmu_fetch(cpu, la, buf, 15, fault, mark_code);
+}
+
+enum cpu_decode_status decode_insn_bytes(struct cpu *cpu, const uint8_t *buf, unsigned n,
+                                         ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo)
+{
     if (n == 0)
         return CPU_DECODE_FETCH_FAULT;
     ZyanStatus st = zo ? ZydisDecoderDecodeFull(&cpu->decoder[cpu->mode], buf, n, zi, zo)
@@ -257,6 +261,14 @@ enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_cod
     if (!ZYAN_SUCCESS(st))
         return CPU_DECODE_INVALID;
     return CPU_DECODE_OK;
+}
+
+enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
+                                    uint8_t buf[15], ZydisDecodedInstruction *zi,
+                                    ZydisDecodedOperand *zo, struct exc *fault)
+{
+    unsigned n = fetch_insn_bytes(cpu, rip, mark_code, buf, fault);
+    return decode_insn_bytes(cpu, buf, n, zi, zo);
 }
 
 static int decode_bytes(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,

@@ -51,8 +51,15 @@ insn_fn specialize_fast(const struct insn *in);
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);
-/* Fetches up to 15 bytes at RIP and decodes them with the mode's decoder;
- * with zo NULL, the instruction without its operands. */
+/* Fetches up to 15 bytes at RIP: how many could be read before a fault
+ * (described in fault), 0 for none. */
+unsigned fetch_insn_bytes(struct cpu *cpu, uint64_t rip, bool mark_code, uint8_t buf[15],
+                          struct exc *fault);
+/* Decodes n fetched bytes with the mode's decoder; with zo NULL, the
+ * instruction without its operands. */
+enum cpu_decode_status decode_insn_bytes(struct cpu *cpu, const uint8_t *buf, unsigned n,
+                                         ZydisDecodedInstruction *zi, ZydisDecodedOperand *zo);
+/* Both. */
 enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
                                     uint8_t buf[15], ZydisDecodedInstruction *zi,
                                     ZydisDecodedOperand *zo, struct exc *fault);

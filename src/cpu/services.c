@@ -62,14 +62,22 @@ enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded
     ZydisDecodedInstruction zi;
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
     uint8_t buf[15];
-    struct exc saved = cpu->exc;
-    memset(out, 0, offsetof(struct cpu_decoded, text));
+    const size_t fields = offsetof(struct cpu_decoded, text);
+    memset(out, 0, fields);
     out->text[0] = '\0';
+    struct exc saved = cpu->exc;
+    unsigned n = fetch_insn_bytes(cpu, cpu->rip, false, buf, &out->fault);
+    cpu->exc = saved;
+
     /* Operands only for the text: L0 needs the instruction's shape, which
      * the instruction alone gives, and the #GP path decodes on every exit. */
-    enum cpu_decode_status st =
-        decode_fetch(cpu, cpu->rip, false, buf, &zi, with_text ? zo : NULL, &out->fault);
-    cpu->exc = saved;
+    struct cpu_decode_memo *memo = &cpu->decode_memo;
+    if (!with_text && memo->valid && memo->mode == cpu->mode && memo->n == n &&
+        memcmp(memo->buf, buf, n) == 0) {
+        memcpy(out, &memo->out, fields);
+        return CPU_DECODE_OK;
+    }
+    enum cpu_decode_status st = decode_insn_bytes(cpu, buf, n, &zi, with_text ? zo : NULL);
     if (st != CPU_DECODE_OK)
         return st;
     out->len = zi.length;
@@ -96,9 +104,16 @@ enum cpu_decode_status cpu_decode_guest_insn(struct cpu *cpu, struct cpu_decoded
         out->has_imm = true;
         out->imm = zi.raw.imm[0].value.u & size_mask(zi.raw.imm[0].size / 8);
     }
-    if (with_text)
+    if (with_text) {
         ZydisFormatterFormatInstruction(&cpu->formatter, &zi, zo, zi.operand_count_visible,
                                         out->text, sizeof(out->text), cpu->rip, ZYAN_NULL);
+    } else {
+        memo->valid = true;
+        memo->mode = cpu->mode;
+        memo->n = (uint8_t)n;
+        memcpy(memo->buf, buf, n);
+        memcpy(&memo->out, out, fields);
+    }
     return CPU_DECODE_OK;
 }
 

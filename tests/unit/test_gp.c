@@ -679,6 +679,33 @@ Test(gp_kvm71, decode_service_gives_port_io_shape_with_and_without_text)
                    false, false, 0); /* vmrun */
 }
 
+static struct cpu_decoded decode_no_text(void)
+{
+    cpu_from_running_vmcb();
+    struct cpu_decoded d;
+    cr_assert_eq(cpu_decode_guest_insn(&cpu, &d, false), CPU_DECODE_OK);
+    return d;
+}
+
+Test(gp_kvm71, decode_service_decodes_again_when_the_bytes_or_the_mode_change)
+{
+    CODE(((const uint8_t[]){ 0xe6, 0x80 }));
+    cr_expect_eq(decode_no_text().imm, 0x80);
+    cr_expect_eq(decode_no_text().imm, 0x80, "the same bytes again");
+    CODE(((const uint8_t[]){ 0xe6, 0x81 }));
+    cr_expect_eq(decode_no_text().imm, 0x81, "one byte changed: a stale decode");
+
+    /* 40 ed: REX and IN EAX, DX in 64-bit mode; INC EAX in 32-bit code. */
+    CODE(((const uint8_t[]){ 0x40, 0xed }));
+    struct cpu_decoded d = decode_no_text();
+    cr_expect_eq(d.len, 2);
+    cr_expect_eq(d.opcode, 0xed);
+    l0.vmcb01->save.cs.attrib = (l0.vmcb01->save.cs.attrib & ~VMCB_ATTR_L) | VMCB_ATTR_DB;
+    d = decode_no_text();
+    cr_expect_eq(d.len, 1, "the 64-bit decode of the same bytes was reused");
+    cr_expect_eq(d.opcode, 0x40);
+}
+
 Test(gp_kvm71, l2_decode_failure_is_gp0_into_l2)
 {
     enter_l2();
