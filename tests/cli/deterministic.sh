@@ -18,8 +18,8 @@ for guest; do
     [ -f "$guest" ] || { echo "deterministic.sh: $guest not built; skipping" >&2; exit 77; }
     name=$(basename "$guest" .elf)
     for run in 1 2; do
-        "$bin" run --deterministic --enable-vmware-backdoor --guestinfo=preset=fromhost --trace="$tmp/$name.$run.jsonl" \
-            "$guest" >"$tmp/$name.$run.out" 2>"$tmp/$name.$run.err"
+        "$bin" run --deterministic --enable-vmware-backdoor --guestinfo=preset=fromhost \
+            --trace="$tmp/$name.$run.jsonl" "$guest" >"$tmp/$name.$run.out" 2>"$tmp/$name.$run.err"
         echo $? >"$tmp/$name.$run.status"
     done
     [ "$(cat "$tmp/$name.1.status")" -eq 1 ] ||
