@@ -227,12 +227,11 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->exited = false;
     context_enter(cpu, vmcb);
-    svm_load_save_area(cpu, &vmcb->save);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
     cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
     cpu->ncr3 = vmcb->control.nested_cr3;
-    cpu_update_mode(cpu);
+    svm_load_save_area(cpu, &vmcb->save); /* last: it recomputes the mode */
 
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
