@@ -156,18 +156,10 @@ static void l1_state(bool svme)
     sa->sysenter_cs = 0x08;
     sa->sysenter_esp = 0x70000;
     sa->sysenter_eip = 0x100800;
-    sa->cpl = 0;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME; /* L0 keeps SVME set */
-    sa->cr0 = 0x80010033;
-    sa->cr3 = PML4_GPA;
-    sa->cr4 = X86_CR4_PAE;
-    sa->dr6 = 0xffff0ff0;
-    sa->dr7 = 0x400;
-    sa->rflags = X86_RFLAGS_FIXED;
+    set_long_mode_cpl0(sa, PML4_GPA);
     sa->rsp = L1_RSP;
     sa->rax = L1_PAGE;
     sa->rip = L1_RIP;
-    sa->g_pat = 0x0007040600070406ull;
 
     l0.efer_svme = svme ? X86_EFER_SVME : 0;
     l0.vm_hsave_pa = HSAVE_GPA;
@@ -188,18 +180,10 @@ static void write_vmcb12(void)
     set_seg(&s->es, 0x10, DATA_ATTR, 0xffffffff, 0);
     s->gdtr.base = GDT_GPA;
     s->gdtr.limit = 3 * 8 - 1;
-    s->cpl = 0;
-    s->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    s->cr0 = 0x80010033;
-    s->cr3 = PML4_GPA;
-    s->cr4 = X86_CR4_PAE;
-    s->dr6 = 0xffff0ff0;
-    s->dr7 = 0x400;
-    s->rflags = X86_RFLAGS_FIXED;
+    set_long_mode_cpl0(s, PML4_GPA);
     s->rip = L2_RIP;
     s->rsp = L2_RSP;
     s->rax = L2_PAGE;
-    s->g_pat = 0x0007040600070406ull;
 
     struct vmcb_control_area *c = &v->control;
     vmcb_set_intercept(c, SVM_EXIT_VMRUN);

@@ -101,18 +101,10 @@ static void l1_state(void)
     sa->sysenter_cs = 0x08;
     sa->sysenter_esp = 0x70000;
     sa->sysenter_eip = 0x100800;
-    sa->cpl = 0;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    sa->cr0 = 0x80010033;
-    sa->cr3 = L1_CR3;
-    sa->cr4 = X86_CR4_PAE;
-    sa->dr6 = 0xffff0ff0;
-    sa->dr7 = 0x400;
-    sa->rflags = X86_RFLAGS_FIXED;
+    set_long_mode_cpl0(sa, L1_CR3);
     sa->rsp = L1_RSP;
     sa->rax = VMCB12_GPA;
     sa->rip = L1_RIP;
-    sa->g_pat = 0x0007040600070406ull;
 
     struct vmcb_control_area *c = &l0.vmcb01->control;
     c->exit_code = SVM_EXIT_VMRUN;
