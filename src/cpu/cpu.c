@@ -214,24 +214,70 @@ static enum cpu_run_result vmrun_fail(struct cpu *cpu, struct vmcb *vmcb)
     return CPU_RUN_VMEXIT;
 }
 
+void cpu_sync_save_area(struct cpu *cpu)
+{
+    struct vmcb *vmcb = cpu->held;
+    if (!vmcb)
+        return;
+    cpu->held = NULL;
+    svm_store_save_area(cpu, &vmcb->save); /* RFLAGS was materialized at the exit */
+}
+
+/* Entering vmcb: all of its save area, or, when the CPU holds it, the hot
+ * fields the caller may have changed. */
+static void enter_state(struct cpu *cpu, struct vmcb *vmcb, bool resume, unsigned context)
+{
+    if (!resume) {
+        svm_load_save_area(cpu, &vmcb->save); /* it recomputes the mode */
+        return;
+    }
+#ifdef SVMSIM_CHECKS
+    if (!svm_held_untouched(cpu, &vmcb->save))
+        abort(); /* the caller broke cpu_run's contract: see cpu.h */
+#endif
+    svm_load_hot(cpu, &vmcb->save);
+    if (cpu->context != context)
+        cpu_update_mode(cpu); /* the new context checks its code base */
+}
+
+/* The exit half: everything, or, holding the rest, the hot fields. */
+static void leave_state(struct cpu *cpu, struct vmcb *vmcb)
+{
+    flags_get(cpu);
+    if (!cpu->hold_state) {
+        svm_store_save_area(cpu, &vmcb->save);
+        return;
+    }
+    svm_store_hot(cpu, &vmcb->save);
+    cpu->held = vmcb;
+#ifdef SVMSIM_CHECKS
+    svm_poison_held(&vmcb->save);
+#endif
+}
+
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget)
 {
+    bool resume = cpu->held == vmcb;
+    if (!resume)
+        cpu_sync_save_area(cpu);
     struct svm_check_model m;
     cpu_svm_check_model(cpu, &m);
     if (svm_check_vmrun(&vmcb->control, &vmcb->save, &m) != SVM_CHECK_OK)
         return vmrun_fail(cpu, vmcb);
+    cpu->held = NULL;
     cpu->vmcb = vmcb;
     cpu->iopm = iopm;
     cpu->msrpm = msrpm;
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->exited = false;
+    unsigned context = cpu->context;
     context_enter(cpu, vmcb);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
     cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
     cpu->ncr3 = vmcb->control.nested_cr3;
-    svm_load_save_area(cpu, &vmcb->save); /* last: it recomputes the mode */
+    enter_state(cpu, vmcb, resume, context); /* last: the mode depends on all above */
 
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
@@ -242,8 +288,7 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
         *budget = cpu->budget;
     }
 
-    flags_get(cpu);
-    svm_store_save_area(cpu, &vmcb->save);
+    leave_state(cpu, vmcb);
     vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
     context_leave(cpu);
     if (!cpu->exited)

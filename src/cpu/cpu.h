@@ -297,6 +297,11 @@ struct cpu {
     uint32_t intercepts[VMCB_INTERCEPT_WORDS];
     struct svm_exit exit;
     bool exited;         /* a #VMEXIT is recorded in exit */
+    /* The lazy world switch (cpu_run): with hold_state, an exit stores only
+     * the save area's hot fields and the CPU keeps the rest for `held`
+     * until cpu_sync_save_area(). */
+    bool hold_state;
+    struct vmcb *held;
     /* translation contexts (see struct cpu_context) */
     struct cpu_context contexts[CPU_CONTEXTS];
     unsigned context;    /* the running one */
@@ -332,9 +337,24 @@ enum cpu_run_result {
 };
 /* Runs the guest in vmcb (its save area loaded, its intercepts in force,
  * EVENTINJ delivered) for at most *budget instructions, then stores the guest
- * state back. iopm/msrpm are the host's views of IOPM_BASE/MSRPM_BASE. */
+ * state back. iopm/msrpm are the host's views of IOPM_BASE/MSRPM_BASE.
+ *
+ * The lazy world switch, for a caller that sets cpu->hold_state: the exit
+ * stores only the hot fields (RIP, RSP, RAX, RFLAGS; and, to be read, CPL,
+ * EFER, CS and what VMRUN's checks read: CR0, CR3, CR4, DR6, DR7) and the
+ * CPU holds the rest of vmcb's save area. Until the caller calls
+ * cpu_sync_save_area(), it may read the hot fields and write RIP, RSP, RAX
+ * and RFLAGS (the fields VMRUN reloads whatever the clean bits say, APM
+ * vol. 2 §15.15.3) and nothing else of the save area; running the same
+ * VMCB again then reloads just those four, and makes every check. Builds
+ * with SVMSIM_CHECKS (all but Release) poison the held fields and abort at
+ * the next run if they were touched. Running another VMCB syncs the held
+ * one first. */
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget);
+/* Stores the whole save area of the held VMCB, if any; it is then the
+ * caller's to read and change. */
+void cpu_sync_save_area(struct cpu *cpu);
 
 /* The CPUID the hardware reports (before any hypervisor filtering). */
 void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
@@ -604,6 +624,13 @@ bool svm_msr_intercepted(const struct cpu *cpu, uint32_t msr, bool write);
  * materialized with flags_get() before a store). */
 void svm_load_save_area(struct cpu *cpu, const struct vmcb_save_area *sa);
 void svm_store_save_area(const struct cpu *cpu, struct vmcb_save_area *sa);
+/* The lazy world switch's halves (cpu_run): the hot fields alone. */
+void svm_store_hot(const struct cpu *cpu, struct vmcb_save_area *sa);
+void svm_load_hot(struct cpu *cpu, const struct vmcb_save_area *sa);
+#ifdef SVMSIM_CHECKS
+void svm_poison_held(struct vmcb_save_area *sa);
+bool svm_held_untouched(const struct cpu *cpu, const struct vmcb_save_area *sa);
+#endif
 /* The checks the CPU's VMRUN makes, with this CPU's features. */
 struct svm_check_model;
 void cpu_svm_check_model(const struct cpu *cpu, struct svm_check_model *m);

@@ -236,6 +236,7 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
     l0->gif = true;
     l0->max_insns = cfg->max_insns;
     l0->tracing = cfg->trace != NULL;
+    cpu->hold_state = true; /* see l0_sync */
     return 0;
 }
 
@@ -276,17 +277,35 @@ static void trace_begin(struct l0 *l0)
     }
 }
 
+/* Exits whose handling reads only the save area's hot fields and writes
+ * only RIP, RSP, RAX and RFLAGS of it (cpu_run's lazy world switch): L1's
+ * single port I/O (the devices see the registers through the accessors)
+ * and CPUID. Any other exit, L2's (its routing may copy the whole state),
+ * and every exit while tracing see the whole save area. */
+static bool exit_is_fast(const struct l0 *l0)
+{
+    const struct vmcb_control_area *c = &l0->vmcb->control;
+    if (l0->tracing || is_guest_mode(l0))
+        return false;
+    return (c->exit_code == SVM_EXIT_IOIO && !(c->exit_info_1 & SVM_IOIO_STR)) ||
+           c->exit_code == SVM_EXIT_CPUID;
+}
+
 /* One #VMEXIT: to L1 if L2 exited and L1 wants it (§4.3), else L0's own
  * handler for the running level; then the exception a handler queued. */
 static int handle_exit(struct l0 *l0)
 {
     int resume = 1;
+    if (!exit_is_fast(l0))
+        l0_sync(l0);
     if (is_guest_mode(l0) && nested_svm_exit_handled(l0, &resume))
         return resume;
     requeue_interrupted_event(l0);
     resume = svm_invoke_exit_handler(l0, l0->vmcb->control.exit_code);
-    if (resume && l0_event_pending(l0))
+    if (resume && l0_event_pending(l0)) {
+        l0_sync(l0);
         resume = inject_pending_exception(l0);
+    }
     return resume;
 }
 
@@ -321,8 +340,11 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
     uint64_t start = cpu->insns, start_rep = cpu->rep_elems, start_events = cpu->events;
     for (;;) {
         /* An exception the host queued between runs (svmsim_queue_exception). */
-        if (l0_event_pending(l0) && !inject_pending_exception(l0))
-            break;
+        if (l0_event_pending(l0)) {
+            l0_sync(l0);
+            if (!inject_pending_exception(l0))
+                break;
+        }
         uint64_t budget = UINT64_MAX;
         if (l0->max_insns) {
             uint64_t used = cpu_work(cpu);
@@ -356,6 +378,7 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             break;
         }
     }
+    l0_sync(l0);
     end->insns = cpu->insns - start;
     end->rep_elements = cpu->rep_elems - start_rep;
     end->events = cpu->events - start_events;

@@ -152,6 +152,18 @@ static inline uint64_t l0_guest_efer(const struct l0 *l0)
     return (l0->vmcb01->save.efer & ~X86_EFER_SVME) | l0->efer_svme;
 }
 
+/* The lazy world switch (cpu_run in cpu/cpu.h): after an exit the running
+ * VMCB's save area holds only the hot fields (RIP, RSP, RAX, RFLAGS, CPL,
+ * EFER, CS, CR0, CR3, CR4, DR6, DR7) until L0 syncs it. handle_exit syncs
+ * before every handler but the fast ones, before injecting, and l0_run at
+ * its end; so the rest of L0, the VMM and the public API see a whole save
+ * area. Checking builds poison the held fields and abort at the next entry if
+ * one was written. */
+static inline void l0_sync(struct l0 *l0)
+{
+    cpu_sync_save_area(l0->cpu);
+}
+
 /* ---- register access (KVM's kvm_register_read/write, kvm_rip_read): RAX,
  * RSP and RIP live in the running VMCB's save area, the others in the CPU. */
 enum { VCPU_REGS_RAX = 0, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RBX, VCPU_REGS_RSP,

@@ -14,13 +14,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The general-purpose registers of the vCPU making an access (0 = RAX ..
- * 15 = R15, the x86 encoding), for a device whose protocol passes values in
- * them: the VMware backdoor, as QEMU's vmport syncs them. L0's register
- * accessors stand behind them; a device never sees the CPU itself. */
+/* The general-purpose registers of the vCPU making an access, for a device
+ * whose protocol passes values in them: the VMware backdoor, as QEMU's
+ * vmport syncs them. The first BUS_REGS_N by their x86 number (0 = RAX ..
+ * 7 = RDI), 32 bits wide as the backdoor's protocol is, moved in one call
+ * each way. L0's register accessors stand behind them; a device never sees
+ * the CPU itself. */
+#define BUS_REGS_N 8
 struct bus_regs {
-    uint64_t (*get)(void *opaque, unsigned reg);
-    void (*set)(void *opaque, unsigned reg, uint64_t value);
+    /* r[n] = the low half of register n, as the access found it. */
+    void (*read)(void *opaque, uint32_t r[BUS_REGS_N]);
+    /* Register n = r[n] zero-extended, for each bit n set in mask. */
+    void (*write)(void *opaque, const uint32_t r[BUS_REGS_N], unsigned mask);
     void *opaque;
 };
 

@@ -114,23 +114,26 @@ static bool vm_stopped(void *opaque, struct svmsim_end *end)
 
 /* The vCPU's registers for devices, through L0's accessors (the running
  * level's RAX and RSP live in its VMCB). */
-static uint64_t vm_reg_get(void *opaque, unsigned reg)
+static void vm_regs_read(void *opaque, uint32_t r[BUS_REGS_N])
 {
     struct svmsim_vm *vm = opaque;
-    return kvm_register_read_raw(&vm->l0, reg & 15);
+    for (unsigned n = 0; n < BUS_REGS_N; n++)
+        r[n] = (uint32_t)kvm_register_read_raw(&vm->l0, n);
 }
 
-static void vm_reg_set(void *opaque, unsigned reg, uint64_t value)
+static void vm_regs_write(void *opaque, const uint32_t r[BUS_REGS_N], unsigned mask)
 {
     struct svmsim_vm *vm = opaque;
-    kvm_register_write_raw(&vm->l0, reg & 15, value);
+    for (unsigned n = 0; n < BUS_REGS_N; n++)
+        if (mask & (1u << n))
+            kvm_register_write_raw(&vm->l0, n, r[n]);
 }
 
 static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
                    const char **name)
 {
     struct svmsim_vm *vm = opaque;
-    const struct bus_regs regs = { .get = vm_reg_get, .set = vm_reg_set, .opaque = vm };
+    const struct bus_regs regs = { .read = vm_regs_read, .write = vm_regs_write, .opaque = vm };
     const struct bus_range *r = bus_io(&vm->bus, port, size, is_in, value, &regs);
     *name = r ? r->name : "unclaimed";
     return r != NULL;
@@ -142,7 +145,7 @@ static bool vm_pio_string(void *opaque, uint16_t port, unsigned size, bool is_in
                           uint64_t count, const char **name)
 {
     struct svmsim_vm *vm = opaque;
-    const struct bus_regs regs = { .get = vm_reg_get, .set = vm_reg_set, .opaque = vm };
+    const struct bus_regs regs = { .read = vm_regs_read, .write = vm_regs_write, .opaque = vm };
     const struct bus_range *r =
         count ? bus_io_string(&vm->bus, port, size, is_in, buf, count, &regs, NULL)
               : bus_find_string(&vm->bus, port);

@@ -152,15 +152,12 @@ static void vmport_dispatch(struct vmport *vp, struct vmport_call *c)
 static uint32_t vmport_io_regs(void *dev, uint16_t offset, unsigned size, bool is_in,
                                uint32_t value, const struct bus_regs *regs)
 {
-    static const unsigned inputs[] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSI, REG_RDI };
     struct vmport_call c = { .written = 0 };
 
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-        c.r[inputs[i]] = (uint32_t)regs->get(regs->opaque, inputs[i]);
+    regs->read(regs->opaque, c.r);
     vmport_dispatch(dev, &c);
-    for (unsigned reg = 0; reg < REG_N; reg++)
-        if (c.written & (1u << reg))
-            regs->set(regs->opaque, reg, c.r[reg]);
+    if (c.written)
+        regs->write(regs->opaque, c.r, c.written);
     return c.r[REG_RAX];
 }
 

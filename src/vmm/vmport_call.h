@@ -10,7 +10,7 @@
 /* Registers by their x86 number (bus_regs numbering). */
 enum {
     REG_RAX = 0, REG_RCX = 1, REG_RDX = 2, REG_RBX = 3, REG_RBP = 5, REG_RSI = 6, REG_RDI = 7,
-    REG_N = 8
+    REG_N = BUS_REGS_N
 };
 
 #define NS_PER_SEC 1000000000ull

@@ -30,14 +30,12 @@
 static uint64_t vmport_hb_io_string(void *dev, uint16_t offset, unsigned size, bool is_in,
                                     uint8_t *buf, uint64_t count, const struct bus_regs *regs)
 {
-    static const unsigned inputs[] = { REG_RAX, REG_RDX, REG_RBX, REG_RSI, REG_RDI, REG_RBP };
     struct vmport_call c = { .written = 0 };
     uint16_t status = 0;
 
     if (!regs)
         return 0;
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-        c.r[inputs[i]] = (uint32_t)regs->get(regs->opaque, inputs[i]);
+    regs->read(regs->opaque, c.r);
     uint16_t id = (uint16_t)(c.r[REG_RDX] >> 16);
     uint64_t len = count * size;
     if (c.r[REG_RAX] != VMWARE_BDOOR_MAGIC || (uint16_t)c.r[REG_RBX] != VMPORT_HB_CMD_MESSAGE)
@@ -47,9 +45,7 @@ static uint64_t vmport_hb_io_string(void *dev, uint16_t offset, unsigned size, b
     else
         status = vmport_hb_send(dev, id, c.r[REG_RBP], c.r[REG_RDI], buf, len);
     call_set_high(&c, REG_RBX, status);
-    for (unsigned reg = 0; reg < REG_N; reg++)
-        if (c.written & (1u << reg))
-            regs->set(regs->opaque, reg, c.r[reg]);
+    regs->write(regs->opaque, c.r, c.written);
     return (status & VMPORT_MSG_SUCCESS) ? count : 0;
 }
 

@@ -33,16 +33,19 @@ struct rig {
     struct bus_regs regs;
 };
 
-static uint64_t rig_get(void *opaque, unsigned reg)
+static void rig_read(void *opaque, uint32_t r[BUS_REGS_N])
 {
     struct rig *t = opaque;
-    return t->gpr[reg & 15];
+    for (unsigned n = 0; n < BUS_REGS_N; n++)
+        r[n] = (uint32_t)t->gpr[n];
 }
 
-static void rig_set(void *opaque, unsigned reg, uint64_t v)
+static void rig_write(void *opaque, const uint32_t r[BUS_REGS_N], unsigned mask)
 {
     struct rig *t = opaque;
-    t->gpr[reg & 15] = v;
+    for (unsigned n = 0; n < BUS_REGS_N; n++)
+        if (mask & (1u << n))
+            t->gpr[n] = r[n];
 }
 
 static uint64_t rig_clock(void *opaque)
@@ -67,7 +70,7 @@ static struct vmport_params rig_params(struct rig *t)
 static void rig_init_with(struct rig *t, const struct vmport_params *p)
 {
     memset(t, 0, sizeof *t);
-    t->regs = (struct bus_regs){ .get = rig_get, .set = rig_set, .opaque = t };
+    t->regs = (struct bus_regs){ .read = rig_read, .write = rig_write, .opaque = t };
     bus_init(&t->bus);
     char err[128];
     cr_assert_eq(vmport_init(&t->vp, p, err, sizeof err), 0, "vmport_init: %s", err);
