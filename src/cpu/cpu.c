@@ -151,11 +151,20 @@ static uint64_t context_ncr3(const struct cpu *cpu, const struct vmcb *vmcb)
  * paging state differs from what they were filled under, or TLB_CONTROL
  * asks for a flush (1: everything, 3 and 7: this ASID). The least recently
  * used context makes room for a new ASID. */
-static void context_enter(struct cpu *cpu, const struct vmcb *vmcb)
+struct paging_regs {
+    uint64_t cr0, cr3, cr4, efer;
+};
+
+static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct paging_regs *s)
 {
-    const struct vmcb_save_area *s = &vmcb->save;
     uint32_t asid = vmcb->control.asid;
     uint64_t ncr3 = context_ncr3(cpu, vmcb);
+    struct cpu_context *cur = &cpu->contexts[cpu->context];
+    if (cur->valid && cur->asid == asid && !vmcb->control.tlb_ctl && cur->cr0 == s->cr0 &&
+        cur->cr3 == s->cr3 && cur->cr4 == s->cr4 && cur->efer == s->efer && cur->ncr3 == ncr3) {
+        cur->last_used = ++cpu->runs; /* the running context, as it was: nothing to do */
+        return;
+    }
     unsigned idx = CPU_CONTEXTS, victim = 0;
     for (unsigned i = 0; i < CPU_CONTEXTS; i++) {
         const struct cpu_context *c = &cpu->contexts[i];
@@ -201,6 +210,45 @@ static void context_leave(struct cpu *cpu)
     c->efer = cpu->efer;
 }
 
+static void checked_record(struct cpu *cpu, const struct vmcb_save_area *s)
+{
+    cpu->checked = (struct cpu_checked){ .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4,
+                                         .efer = s->efer, .dr6 = s->dr6, .dr7 = s->dr7,
+                                         .cs_attrib = s->cs.attrib };
+}
+
+/* Whether the CPU's state is what VMRUN's save-area checks last passed. */
+static bool checked_still(const struct cpu *cpu)
+{
+    const struct cpu_checked *k = &cpu->checked;
+    return k->cr0 == cpu->cr0 && k->cr3 == cpu->cr3 && k->cr4 == cpu->cr4 &&
+           k->efer == cpu->efer && k->dr6 == cpu->dr[6] && k->dr7 == cpu->dr[7] &&
+           k->cs_attrib == cpu->seg[SEG_CS].attrib;
+}
+
+/* VMRUN's consistency checks, save area first (SPEC-GP.md §4.1). Resuming
+ * the held VMCB, its save area is the CPU's own state: checked again only
+ * if it differs from what the last VMRUN passed. */
+static bool vmrun_checks_pass(struct cpu *cpu, const struct vmcb *vmcb, bool resume)
+{
+    struct svm_check_model m;
+    cpu_svm_check_model(cpu, &m);
+    if (!resume) {
+        if (svm_check_vmrun(&vmcb->control, &vmcb->save, &m) != SVM_CHECK_OK)
+            return false;
+        checked_record(cpu, &vmcb->save);
+        return true;
+    }
+    if (!checked_still(cpu)) {
+        struct vmcb_save_area s;
+        svm_store_save_area(cpu, &s);
+        if (svm_check_save(&s, &m) != SVM_CHECK_OK)
+            return false;
+        checked_record(cpu, &s);
+    }
+    return svm_check_control(&vmcb->control, &m) == SVM_CHECK_OK;
+}
+
 /* VMRUN's consistency checks failed: the guest is not entered. */
 static enum cpu_run_result vmrun_fail(struct cpu *cpu, struct vmcb *vmcb)
 {
@@ -220,7 +268,8 @@ void cpu_sync_save_area(struct cpu *cpu)
     if (!vmcb)
         return;
     cpu->held = NULL;
-    svm_store_save_area(cpu, &vmcb->save); /* RFLAGS was materialized at the exit */
+    flags_get(cpu);
+    svm_store_save_area(cpu, &vmcb->save);
 }
 
 /* Entering vmcb: all of its save area, or, when the CPU holds it, the hot
@@ -243,8 +292,8 @@ static void enter_state(struct cpu *cpu, struct vmcb *vmcb, bool resume, unsigne
 /* The exit half: everything, or, holding the rest, the hot fields. */
 static void leave_state(struct cpu *cpu, struct vmcb *vmcb)
 {
-    flags_get(cpu);
     if (!cpu->hold_state) {
+        flags_get(cpu);
         svm_store_save_area(cpu, &vmcb->save);
         return;
     }
@@ -261,9 +310,7 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     bool resume = cpu->held == vmcb;
     if (!resume)
         cpu_sync_save_area(cpu);
-    struct svm_check_model m;
-    cpu_svm_check_model(cpu, &m);
-    if (svm_check_vmrun(&vmcb->control, &vmcb->save, &m) != SVM_CHECK_OK)
+    if (!vmrun_checks_pass(cpu, vmcb, resume))
         return vmrun_fail(cpu, vmcb);
     cpu->held = NULL;
     cpu->vmcb = vmcb;
@@ -272,7 +319,12 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->exited = false;
     unsigned context = cpu->context;
-    context_enter(cpu, vmcb);
+    const struct vmcb_save_area *sa = &vmcb->save;
+    struct paging_regs paging = resume ? (struct paging_regs){ cpu->cr0, cpu->cr3, cpu->cr4,
+                                                               cpu->efer }
+                                       : (struct paging_regs){ sa->cr0, sa->cr3, sa->cr4,
+                                                               sa->efer };
+    context_enter(cpu, vmcb, &paging);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
     cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);

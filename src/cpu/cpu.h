@@ -302,6 +302,11 @@ struct cpu {
      * until cpu_sync_save_area(). */
     bool hold_state;
     struct vmcb *held;
+    /* What VMRUN's save-area checks last passed (cpu_run). */
+    struct cpu_checked {
+        uint64_t cr0, cr3, cr4, efer, dr6, dr7;
+        uint64_t cs_attrib;
+    } checked;
     /* translation contexts (see struct cpu_context) */
     struct cpu_context contexts[CPU_CONTEXTS];
     unsigned context;    /* the running one */
@@ -340,13 +345,12 @@ enum cpu_run_result {
  * state back. iopm/msrpm are the host's views of IOPM_BASE/MSRPM_BASE.
  *
  * The lazy world switch, for a caller that sets cpu->hold_state: the exit
- * stores only the hot fields (RIP, RSP, RAX, RFLAGS; and, to be read, CPL,
- * EFER, CS and what VMRUN's checks read: CR0, CR3, CR4, DR6, DR7) and the
- * CPU holds the rest of vmcb's save area. Until the caller calls
- * cpu_sync_save_area(), it may read the hot fields and write RIP, RSP, RAX
- * and RFLAGS (the fields VMRUN reloads whatever the clean bits say, APM
+ * stores only the hot fields (RIP, RSP, RAX; and, to be read, CPL, EFER,
+ * CS and CR0) and the CPU holds the rest of vmcb's save area. Until the
+ * caller calls cpu_sync_save_area(), it may read the hot fields and write
+ * RIP, RSP and RAX (fields VMRUN reloads whatever the clean bits say, APM
  * vol. 2 §15.15.3) and nothing else of the save area; running the same
- * VMCB again then reloads just those four, and makes every check. Builds
+ * VMCB again then reloads just those three, and makes every check. Builds
  * with SVMSIM_CHECKS (all but Release) poison the held fields and abort at
  * the next run if they were touched. Running another VMCB syncs the held
  * one first. */

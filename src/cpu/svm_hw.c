@@ -154,20 +154,15 @@ void svm_store_save_area(const struct cpu *cpu, struct vmcb_save_area *sa)
 }
 
 /* The lazy world switch (cpu_run). Hot fields: what an exit always stores.
- * L0 may write RIP, RSP, RAX and RFLAGS before running the VMCB again;
- * the others it may only read (CPL, EFER and CS for the mode, and what
- * VMRUN's consistency checks read). */
+ * L0 may write RIP, RSP and RAX before running the VMCB again; CPL, EFER,
+ * CS and CR0 (the mode, and what L0's checks of an SVM instruction read) it
+ * may only read. */
 void svm_store_hot(const struct cpu *cpu, struct vmcb_save_area *sa)
 {
     seg_to_vmcb(&sa->cs, &cpu->seg[SEG_CS]);
     sa->cpl = cpu->cpl;
     sa->efer = cpu->efer;
     sa->cr0 = cpu->cr0;
-    sa->cr3 = cpu->cr3;
-    sa->cr4 = cpu->cr4;
-    sa->dr6 = cpu->dr[6];
-    sa->dr7 = cpu->dr[7];
-    sa->rflags = cpu->rflags; /* materialized by the caller */
     sa->rip = cpu->rip;
     sa->rsp = cpu->gpr[4];
     sa->rax = cpu->gpr[0];
@@ -175,7 +170,6 @@ void svm_store_hot(const struct cpu *cpu, struct vmcb_save_area *sa)
 
 void svm_load_hot(struct cpu *cpu, const struct vmcb_save_area *sa)
 {
-    flags_set(cpu, sa->rflags);
     cpu->rip = sa->rip;
     cpu->gpr[4] = sa->rsp;
     cpu->gpr[0] = sa->rax;
@@ -195,11 +189,6 @@ void svm_poison_held(struct vmcb_save_area *sa)
     hot.cpl = sa->cpl;
     hot.efer = sa->efer;
     hot.cr0 = sa->cr0;
-    hot.cr3 = sa->cr3;
-    hot.cr4 = sa->cr4;
-    hot.dr6 = sa->dr6;
-    hot.dr7 = sa->dr7;
-    hot.rflags = sa->rflags;
     hot.rip = sa->rip;
     hot.rsp = sa->rsp;
     hot.rax = sa->rax;
@@ -215,18 +204,12 @@ bool svm_held_untouched(const struct cpu *cpu, const struct vmcb_save_area *sa)
     memset(&ro, 0, sizeof(ro));
     svm_store_hot(cpu, &ro);
     if (memcmp(&t.cs, &ro.cs, sizeof(t.cs)) != 0 || t.cpl != ro.cpl || t.efer != ro.efer ||
-        t.cr0 != ro.cr0 || t.cr3 != ro.cr3 || t.cr4 != ro.cr4 || t.dr6 != ro.dr6 ||
-        t.dr7 != ro.dr7)
+        t.cr0 != ro.cr0)
         return false;
     memset(&t.cs, HELD_POISON, sizeof(t.cs));
     memset(&t.cpl, HELD_POISON, sizeof(t.cpl));
     memset(&t.efer, HELD_POISON, sizeof(t.efer));
     memset(&t.cr0, HELD_POISON, sizeof(t.cr0));
-    memset(&t.cr3, HELD_POISON, sizeof(t.cr3));
-    memset(&t.cr4, HELD_POISON, sizeof(t.cr4));
-    memset(&t.dr6, HELD_POISON, sizeof(t.dr6));
-    memset(&t.dr7, HELD_POISON, sizeof(t.dr7));
-    memset(&t.rflags, HELD_POISON, sizeof(t.rflags));
     memset(&t.rip, HELD_POISON, sizeof(t.rip));
     memset(&t.rsp, HELD_POISON, sizeof(t.rsp));
     memset(&t.rax, HELD_POISON, sizeof(t.rax));

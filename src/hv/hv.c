@@ -278,7 +278,7 @@ static void trace_begin(struct l0 *l0)
 }
 
 /* Exits whose handling reads only the save area's hot fields and writes
- * only RIP, RSP, RAX and RFLAGS of it (cpu_run's lazy world switch): L1's
+ * only RIP, RSP and RAX of it (cpu_run's lazy world switch): L1's
  * single port I/O (the devices see the registers through the accessors)
  * and CPUID. Any other exit, L2's (its routing may copy the whole state),
  * and every exit while tracing see the whole save area. */

@@ -153,8 +153,8 @@ static inline uint64_t l0_guest_efer(const struct l0 *l0)
 }
 
 /* The lazy world switch (cpu_run in cpu/cpu.h): after an exit the running
- * VMCB's save area holds only the hot fields (RIP, RSP, RAX, RFLAGS, CPL,
- * EFER, CS, CR0, CR3, CR4, DR6, DR7) until L0 syncs it. handle_exit syncs
+ * VMCB's save area holds only the hot fields (RIP, RSP, RAX, and to be
+ * read, CPL, EFER, CS, CR0) until L0 syncs it. handle_exit syncs
  * before every handler but the fast ones, before injecting, and l0_run at
  * its end; so the rest of L0, the VMM and the public API see a whole save
  * area. Checking builds poison the held fields and abort at the next entry if
