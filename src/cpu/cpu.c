@@ -304,6 +304,39 @@ static void leave_state(struct cpu *cpu, struct vmcb *vmcb)
 #endif
 }
 
+#ifdef SVMSIM_CHECKS
+/* Whether a fast-exit handler left the control area as it found it (the
+ * interrupt shadow aside, when it handled the exit). */
+static bool control_kept(const struct vmcb_control_area *before,
+                         const struct vmcb_control_area *after, bool handled)
+{
+    struct vmcb_control_area a = *after;
+    if (handled)
+        a.int_state = before->int_state;
+    return memcmp(before, &a, sizeof(a)) == 0;
+}
+#endif
+
+/* A handler resumed in place (cpu_run's fast exits): what VMRUN of the
+ * held VMCB would do now that L0 changed only the hot registers and the
+ * shadow. False when the full VMRUN must run instead: the budget is spent
+ * (the caller makes the limit check) or the save-area checks need making. */
+static bool fast_resume(struct cpu *cpu, struct vmcb *vmcb, uint64_t *budget, uint64_t spent)
+{
+    *budget = *budget > spent ? *budget - spent : 0;
+    if (!*budget || !checked_still(cpu))
+        return false;
+    cpu->held = NULL;
+    cpu->exited = false;
+    cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
+#ifdef SVMSIM_CHECKS
+    if (!svm_held_untouched(cpu, &vmcb->save))
+        abort(); /* the handler broke the contract: see cpu.h */
+#endif
+    svm_load_hot(cpu, &vmcb->save);
+    return true;
+}
+
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget)
 {
@@ -334,22 +367,39 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
 
-    if (!cpu->exited) {
-        cpu->budget = *budget;
-        cpu_exec(cpu);
-        *budget = cpu->budget;
-    }
+    for (;;) {
+        if (!cpu->exited) {
+            cpu->budget = *budget;
+            cpu_exec(cpu);
+            *budget = cpu->budget;
+        }
 
-    leave_state(cpu, vmcb);
-    vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
-    context_leave(cpu);
-    if (!cpu->exited)
-        return CPU_RUN_BUDGET;
-    vmcb->control.exit_code = cpu->exit.code;
-    vmcb->control.exit_info_1 = cpu->exit.info1;
-    vmcb->control.exit_info_2 = cpu->exit.info2;
-    vmcb->control.exit_int_info = cpu->exit.int_info;
-    vmcb->control.exit_int_info_err = cpu->exit.int_info_err;
-    vmcb->control.next_rip = cpu->exit.next_rip;
-    return CPU_RUN_VMEXIT;
+        leave_state(cpu, vmcb);
+        vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
+        context_leave(cpu);
+        if (!cpu->exited)
+            return CPU_RUN_BUDGET;
+        vmcb->control.exit_code = cpu->exit.code;
+        vmcb->control.exit_info_1 = cpu->exit.info1;
+        vmcb->control.exit_info_2 = cpu->exit.info2;
+        vmcb->control.exit_int_info = cpu->exit.int_info;
+        vmcb->control.exit_int_info_err = cpu->exit.int_info_err;
+        vmcb->control.next_rip = cpu->exit.next_rip;
+        if (!cpu->fast_exit.handle || cpu->held != vmcb)
+            return CPU_RUN_VMEXIT;
+        uint64_t work = cpu_work(cpu);
+#ifdef SVMSIM_CHECKS
+        struct vmcb_control_area before = vmcb->control;
+#endif
+        enum cpu_fast f = cpu->fast_exit.handle(cpu->fast_exit.opaque);
+#ifdef SVMSIM_CHECKS
+        if (f != CPU_FAST_RETURN && !control_kept(&before, &vmcb->control, f == CPU_FAST_RESUME))
+            abort(); /* the handler broke the contract: see cpu.h */
+#endif
+        if (f == CPU_FAST_DECLINE)
+            return CPU_RUN_VMEXIT;
+        if (f != CPU_FAST_RESUME || cpu->held != vmcb ||
+            !fast_resume(cpu, vmcb, budget, cpu_work(cpu) - work))
+            return CPU_RUN_HANDLED;
+    }
 }

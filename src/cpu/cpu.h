@@ -245,6 +245,13 @@ struct svm_exit {
     uint64_t next_rip;
 };
 
+/* What a fast-exit handler did with the exit it was offered (cpu_run). */
+enum cpu_fast {
+    CPU_FAST_DECLINE,    /* nothing: cpu_run returns the exit */
+    CPU_FAST_RESUME,     /* handled, changing only what VMRUN reloads: run on */
+    CPU_FAST_RETURN,     /* handled otherwise: cpu_run returns CPU_RUN_HANDLED */
+};
+
 struct cpu {
     /* hot: registers and flags */
     uint64_t gpr[16];
@@ -302,6 +309,10 @@ struct cpu {
      * until cpu_sync_save_area(). */
     bool hold_state;
     struct vmcb *held;
+    struct cpu_fast_exit {
+        enum cpu_fast (*handle)(void *opaque);
+        void *opaque;
+    } fast_exit;
     /* What VMRUN's save-area checks last passed (cpu_run). */
     struct cpu_checked {
         uint64_t cr0, cr3, cr4, efer, dr6, dr7;
@@ -339,6 +350,7 @@ void cpu_fini(struct cpu *cpu);
 enum cpu_run_result {
     CPU_RUN_VMEXIT,      /* the VMCB's control area holds the exit */
     CPU_RUN_BUDGET,      /* budget exhausted; state stored back, no exit */
+    CPU_RUN_HANDLED,     /* the last exit went to fast_exit, which handled it */
 };
 /* Runs the guest in vmcb (its save area loaded, its intercepts in force,
  * EVENTINJ delivered) for at most *budget instructions, then stores the guest
@@ -353,7 +365,17 @@ enum cpu_run_result {
  * VMCB again then reloads just those three, and makes every check. Builds
  * with SVMSIM_CHECKS (all but Release) poison the held fields and abort at
  * the next run if they were touched. Running another VMCB syncs the held
- * one first. */
+ * one first.
+ *
+ * Fast exits, for a caller that holds state and sets cpu->fast_exit: each
+ * exit is first offered to fast_exit.handle, with the exit in the control
+ * area and the hot fields stored, as cpu_run would return it. A handler
+ * that answers CPU_FAST_RESUME has handled it as the caller's own loop
+ * would, and changed nothing but the general-purpose registers, RIP, RSP,
+ * RAX and the interrupt shadow: no event, no other field of the VMCB, no
+ * sync. The CPU then goes on as a VMRUN of the same VMCB would (the save
+ * area checks again if the guest changed what they read; the budget less
+ * the work the handler counted), without returning. */
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget);
 /* Stores the whole save area of the held VMCB, if any; it is then the

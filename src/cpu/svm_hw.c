@@ -41,8 +41,10 @@ int svm_check_io(struct cpu *cpu, const struct insn *in, uint16_t port, unsigned
     info |= is_in ? SVM_IOIO_TYPE_IN : 0;
     info |= str ? SVM_IOIO_STR : 0;
     info |= rep ? SVM_IOIO_REP : 0;
-    info |= (uint64_t)(size == 1 ? 1 : size == 2 ? 2 : 4) << SVM_IOIO_SIZE_SHIFT;
-    info |= (uint64_t)(in->asize == 2 ? 1 : in->asize == 4 ? 2 : 4) << SVM_IOIO_ASIZE_SHIFT;
+    /* SZ8/SZ16/SZ32 and A16/A32/A64 are one-hot: size 1, 2, 4 and address
+     * size 2, 4, 8 bytes are their own codes. */
+    info |= (uint64_t)size << SVM_IOIO_SIZE_SHIFT;
+    info |= (uint64_t)(in->asize >> 1) << SVM_IOIO_ASIZE_SHIFT;
     if (str)
         info |= (uint64_t)(seg & 7) << SVM_IOIO_SEG_SHIFT;
     /* EXITINFO2 holds the RIP of the next instruction for IOIO exits. */

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static enum cpu_fast l0_fast_exit(void *opaque);
+
 static int hlt_interception(struct l0 *l0)
 {
     bool irq_on = l0->vmcb->save.rflags & X86_RFLAGS_IF;
@@ -123,10 +125,8 @@ int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char 
     return 0;
 }
 
-void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
+void l0_decide_traced(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
 {
-    if (!l0->tracing)
-        return;
     l0->rec.decision = d;
     va_list ap;
     va_start(ap, fmt);
@@ -175,6 +175,9 @@ int l0_skip_insn(struct l0 *l0)
             next = (uint32_t)next;
     }
     kvm_rip_write(l0, next);
+    /* The instruction is done, and any interrupt shadow it was in with it
+     * (as KVM's skip clears it). */
+    l0->vmcb->control.int_state &= ~SVM_INT_STATE_SHADOW;
     l0->cpu->insns++;
     l0->cpu->events_since_retire = 0;
     return 0;
@@ -237,6 +240,7 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
     l0->max_insns = cfg->max_insns;
     l0->tracing = cfg->trace != NULL;
     cpu->hold_state = true; /* see l0_sync */
+    cpu->fast_exit = (struct cpu_fast_exit){ .handle = l0_fast_exit, .opaque = l0 };
     return 0;
 }
 
@@ -291,6 +295,19 @@ static bool exit_is_fast(const struct l0 *l0)
            c->exit_code == SVM_EXIT_CPUID;
 }
 
+/* An exit L0 handles for the running level: its handler, then the
+ * exception the handler queued. */
+static int handle_own_exit(struct l0 *l0)
+{
+    requeue_interrupted_event(l0);
+    int resume = svm_invoke_exit_handler(l0, l0->vmcb->control.exit_code);
+    if (resume && l0_event_pending(l0)) {
+        l0_sync(l0);
+        resume = inject_pending_exception(l0);
+    }
+    return resume;
+}
+
 /* One #VMEXIT: to L1 if L2 exited and L1 wants it (§4.3), else L0's own
  * handler for the running level; then the exception a handler queued. */
 static int handle_exit(struct l0 *l0)
@@ -300,13 +317,37 @@ static int handle_exit(struct l0 *l0)
         l0_sync(l0);
     if (is_guest_mode(l0) && nested_svm_exit_handled(l0, &resume))
         return resume;
-    requeue_interrupted_event(l0);
-    resume = svm_invoke_exit_handler(l0, l0->vmcb->control.exit_code);
-    if (resume && l0_event_pending(l0)) {
-        l0_sync(l0);
-        resume = inject_pending_exception(l0);
+    return handle_own_exit(l0);
+}
+
+/* After an exit is handled: has the VMM stopped the run (an output
+ * failed)? Returns resume, or 0 when the run ends. */
+static int exit_done(struct l0 *l0, int resume)
+{
+    struct svmsim_end stop;
+    if (!resume)
+        return 0;
+    if (l0->io.stopped && l0->io.stopped(l0->io.opaque, &stop)) {
+        l0_end(l0, stop.reason, stop.status, "%s", stop.message);
+        return 0;
     }
-    return resume;
+    return 1;
+}
+
+/* cpu_run's fast exits (cpu/cpu.h): a fast exit of L1's that interrupted
+ * no event is handled in place, exactly as l0_run's loop would handle it;
+ * the CPU runs on unless the handler queued an event, synced the save area
+ * or ended the run, in which case l0_run goes on from its handling. */
+static enum cpu_fast l0_fast_exit(void *opaque)
+{
+    struct l0 *l0 = opaque;
+    if (!exit_is_fast(l0) || (l0->vmcb->control.exit_int_info & SVM_EVTINJ_VALID) ||
+        l0_event_pending(l0))
+        return CPU_FAST_DECLINE;
+    l0->fast_resume = exit_done(l0, handle_own_exit(l0));
+    bool in_place = l0->fast_resume && l0->cpu->held == l0->vmcb &&
+                    !(l0->vmcb->control.event_inj & SVM_EVTINJ_VALID);
+    return in_place ? CPU_FAST_RESUME : CPU_FAST_RETURN;
 }
 
 /* The budget is spent. A guest that spent its last units delivering
@@ -365,18 +406,18 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED, "guest halted");
             break;
         }
+        if (rr == CPU_RUN_HANDLED) {
+            if (!l0->fast_resume)
+                break;
+            continue;
+        }
         if (l0->tracing)
             trace_begin(l0);
         int resume = handle_exit(l0);
         if (l0->tracing)
             l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
-        if (!resume)
+        if (!exit_done(l0, resume))
             break;
-        struct svmsim_end stop;
-        if (l0->io.stopped && l0->io.stopped(l0->io.opaque, &stop)) {
-            l0_end(l0, stop.reason, stop.status, "%s", stop.message);
-            break;
-        }
     }
     l0_sync(l0);
     end->insns = cpu->insns - start;

@@ -121,6 +121,7 @@ struct l0 {
     struct svmsim_trace_record rec; /* the record of the exit being handled */
     char dump[4096];           /* rec.vmcb_dump's text */
     bool tracing;
+    int fast_resume;                 /* what the last fast exit's handling returned */
 };
 
 int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
@@ -235,8 +236,15 @@ int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char 
  * carries it (rpc_* fields); nothing when not tracing. */
 void l0_note_rpc(struct l0 *l0, unsigned channel, const char *request, size_t request_len,
                  const char *reply, size_t reply_len);
-void l0_decide(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
+void l0_decide_traced(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The handler's decision, for the trace: nothing (not even the arguments'
+ * evaluation) when not tracing. */
+#define l0_decide(l0, ...)                   \
+    do {                                     \
+        if ((l0)->tracing)                   \
+            l0_decide_traced(l0, __VA_ARGS__); \
+    } while (0)
 /* Advances the running guest's RIP past the intercepted instruction: NRIP
  * when the exit left one, else the length the decoder finds (as KVM's
  * svm_skip_emulated_instruction). Returns 0, or -1 when the instruction

@@ -237,15 +237,17 @@ int l0_pio(struct l0 *l0, const struct pio_req *req)
 int io_interception(struct l0 *l0)
 {
     uint64_t info = l0->vmcb->control.exit_info_1;
+    /* The size fields are one-hot: SZ8/16/32 read as 1, 2, 4 bytes, and
+     * A16/32/64 as half of 2, 4, 8. */
     unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7;
     unsigned asz = (info >> SVM_IOIO_ASIZE_SHIFT) & 7;
     struct pio_req req = {
         .port = (uint16_t)(info >> SVM_IOIO_PORT_SHIFT),
-        .size = size == 1 ? 1 : size == 2 ? 2 : 4,
+        .size = size == 1 || size == 2 ? size : 4,
         .in = info & SVM_IOIO_TYPE_IN,
         .string = info & SVM_IOIO_STR,
         .rep = info & SVM_IOIO_REP,
-        .asize = asz == 1 ? 2 : asz == 2 ? 4 : 8,
+        .asize = asz == 1 || asz == 2 ? 2 * asz : 8,
         .seg = (unsigned)(info >> SVM_IOIO_SEG_SHIFT) & 7,
     };
     return l0_pio(l0, &req);

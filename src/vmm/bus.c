@@ -24,7 +24,8 @@ static uint32_t size_mask(unsigned size)
 
 void bus_init(struct bus *bus)
 {
-    *bus = (struct bus){ .count = 0 };
+    bus->count = 0;
+    memset(bus->owner, 0, sizeof(bus->owner));
 }
 
 /* Also refuses ops == NULL: a range with no device behind it is a bug in
@@ -41,6 +42,7 @@ int bus_register(struct bus *bus, uint16_t base, uint32_t len, const char *name,
         if ((uint32_t)base < (uint32_t)r->base + r->len && (uint32_t)r->base < (uint32_t)base + len)
             return -1;
     }
+    memset(&bus->owner[base], bus->count + 1, len);
     bus->ranges[bus->count++] = (struct bus_range){
         .base = base, .len = len, .name = name, .ops = ops, .dev = dev,
     };
@@ -49,12 +51,8 @@ int bus_register(struct bus *bus, uint16_t base, uint32_t len, const char *name,
 
 static const struct bus_range *bus_find(const struct bus *bus, uint16_t port)
 {
-    for (int i = 0; i < bus->count; i++) {
-        const struct bus_range *r = &bus->ranges[i];
-        if (port >= r->base && (uint32_t)(port - r->base) < r->len)
-            return r;
-    }
-    return NULL;
+    unsigned i = bus->owner[port];
+    return i ? &bus->ranges[i - 1] : NULL;
 }
 
 /* A size other than 1, 2 or 4 is treated as an access nobody claims. */

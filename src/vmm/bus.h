@@ -64,6 +64,7 @@ struct bus_range {
 struct bus {
     struct bus_range ranges[BUS_MAX_RANGES];
     int count;
+    uint8_t owner[0x10000];             /* port -> 1 + its range's index, 0 if none */
 };
 
 void bus_init(struct bus *bus);
