@@ -340,7 +340,7 @@ static void resolve_branch(struct cpu *cpu, struct insn *in)
         return;
     if (in->fn == op_jcc) {
         in->op[0].val = (int64_t)target;
-        in->fn = op_jcc_abs;
+        in->fn = op_jcc_abs_by_cc[in->cc & 15];
     } else if (in->fn == op_jmp) {
         in->op[0].val = (int64_t)target;
         in->fn = op_jmp_abs;

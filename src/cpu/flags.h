@@ -107,8 +107,9 @@ static inline bool cond_eval(const struct cpu *cpu, unsigned cc)
 static inline void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res,
                                  uint64_t a)
 {
-    bool cf = flag_cf(cpu);
-    cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (cf ? X86_RFLAGS_CF : 0);
+    /* After any other operation CF is in rflags already. */
+    if (cpu->lf.op >= LF_ADD && cpu->lf.op <= LF_SBB)
+        cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (flag_cf(cpu) ? X86_RFLAGS_CF : 0);
     lf_set(cpu, op, size, res, a, 1);
 }
 

@@ -21,8 +21,9 @@ OP(shl); OP(shr); OP(sar); OP(rol); OP(ror); OP(rcl); OP(rcr); OP(shld); OP(shrd
 OP(mul); OP(imul); OP(div); OP(idiv);
 /* ops_bit.c */
 OP(bt); OP(bts); OP(btr); OP(btc); OP(bsf); OP(bsr); OP(popcnt); OP(lzcnt);
-/* ops_branch.c */
-OP(jmp); OP(jcc); OP(jmp_abs); OP(jcc_abs); OP(call); OP(ret); OP(loop); OP(loope); OP(loopne); OP(jrcxz);
+/* ops_branch.c; Jcc with a resolved target, by condition code */
+extern const insn_fn op_jcc_abs_by_cc[16];
+OP(jmp); OP(jcc); OP(jmp_abs); OP(call); OP(ret); OP(loop); OP(loope); OP(loopne); OP(jrcxz);
 OP(jmp_far); OP(call_far); OP(ret_far); OP(iret); OP(int); OP(int3); OP(into); OP(int1);
 OP(syscall); OP(sysret);
 /* ops_stack.c */

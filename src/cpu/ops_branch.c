@@ -49,12 +49,23 @@ int op_jmp_abs(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-int op_jcc_abs(struct cpu *cpu, const struct insn *in)
-{
-    if (cond_eval(cpu, in->cc))
-        cpu->next_rip = (uint64_t)in->op[0].val;
-    return STEP_OK;
-}
+/* Jcc to a resolved target, one handler per condition: with the condition
+ * a constant, each evaluates only the flags it reads. */
+#define JCC_ABS(cc)                                                      \
+    static int op_jcc_abs_##cc(struct cpu *cpu, const struct insn *in)   \
+    {                                                                    \
+        if (cond_eval(cpu, cc))                                          \
+            cpu->next_rip = (uint64_t)in->op[0].val;                     \
+        return STEP_OK;                                                  \
+    }
+JCC_ABS(0) JCC_ABS(1) JCC_ABS(2) JCC_ABS(3) JCC_ABS(4) JCC_ABS(5) JCC_ABS(6) JCC_ABS(7)
+JCC_ABS(8) JCC_ABS(9) JCC_ABS(10) JCC_ABS(11) JCC_ABS(12) JCC_ABS(13) JCC_ABS(14) JCC_ABS(15)
+
+const insn_fn op_jcc_abs_by_cc[16] = {
+    op_jcc_abs_0,  op_jcc_abs_1,  op_jcc_abs_2,  op_jcc_abs_3,  op_jcc_abs_4,  op_jcc_abs_5,
+    op_jcc_abs_6,  op_jcc_abs_7,  op_jcc_abs_8,  op_jcc_abs_9,  op_jcc_abs_10, op_jcc_abs_11,
+    op_jcc_abs_12, op_jcc_abs_13, op_jcc_abs_14, op_jcc_abs_15,
+};
 
 int op_call(struct cpu *cpu, const struct insn *in)
 {
