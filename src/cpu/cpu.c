@@ -268,6 +268,7 @@ void cpu_sync_save_area(struct cpu *cpu)
     if (!vmcb)
         return;
     cpu->held = NULL;
+    svm_load_hot(cpu, &vmcb->save); /* what the caller wrote there wins */
     flags_get(cpu);
     svm_store_save_area(cpu, &vmcb->save);
 }
@@ -376,17 +377,20 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
 
         leave_state(cpu, vmcb);
         vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
-        context_leave(cpu);
-        if (!cpu->exited)
+        if (!cpu->exited) {
+            context_leave(cpu);
             return CPU_RUN_BUDGET;
+        }
         vmcb->control.exit_code = cpu->exit.code;
         vmcb->control.exit_info_1 = cpu->exit.info1;
         vmcb->control.exit_info_2 = cpu->exit.info2;
         vmcb->control.exit_int_info = cpu->exit.int_info;
         vmcb->control.exit_int_info_err = cpu->exit.int_info_err;
         vmcb->control.next_rip = cpu->exit.next_rip;
-        if (!cpu->fast_exit.handle || cpu->held != vmcb)
+        if (!cpu->fast_exit.handle || cpu->held != vmcb) {
+            context_leave(cpu);
             return CPU_RUN_VMEXIT;
+        }
         uint64_t work = cpu_work(cpu);
 #ifdef SVMSIM_CHECKS
         struct vmcb_control_area before = vmcb->control;
@@ -396,10 +400,15 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
         if (f != CPU_FAST_RETURN && !control_kept(&before, &vmcb->control, f == CPU_FAST_RESUME))
             abort(); /* the handler broke the contract: see cpu.h */
 #endif
-        if (f == CPU_FAST_DECLINE)
+        if (f == CPU_FAST_DECLINE) {
+            context_leave(cpu);
             return CPU_RUN_VMEXIT;
+        }
+        /* Resumed in place, the CPU stays in the context as it is. */
         if (f != CPU_FAST_RESUME || cpu->held != vmcb ||
-            !fast_resume(cpu, vmcb, budget, cpu_work(cpu) - work))
+            !fast_resume(cpu, vmcb, budget, cpu_work(cpu) - work)) {
+            context_leave(cpu);
             return CPU_RUN_HANDLED;
+        }
     }
 }

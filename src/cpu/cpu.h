@@ -373,13 +373,15 @@ enum cpu_run_result {
  * that answers CPU_FAST_RESUME has handled it as the caller's own loop
  * would, and changed nothing but the general-purpose registers, RIP, RSP,
  * RAX and the interrupt shadow: no event, no other field of the VMCB, no
- * sync. The CPU then goes on as a VMRUN of the same VMCB would (the save
- * area checks again if the guest changed what they read; the budget less
- * the work the handler counted), without returning. */
+ * sync. The CPU then goes on as a VMRUN of the same VMCB would, with the
+ * budget less the work the handler counted, without returning; unless that
+ * budget is spent or the guest changed what VMRUN's save-area checks read,
+ * when it returns CPU_RUN_HANDLED and the caller's next cpu_run goes on. */
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget);
-/* Stores the whole save area of the held VMCB, if any; it is then the
- * caller's to read and change. */
+/* Stores the whole save area of the held VMCB, if any, keeping the RIP,
+ * RSP and RAX the caller wrote there; it is then the caller's to read and
+ * change. */
 void cpu_sync_save_area(struct cpu *cpu);
 
 /* The CPUID the hardware reports (before any hypervisor filtering). */

@@ -70,7 +70,16 @@ bool insn_continues_block(insn_fn fn);
 void mmu_mark_code(struct cpu *cpu, uint64_t pa);
 /* Checks port access permission for IN/OUT/INS/OUTS at CPL > IOPL through the
  * TSS I/O bitmap (APM vol. 2 §13.3). Returns 0 or raises #GP(0). */
-int io_permission(struct cpu *cpu, uint16_t port, unsigned size);
+int io_permission_tss(struct cpu *cpu, uint16_t port, unsigned size);
+/* The I/O permission check: CPL <= IOPL (or real mode) allows any port;
+ * otherwise the TSS bitmap decides (io_permission_tss). */
+static inline int io_permission(struct cpu *cpu, uint16_t port, unsigned size)
+{
+    unsigned iopl = (cpu->rflags & X86_RFLAGS_IOPL) >> X86_RFLAGS_IOPL_SHIFT;
+    if (likely(cpu->cpl <= iopl) || cpu->mode == CPU_MODE_REAL)
+        return STEP_OK;
+    return io_permission_tss(cpu, port, size);
+}
 /* Loads a new RFLAGS value with the privilege rules of POPF/IRET. */
 void flags_load_checked(struct cpu *cpu, uint64_t v, unsigned size, bool iret);
 

@@ -7,13 +7,8 @@
  */
 #include "cpu/ops.h"
 
-int io_permission(struct cpu *cpu, uint16_t port, unsigned size)
+int io_permission_tss(struct cpu *cpu, uint16_t port, unsigned size)
 {
-    if (cpu->mode == CPU_MODE_REAL)
-        return STEP_OK;
-    unsigned iopl = (cpu->rflags & X86_RFLAGS_IOPL) >> X86_RFLAGS_IOPL_SHIFT;
-    if (cpu->cpl <= iopl)
-        return STEP_OK;
     /* A usable 32/64-bit TSS with room for the bitmap offset at +0x66. */
     unsigned type = cpu->tr.attrib & VMCB_ATTR_TYPE_MASK;
     if (!(cpu->tr.attrib & VMCB_ATTR_P) || (type != 0x9 && type != 0xb) || cpu->tr.limit < 0x67)

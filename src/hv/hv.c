@@ -327,7 +327,7 @@ static int exit_done(struct l0 *l0, int resume)
     struct svmsim_end stop;
     if (!resume)
         return 0;
-    if (l0->io.stopped && l0->io.stopped(l0->io.opaque, &stop)) {
+    if (l0_io_stopped(l0, &stop)) {
         l0_end(l0, stop.reason, stop.status, "%s", stop.message);
         return 0;
     }

@@ -42,6 +42,9 @@ struct l0_io {
     /* After each exit: has the VMM stopped the run (an output failed)?
      * Fills end. */
     bool (*stopped)(void *opaque, struct svmsim_end *end);
+    /* Optional: flags that the VMM sets before ended/stopped can say yes;
+     * while one is false L0 does not ask (it asks after every exit). */
+    const bool *ended_hint, *stopped_hint;
     void *opaque;
 };
 
@@ -136,6 +139,19 @@ uint64_t l0_budget_left(const struct l0 *l0);
 static inline bool is_guest_mode(const struct l0 *l0)
 {
     return l0->nested.guest_mode;
+}
+
+/* Has the VMM ended (exit port) or stopped (an output failed) the run?
+ * Fills end. */
+static inline bool l0_io_ended(const struct l0 *l0, struct svmsim_end *end)
+{
+    return (!l0->io.ended_hint || *l0->io.ended_hint) && l0->io.ended(l0->io.opaque, end);
+}
+
+static inline bool l0_io_stopped(const struct l0 *l0, struct svmsim_end *end)
+{
+    return l0->io.stopped && (!l0->io.stopped_hint || *l0->io.stopped_hint) &&
+           l0->io.stopped(l0->io.opaque, end);
 }
 
 /* The level running now: 1 or 2. */

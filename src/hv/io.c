@@ -82,7 +82,7 @@ static int string_io(struct l0 *l0, const struct pio_req *req, const char **name
         if (req->rep)
             gpr_write_sized(cpu, VCPU_REGS_RCX, asize, count);
         struct svmsim_end probe;
-        if (l0->io.ended(l0->io.opaque, &probe))
+        if (l0_io_ended(l0, &probe))
             break;
         continue;
     fault:
@@ -226,7 +226,7 @@ int l0_pio(struct l0 *l0, const struct pio_req *req)
         l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
     }
     struct svmsim_end end;
-    if (l0->io.ended(l0->io.opaque, &end)) {
+    if (l0_io_ended(l0, &end)) {
         l0_decide(l0, SVMSIM_DECISION_END, "passed to device: %s (run ends)", name);
         return l0_end(l0, end.reason, end.status, "%s", end.message);
     }

@@ -124,9 +124,10 @@ static void vm_regs_read(void *opaque, uint32_t r[BUS_REGS_N])
 static void vm_regs_write(void *opaque, const uint32_t r[BUS_REGS_N], unsigned mask)
 {
     struct svmsim_vm *vm = opaque;
-    for (unsigned n = 0; n < BUS_REGS_N; n++)
-        if (mask & (1u << n))
-            kvm_register_write_raw(&vm->l0, n, r[n]);
+    for (mask &= (1u << BUS_REGS_N) - 1; mask; mask &= mask - 1) {
+        unsigned n = (unsigned)__builtin_ctz(mask);
+        kvm_register_write_raw(&vm->l0, n, r[n]);
+    }
 }
 
 static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
@@ -288,7 +289,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .vls = true,
     };
     struct l0_io io = { .pio = vm_pio, .pio_string = vm_pio_string, .ended = vm_ended,
-                        .stopped = vm_stopped, .opaque = vm };
+                        .stopped = vm_stopped, .ended_hint = &vm->exit_port.fired,
+                        .stopped_hint = &vm->stop.pending, .opaque = vm };
     if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
         l0_init(&vm->l0, &vm->cpu, &vm->cfg, &io) != 0) {
         errf(err, errlen, "cannot create the CPU");
