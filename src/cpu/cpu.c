@@ -318,14 +318,30 @@ static bool control_kept(const struct vmcb_control_area *before,
 }
 #endif
 
-/* A handler resumed in place (cpu_run's fast exits): what VMRUN of the
- * held VMCB would do now that L0 changed only the hot registers and the
- * shadow. False when the full VMRUN must run instead: the budget is spent
- * (the caller makes the limit check) or the save-area checks need making. */
-static bool fast_resume(struct cpu *cpu, struct vmcb *vmcb, uint64_t *budget, uint64_t spent)
+/* The exit the CPU just took, as cpu_run returns it: the save area (or
+ * its hot fields), the interrupt shadow and the exit in the control area. */
+static void record_exit(struct cpu *cpu, struct vmcb *vmcb)
 {
-    *budget = *budget > spent ? *budget - spent : 0;
-    if (!*budget || !checked_still(cpu))
+    leave_state(cpu, vmcb);
+    vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
+    if (!cpu->exited)
+        return;
+    vmcb->control.exit_code = cpu->exit.code;
+    vmcb->control.exit_info_1 = cpu->exit.info1;
+    vmcb->control.exit_info_2 = cpu->exit.info2;
+    vmcb->control.exit_int_info = cpu->exit.int_info;
+    vmcb->control.exit_int_info_err = cpu->exit.int_info_err;
+    vmcb->control.next_rip = cpu->exit.next_rip;
+}
+
+/* A handler resumed in place: what VMRUN of the held VMCB would do now
+ * that it changed only the hot registers and the shadow. False when the
+ * full VMRUN must run instead: the budget is spent (the caller makes the
+ * limit check) or the save-area checks need making. */
+static bool fast_resume(struct cpu *cpu, struct vmcb *vmcb, uint64_t spent)
+{
+    cpu->budget = cpu->budget > spent ? cpu->budget - spent : 0;
+    if (!cpu->budget || !checked_still(cpu))
         return false;
     cpu->held = NULL;
     cpu->exited = false;
@@ -335,6 +351,32 @@ static bool fast_resume(struct cpu *cpu, struct vmcb *vmcb, uint64_t *budget, ui
         abort(); /* the handler broke the contract: see cpu.h */
 #endif
     svm_load_hot(cpu, &vmcb->save);
+    return true;
+}
+
+bool cpu_offer_exit(struct cpu *cpu)
+{
+    struct vmcb *vmcb = cpu->vmcb;
+    record_exit(cpu, vmcb);
+    cpu->recorded = CPU_RUN_VMEXIT;
+    if (cpu->held != vmcb)
+        return false;
+    uint64_t work = cpu_work(cpu);
+#ifdef SVMSIM_CHECKS
+    struct vmcb_control_area before = vmcb->control;
+#endif
+    enum cpu_fast f = cpu->fast_exit.handle(cpu->fast_exit.opaque);
+#ifdef SVMSIM_CHECKS
+    if (f != CPU_FAST_RETURN && !control_kept(&before, &vmcb->control, f == CPU_FAST_RESUME))
+        abort(); /* the handler broke the contract: see cpu.h */
+#endif
+    if (f == CPU_FAST_DECLINE)
+        return false;
+    cpu->recorded = CPU_RUN_HANDLED;
+    if (f != CPU_FAST_RESUME || cpu->held != vmcb ||
+        !fast_resume(cpu, vmcb, cpu_work(cpu) - work))
+        return false;
+    cpu->recorded = CPU_RUN_NONE; /* running on: nothing recorded */
     return true;
 }
 
@@ -352,6 +394,7 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     cpu->msrpm = msrpm;
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->exited = false;
+    cpu->recorded = CPU_RUN_NONE;
     unsigned context = cpu->context;
     const struct vmcb_save_area *sa = &vmcb->save;
     struct paging_regs paging = resume ? (struct paging_regs){ cpu->cr0, cpu->cr3, cpu->cr4,
@@ -368,47 +411,16 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
 
-    for (;;) {
-        if (!cpu->exited) {
-            cpu->budget = *budget;
-            cpu_exec(cpu);
-            *budget = cpu->budget;
-        }
-
-        leave_state(cpu, vmcb);
-        vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
-        if (!cpu->exited) {
-            context_leave(cpu);
-            return CPU_RUN_BUDGET;
-        }
-        vmcb->control.exit_code = cpu->exit.code;
-        vmcb->control.exit_info_1 = cpu->exit.info1;
-        vmcb->control.exit_info_2 = cpu->exit.info2;
-        vmcb->control.exit_int_info = cpu->exit.int_info;
-        vmcb->control.exit_int_info_err = cpu->exit.int_info_err;
-        vmcb->control.next_rip = cpu->exit.next_rip;
-        if (!cpu->fast_exit.handle || cpu->held != vmcb) {
-            context_leave(cpu);
-            return CPU_RUN_VMEXIT;
-        }
-        uint64_t work = cpu_work(cpu);
-#ifdef SVMSIM_CHECKS
-        struct vmcb_control_area before = vmcb->control;
-#endif
-        enum cpu_fast f = cpu->fast_exit.handle(cpu->fast_exit.opaque);
-#ifdef SVMSIM_CHECKS
-        if (f != CPU_FAST_RETURN && !control_kept(&before, &vmcb->control, f == CPU_FAST_RESUME))
-            abort(); /* the handler broke the contract: see cpu.h */
-#endif
-        if (f == CPU_FAST_DECLINE) {
-            context_leave(cpu);
-            return CPU_RUN_VMEXIT;
-        }
-        /* Resumed in place, the CPU stays in the context as it is. */
-        if (f != CPU_FAST_RESUME || cpu->held != vmcb ||
-            !fast_resume(cpu, vmcb, budget, cpu_work(cpu) - work)) {
-            context_leave(cpu);
-            return CPU_RUN_HANDLED;
-        }
+    if (!cpu->exited) {
+        cpu->budget = *budget;
+        cpu_exec(cpu); /* offers exits to fast_exit (cpu_offer_exit) */
+        *budget = cpu->budget;
     }
+    enum cpu_run_result rr = cpu->recorded;
+    if (rr == CPU_RUN_NONE) {
+        record_exit(cpu, vmcb);
+        rr = cpu->exited ? CPU_RUN_VMEXIT : CPU_RUN_BUDGET;
+    }
+    context_leave(cpu);
+    return rr;
 }

@@ -313,6 +313,7 @@ struct cpu {
         enum cpu_fast (*handle)(void *opaque);
         void *opaque;
     } fast_exit;
+    uint8_t recorded;    /* enum cpu_run_result: what the offered exit left */
     /* What VMRUN's save-area checks last passed (cpu_run). */
     struct cpu_checked {
         uint64_t cr0, cr3, cr4, efer, dr6, dr7;
@@ -351,6 +352,7 @@ enum cpu_run_result {
     CPU_RUN_VMEXIT,      /* the VMCB's control area holds the exit */
     CPU_RUN_BUDGET,      /* budget exhausted; state stored back, no exit */
     CPU_RUN_HANDLED,     /* the last exit went to fast_exit, which handled it */
+    CPU_RUN_NONE,        /* (inside cpu_run: nothing recorded yet) */
 };
 /* Runs the guest in vmcb (its save area loaded, its intercepts in force,
  * EVENTINJ delivered) for at most *budget instructions, then stores the guest
@@ -379,6 +381,9 @@ enum cpu_run_result {
  * when it returns CPU_RUN_HANDLED and the caller's next cpu_run goes on. */
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget);
+/* cpu_exec's #VMEXIT when fast_exit is set: records the exit and offers
+ * it. True when the handler resumed in place and the CPU runs on. */
+bool cpu_offer_exit(struct cpu *cpu);
 /* Stores the whole save area of the held VMCB, if any, keeping the RIP,
  * RSP and RAX the caller wrote there; it is then the caller's to read and
  * change. */

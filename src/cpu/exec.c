@@ -187,15 +187,15 @@ void cpu_exec(struct cpu *cpu)
                 const struct insn *in = &b->insns[i];
                 cpu->next_rip = in->next;
                 r = in->fn(cpu, in);
-                /* One test for the rare cases: the instruction did not
-                 * complete, or code or mappings changed under the block (a
-                 * flush gave the context a new generation, or a wrap of the
-                 * generations zeroed every block): leave the block. */
-                if (unlikely((r != STEP_OK) | (b->gen != cpu->icache_gen))) {
-                    if (r != STEP_OK)
-                        cpu->rip = in->rip;
-                    else
-                        i++;
+                if (unlikely(r != STEP_OK)) {
+                    cpu->rip = in->rip;
+                    break;
+                }
+                /* Code or mappings changed under the block (a flush gave the
+                 * context a new generation, or a wrap of the generations
+                 * zeroed every block): leave it. */
+                if (unlikely(b->gen != cpu->icache_gen)) {
+                    i++;
                     break;
                 }
             }
@@ -210,8 +210,12 @@ void cpu_exec(struct cpu *cpu)
         }
         if (r == STEP_FAULT)
             r = exc_deliver(cpu);
-        if (r == STEP_VMEXIT)
+        if (r == STEP_VMEXIT) {
+            /* An exit the caller handles in place runs on (cpu_run). */
+            if (cpu->fast_exit.handle && cpu_offer_exit(cpu))
+                continue;
             return;
+        }
         if (r == STEP_HALT) {
             cpu->budget = 0;
             return;
