@@ -19,15 +19,17 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     memset(cpu, 0, sizeof(*cpu));
     cpu->mem = mem;
     cpu->model = *model;
-    cpu->blocks = calloc(BLOCK_CACHE_SIZE, sizeof(struct block));
-    if (!cpu->blocks)
+    cpu->blocks = calloc((size_t)BLOCK_SETS * BLOCK_WAYS, sizeof(struct block));
+    cpu->arena = calloc(BLOCK_ARENA, sizeof(struct insn));
+    if (!cpu->blocks || !cpu->arena) {
+        cpu_fini(cpu);
         return -1;
+    }
     cpu->gen_next = 1;
     icache_flush_all(cpu);
     if (decode_init(cpu) != 0 ||
         !ZYAN_SUCCESS(ZydisFormatterInit(&cpu->formatter, ZYDIS_FORMATTER_STYLE_INTEL))) {
-        free(cpu->blocks);
-        cpu->blocks = NULL;
+        cpu_fini(cpu);
         return -1;
     }
     tlb_flush_all(cpu);
@@ -38,7 +40,9 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
 void cpu_fini(struct cpu *cpu)
 {
     free(cpu->blocks);
+    free(cpu->arena);
     cpu->blocks = NULL;
+    cpu->arena = NULL;
 }
 
 uint64_t cpu_host_tsc(const struct cpu *cpu)

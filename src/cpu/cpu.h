@@ -106,16 +106,33 @@ struct insn {
 
 /* A basic block: consecutive instructions decoded together and run without
  * a cache lookup in between; it ends at the first instruction that may
- * transfer control or change the decode context. */
+ * transfer control or change the decode context.
+ *
+ * The block cache (decode.c): BLOCK_SETS sets of BLOCK_WAYS headers, the
+ * most recently used first in its set; a header's instructions live in an
+ * arena of BLOCK_ARENA, which when full starts again empty with every
+ * block forgotten. A block is valid while its context's generation (paging
+ * state, TLB_CONTROL, ...) and the generations of the physical pages its
+ * bytes come from are what they were at its decode: a store into code
+ * bytes moves its page's generation on, and no other page's (mmu.c). Its
+ * at most 2 pages (BLOCK_MAX instructions of at most 15 bytes) are known
+ * by slot in a table of PAGE_GEN_SLOTS generations that pages share by
+ * hash: sharing costs a spurious decode, never a stale one. */
 #define BLOCK_MAX 16
-#define BLOCK_CACHE_SIZE 2048
+#define BLOCK_SETS 4096u
+#define BLOCK_WAYS 4u
+#define BLOCK_ARENA (1u << 17)
+#define PAGE_GEN_SLOTS 4096u
 
 struct block {
     uint64_t rip;
     uint32_t gen;
     uint8_t ctx;
     uint8_t n;
-    struct insn insns[BLOCK_MAX];
+    uint16_t pslot[2];   /* page_gen slots of its pages (both the same if one) */
+    uint32_t pgen[2];    /* ... and their generations at decode */
+    uint32_t epoch;      /* code_epoch when its pages were last found alive */
+    struct insn *insns;  /* n of them, in the arena */
 };
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
@@ -332,7 +349,15 @@ struct cpu {
     struct cpu_model model;
     ZydisDecoder decoder[CPU_MODE_COUNT];
     ZydisFormatter formatter;
-    struct block *blocks; /* BLOCK_CACHE_SIZE entries */
+    struct block *blocks; /* BLOCK_SETS * BLOCK_WAYS headers */
+    struct insn *arena;   /* BLOCK_ARENA decoded instructions */
+    uint32_t arena_used;
+    uint32_t code_epoch;  /* moves on whenever decoded blocks may have died */
+    uint32_t page_gen[PAGE_GEN_SLOTS];
+    /* The block being decoded: the page_gen slots its bytes came from. */
+    uint16_t fill_slot[2];
+    uint8_t fill_pages;
+    bool fill_restart;    /* the marks were forgotten under it: decode again */
     /* The decode service's last decode without text, by the bytes it was
      * decoded from (n of them, in mode): the #GP path decodes the same
      * instruction on every exit. Decoding is a function of these alone. */

@@ -33,11 +33,19 @@ int decode_init(struct cpu *cpu)
 
 /* A decode generation no block has yet. Generations are unique across
  * contexts, so a block of one context never matches another's. */
+/* Every block forgotten: no header matches, the arena is empty. */
+static void blocks_forget(struct cpu *cpu)
+{
+    memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_SETS * BLOCK_WAYS);
+    cpu->arena_used = 0;
+    cpu->code_epoch++;
+}
+
 static uint32_t new_gen(struct cpu *cpu)
 {
     if (cpu->gen_next == 0) {
         /* Wrapped: make sure no stale block can match an old generation. */
-        memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_CACHE_SIZE);
+        blocks_forget(cpu);
         cpu->gen_next = 1;
         for (unsigned i = 0; i < CPU_CONTEXTS; i++)
             cpu->contexts[i].gen = cpu->gen_next++;
@@ -50,6 +58,7 @@ void icache_flush(struct cpu *cpu)
     uint32_t gen = new_gen(cpu);
     cpu->contexts[cpu->context].gen = gen;
     cpu->icache_gen = cpu->contexts[cpu->context].gen;
+    cpu->code_epoch++;
 }
 
 void icache_flush_all(struct cpu *cpu)
@@ -57,6 +66,7 @@ void icache_flush_all(struct cpu *cpu)
     for (unsigned i = 0; i < CPU_CONTEXTS; i++)
         cpu->contexts[i].gen = new_gen(cpu);
     cpu->icache_gen = cpu->contexts[cpu->context].gen;
+    cpu->code_epoch++;
 }
 
 /* Maps a Zydis general-purpose register to (index, size, high byte).
@@ -381,26 +391,75 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
     return 0;
 }
 
-struct block *block_fill(struct cpu *cpu, struct block *blk)
+/* Decodes the block at cpu->rip into the header blk. NULL if its first
+ * instruction cannot be fetched (the fault in cpu->exc). */
+static struct block *block_fill(struct cpu *cpu, struct block *blk)
 {
-    uint64_t rip = cpu->rip;
-    unsigned n = 0;
+    if (cpu->arena_used > BLOCK_ARENA - BLOCK_MAX)
+        blocks_forget(cpu); /* blk is a header: it stays where it is */
     struct exc saved = cpu->exc;
-    while (n < BLOCK_MAX) {
-        if (decode_at(cpu, rip, &blk->insns[n]) != 0) {
-            if (n == 0)
-                return NULL;
-            cpu->exc = saved; /* reached when execution gets there */
-            break;
+    unsigned n;
+    do {
+        struct insn *insns = &cpu->arena[cpu->arena_used];
+        uint64_t rip = cpu->rip;
+        cpu->fill_pages = 0;
+        cpu->fill_restart = false;
+        n = 0;
+        while (n < BLOCK_MAX) {
+            if (decode_at(cpu, rip, &insns[n]) != 0) {
+                if (n == 0)
+                    return NULL;
+                cpu->exc = saved; /* reached when execution gets there */
+                break;
+            }
+            struct insn *in = &insns[n++];
+            if (in->ends_block)
+                break;
+            rip = in->next;
         }
-        struct insn *in = &blk->insns[n++];
-        if (in->ends_block)
-            break;
-        rip = in->next;
-    }
+        blk->insns = insns;
+    } while (cpu->fill_restart); /* the marks of its first pages were forgotten */
+    cpu->arena_used += n;
     blk->n = (uint8_t)n;
     blk->rip = cpu->rip;
     blk->gen = cpu->icache_gen;
     blk->ctx = cpu->ctx;
+    /* No RAM under it (all ones were fetched): tie it to slot 0, harmlessly. */
+    blk->pslot[0] = cpu->fill_pages ? cpu->fill_slot[0] : 0;
+    blk->pslot[1] = cpu->fill_pages > 1 ? cpu->fill_slot[1] : blk->pslot[0];
+    blk->pgen[0] = cpu->page_gen[blk->pslot[0]];
+    blk->pgen[1] = cpu->page_gen[blk->pslot[1]];
+    blk->epoch = cpu->code_epoch;
     return blk;
+}
+
+/* Whether a header is a live block of the running context and decode
+ * context (its rip aside). */
+static bool block_live(const struct cpu *cpu, const struct block *b)
+{
+    return b->gen == cpu->icache_gen && b->ctx == cpu->ctx &&
+           cpu->page_gen[b->pslot[0]] == b->pgen[0] && cpu->page_gen[b->pslot[1]] == b->pgen[1];
+}
+
+struct block *block_lookup_slow(struct cpu *cpu, struct block *set, uint64_t rip)
+{
+    for (unsigned w = 1; w < BLOCK_WAYS; w++) {
+        if (set[w].rip == rip && block_live(cpu, &set[w])) {
+            struct block hit = set[w]; /* to the front: most recently used */
+            memmove(&set[1], &set[0], w * sizeof(*set));
+            set[0] = hit;
+            return &set[0];
+        }
+    }
+    /* A miss: the first dead way makes room, else the least recently used. */
+    unsigned victim = BLOCK_WAYS - 1;
+    for (unsigned w = 0; w < BLOCK_WAYS - 1; w++) {
+        if (!block_live(cpu, &set[w])) {
+            victim = w;
+            break;
+        }
+    }
+    memmove(&set[1], &set[0], victim * sizeof(*set));
+    memset(&set[0], 0, sizeof(*set));
+    return block_fill(cpu, &set[0]);
 }

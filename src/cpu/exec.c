@@ -164,10 +164,19 @@ static int step_one(struct cpu *cpu, struct insn *in)
 static inline struct block *block_lookup(struct cpu *cpu)
 {
     uint64_t rip = cpu->rip;
-    struct block *b = &cpu->blocks[(rip ^ (rip >> 11) ^ cpu->tlb_salt) & (BLOCK_CACHE_SIZE - 1)];
-    if (likely(b->rip == rip && b->gen == cpu->icache_gen && b->ctx == cpu->ctx))
-        return b;
-    return block_fill(cpu, b);
+    unsigned set = (unsigned)((rip ^ (rip >> 12) ^ cpu->tlb_salt) & (BLOCK_SETS - 1));
+    struct block *b = &cpu->blocks[set * BLOCK_WAYS];
+    /* Nothing died since the block was last found alive (the epoch), or
+     * its pages are as they were. */
+    if (likely(b->rip == rip && b->gen == cpu->icache_gen && b->ctx == cpu->ctx)) {
+        if (likely(b->epoch == cpu->code_epoch))
+            return b;
+        if (cpu->page_gen[b->pslot[0]] == b->pgen[0] && cpu->page_gen[b->pslot[1]] == b->pgen[1]) {
+            b->epoch = cpu->code_epoch;
+            return b;
+        }
+    }
+    return block_lookup_slow(cpu, b, rip);
 }
 
 void cpu_exec(struct cpu *cpu)
@@ -180,21 +189,24 @@ void cpu_exec(struct cpu *cpu)
         } else if (unlikely(cpu->slow || cpu->budget < b->n)) {
             r = step_one(cpu, &b->insns[0]);
         } else {
-            /* The fast path: the block's instructions back to back. */
+            /* The fast path: the block's instructions back to back (the
+             * handlers may write any memory: the block's fields are read
+             * once, into locals). */
+            const struct insn *insns = b->insns;
             unsigned n = b->n, i;
+            uint32_t epoch = cpu->code_epoch;
             r = STEP_OK;
             for (i = 0; i < n; i++) {
-                const struct insn *in = &b->insns[i];
+                const struct insn *in = &insns[i];
                 cpu->next_rip = in->next;
                 r = in->fn(cpu, in);
                 if (unlikely(r != STEP_OK)) {
                     cpu->rip = in->rip;
                     break;
                 }
-                /* Code or mappings changed under the block (a flush gave the
-                 * context a new generation, or a wrap of the generations
-                 * zeroed every block): leave it. */
-                if (unlikely(b->gen != cpu->icache_gen)) {
+                /* Code or mappings changed under the block (a flush, a store
+                 * into code, or the arena starting again): leave it. */
+                if (unlikely(cpu->code_epoch != epoch)) {
                     i++;
                     break;
                 }

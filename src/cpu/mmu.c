@@ -326,16 +326,64 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
     e->tag_x = TLB_INVALID;
 }
 
-/* A decoded instruction now depends on this physical page: writes to it must
- * take the slow path, so drop write permission from TLB entries mapping it. */
-void mmu_mark_code(struct cpu *cpu, uint64_t pa)
+static unsigned page_slot(uint64_t page)
 {
-    uint64_t ppage = pa & ~0xfffull;
-    if (!gmem_mark_code(cpu->mem, ppage >> GMEM_PAGE_SHIFT))
-        return;
-    for (unsigned i = 0; i < TLB_SIZE; i++)
-        if (cpu->tlb[i].pa == ppage)
-            cpu->tlb[i].tag_w = TLB_INVALID;
+    return (unsigned)((page * 0x9e3779b97f4a7c15ull) >> 52) & (PAGE_GEN_SLOTS - 1);
+}
+
+/* The 64-byte lines of a page that bytes [off, off + len) touch (len > 0,
+ * off + len <= 4096). */
+static uint64_t line_mask(unsigned off, unsigned len)
+{
+    unsigned first = off / 64, last = (off + len - 1) / 64;
+    uint64_t upto = last == 63 ? ~0ull : (2ull << last) - 1;
+    return upto & ~((1ull << first) - 1);
+}
+
+/* Forgets every mark and every block: the code table is full. */
+static void code_forget_all(struct cpu *cpu)
+{
+    icache_flush_all(cpu);
+    gmem_clear_code(cpu->mem);
+    cpu->fill_restart = true;
+}
+
+/* Decoded instructions now depend on these bytes: a store into their lines
+ * must take the slow path (the TLB denies writes to a marked page) and
+ * kill the page's blocks. The block being filled learns the page. */
+void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len)
+{
+    uint64_t page = pa >> GMEM_PAGE_SHIFT;
+    enum gmem_mark mk = gmem_mark_code(cpu->mem, page, line_mask(pa & 0xfff, len));
+    if (mk == GMEM_MARK_FULL) {
+        code_forget_all(cpu);
+        mk = gmem_mark_code(cpu->mem, page, line_mask(pa & 0xfff, len));
+    }
+    if (mk == GMEM_MARK_NEW) {
+        uint64_t ppage = pa & ~0xfffull;
+        for (unsigned i = 0; i < TLB_SIZE; i++)
+            if (cpu->tlb[i].pa == ppage)
+                cpu->tlb[i].tag_w = TLB_INVALID;
+    }
+    uint16_t slot = (uint16_t)page_slot(page);
+    for (unsigned i = 0; i < cpu->fill_pages; i++)
+        if (cpu->fill_slot[i] == slot)
+            return;
+    /* A block spans at most 2 pages (BLOCK_MAX instructions of at most 15
+     * bytes): a third never comes. */
+    if (cpu->fill_pages < 2)
+        cpu->fill_slot[cpu->fill_pages++] = slot;
+}
+
+/* Bytes [off, off + len) of page are written (within the page): if they
+ * touch its code, every block from the page dies and the mark goes. */
+static void code_store(struct cpu *cpu, uint64_t page, unsigned off, unsigned len)
+{
+    if (!(gmem_code_lines(cpu->mem, page) & line_mask(off, len)))
+        return; /* data beside code */
+    gmem_unmark_code(cpu->mem, page);
+    cpu->page_gen[page_slot(page)]++;
+    cpu->code_epoch++;
 }
 
 void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
@@ -344,21 +392,30 @@ void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
     uint64_t npages = m->size >> GMEM_PAGE_SHIFT;
     uint64_t first = gpa >> GMEM_PAGE_SHIFT;
     uint64_t last = (gpa + (len ? len - 1 : 0)) >> GMEM_PAGE_SHIFT;
+    if (len == 0 || first >= npages || m->code_count == 0)
+        return;
     if (last >= npages)
         last = npages - 1;
-    bool hit = false;
-    /* Whichever is shorter: the pages written, or the pages marked. */
-    if (first <= last && last - first + 1 <= m->code_count) {
-        for (uint64_t p = first; p <= last && !hit; p++)
-            hit = m->code[p];
-    } else {
-        for (uint64_t i = 0; i < m->code_count && !hit; i++)
-            hit = m->code_pages[i] >= first && m->code_pages[i] <= last;
+    if (last - first + 1 <= m->code_count) {
+        /* Page by page, each as a store into it. */
+        for (uint64_t p = first; p <= last; p++) {
+            if (!m->code[p])
+                continue;
+            uint64_t lo = p == first ? gpa & 0xfff : 0;
+            uint64_t hi = p == last ? ((gpa + len - 1) & 0xfff) + 1 : 0x1000;
+            code_store(cpu, p, (unsigned)lo, (unsigned)(hi - lo));
+        }
+        return;
     }
-    if (hit) {
-        /* Self-modifying code: forget every decode and every mark. */
-        icache_flush_all(cpu);
-        gmem_clear_code(m);
+    /* More pages written than marked (a loader, DMA): if any marked page is
+     * among them, forget everything. */
+    for (unsigned i = 0; i < GMEM_CODE_SLOTS; i++) {
+        uint64_t p = m->code_tab[i].page;
+        if (p != GMEM_CODE_EMPTY && p >= first && p <= last) {
+            icache_flush_all(cpu);
+            gmem_clear_code(m);
+            return;
+        }
     }
 }
 
@@ -368,7 +425,7 @@ static void phys_write(struct cpu *cpu, uint64_t pa, unsigned size, uint64_t v)
     if (!p)
         return; /* no RAM there: the write goes nowhere */
     if (cpu->mem->code[pa >> GMEM_PAGE_SHIFT])
-        cpu_notify_phys_write(cpu, pa, size);
+        code_store(cpu, pa >> GMEM_PAGE_SHIFT, (unsigned)(pa & 0xfff), size);
     memcpy(p, &v, size);
 }
 
@@ -441,7 +498,7 @@ unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, str
         if (p) {
             memcpy(buf + done, p, chunk);
             if (mark_code)
-                mmu_mark_code(cpu, pa);
+                mmu_mark_code(cpu, pa, chunk);
         } else {
             memset(buf + done, 0xff, chunk);
         }

@@ -64,10 +64,15 @@ enum cpu_decode_status decode_insn_bytes(struct cpu *cpu, const uint8_t *buf, un
 enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
                                     uint8_t buf[15], ZydisDecodedInstruction *zi,
                                     ZydisDecodedOperand *zo, struct exc *fault);
-struct block *block_fill(struct cpu *cpu, struct block *blk);
+/* The block at rip when way 0 of its set missed: another way (moved to the
+ * front), or a new decode into the set. NULL with the fault in cpu->exc if
+ * its first instruction cannot be fetched. */
+struct block *block_lookup_slow(struct cpu *cpu, struct block *set, uint64_t rip);
 /* True for handlers that never branch, change mode, CPL or paging. */
 bool insn_continues_block(insn_fn fn);
-void mmu_mark_code(struct cpu *cpu, uint64_t pa);
+/* Bytes [pa, pa + len) of one page are being decoded into the block being
+ * filled: mark them as code. */
+void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len);
 /* Checks port access permission for IN/OUT/INS/OUTS at CPL > IOPL through the
  * TSS I/O bitmap (APM vol. 2 §13.3). Returns 0 or raises #GP(0). */
 int io_permission_tss(struct cpu *cpu, uint16_t port, unsigned size);

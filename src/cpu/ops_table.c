@@ -180,10 +180,33 @@ insn_fn specialize_fast(const struct insn *in)
     return in->fn;
 }
 
+/* block_continuing as a set: open addressing by the handler's address,
+ * filled on first use (it depends only on the constant list). */
+#define CONTINUING_SLOTS 512u
+_Static_assert(sizeof(block_continuing) / sizeof(block_continuing[0]) < CONTINUING_SLOTS / 2,
+               "the continuing set stays at most half full");
+
+static unsigned continuing_home(insn_fn fn)
+{
+    uint64_t a = (uint64_t)(uintptr_t)fn;
+    return (unsigned)((a * 0x9e3779b97f4a7c15ull) >> 55) & (CONTINUING_SLOTS - 1);
+}
+
 bool insn_continues_block(insn_fn fn)
 {
-    for (unsigned i = 0; i < sizeof(block_continuing) / sizeof(block_continuing[0]); i++)
-        if (block_continuing[i] == fn)
+    static insn_fn set[CONTINUING_SLOTS];
+    static bool filled;
+    if (!filled) {
+        for (unsigned i = 0; i < sizeof(block_continuing) / sizeof(block_continuing[0]); i++) {
+            unsigned h = continuing_home(block_continuing[i]);
+            while (set[h] && set[h] != block_continuing[i])
+                h = (h + 1) & (CONTINUING_SLOTS - 1);
+            set[h] = block_continuing[i];
+        }
+        filled = true;
+    }
+    for (unsigned h = continuing_home(fn); set[h]; h = (h + 1) & (CONTINUING_SLOTS - 1))
+        if (set[h] == fn)
             return true;
     return false;
 }

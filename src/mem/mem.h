@@ -15,19 +15,38 @@
 #define GMEM_PAGE_SHIFT 12
 #define GMEM_PAGE_SIZE (1ull << GMEM_PAGE_SHIFT)
 
+/* The code marks: which 64-byte lines of a page hold bytes the CPU decoded
+ * (a store elsewhere in the page is data beside code and costs nothing),
+ * in a fixed table of at most GMEM_CODE_MAX pages, so that marking never
+ * allocates and forgetting costs the table, not RAM. */
+#define GMEM_CODE_SLOTS 16384u
+#define GMEM_CODE_MAX (GMEM_CODE_SLOTS / 2)
+
+struct gmem_code {
+    uint64_t page;   /* GMEM_CODE_EMPTY if the slot is free */
+    uint64_t lines;  /* bit n: bytes 64n..64n+63 of the page hold code */
+};
+#define GMEM_CODE_EMPTY UINT64_MAX
+
 struct gmem {
     uint8_t *ram;
     uint64_t size;   /* bytes, a multiple of the page size */
-    uint8_t *code;   /* one byte per page: non-zero while decoded code from it is cached */
-    /* The marked pages, so that forgetting every mark costs what was marked,
-     * not what RAM is (a store into code must not cost O(--mem)). */
-    uint64_t *code_pages;
-    uint64_t code_count, code_cap;
+    uint8_t *code;   /* one byte per page: non-zero while the page is marked */
+    struct gmem_code *code_tab; /* GMEM_CODE_SLOTS, open addressing */
+    uint64_t code_count;
 };
 
-/* Marks page (a page number) as holding decoded code; returns false if it
- * already was. */
-bool gmem_mark_code(struct gmem *m, uint64_t page);
+enum gmem_mark {
+    GMEM_MARK_OLD,   /* the page was marked already (lines added) */
+    GMEM_MARK_NEW,   /* the page is newly marked */
+    GMEM_MARK_FULL,  /* no room: nothing marked (forget every mark first) */
+};
+/* Marks lines of page (a page number) as holding decoded code. */
+enum gmem_mark gmem_mark_code(struct gmem *m, uint64_t page, uint64_t lines);
+/* The lines of page that hold code (0 if it is not marked). */
+uint64_t gmem_code_lines(const struct gmem *m, uint64_t page);
+/* Forgets page's mark. */
+void gmem_unmark_code(struct gmem *m, uint64_t page);
 /* Forgets every mark. */
 void gmem_clear_code(struct gmem *m);
 
