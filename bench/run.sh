@@ -2,14 +2,18 @@
 # bench/run.sh BUILD_DIR — interpreter and world-switch speed of svmsim, side
 # by side with QEMU TCG when qemu-system-x86_64 is installed, on the same guest
 # ELF images (guests/bench/workload.c: the dec/jnz and load/add/store/dec/jnz
-# loops and the nested VMRUN round trips of ../shared/peers/kernel.asm).
+# loops and the nested VMRUN round trips of ../shared/peers/kernel.asm, and
+# kernel-like code: an 8 KiB loop of load/add/store bodies, 200 KiB of
+# straight-line code, stores beside the code on its own page, compiled C).
 #
 # For each workload and each peer: REPS runs (default 3), median wall time,
 # minus the median of the boot-and-exit baseline image, gives the loop's
 # time; MIPS = instructions of the loop / that time. The instruction count
 # is svmsim's own (--stats) for the loop image minus the baseline image: the
 # peers run the same instructions. svmsim's in-process figure (no process
-# start-up at all) is printed too.
+# start-up at all) is printed too. Each image must end with exit value 0
+# under svmsim (those that print "RESULT checksum" check it themselves), or
+# the script stops; under QEMU a failure is reported.
 set -euo pipefail
 BUILD=${1:-build-rel}
 REPS=${REPS:-3}
@@ -17,7 +21,8 @@ SVMSIM="$BUILD/svmsim"
 G="$BUILD/guests"
 for f in "$SVMSIM" "$G/bench_empty.elf" "$G/bench_loop.elf" "$G/bench_mem.elf" \
          "$G/bench_vmrun.elf" "$G/bench_vmrun_kvm.elf" "$G/bench_erratum.elf" \
-         "$G/bench_backdoor.elf" "$G/bench_backdoor_cpl3.elf"; do
+         "$G/bench_backdoor.elf" "$G/bench_backdoor_cpl3.elf" "$G/bench_bigloop.elf" \
+         "$G/bench_straight.elf" "$G/bench_codedata.elf" "$G/bench_compiled.elf"; do
     [ -e "$f" ] || { echo "bench: $f missing (build $BUILD first)" >&2; exit 1; }
 done
 QEMU=$(command -v qemu-system-x86_64 || true)
@@ -51,9 +56,20 @@ median_wall() { # runner image
 
 base_insns=$(insns_of "$G/bench_empty.elf")
 printf '%-28s %14s %12s %12s\n' workload instructions peer MIPS
-for w in loop mem; do
+for w in loop mem bigloop straight codedata compiled; do
     img="$G/bench_$w.elf"
-    n=$(( $(insns_of "$img") - base_insns ))
+    out=$(stats_of "$img")
+    grep -q '^svmsim: guest wrote 0x0 to the exit port' <<<"$out" || {
+        echo "bench: $img failed under svmsim:" >&2
+        printf '%s\n' "$out" >&2
+        exit 1
+    }
+    n=$(( $(sed -n 's/.*stats: \([0-9]*\) instructions.*/\1/p' <<<"$out") - base_insns ))
+    if [ -n "$QEMU" ]; then # exit value 0 (status 1): the checksum matched
+        st=0
+        run_qemu "$img" >/dev/null 2>&1 || st=$?
+        [ "$st" = 1 ] || echo "bench: $img ended with status $st under QEMU, not 1 (its QEMU row is not comparable)" >&2
+    fi
     inproc=$(for _ in $(seq "$REPS"); do inproc_mips "$img"; done | median)
     printf '%-28s %14d %12s %12.1f\n' "$w (in-process)" "$n" svmsim "$inproc"
     peers="svmsim"
