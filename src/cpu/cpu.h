@@ -93,6 +93,8 @@ struct insn {
     uint8_t osize;       /* operand size in bytes */
     uint8_t asize;       /* address size in bytes */
     insn_fn fn;
+    insn_fn fn1;         /* this instruction alone: fn, unless fn is fused
+                          * with the Jcc that follows (ops_fast.c) */
     uint16_t mnemonic;   /* ZydisMnemonic */
     uint8_t prefix;      /* INSN_* */
     uint8_t nops;        /* visible operands */
@@ -128,7 +130,8 @@ struct block {
     uint64_t rip;
     uint32_t gen;
     uint8_t ctx;
-    uint8_t n;
+    uint8_t n;           /* entries to run */
+    uint8_t weight;      /* instructions they retire (a fused pair is one entry) */
     uint16_t pslot[2];   /* page_gen slots of its pages (both the same if one) */
     uint32_t pgen[2];    /* ... and their generations at decode */
     uint32_t epoch;      /* code_epoch when its pages were last found alive */

@@ -388,6 +388,7 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
     /* A REP instruction may stay on its own RIP (ops_string.c slices). */
     in->ends_block = !insn_continues_block(in->fn) || (in->prefix & (INSN_REP | INSN_REPNE));
     resolve_branch(cpu, in);
+    in->fn1 = in->fn;
     return 0;
 }
 
@@ -421,6 +422,17 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
     } while (cpu->fill_restart); /* the marks of its first pages were forgotten */
     cpu->arena_used += n;
     blk->n = (uint8_t)n;
+    blk->weight = (uint8_t)n;
+    /* A flag-setting instruction and the resolved Jcc ending the block run
+     * as one entry; the Jcc stays after it for the fused handler to read. */
+    struct insn *last = &blk->insns[n - 1];
+    if (n >= 2 && last->fn == op_jcc_abs_by_cc[last->cc & 15]) {
+        insn_fn fused = fuse_jcc(last[-1].fn, last->cc & 15);
+        if (fused) {
+            last[-1].fn = fused;
+            blk->n = (uint8_t)(n - 1);
+        }
+    }
     blk->rip = cpu->rip;
     blk->gen = cpu->icache_gen;
     blk->ctx = cpu->ctx;

@@ -145,7 +145,7 @@ static int step_one(struct cpu *cpu, struct insn *in)
     cpu->int_shadow = false;
     cpu->rip = in->rip;
     cpu->next_rip = in->next;
-    int r = in->fn(cpu, in);
+    int r = in->fn1(cpu, in);
     if (r != STEP_OK)
         return r;
     cpu->rip = cpu->next_rip;
@@ -181,12 +181,17 @@ static inline struct block *block_lookup(struct cpu *cpu)
 
 void cpu_exec(struct cpu *cpu)
 {
+    struct block *b = NULL;
     while (likely(cpu->budget > 0)) {
-        struct block *b = block_lookup(cpu);
+        /* A block that ends by going back to its own start (a loop) runs
+         * again without a lookup while nothing died and the decode context
+         * is the same: then it is what the lookup would find. */
+        if (!b || b->rip != cpu->rip || b->epoch != cpu->code_epoch || b->ctx != cpu->ctx)
+            b = block_lookup(cpu);
         int r;
         if (unlikely(!b)) {
             r = STEP_FAULT;
-        } else if (unlikely(cpu->slow || cpu->budget < b->n)) {
+        } else if (unlikely(cpu->slow || cpu->budget < b->weight)) {
             r = step_one(cpu, &b->insns[0]);
         } else {
             /* The fast path: the block's instructions back to back (the
@@ -211,6 +216,8 @@ void cpu_exec(struct cpu *cpu)
                     break;
                 }
             }
+            if (i == n)
+                i = b->weight; /* a fused pair retires two */
             cpu->budget -= i;
             cpu->insns += i;
             if (i)

@@ -390,19 +390,21 @@ void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
 {
     struct gmem *m = cpu->mem;
     uint64_t npages = m->size >> GMEM_PAGE_SHIFT;
-    uint64_t first = gpa >> GMEM_PAGE_SHIFT;
-    uint64_t last = (gpa + (len ? len - 1 : 0)) >> GMEM_PAGE_SHIFT;
-    if (len == 0 || first >= npages || m->code_count == 0)
+    if (len == 0 || m->code_count == 0)
         return;
-    if (last >= npages)
-        last = npages - 1;
+    /* The last byte written, saturating; pages past RAM hold no code. */
+    uint64_t end = len - 1 > UINT64_MAX - gpa ? UINT64_MAX : gpa + len - 1;
+    uint64_t first = gpa >> GMEM_PAGE_SHIFT, end_page = end >> GMEM_PAGE_SHIFT;
+    if (first >= npages)
+        return;
+    uint64_t last = end_page < npages ? end_page : npages - 1;
     if (last - first + 1 <= m->code_count) {
         /* Page by page, each as a store into it. */
         for (uint64_t p = first; p <= last; p++) {
             if (!m->code[p])
                 continue;
             uint64_t lo = p == first ? gpa & 0xfff : 0;
-            uint64_t hi = p == last ? ((gpa + len - 1) & 0xfff) + 1 : 0x1000;
+            uint64_t hi = p == end_page ? (end & 0xfff) + 1 : 0x1000;
             code_store(cpu, p, (unsigned)lo, (unsigned)(hi - lo));
         }
         return;

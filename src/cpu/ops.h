@@ -68,6 +68,9 @@ enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_cod
  * front), or a new decode into the set. NULL with the fault in cpu->exc if
  * its first instruction cannot be fetched. */
 struct block *block_lookup_slow(struct cpu *cpu, struct block *set, uint64_t rip);
+/* The handler running first and the resolved Jcc (condition cc) after it
+ * as one entry (its Jcc is the next entry), or NULL if first does not fuse. */
+insn_fn fuse_jcc(insn_fn first, unsigned cc);
 /* True for handlers that never branch, change mode, CPL or paging. */
 bool insn_continues_block(insn_fn fn);
 /* Bytes [pa, pa + len) of one page are being decoded into the block being

@@ -2,7 +2,9 @@
  * at decode time (decode.c: specialize_fast). Each is the generic handler's
  * semantics with the operand kinds and size fixed, so the compiler removes
  * the operand switches: ALU and MOV between 32/64-bit registers, with
- * immediates and with memory, and INC/DEC of a register.
+ * immediates and with memory, and INC/DEC of a register. Also the pairs of
+ * such a flag-setting instruction and the Jcc after it, run as one entry
+ * of a block (fuse_jcc).
  */
 #include "cpu/ops.h"
 
@@ -117,3 +119,54 @@ int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, i
 int op_mov_rm32(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 4); }
 int op_mov_mr64(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 8); }
 int op_mov_mr32(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4); }
+
+/* ---- a flag-setting register instruction and the resolved Jcc after it,
+ * as one block entry: one dispatch, and the condition decided while the
+ * operands are at hand. The flags are set as the instruction alone sets
+ * them. Neither half can fault; step_one runs the first half alone (fn1). */
+
+static inline int jcc_after(struct cpu *cpu, const struct insn *in, bool taken)
+{
+    const struct insn *j = in + 1;
+    cpu->next_rip = taken ? (uint64_t)j->op[0].val : j->next;
+    return STEP_OK;
+}
+
+/* Each instruction that fuses leaves its result in lf.res (masked): JZ and
+ * JNZ, the commonest after them, read it directly; the other conditions go
+ * through cond_eval. */
+#define FUSE(name)                                                         \
+    static int op_##name##_jcc(struct cpu *cpu, const struct insn *in)     \
+    {                                                                      \
+        op_##name(cpu, in);                                                \
+        return jcc_after(cpu, in, cond_eval(cpu, in[1].cc));               \
+    }                                                                      \
+    static int op_##name##_jz(struct cpu *cpu, const struct insn *in)      \
+    {                                                                      \
+        op_##name(cpu, in);                                                \
+        return jcc_after(cpu, in, cpu->lf.res == 0);                       \
+    }                                                                      \
+    static int op_##name##_jnz(struct cpu *cpu, const struct insn *in)     \
+    {                                                                      \
+        op_##name(cpu, in);                                                \
+        return jcc_after(cpu, in, cpu->lf.res != 0);                       \
+    }
+#define FUSE4(n) FUSE(n##_rr64) FUSE(n##_rr32) FUSE(n##_ri64) FUSE(n##_ri32)
+FUSE4(add) FUSE4(sub) FUSE4(and) FUSE4(or) FUSE4(xor) FUSE4(cmp) FUSE4(test)
+FUSE(inc_r64) FUSE(inc_r32) FUSE(dec_r64) FUSE(dec_r32)
+
+insn_fn fuse_jcc(insn_fn first, unsigned cc)
+{
+#define PAIR(n) { op_##n, op_##n##_jcc, op_##n##_jz, op_##n##_jnz }
+#define PAIR4(n) PAIR(n##_rr64), PAIR(n##_rr32), PAIR(n##_ri64), PAIR(n##_ri32)
+    static const struct {
+        insn_fn alone, fused, jz, jnz;
+    } pairs[] = {
+        PAIR4(add), PAIR4(sub), PAIR4(and), PAIR4(or), PAIR4(xor), PAIR4(cmp), PAIR4(test),
+        PAIR(inc_r64), PAIR(inc_r32), PAIR(dec_r64), PAIR(dec_r32),
+    };
+    for (unsigned i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+        if (pairs[i].alone == first)
+            return cc == 4 ? pairs[i].jz : cc == 5 ? pairs[i].jnz : pairs[i].fused;
+    return NULL;
+}
