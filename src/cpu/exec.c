@@ -179,6 +179,63 @@ static inline struct block *block_lookup(struct cpu *cpu)
     return block_lookup_slow(cpu, b, rip);
 }
 
+/* n instructions retired. */
+static inline void retire(struct cpu *cpu, unsigned n)
+{
+    cpu->budget -= n;
+    cpu->insns += n;
+    if (n)
+        cpu->events_since_retire = 0;
+}
+
+/* run_block's answer when an exit it offered was not resumed: the exit is
+ * recorded (or handled), cpu_exec returns. */
+#define RUN_EXITED (-1)
+
+/* The fast path: the block's instructions back to back (the handlers may
+ * write any memory: the block's fields are read once, into locals). Returns
+ * STEP_OK with cpu->rip where to go on, RUN_EXITED, or the step result of
+ * the instruction at cpu->rip. */
+static inline int run_block(struct cpu *cpu, const struct block *b)
+{
+    const struct insn *insns = b->insns;
+    unsigned n = b->n, i, done = 0; /* done: instructions already counted */
+    uint32_t epoch = cpu->code_epoch;
+    int r = STEP_OK;
+    for (i = 0; i < n; i++) {
+        const struct insn *in = &insns[i];
+        cpu->next_rip = in->next;
+        r = in->fn(cpu, in);
+        if (unlikely(r != STEP_OK)) {
+            cpu->rip = in->rip;
+            if (r != STEP_VMEXIT || !cpu->fast_exit.handle)
+                break;
+            /* Offered here (cpu_run), an exit handled in place that went
+             * past just this instruction goes on with the next entry. */
+            retire(cpu, i - done);
+            done = i;
+            if (!cpu_offer_exit(cpu))
+                return RUN_EXITED;
+            done = i + 1; /* the handler counted the instruction */
+            if (cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
+                cpu->budget < (uint64_t)(b->weight - done))
+                return STEP_OK;
+            r = STEP_OK;
+            continue;
+        }
+        /* Code or mappings changed under the block (a flush, a store into
+         * code, or the arena starting again): leave it. */
+        if (unlikely(cpu->code_epoch != epoch)) {
+            i++;
+            break;
+        }
+    }
+    retire(cpu, (i == n ? b->weight : i) - done); /* a fused pair retires two */
+    if (likely(r == STEP_OK))
+        cpu->rip = cpu->next_rip;
+    return r;
+}
+
 void cpu_exec(struct cpu *cpu)
 {
     struct block *b = NULL;
@@ -194,38 +251,11 @@ void cpu_exec(struct cpu *cpu)
         } else if (unlikely(cpu->slow || cpu->budget < b->weight)) {
             r = step_one(cpu, &b->insns[0]);
         } else {
-            /* The fast path: the block's instructions back to back (the
-             * handlers may write any memory: the block's fields are read
-             * once, into locals). */
-            const struct insn *insns = b->insns;
-            unsigned n = b->n, i;
-            uint32_t epoch = cpu->code_epoch;
-            r = STEP_OK;
-            for (i = 0; i < n; i++) {
-                const struct insn *in = &insns[i];
-                cpu->next_rip = in->next;
-                r = in->fn(cpu, in);
-                if (unlikely(r != STEP_OK)) {
-                    cpu->rip = in->rip;
-                    break;
-                }
-                /* Code or mappings changed under the block (a flush, a store
-                 * into code, or the arena starting again): leave it. */
-                if (unlikely(cpu->code_epoch != epoch)) {
-                    i++;
-                    break;
-                }
-            }
-            if (i == n)
-                i = b->weight; /* a fused pair retires two */
-            cpu->budget -= i;
-            cpu->insns += i;
-            if (i)
-                cpu->events_since_retire = 0;
-            if (likely(r == STEP_OK)) {
-                cpu->rip = cpu->next_rip;
+            r = run_block(cpu, b);
+            if (likely(r == STEP_OK))
                 continue;
-            }
+            if (r == RUN_EXITED)
+                return;
         }
         if (r == STEP_FAULT)
             r = exc_deliver(cpu);

@@ -107,8 +107,10 @@ int op_fwait(struct cpu *cpu, const struct insn *in)
 }
 
 /* Handlers after which the next instruction is the one that follows in
- * memory, in the same mode, at the same CPL, with the same mappings. */
+ * memory, in the same mode, at the same CPL, with the same mappings (an
+ * exit, like a fault, leaves the block where it happens: IN and OUT). */
 static const insn_fn block_continuing[] = {
+    op_in, op_out,
     op_add, op_adc, op_sub, op_sbb, op_and, op_or, op_xor, op_cmp, op_test, op_inc, op_dec,
     op_neg, op_not, op_mov, op_movzx, op_movsx, op_lea, op_xchg, op_cmovcc, op_setcc,
     op_bswap, op_cbw, op_cwd, op_lahf, op_sahf, op_clc, op_stc, op_cmc, op_cld, op_std,

@@ -117,6 +117,7 @@ static bool vm_stopped(void *opaque, struct svmsim_end *end)
 static void vm_regs_read(void *opaque, uint32_t r[BUS_REGS_N])
 {
     struct svmsim_vm *vm = opaque;
+#pragma GCC unroll 8 /* each accessor call with a constant register folds */
     for (unsigned n = 0; n < BUS_REGS_N; n++)
         r[n] = (uint32_t)kvm_register_read_raw(&vm->l0, n);
 }
@@ -124,10 +125,10 @@ static void vm_regs_read(void *opaque, uint32_t r[BUS_REGS_N])
 static void vm_regs_write(void *opaque, const uint32_t r[BUS_REGS_N], unsigned mask)
 {
     struct svmsim_vm *vm = opaque;
-    for (mask &= (1u << BUS_REGS_N) - 1; mask; mask &= mask - 1) {
-        unsigned n = (unsigned)__builtin_ctz(mask);
-        kvm_register_write_raw(&vm->l0, n, r[n]);
-    }
+#pragma GCC unroll 8
+    for (unsigned n = 0; n < BUS_REGS_N; n++)
+        if (mask & (1u << n))
+            kvm_register_write_raw(&vm->l0, n, r[n]);
 }
 
 static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
