@@ -297,7 +297,7 @@ static bool exit_is_fast(const struct l0 *l0)
 
 /* An exit L0 handles for the running level: its handler, then the
  * exception the handler queued. */
-static int handle_own_exit(struct l0 *l0)
+static inline int handle_own_exit(struct l0 *l0)
 {
     requeue_interrupted_event(l0);
     int resume = svm_invoke_exit_handler(l0, l0->vmcb->control.exit_code);
@@ -322,7 +322,7 @@ static int handle_exit(struct l0 *l0)
 
 /* After an exit is handled: has the VMM stopped the run (an output
  * failed)? Returns resume, or 0 when the run ends. */
-static int exit_done(struct l0 *l0, int resume)
+static inline int exit_done(struct l0 *l0, int resume)
 {
     struct svmsim_end stop;
     if (!resume)

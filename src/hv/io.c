@@ -198,39 +198,50 @@ static int string_io_whole(struct l0 *l0, const struct pio_req *req, const char 
     return 1;
 }
 
-int l0_pio(struct l0 *l0, const struct pio_req *req)
+/* The end of every request: has the device ended the run? Returns 1, or 0
+ * when it has. */
+static int pio_done(struct l0 *l0, const char *name)
 {
-    const char *name = "unclaimed";
-    if (req->string) {
-        int ok = device_takes_strings(l0, req) ? string_io_whole(l0, req, &name)
-                                               : string_io(l0, req, &name);
-        if (!ok)
-            return 0;
-    } else {
-        uint64_t rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);
-        uint32_t v = (uint32_t)(rax & size_mask(req->size));
-        do_pio(l0, req->port, req->size, req->in, &v, &name);
-        if (req->in) {
-            /* Reread RAX: a device that speaks through the registers (the
-             * backdoor) may have set it; the value read replaces its low
-             * bytes, and a 32-bit IN zero-extends. */
-            rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);
-            if (req->size == 4)
-                rax = v;
-            else
-                rax = (rax & ~size_mask(req->size)) | (v & size_mask(req->size));
-            kvm_register_write_raw(l0, VCPU_REGS_RAX, rax);
-        }
-        if (l0_skip_insn(l0) != 0)
-            return 0;
-        l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
-    }
     struct svmsim_end end;
     if (l0_io_ended(l0, &end)) {
         l0_decide(l0, SVMSIM_DECISION_END, "passed to device: %s (run ends)", name);
         return l0_end(l0, end.reason, end.status, "%s", end.message);
     }
     return 1;
+}
+
+/* IN or OUT of one element through RAX. Returns 1, or 0 when the run ended. */
+static inline int pio_single(struct l0 *l0, uint16_t port, unsigned size, bool in)
+{
+    const char *name = "unclaimed";
+    uint64_t rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);
+    uint32_t v = (uint32_t)(rax & size_mask(size));
+    do_pio(l0, port, size, in, &v, &name);
+    if (in) {
+        /* Reread RAX: a device that speaks through the registers (the
+         * backdoor) may have set it; the value read replaces its low
+         * bytes, and a 32-bit IN zero-extends. */
+        rax = kvm_register_read_raw(l0, VCPU_REGS_RAX);
+        if (size == 4)
+            rax = v;
+        else
+            rax = (rax & ~size_mask(size)) | (v & size_mask(size));
+        kvm_register_write_raw(l0, VCPU_REGS_RAX, rax);
+    }
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    l0_decide(l0, SVMSIM_DECISION_DEVICE, "passed to device: %s", name);
+    return pio_done(l0, name);
+}
+
+int l0_pio(struct l0 *l0, const struct pio_req *req)
+{
+    if (!req->string)
+        return pio_single(l0, req->port, req->size, req->in);
+    const char *name = "unclaimed";
+    int ok = device_takes_strings(l0, req) ? string_io_whole(l0, req, &name)
+                                           : string_io(l0, req, &name);
+    return ok ? pio_done(l0, name) : 0;
 }
 
 /* EXITINFO1 of an IOIO exit as a request (APM vol. 2 §15.10.2). */
@@ -241,9 +252,13 @@ int io_interception(struct l0 *l0)
      * A16/32/64 as half of 2, 4, 8. */
     unsigned size = (info >> SVM_IOIO_SIZE_SHIFT) & 7;
     unsigned asz = (info >> SVM_IOIO_ASIZE_SHIFT) & 7;
+    size = size == 1 || size == 2 ? size : 4;
+    if (!(info & SVM_IOIO_STR))
+        return pio_single(l0, (uint16_t)(info >> SVM_IOIO_PORT_SHIFT), size,
+                          info & SVM_IOIO_TYPE_IN);
     struct pio_req req = {
         .port = (uint16_t)(info >> SVM_IOIO_PORT_SHIFT),
-        .size = size == 1 || size == 2 ? size : 4,
+        .size = (uint8_t)size,
         .in = info & SVM_IOIO_TYPE_IN,
         .string = info & SVM_IOIO_STR,
         .rep = info & SVM_IOIO_REP,
