@@ -74,8 +74,8 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
         out[0] = 0x00800f12; /* family 17h */
         out[1] = 0x00000800; /* CLFLUSH line size 64 */
         out[2] = (1u << 13) | (1u << 23); /* CMPXCHG16B, POPCNT */
-        out[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) |
-                 (1u << 15) | (1u << 16); /* PSE TSC MSR PAE CX8 PGE CMOV PAT */
+        out[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
+                 (1u << 13) | (1u << 15) | (1u << 16); /* PSE TSC MSR PAE CX8 APIC PGE CMOV PAT */
         break;
     case 0x80000000:
         out[0] = 0x8000000a;

@@ -329,6 +329,14 @@ struct cpu {
      * until cpu_sync_save_area(). */
     bool hold_state;
     struct vmcb *held;
+    /* Physical data accesses outside RAM (a device's registers: the local
+     * APIC page); without it reads are all ones and writes go nowhere.
+     * Page-table walks and fetches never come here. */
+    struct cpu_mmio {
+        uint64_t (*read)(void *opaque, uint64_t pa, unsigned size);
+        void (*write)(void *opaque, uint64_t pa, unsigned size, uint64_t value);
+        void *opaque;
+    } mmio;
     struct cpu_fast_exit {
         enum cpu_fast (*handle)(void *opaque);
         void *opaque;

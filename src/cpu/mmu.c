@@ -421,11 +421,24 @@ void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
     }
 }
 
+/* A data read (not a table walk's): outside RAM, the MMIO handler's answer
+ * (all ones without one). */
+static uint64_t phys_data_read(struct cpu *cpu, uint64_t pa, unsigned size)
+{
+    if (!gmem_ptr(cpu->mem, pa, size) && cpu->mmio.read)
+        return cpu->mmio.read(cpu->mmio.opaque, pa, size) & size_mask(size);
+    return phys_read(cpu, pa, size);
+}
+
 static void phys_write(struct cpu *cpu, uint64_t pa, unsigned size, uint64_t v)
 {
     uint8_t *p = gmem_ptr(cpu->mem, pa, size);
-    if (!p)
-        return; /* no RAM there: the write goes nowhere */
+    if (!p) {
+        /* No RAM there: the MMIO handler's, or the write goes nowhere. */
+        if (cpu->mmio.write)
+            cpu->mmio.write(cpu->mmio.opaque, pa, size, v & size_mask(size));
+        return;
+    }
     if (cpu->mem->code[pa >> GMEM_PAGE_SHIFT])
         code_store(cpu, pa >> GMEM_PAGE_SHIFT, (unsigned)(pa & 0xfff), size);
     memcpy(p, &v, size);
@@ -446,13 +459,13 @@ int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64
     if (mmu_translate(cpu, la, ACC_READ, user, &pa0) != 0)
         return -1;
     if (first >= size) {
-        *val = phys_read(cpu, pa0, size);
+        *val = phys_data_read(cpu, pa0, size);
         return 0;
     }
     if (mmu_translate(cpu, next_page(cpu, la, first), ACC_READ, user, &pa1) != 0)
         return -1;
-    uint64_t lo = phys_read(cpu, pa0, first);
-    uint64_t hi = phys_read(cpu, pa1, size - first);
+    uint64_t lo = phys_data_read(cpu, pa0, first);
+    uint64_t hi = phys_data_read(cpu, pa1, size - first);
     *val = lo | (hi << (first * 8));
     return 0;
 }

@@ -11,7 +11,8 @@ int cpuid_interception(struct l0 *l0)
     cpu_cpuid(cpu, leaf, sub, r);
     switch (leaf) {
     case 0x00000001:
-        r[2] |= 1u << 31; /* hypervisor present */
+        r[2] |= (1u << 31) | (1u << 21); /* hypervisor present; x2APIC (lapic.c) */
+        r[1] = (r[1] & 0x00ffffffu) | (l0->lapic.id << 24); /* initial APIC ID */
         break;
     case 0x40000000:
         r[0] = 0x40000001;

@@ -214,6 +214,23 @@ void gp_intercept_update(struct l0 *l0)
         vmcb_clr_intercept(&l0->vmcb01->control, bit);
 }
 
+/* Physical accesses of L1 outside RAM (cpu->mmio): the local APIC's page,
+ * else nothing there (reads float high). */
+static uint64_t l0_mmio_read(void *opaque, uint64_t pa, unsigned size)
+{
+    struct l0 *l0 = opaque;
+    if (lapic_mmio_claims(&l0->lapic, pa))
+        return lapic_mmio_read(l0, pa, size);
+    return ~0ull;
+}
+
+static void l0_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t v)
+{
+    struct l0 *l0 = opaque;
+    if (lapic_mmio_claims(&l0->lapic, pa))
+        lapic_mmio_write(l0, pa, size, v);
+}
+
 int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
             const struct l0_io *io)
 {
@@ -240,6 +257,8 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
     l0->max_insns = cfg->max_insns;
     l0->tracing = cfg->trace != NULL;
     cpu->hold_state = true; /* see l0_sync */
+    cpu->mmio = (struct cpu_mmio){ .read = l0_mmio_read, .write = l0_mmio_write, .opaque = l0 };
+    lapic_reset(&l0->lapic, 0, true);
     cpu->fast_exit = (struct cpu_fast_exit){ .handle = l0_fast_exit, .opaque = l0 };
     return 0;
 }

@@ -18,6 +18,7 @@
 #ifndef SVMSIM_HV_H
 #define SVMSIM_HV_H
 
+#include "hv/lapic.h"
 #include "cpu/cpu.h"
 #include "svm/svm.h"
 #include "svmsim/svmsim.h"
@@ -113,6 +114,8 @@ struct l0 {
     uint64_t vm_cr;
     uint64_t tsc_aux;
     bool gif;
+    struct lapic lapic;              /* lapic.c */
+    uint64_t perf_legacy[8];         /* the K7 PMU: PERF_CTL0-3, PERF_CTR0-3 */
 
     struct svmsim_config cfg;
     struct l0_io io;

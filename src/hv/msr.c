@@ -35,7 +35,13 @@ static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
     case MSR_GS_BASE: *v = sa->gs.base; return 0;
     case MSR_IA32_CR_PAT: *v = sa->g_pat; return 0;
     case MSR_IA32_DEBUGCTL: *v = sa->dbgctl; return 0;
-    default: return -1;
+    case MSR_IA32_APICBASE: *v = lapic_get_base(&l0->lapic); return 0;
+    default:
+        if (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) {
+            *v = l0->perf_legacy[msr - MSR_K7_EVNTSEL0];
+            return 0;
+        }
+        return lapic_msr_read(l0, msr, v);
     }
 }
 
@@ -117,6 +123,7 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
     case MSR_IA32_SYSENTER_EIP: sa->sysenter_eip = v; return 0;
     case MSR_IA32_DEBUGCTL: sa->dbgctl = v; return 0;
     case MSR_IA32_CR_PAT: sa->g_pat = v; return 0;
+    case MSR_IA32_APICBASE: return lapic_set_base(l0, v);
     case MSR_KERNEL_GS_BASE:
     case MSR_LSTAR:
     case MSR_CSTAR:
@@ -131,7 +138,14 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
         else sa->gs.base = v;
         return 0;
     default:
-        return -1;
+        if (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) {
+            /* Kept, not counting (KVM's AMD PMU with no events set up);
+             * the counters are 48 bits wide. */
+            l0->perf_legacy[msr - MSR_K7_EVNTSEL0] =
+                msr >= MSR_K7_PERFCTR0 ? v & ((1ull << 48) - 1) : v;
+            return 0;
+        }
+        return lapic_msr_write(l0, msr, v);
     }
 }
 

@@ -127,6 +127,9 @@
 #define MSR_GS_BASE            0xc0000101
 #define MSR_KERNEL_GS_BASE     0xc0000102
 #define MSR_TSC_AUX            0xc0000103
+#define MSR_K7_EVNTSEL0        0xc0010000
+#define MSR_K7_PERFCTR0        0xc0010004
+#define MSR_K7_PERFCTR3        0xc0010007
 #define MSR_VM_CR              0xc0010114
 #define MSR_VM_HSAVE_PA        0xc0010117
 
