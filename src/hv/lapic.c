@@ -95,16 +95,17 @@ int lapic_set_base(struct l0 *l0, uint64_t v)
                         ~(LAPIC_BASE_BSP | LAPIC_BASE_EXTD | LAPIC_BASE_EN);
     if (v & reserved)
         return -1;
-    /* The modes: disabled, xAPIC, x2APIC; x2APIC is left only through
-     * disabled, and EXTD alone is not a mode (KVM's kvm_apic_set_base). */
+    /* The modes: disabled, xAPIC, x2APIC, entered in that order: x2APIC
+     * is left only through disabled and reached only from xAPIC, and EXTD
+     * alone is not a mode (KVM's kvm_apic_set_base). */
     bool en = v & LAPIC_BASE_EN, extd = v & LAPIC_BASE_EXTD;
+    bool was_x2 = x2apic_mode(a), was_en = a->base & LAPIC_BASE_EN;
     if (extd && !en)
         return -1;
-    if (x2apic_mode(a) && en && !extd)
+    if (was_x2 && en && !extd)
         return -1;
-    if ((v & LAPIC_BASE_BSP) != (a->base & LAPIC_BASE_BSP))
-        return -1; /* BSP is read-only */
-    bool was_x2 = x2apic_mode(a), was_en = a->base & LAPIC_BASE_EN;
+    if (!was_en && extd)
+        return -1;
     a->base = v;
     if (extd && !was_x2) {
         /* x2APIC: the ID is the whole register and LDR is derived. */
@@ -151,8 +152,9 @@ static uint32_t timer_current(struct l0 *l0)
 static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
 {
     bool x2 = x2apic_mode(a);
-    if (!logical)
-        return dest == (x2 ? 0xffffffffu : 0xffu) || dest == a->id;
+    if (!logical) /* the ID register: in xAPIC mode software may change it */
+        return dest == (x2 ? 0xffffffffu : 0xffu) ||
+               dest == (x2 ? get(a, APIC_ID) : get(a, APIC_ID) >> 24);
     uint32_t ldr = get(a, APIC_LDR);
     if (x2)
         return dest == 0xffffffffu || ((dest >> 16) == (ldr >> 16) && (dest & ldr & 0xffff));
@@ -162,13 +164,16 @@ static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
     return dest == 0xff || ((dest >> 4) == (mine >> 4) && (dest & mine & 0xf)); /* cluster */
 }
 
-/* An IPI accepted by this APIC: fixed and lowest priority wait in IRR, an
- * NMI is pending; SMI, INIT and SIPI have nothing to start on one vCPU. */
+/* An IPI accepted by this APIC: fixed and lowest priority wait in IRR
+ * (dropped while the APIC is software-disabled), an NMI is pending; SMI,
+ * INIT and SIPI have nothing to start on one vCPU. */
 static void accept(struct lapic *a, unsigned mode, unsigned vec)
 {
     switch (mode) {
     case 0: /* fixed */
     case 1: /* lowest priority */
+        if (!sw_enabled(a))
+            return;
         if (vec < 16) {
             *reg(a, APIC_ESR) |= APIC_ESR_SEND_ILLEGAL;
             return;
@@ -310,9 +315,7 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
                                              : LVT_MASK | 0x700u;
         if (!sw_enabled(a))
             v |= APIC_LVT_MASKED;
-        if (off == APIC_LVTT && ((v ^ get(a, off)) & APIC_LVT_PERIODIC))
-            *reg(a, APIC_TMICT) = 0; /* a mode change stops the timer */
-        *reg(a, off) = v & mask;
+        *reg(a, off) = v & mask; /* one-shot and periodic share the count */
         return 0;
     }
     case APIC_TMICT:
@@ -329,7 +332,7 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
         return 0;
     }
     case APIC_SELF_IPI:
-        if (!x2)
+        if (!x2 || (v & ~0xffu))
             return -1;
         accept(a, 0, v & 0xff);
         return 0;
@@ -352,9 +355,9 @@ uint64_t lapic_mmio_read(struct l0 *l0, uint64_t pa, unsigned size)
 void lapic_mmio_write(struct l0 *l0, uint64_t pa, unsigned size, uint64_t v)
 {
     unsigned off = (unsigned)(pa & 0xfff);
-    /* Only a 32-bit write of a register's first bytes reaches it (a
-     * smaller write would change part of it: KVM refuses those too). */
-    if (off < 0x400 && (off & 0xf) == 0 && size >= 4)
+    /* Only a 32-bit write of a register's first bytes reaches it (KVM
+     * ignores other sizes). */
+    if (off < 0x400 && (off & 0xf) == 0 && size == 4)
         reg_write(l0, off, (uint32_t)v, 0);
 }
 
@@ -376,8 +379,11 @@ int lapic_msr_write(struct l0 *l0, uint32_t msr, uint64_t v)
     if (!x2apic_mode(&l0->lapic) || msr < APIC_MSR_BASE || msr > APIC_MSR_LAST)
         return -1;
     unsigned off = (msr - APIC_MSR_BASE) << 4;
-    /* Only ICR is 64 bits wide; elsewhere the high half is reserved. */
+    /* Only ICR is 64 bits wide; elsewhere the high half is reserved, and
+     * in ICR bits 31:20, 17:16 and 13 (KVM's X2APIC_ICR_RESERVED_BITS). */
     if (off != APIC_ICR && (v >> 32))
+        return -1;
+    if (off == APIC_ICR && (v & 0xfff32000ull))
         return -1;
     switch (off) {
     case APIC_ID: case APIC_LVR: case APIC_PROCPRI: case APIC_LDR: case APIC_TMCCT:
