@@ -82,6 +82,14 @@ struct svmsim_config {
     const char *const *guestinfo;      /* "KEY=VALUE" presets for GuestRPC info-get,
                                         * NULL-terminated; NULL: none */
 
+    /* Multiboot images only (DESIGN.md "Boot protocol", the second
+     * protocol), as QEMU's -append and -initrd: the command line after the
+     * image's name, and a file loaded as the one module. NULL: not given
+     * (the command line is then "<image> "). Given with an ELF64 image,
+     * svmsim_load_elf fails with SVMSIM_STATUS_USAGE. */
+    const char *cmdline;
+    const char *initrd;
+
     /* Console (COM1 output). NULL writes to stdout. */
     void (*console_write)(void *opaque, const uint8_t *buf, size_t len);
     void *console_opaque;
@@ -102,9 +110,15 @@ struct svmsim_vm;
 struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size_t errlen);
 void svmsim_destroy(struct svmsim_vm *vm);
 
-/* Loads an ELF64 x86-64 executable per the boot protocol and sets RIP to its
- * entry. Returns 0, or SVMSIM_STATUS_BAD_IMAGE with a one-line message naming
- * the file and what is wrong with it. */
+/* Loads an image per the boot protocol its contents call for and sets the
+ * entry state: an ELF64 x86-64 executable (the machine's state from
+ * svmsim_create, RIP = its entry), or a multiboot v1 image, an ELF32 with a
+ * multiboot header (32-bit protected mode, EAX = 0x2BADB002, EBX = the boot
+ * information with cfg.cmdline and cfg.initrd). Load once per machine.
+ * Returns 0, or SVMSIM_STATUS_BAD_IMAGE with a one-line message naming the
+ * file (the image, or cfg.initrd) and what is wrong with it, or
+ * SVMSIM_STATUS_USAGE when cfg.cmdline or cfg.initrd is given for an ELF64
+ * image. */
 int svmsim_load_elf(struct svmsim_vm *vm, const char *path, char *err, size_t errlen);
 /* The same for an image already in memory; name is used in messages. */
 int svmsim_load_elf_buf(struct svmsim_vm *vm, const void *buf, size_t len, const char *name,

@@ -321,12 +321,14 @@ int cmd_compare(int argc, char **argv)
     }
     for (int s = 0; s < SIDES; s++) {
         err[0] = '\0';
-        if (svmsim_load_elf(vms[s], image, err, sizeof err) != 0) {
+        int loaded = svmsim_load_elf(vms[s], image, err, sizeof err);
+        if (loaded != 0) {
             /* The same image fails the same way on both sides; B alone can
-             * fail only through its own options (--mem), so it is named. */
+             * fail only through its own options (--mem, --initrd), so it is
+             * named. 66, or 64 for --append/--initrd with an ELF64 image. */
             cli_error("%s%s", s == SIDE_B ? "B: " : "",
                       err[0] ? err : "cannot load the image");
-            status = SVMSIM_STATUS_BAD_IMAGE;
+            status = loaded;
             goto out;
         }
     }

@@ -65,10 +65,13 @@ void cmd_run_usage(FILE *f)
     fprintf(f,
             "usage: svmsim run [OPTIONS] IMAGE\n"
             "\n"
-            "Runs the ELF64 x86-64 executable IMAGE as the L1 guest until it writes\n"
-            "the exit port (status (v << 1) | 1), halts (2), shuts down (4), reaches\n"
-            "--max-insns (6) or L0 fails to emulate (8). Usage errors give 64, an\n"
-            "image that cannot be loaded 66.\n"
+            "Runs IMAGE as the L1 guest until it writes the exit port (status\n"
+            "(v << 1) | 1), halts (2), shuts down (4), reaches --max-insns (6) or L0\n"
+            "fails to emulate (8). IMAGE is an ELF64 x86-64 executable, entered in\n"
+            "64-bit mode, or a multiboot v1 image (an ELF32 with a multiboot header,\n"
+            "as QEMU's -kernel boots), entered in 32-bit protected mode with the\n"
+            "multiboot information. Usage errors give 64, an image (or --initrd file)\n"
+            "that cannot be loaded 66.\n"
             "\n"
             "options (--opt=VALUE or --opt VALUE):\n"
             "  --mem=SIZE                 guest RAM at GPA 0: bytes, or with K, M, G;\n"
@@ -97,6 +100,10 @@ void cmd_run_usage(FILE *f)
             "                             XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX (default zero)\n"
             "  --guestinfo=KEY=VALUE      preset guestinfo.KEY for GuestRPC info-get\n"
             "                             (repeatable, up to 64)\n"
+            "  --append=ARGS              multiboot images only: the command line after\n"
+            "                             the image's name (QEMU's -append)\n"
+            "  --initrd=FILE              multiboot images only: FILE as the one module,\n"
+            "                             below 1 MiB (QEMU's -initrd)\n"
             "  --help                     this text\n");
 }
 
@@ -203,12 +210,14 @@ int cmd_run(int argc, char **argv)
     }
     t.vm = vm;
     err[0] = '\0';
-    if (svmsim_load_elf(vm, a.image, err, sizeof err) != 0) {
+    int loaded = svmsim_load_elf(vm, a.image, err, sizeof err);
+    if (loaded != 0) {
+        /* 66, or 64 for --append/--initrd with an ELF64 image */
         cli_error("%s", err[0] ? err : "cannot load the image");
         svmsim_destroy(vm);
         if (t.fd >= 0)
             close(t.fd);
-        return SVMSIM_STATUS_BAD_IMAGE;
+        return loaded;
     }
 
     struct svmsim_end end;

@@ -272,6 +272,23 @@ static int opt_trace(struct run_args *a, const char *opt, const char *val)
     return 0;
 }
 
+/* Multiboot images only: the library refuses either with an ELF64 image. */
+static int opt_append(struct run_args *a, const char *opt, const char *val)
+{
+    a->cfg.cmdline = val;
+    return 0;
+}
+
+static int opt_initrd(struct run_args *a, const char *opt, const char *val)
+{
+    if (val[0] == '\0') {
+        cli_error("%s: empty file name", opt);
+        return -1;
+    }
+    a->cfg.initrd = val;
+    return 0;
+}
+
 /* Flags: the option's name says what to set. */
 static int opt_flag(struct run_args *a, const char *opt, const char *val)
 {
@@ -309,6 +326,8 @@ static const struct run_option run_options[] = {
     { "--vmware-type", true, opt_vmware_type },
     { "--uuid", true, opt_uuid },
     { "--guestinfo", true, opt_guestinfo },
+    { "--append", true, opt_append },
+    { "--initrd", true, opt_initrd },
     { "--explain", false, opt_flag },
     { "--explain-svm", false, opt_flag },
     { "--stats", false, opt_flag },

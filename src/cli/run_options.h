@@ -2,7 +2,7 @@
  * that runs a guest.
  *
  * Owns: the table of run's options (every knob of DESIGN.md "Knobs", plus
- * --trace/--explain/--stats/--help) and the one parser that applies them to
+ * --trace/--explain/--stats/--help and the multiboot --append/--initrd) and the one parser that applies them to
  * a struct run_args, with run's messages.
  * Must not: open files or run anything (the subcommand does), or know a
  * subcommand's own options: a subcommand passes those in (struct cli_option)
@@ -26,7 +26,8 @@
 /* What run's options set. */
 struct run_args {
     struct svmsim_config cfg;           /* cfg.guestinfo points into guestinfo[] below,
-                                         * so a copy is re-pointed by run_options_parse */
+                                         * so a copy is re-pointed by run_options_parse;
+                                         * cfg.cmdline and cfg.initrd into argv */
     const char *image;                  /* NULL until an IMAGE argument is seen */
     const char *trace_path;             /* --trace, or NULL */
     bool explain;                       /* --explain */
@@ -61,7 +62,7 @@ void run_args_init(struct run_args *a);
 /* Applies argv[0..argc) to *a (argv holds no subcommand name). Stops at
  * --help (a->help set, 0 returned). Returns 0, or -1 after one line on
  * stderr; a missing IMAGE is an error when p->image. argv's strings must
- * outlive *a (--guestinfo keeps pointers to them). */
+ * outlive *a (--guestinfo, --append and --initrd keep pointers to them). */
 int run_options_parse(struct run_args *a, const struct run_parse *p, int argc, char *const *argv);
 
 /* Checks what no single option can: RAM addressable under MAXPHYADDR.

@@ -14,6 +14,8 @@
 #include "vmm/bus.h"
 #include "vmm/elf.h"
 #include "vmm/exit_port.h"
+#include "vmm/fw_cfg.h"
+#include "vmm/multiboot.h"
 #include "vmm/serial.h"
 #include "vmm/vmport.h"
 
@@ -36,6 +38,7 @@ struct svmsim_vm {
     struct bus bus;
     struct serial com1;
     struct exit_port exit_port;
+    struct fw_cfg fw_cfg;
     struct vmport vmport;
 };
 
@@ -46,7 +49,11 @@ struct svmsim_vm {
 #define BOOT_RSP 0x80000ull
 
 #define CODE64_ATTR 0x0a9b /* type B (exec/read, accessed), S, P, L, G */
+#define CODE32_ATTR 0x0c9b /* type B (exec/read, accessed), S, P, DB, G */
 #define DATA_ATTR 0x0c93   /* type 3 (read/write, accessed), S, P, DB, G */
+#define GDT_CODE64 0x00af9b000000ffffull
+#define GDT_CODE32 0x00cf9b000000ffffull
+#define GDT_DATA 0x00cf93000000ffffull
 
 void svmsim_config_default(struct svmsim_config *cfg)
 {
@@ -193,7 +200,7 @@ static bool vm_ended(void *opaque, struct svmsim_end *end)
 /* The boot protocol's GDT and 1:1 page tables for the first 4 GiB. */
 static void write_boot_area(struct svmsim_vm *vm)
 {
-    uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+    uint64_t gdt[3] = { 0, GDT_CODE64, GDT_DATA };
     memcpy(gmem_ptr(&vm->mem, BOOT_GDT, sizeof(gdt)), gdt, sizeof(gdt));
     uint64_t pml4e = BOOT_PDPT | X86_PTE_P | X86_PTE_RW;
     memcpy(gmem_ptr(&vm->mem, BOOT_PML4, 8), &pml4e, 8);
@@ -215,13 +222,14 @@ static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
     s->base = 0;
 }
 
-/* Entry state: 64-bit mode, CPL 0, RSP 0x80000, RFLAGS 2, CR0 0x80010033,
- * CR4 0x20, EFER 0x500 (SVME clear as L1 sees it), IDTR limit 0, no TSS. */
-static void set_entry_state(struct svmsim_vm *vm)
+/* What both protocols' entry states share: CPL 0, flat ring-0 segments
+ * (CS 0x08 with code_attr, the others 0x10) from the loader's GDT, RFLAGS
+ * 2, IDTR limit 0, no TSS, GPRs 0; paging and EFER are the caller's. */
+static struct vmcb_save_area *reset_entry_state(struct svmsim_vm *vm, uint16_t code_attr)
 {
     struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
     memset(sa, 0, sizeof(*sa));
-    seg_set(&sa->cs, 0x08, CODE64_ATTR);
+    seg_set(&sa->cs, 0x08, code_attr);
     seg_set(&sa->ss, 0x10, DATA_ATTR);
     seg_set(&sa->ds, 0x10, DATA_ATTR);
     seg_set(&sa->es, 0x10, DATA_ATTR);
@@ -234,17 +242,44 @@ static void set_entry_state(struct svmsim_vm *vm)
     sa->tr.attrib = 0;
     sa->ldtr.attrib = 0;
     sa->cpl = 0;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME; /* L0 keeps SVME set */
+    sa->efer = X86_EFER_SVME; /* L0 keeps SVME set */
     vm->l0.efer_svme = 0;
-    sa->cr0 = 0x80010033;
-    sa->cr3 = BOOT_PML4;
-    sa->cr4 = X86_CR4_PAE;
     sa->dr6 = 0xffff0ff0;
     sa->dr7 = 0x400;
     sa->rflags = X86_RFLAGS_FIXED;
-    sa->rsp = BOOT_RSP;
     sa->g_pat = 0x0007040600070406ull;
     memset(vm->cpu.gpr, 0, sizeof(vm->cpu.gpr));
+    return sa;
+}
+
+/* Entry state: 64-bit mode, CPL 0, RSP 0x80000, RFLAGS 2, CR0 0x80010033,
+ * CR4 0x20, EFER 0x500 (SVME clear as L1 sees it), IDTR limit 0, no TSS. */
+static void set_entry_state(struct svmsim_vm *vm)
+{
+    struct vmcb_save_area *sa = reset_entry_state(vm, CODE64_ATTR);
+    sa->efer |= X86_EFER_LME | X86_EFER_LMA;
+    sa->cr0 = 0x80010033;
+    sa->cr3 = BOOT_PML4;
+    sa->cr4 = X86_CR4_PAE;
+    sa->rsp = BOOT_RSP;
+}
+
+/* The multiboot entry state (Multiboot Specification 3.2 "Machine
+ * state"): 32-bit protected mode, paging off (CR0 = PE | ET, CR4 0, EFER 0
+ * as the guest sees it), CS a flat 32-bit code segment and the data
+ * segments flat, from the boot area's GDT rewritten for it (the image
+ * loads its own before it reloads a segment register), EFLAGS 2 (IF
+ * clear), EAX the boot loader magic, EBX the info block, EIP the entry.
+ * ESP is undefined in the spec: 0 here, the image sets its own. */
+static void set_multiboot_entry_state(struct svmsim_vm *vm, uint32_t entry, uint32_t info)
+{
+    uint64_t gdt[3] = { 0, GDT_CODE32, GDT_DATA };
+    memcpy(gmem_ptr(&vm->mem, BOOT_GDT, sizeof(gdt)), gdt, sizeof(gdt));
+    struct vmcb_save_area *sa = reset_entry_state(vm, CODE32_ATTR);
+    sa->cr0 = X86_CR0_PE | X86_CR0_ET;
+    sa->rax = MULTIBOOT_BOOTLOADER_MAGIC;
+    vm->cpu.gpr[VCPU_REGS_RBX] = info;
+    sa->rip = entry;
 }
 
 struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size_t errlen)
@@ -301,6 +336,7 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
     bus_init(&vm->bus);
     serial_init(&vm->com1, vm->cfg.console_write, vm->cfg.console_opaque);
     exit_port_init(&vm->exit_port);
+    fw_cfg_init(&vm->fw_cfg, cfg->mem_size, 1); /* one vCPU */
     struct vmport_params vp = {
         .version = cfg->vmware_version,
         .product_type = cfg->vmware_product_type,
@@ -323,7 +359,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         bus_register(&vm->bus, VMPORT_PORT, VMPORT_PORTS, "vmport", &vmport_ops,
                      &vm->vmport) != 0 ||
         bus_register(&vm->bus, VMPORT_HB_PORT, VMPORT_HB_PORTS, "vmport-hb", &vmport_hb_ops,
-                     &vm->vmport) != 0) {
+                     &vm->vmport) != 0 ||
+        bus_register(&vm->bus, FW_CFG_PORT, FW_CFG_PORTS, "fw_cfg", &fw_cfg_ops, &vm->fw_cfg) != 0) {
         errf(err, errlen, "cannot register the devices");
         svmsim_destroy(vm);
         return NULL;
@@ -351,21 +388,71 @@ static int loaded(struct svmsim_vm *vm, uint64_t entry)
     return 0;
 }
 
-int svmsim_load_elf(struct svmsim_vm *vm, const char *path, char *err, size_t errlen)
+/* The second protocol: the module read from cfg.initrd, the image and the
+ * boot information loaded, and the multiboot entry state. */
+static int load_multiboot(struct svmsim_vm *vm, const void *buf, size_t len, const char *name,
+                          char *err, size_t errlen)
 {
+    struct multiboot_args args = { .cmdline = vm->cfg.cmdline };
+    uint8_t *initrd = NULL;
+    if (vm->cfg.initrd) {
+        if (elf_read_file(vm->cfg.initrd, MULTIBOOT_AREA_END + 1 - MULTIBOOT_AREA_START,
+                          "bytes of the multiboot area below 1 MiB", false, &initrd,
+                          &args.initrd_len, err, errlen) != 0)
+            return SVMSIM_STATUS_BAD_IMAGE;
+        args.initrd = initrd;
+        args.initrd_name = vm->cfg.initrd;
+    }
+    uint32_t entry, info;
+    int rc = multiboot_load(&vm->mem, buf, len, name, &args, &entry, &info, err, errlen);
+    free(initrd);
+    if (rc != 0)
+        return SVMSIM_STATUS_BAD_IMAGE;
+    set_multiboot_entry_state(vm, entry, info);
+    cpu_notify_phys_write(&vm->cpu, 0, vm->mem.size);
+    return 0;
+}
+
+/* The image tells the protocol: an ELF32 with a multiboot header is the
+ * second, anything else is held to the first (ELF64), which takes no
+ * command line or module. */
+static int load_image(struct svmsim_vm *vm, const void *buf, size_t len, const char *name,
+                      char *err, size_t errlen)
+{
+    if (multiboot_detect(buf, len))
+        return load_multiboot(vm, buf, len, name, err, errlen);
+    if (vm->cfg.cmdline || vm->cfg.initrd) {
+        const struct elf_load_opts check = { .check_only = true };
+        if (elf_load_with(&vm->mem, buf, len, name, &check, NULL, err, errlen) != 0)
+            return SVMSIM_STATUS_BAD_IMAGE; /* a bad image is that first */
+        elf_fail(err, errlen, name ? name : "image",
+                 "%s applies to multiboot images only; this is an ELF64 image",
+                 vm->cfg.cmdline ? "--append" : "--initrd");
+        return SVMSIM_STATUS_USAGE;
+    }
     uint64_t entry;
-    if (elf_load_file(&vm->mem, path, &entry, err, errlen) != 0)
+    if (elf_load(&vm->mem, buf, len, name, &entry, err, errlen) != 0)
         return SVMSIM_STATUS_BAD_IMAGE;
     return loaded(vm, entry);
+}
+
+int svmsim_load_elf(struct svmsim_vm *vm, const char *path, char *err, size_t errlen)
+{
+    uint8_t *data;
+    size_t len;
+    if (elf_read_file(path, vm->mem.size, "bytes of RAM", true, &data, &len, err, errlen) != 0)
+        return SVMSIM_STATUS_BAD_IMAGE;
+    int rc = load_image(vm, data, len, path, err, errlen);
+    free(data);
+    return rc;
 }
 
 int svmsim_load_elf_buf(struct svmsim_vm *vm, const void *buf, size_t len, const char *name,
                         char *err, size_t errlen)
 {
-    uint64_t entry;
-    if (elf_load(&vm->mem, buf, len, name, &entry, err, errlen) != 0)
-        return SVMSIM_STATUS_BAD_IMAGE;
-    return loaded(vm, entry);
+    if (err && errlen)
+        err[0] = '\0';
+    return load_image(vm, buf, len, name, err, errlen);
 }
 
 int svmsim_write_phys(struct svmsim_vm *vm, uint64_t gpa, const void *buf, size_t len)

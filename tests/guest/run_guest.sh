@@ -5,12 +5,13 @@
 # "PASS:" line and no "FAIL:" line, and optionally a given line.
 #
 # usage: run_guest.sh [-s STATUS] [-l TEXT] -- COMMAND [ARG...]
-#        run_guest.sh [-s STATUS] [-l TEXT] --qemu IMAGE
+#        run_guest.sh [-s STATUS] [-l TEXT] --qemu IMAGE [QEMU-ARG...]
 #   -s STATUS  expected exit status (default 1)
 #   -l TEXT    output must contain a line holding TEXT
-#   --qemu     boot IMAGE under qemu-system-x86_64 (TCG, PVH entry); exits
-#              77 (ctest SKIP_RETURN_CODE) when QEMU is not installed.
-#              $QEMU overrides the binary.
+#   --qemu     boot IMAGE under qemu-system-x86_64 (TCG; the PVH entry, or
+#              multiboot for a multiboot image), QEMU-ARGs (-append, -initrd)
+#              after -kernel IMAGE; exits 77 (ctest SKIP_RETURN_CODE) when
+#              QEMU is not installed. $QEMU overrides the binary.
 set -u
 
 expect_status=1
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$mode" ] || [ $# -lt 1 ]; then
-    echo "usage: run_guest.sh [-s STATUS] [-l TEXT] -- COMMAND [ARG...] | --qemu IMAGE" >&2
+    echo "usage: run_guest.sh [-s STATUS] [-l TEXT] -- COMMAND [ARG...] | --qemu IMAGE [QEMU-ARG...]" >&2
     exit 64
 fi
 
@@ -36,9 +37,11 @@ if [ "$mode" = qemu ]; then
         echo "run_guest.sh: $qemu not installed; skipping" >&2
         exit 77
     fi
+    image=$1
+    shift
     set -- "$qemu" -accel tcg -machine pc -cpu max -m 64 -display none -no-reboot \
         -monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-        -kernel "$1"
+        -kernel "$image" "$@"
 fi
 
 out=$(mktemp "${TMPDIR:-/tmp}/run_guest.XXXXXX") || exit 70
