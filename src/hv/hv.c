@@ -215,13 +215,13 @@ void gp_intercept_update(struct l0 *l0)
 }
 
 /* Physical accesses of L1 outside RAM (cpu->mmio): the local APIC's page,
- * else nothing there (reads float high). */
+ * else the VMM's (KVM_EXIT_MMIO). */
 static uint64_t l0_mmio_read(void *opaque, uint64_t pa, unsigned size)
 {
     struct l0 *l0 = opaque;
     if (lapic_mmio_claims(&l0->lapic, pa))
         return lapic_mmio_read(l0, pa, size);
-    return ~0ull;
+    return l0->io.mmio_read ? l0->io.mmio_read(l0->io.opaque, pa, size) : ~0ull;
 }
 
 static void l0_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t v)
@@ -229,6 +229,8 @@ static void l0_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t v)
     struct l0 *l0 = opaque;
     if (lapic_mmio_claims(&l0->lapic, pa))
         lapic_mmio_write(l0, pa, size, v);
+    else if (l0->io.mmio_write)
+        l0->io.mmio_write(l0->io.opaque, pa, size, v);
 }
 
 int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
@@ -259,6 +261,7 @@ int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
     cpu->hold_state = true; /* see l0_sync */
     cpu->mmio = (struct cpu_mmio){ .read = l0_mmio_read, .write = l0_mmio_write, .opaque = l0 };
     lapic_reset(&l0->lapic, 0, true);
+    l0->misc_enable = (1ull << 11) | (1ull << 12); /* BTS, PEBS unavailable (KVM's reset) */
     cpu->fast_exit = (struct cpu_fast_exit){ .handle = l0_fast_exit, .opaque = l0 };
     return 0;
 }

@@ -38,6 +38,11 @@ struct l0_io {
      * element. *name as for pio. */
     bool (*pio_string)(void *opaque, uint16_t port, unsigned size, bool is_in, uint8_t *buf,
                        uint64_t count, const char **name);
+    /* Optional (NULL: nothing there). Physical accesses of 1-8 bytes outside
+     * RAM that L0's own devices (the local APIC) do not claim, passed out
+     * as KVM's KVM_EXIT_MMIO; a read nobody claims is all ones. */
+    uint64_t (*mmio_read)(void *opaque, uint64_t pa, unsigned size);
+    void (*mmio_write)(void *opaque, uint64_t pa, unsigned size, uint64_t value);
     /* After each I/O: has the VMM ended the run (exit port)? Fills end. */
     bool (*ended)(void *opaque, struct svmsim_end *end);
     /* After each exit: has the VMM stopped the run (an output failed)?
@@ -116,6 +121,7 @@ struct l0 {
     bool gif;
     struct lapic lapic;              /* lapic.c */
     uint64_t perf_legacy[8];         /* the K7 PMU: PERF_CTL0-3, PERF_CTR0-3 */
+    uint64_t misc_enable;            /* IA32_MISC_ENABLE, as KVM keeps it */
 
     struct svmsim_config cfg;
     struct l0_io io;

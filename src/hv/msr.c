@@ -9,6 +9,9 @@
 #define EFER_GUEST_VALID (X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE | \
                           X86_EFER_SVME | X86_EFER_FFXSR)
 
+#define MISC_ENABLE_EMON (1ull << 7)
+#define MISC_ENABLE_PMU_RO ((1ull << 11) | (1ull << 12)) /* BTS, PEBS unavailable */
+
 static bool pa_legal(const struct l0 *l0, uint64_t pa)
 {
     return (pa >> l0->cfg.maxphyaddr) == 0;
@@ -36,6 +39,7 @@ static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
     case MSR_IA32_CR_PAT: *v = sa->g_pat; return 0;
     case MSR_IA32_DEBUGCTL: *v = sa->dbgctl; return 0;
     case MSR_IA32_APICBASE: *v = lapic_get_base(&l0->lapic); return 0;
+    case MSR_IA32_MISC_ENABLE: *v = l0->misc_enable; return 0;
     default:
         if (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) {
             *v = l0->perf_legacy[msr - MSR_K7_EVNTSEL0];
@@ -124,6 +128,13 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
     case MSR_IA32_DEBUGCTL: sa->dbgctl = v; return 0;
     case MSR_IA32_CR_PAT: sa->g_pat = v; return 0;
     case MSR_IA32_APICBASE: return lapic_set_base(l0, v);
+    case MSR_IA32_MISC_ENABLE:
+        /* As KVM: BTS/PEBS-unavailable are read-only (a change is #GP),
+         * EMON ignores writes. */
+        if ((v ^ l0->misc_enable) & MISC_ENABLE_PMU_RO)
+            return -1;
+        l0->misc_enable = (v & ~MISC_ENABLE_EMON) | (l0->misc_enable & MISC_ENABLE_EMON);
+        return 0;
     case MSR_KERNEL_GS_BASE:
     case MSR_LSTAR:
     case MSR_CSTAR:

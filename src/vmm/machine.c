@@ -15,6 +15,7 @@
 #include "vmm/elf.h"
 #include "vmm/exit_port.h"
 #include "vmm/fw_cfg.h"
+#include "vmm/testdev.h"
 #include "vmm/multiboot.h"
 #include "vmm/serial.h"
 #include "vmm/vmport.h"
@@ -39,6 +40,7 @@ struct svmsim_vm {
     struct serial com1;
     struct exit_port exit_port;
     struct fw_cfg fw_cfg;
+    struct testdev testdev;
     struct vmport vmport;
 };
 
@@ -136,6 +138,21 @@ static void vm_regs_write(void *opaque, const uint32_t r[BUS_REGS_N], unsigned m
     for (unsigned n = 0; n < BUS_REGS_N; n++)
         if (mask & (1u << n))
             kvm_register_write_raw(&vm->l0, n, r[n]);
+}
+
+/* MMIO that L0 passes out: the test device's I/O memory, else nothing
+ * there (reads float high, writes go nowhere). */
+static uint64_t vm_mmio_read(void *opaque, uint64_t pa, unsigned size)
+{
+    struct svmsim_vm *vm = opaque;
+    uint64_t v;
+    return testdev_mmio_read(&vm->testdev, pa, size, &v) ? v : ~0ull;
+}
+
+static void vm_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t value)
+{
+    struct svmsim_vm *vm = opaque;
+    testdev_mmio_write(&vm->testdev, pa, size, value);
 }
 
 static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
@@ -325,7 +342,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .vls = true,
     };
     struct l0_io io = { .pio = vm_pio, .pio_string = vm_pio_string, .ended = vm_ended,
-                        .stopped = vm_stopped, .ended_hint = &vm->exit_port.fired,
+                        .stopped = vm_stopped, .mmio_read = vm_mmio_read,
+                        .mmio_write = vm_mmio_write, .ended_hint = &vm->exit_port.fired,
                         .stopped_hint = &vm->stop.pending, .opaque = vm };
     if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
         l0_init(&vm->l0, &vm->cpu, &vm->cfg, &io) != 0) {
@@ -337,6 +355,7 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
     serial_init(&vm->com1, vm->cfg.console_write, vm->cfg.console_opaque);
     exit_port_init(&vm->exit_port);
     fw_cfg_init(&vm->fw_cfg, cfg->mem_size, 1); /* one vCPU */
+    testdev_init(&vm->testdev);
     struct vmport_params vp = {
         .version = cfg->vmware_version,
         .product_type = cfg->vmware_product_type,
@@ -360,7 +379,9 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
                      &vm->vmport) != 0 ||
         bus_register(&vm->bus, VMPORT_HB_PORT, VMPORT_HB_PORTS, "vmport-hb", &vmport_hb_ops,
                      &vm->vmport) != 0 ||
-        bus_register(&vm->bus, FW_CFG_PORT, FW_CFG_PORTS, "fw_cfg", &fw_cfg_ops, &vm->fw_cfg) != 0) {
+        bus_register(&vm->bus, FW_CFG_PORT, FW_CFG_PORTS, "fw_cfg", &fw_cfg_ops, &vm->fw_cfg) != 0 ||
+        bus_register(&vm->bus, TESTDEV_PORT, TESTDEV_PORTS, "testdev", &testdev_port_ops,
+                     &vm->testdev) != 0) {
         errf(err, errlen, "cannot register the devices");
         svmsim_destroy(vm);
         return NULL;
