@@ -59,15 +59,15 @@ run() { # name image [svmsim options...]
     out=$(timeout "$TIMEOUT" "$SVMSIM" run --max-insns="$MAX_INSNS" "$@" "$image" 2>&1) && status=0 || status=$?
     case $status in
     1) verdict=PASS why="" ;;
-    155) verdict=SKIP why=$(grep -m1 '^SKIP' <<<"$out" || echo "skipped") ;;
+    155) verdict=SKIP why=$( (grep -m1 '^SKIP' <<<"$out" || echo "skipped") | cut -c1-160) ;;
     124) verdict=FAIL why="timeout after ${TIMEOUT}s" ;;
-    3) verdict=FAIL why=$(grep '^FAIL' <<<"$out" | head -n 3 | tr '\n' ';' | cut -c1-160) ;;
-    *) verdict=FAIL why=$(grep -m1 '^svmsim:' <<<"$out" | cut -c1-160)
+    3) verdict=FAIL why=$( (grep '^FAIL' <<<"$out" || true) | head -n 3 | tr '\n' ';' | cut -c1-160) ;;
+    *) verdict=FAIL why=$( (grep -o 'svmsim: .*' <<<"$out" || true) | tail -n 1 | cut -c1-160)
        [ -n "$why" ] || why="status $status" ;;
     esac
     # A run that passed everything it could still reports its skips.
     if [ "$verdict" = PASS ] && grep -q '^SKIP' <<<"$out" && ! grep -q '^PASS' <<<"$out"; then
-        verdict=SKIP why=$(grep -m1 '^SKIP' <<<"$out")
+        verdict=SKIP why=$(grep -m1 '^SKIP' <<<"$out" | cut -c1-160)
     fi
     case $verdict in
     PASS) pass=$((pass + 1)) ;;

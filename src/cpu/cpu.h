@@ -302,6 +302,8 @@ struct cpu {
     uint64_t pat, dbgctl, tsc_aux;
     uint64_t vm_hsave_pa, vm_cr;
     bool int_shadow;     /* STI / MOV SS shadow for the next instruction */
+    bool step_tf;        /* step_one: single-step trap after this instruction */
+    bool db_trap;        /* a block's last instruction asks for that trap */
     bool gif;
 
     /* work, all runs: what --max-insns bounds (cpu_work) */

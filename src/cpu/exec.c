@@ -137,26 +137,34 @@ int stack_pop(struct cpu *cpu, unsigned size, uint64_t *v)
     return 0;
 }
 
+/* The #DB trap after an instruction, DR6.BS (APM vol. 2 §13.1.3.4). */
+static int single_step_trap(struct cpu *cpu)
+{
+    cpu->db_trap = false;
+    cpu->dr[6] |= 1ull << 14;
+    return event_deliver(cpu, EV_EXCEPTION, X86_VEC_DB, false, 0, cpu->rip);
+}
+
 /* One instruction with hardware single-step and interrupt shadows honoured:
  * the careful path, also used when the budget is smaller than a block. */
 static int step_one(struct cpu *cpu, struct insn *in)
 {
-    bool tf = cpu->rflags & X86_RFLAGS_TF;
+    /* TF as the instruction found it decides the trap after it, unless the
+     * instruction says otherwise (SYSCALL). */
+    cpu->step_tf = cpu->rflags & X86_RFLAGS_TF;
     cpu->int_shadow = false;
     cpu->rip = in->rip;
     cpu->next_rip = in->next;
     int r = in->fn1(cpu, in);
+    cpu->db_trap = false; /* step_tf says it here */
     if (r != STEP_OK)
         return r;
     cpu->rip = cpu->next_rip;
     cpu->budget--;
     cpu->insns++;
     cpu->events_since_retire = 0;
-    if (tf) {
-        /* #DB trap after the instruction, DR6.BS (APM vol. 2 §13.1.3.4). */
-        cpu->dr[6] |= 1ull << 14;
-        r = event_deliver(cpu, EV_EXCEPTION, X86_VEC_DB, false, 0, cpu->rip);
-    }
+    if (cpu->step_tf)
+        r = single_step_trap(cpu);
     cpu_update_mode(cpu);
     return r;
 }
@@ -231,8 +239,11 @@ static inline int run_block(struct cpu *cpu, const struct block *b)
         }
     }
     retire(cpu, (i == n ? b->weight : i) - done); /* a fused pair retires two */
-    if (likely(r == STEP_OK))
+    if (likely(r == STEP_OK)) {
         cpu->rip = cpu->next_rip;
+        if (unlikely(cpu->db_trap)) /* SYSRET setting TF: its own trap */
+            r = single_step_trap(cpu);
+    }
     return r;
 }
 

@@ -364,6 +364,10 @@ int op_syscall(struct cpu *cpu, const struct insn *in)
     seg_flat(&cpu->seg[SEG_SS], (uint16_t)(sel + 8), FLAT_ATTR(0, 0x3, 0, 1));
     cpu->cpl = 0;
     flags_set(cpu, rflags & ~cpu->sfmask & ~X86_RFLAGS_RF);
+    /* SYSCALL and SYSRET are single-stepped by TF as they leave it: a mask
+     * that clears TF means no trap (KVM's emulator sets ctxt->tf from the
+     * new flags; kvm-unit-tests' syscall test). */
+    cpu->step_tf = cpu->rflags & X86_RFLAGS_TF;
     cpu->next_rip = cpu->mode == CPU_MODE_LONG64 ? cpu->lstar : cpu->cstar;
     cpu_update_mode(cpu);
     return STEP_OK;
@@ -391,6 +395,10 @@ int op_sysret(struct cpu *cpu, const struct insn *in)
     ss->attrib = (uint16_t)((ss->attrib & ~VMCB_ATTR_DPL_MASK) | (3 << VMCB_ATTR_DPL_SHIFT));
     cpu->cpl = 3;
     flags_set(cpu, (cpu->gpr[11] & 0x3c7fd7ull & ~X86_RFLAGS_RF) | X86_RFLAGS_FIXED);
+    /* Single-stepped by the TF it loads, as SYSCALL by the TF it leaves:
+     * a SYSRET that sets TF traps after itself, however it ran. */
+    cpu->step_tf = cpu->rflags & X86_RFLAGS_TF;
+    cpu->db_trap = cpu->step_tf;
     cpu->next_rip = rip;
     cpu_update_mode(cpu);
     return STEP_OK;
