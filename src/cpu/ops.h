@@ -36,7 +36,7 @@ OP(in); OP(out); OP(ins); OP(outs);
 OP(hlt); OP(cli); OP(sti); OP(cpuid); OP(rdtsc); OP(rdtscp); OP(rdpmc); OP(rdmsr); OP(wrmsr);
 OP(mov_cr); OP(mov_dr); OP(lgdt); OP(lidt); OP(sgdt); OP(sidt); OP(ltr); OP(str); OP(lldt);
 OP(sldt); OP(invlpg); OP(swapgs); OP(clts); OP(pause); OP(invd); OP(wbinvd); OP(xsetbv);
-OP(mov_seg); OP(pop_seg); OP(push_seg); OP(lmsw); OP(smsw); OP(ud2);
+OP(mov_seg); OP(pop_seg); OP(push_seg); OP(lmsw); OP(rsm); OP(smsw); OP(ud2);
 /* ops_svm.c */
 OP(vmrun); OP(vmload); OP(vmsave); OP(vmmcall); OP(stgi); OP(clgi); OP(skinit); OP(invlpga);
 

@@ -248,6 +248,15 @@ static int cr0_write(struct cpu *cpu, uint64_t v)
     return STEP_OK;
 }
 
+/* The selective CR0 write intercept (APM vol. 2 §15.9.1): a MOV to CR0
+ * that changes any bit but TS and MP exits with CR0_SEL_WRITE, after the
+ * plain CR0 write intercept and before the write's own checks. */
+static bool cr0_sel_intercepted(const struct cpu *cpu, uint64_t v)
+{
+    return svm_intercepted(cpu, SVM_EXIT_CR0_SEL_WRITE) &&
+           ((cpu->cr0 ^ v) & ~(uint64_t)(X86_CR0_TS | X86_CR0_MP));
+}
+
 static int cr_write(struct cpu *cpu, unsigned n, uint64_t v)
 {
     switch (n) {
@@ -298,8 +307,12 @@ int op_mov_cr(struct cpu *cpu, const struct insn *in)
         return svm_vmexit(cpu, (to_cr ? SVM_EXIT_WRITE_CR0 : SVM_EXIT_READ_CR0) + n,
                           (1ull << 63) | g->reg, 0);
     }
-    if (to_cr)
-        return cr_write(cpu, n, gpr_read(cpu, g));
+    if (to_cr) {
+        uint64_t v = gpr_read(cpu, g);
+        if (n == 0 && cr0_sel_intercepted(cpu, v))
+            return svm_vmexit(cpu, SVM_EXIT_CR0_SEL_WRITE, (1ull << 63) | g->reg, 0);
+        return cr_write(cpu, n, v);
+    }
     uint64_t v;
     switch (n) {
     case 0: v = cpu->cr0; break;
@@ -320,13 +333,14 @@ int op_mov_dr(struct cpu *cpu, const struct insn *in)
     unsigned n = dr->sreg;
     if (n > 7 || ((n == 4 || n == 5) && (cpu->cr4 & X86_CR4_DE)))
         return raise_ud(cpu);
-    if (n == 4 || n == 5)
-        n += 2;
     if (!cpl0(cpu))
         return raise_gp(cpu, 0);
+    /* DR4/DR5 are intercepted as themselves, then alias DR6/DR7. */
     uint64_t code = (to_dr ? SVM_EXIT_WRITE_DR0 : SVM_EXIT_READ_DR0) + n;
     if (svm_intercepted(cpu, (unsigned)code))
         return svm_vmexit(cpu, code, g->reg, 0);
+    if (n == 4 || n == 5)
+        n += 2;
     if (to_dr) {
         uint64_t v = gpr_read(cpu, g);
         if ((n == 6 || n == 7) && (v >> 32))
@@ -536,6 +550,11 @@ int op_lmsw(struct cpu *cpu, const struct insn *in)
         return STEP_FAULT;
     /* LMSW writes PE MP EM TS and cannot clear PE. */
     uint64_t cr0 = (cpu->cr0 & ~0xeull) | (v & 0xf) | (cpu->cr0 & X86_CR0_PE);
+    /* LMSW exits by the selective intercept for a change of any bit it
+     * writes, MP and TS too (kvm-unit-tests' "sel cr0 lmsw intercept",
+     * written against hardware). */
+    if (svm_intercepted(cpu, SVM_EXIT_CR0_SEL_WRITE) && cr0 != cpu->cr0)
+        return svm_vmexit(cpu, SVM_EXIT_CR0_SEL_WRITE, 0, 0);
     return cr0_write(cpu, cr0);
 }
 
@@ -549,6 +568,15 @@ int op_smsw(struct cpu *cpu, const struct insn *in)
         return STEP_OK;
     }
     return vmem_write(cpu, o->seg, opnd_ea(cpu, in, o), 2, cpu->cr0) != 0 ? STEP_FAULT : STEP_OK;
+}
+
+/* RSM outside SMM (the model has none) is #UD, unless intercepted: the
+ * intercept comes first. */
+int op_rsm(struct cpu *cpu, const struct insn *in)
+{
+    if (svm_intercepted(cpu, SVM_EXIT_RSM))
+        return svm_vmexit(cpu, SVM_EXIT_RSM, 0, 0);
+    return raise_ud(cpu);
 }
 
 int op_pause(struct cpu *cpu, const struct insn *in)

@@ -66,7 +66,7 @@ static const insn_fn handlers[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
     H(RDTSCP, rdtscp), H(RDPMC, rdpmc), H(RDMSR, rdmsr), H(WRMSR, wrmsr),
     H(LGDT, lgdt), H(LIDT, lidt), H(SGDT, sgdt), H(SIDT, sidt), H(LTR, ltr), H(STR, str),
     H(LLDT, lldt), H(SLDT, sldt), H(INVLPG, invlpg), H(SWAPGS, swapgs), H(CLTS, clts),
-    H(PAUSE, pause), H(INVD, invd), H(WBINVD, wbinvd), H(XSETBV, xsetbv), H(LMSW, lmsw),
+    H(PAUSE, pause), H(INVD, invd), H(WBINVD, wbinvd), H(XSETBV, xsetbv), H(LMSW, lmsw), H(RSM, rsm),
     H(SMSW, smsw), H(UD2, ud2), H(UD0, ud2), H(UD1, ud2),
     /* ops_svm.c */
     H(VMRUN, vmrun), H(VMLOAD, vmload), H(VMSAVE, vmsave), H(VMMCALL, vmmcall),
