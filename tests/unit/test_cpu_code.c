@@ -6,12 +6,12 @@
  * BLOCK_WAYS, an arena that starts again when full, code marked by 64-byte
  * line, and a store into code lines killing the blocks of that page only.
  *
- * Owns: a small machine fixture (64 MiB of RAM mapped 1:1 by 2 MiB pages, a
- * GDT, one 64-bit ring-0 VMCB with VMRUN, HLT and VMMCALL intercepted) and
- * one test per behaviour: data beside code, stores into code lines of the
- * running page and block, per-page invalidation, host writes, big code,
- * the arena starting again, more code pages than the mark table holds, and
- * set associativity.
+ * Owns: a small machine fixture on cpu_fixture.h's rig (64 MiB of RAM mapped
+ * 1:1 by 2 MiB pages, a GDT, one 64-bit ring-0 VMCB with VMRUN, HLT and
+ * VMMCALL intercepted) and one test per behaviour: data beside code, stores
+ * into code lines of the running page and block, per-page invalidation, host
+ * writes, big code, the arena starting again, more code pages than the mark
+ * table holds, and set associativity.
  * Must not: use src/hv or touch any file but this one. Every test checks
  * exact guest-visible values (registers, memory, exit RIP) and, where the
  * point is the cache, white-box state (cpu->arena_used, cpu->code_epoch,
@@ -28,15 +28,13 @@
 #include "svmsim/arch/vmcb.h"
 #include "svmsim/arch/x86.h"
 
-/* ---- guest physical layout (linear == physical) */
+#define RIG_VMCBS struct vmcb *vmcb
+#include "cpu_fixture.h"
+
+/* ---- guest physical layout (linear == physical); below 0x80000 the GDT,
+ * tables, IDT and stack of cpu_fixture.h */
 
 #define RAM_SIZE (64ull << 20)
-#define GDT_GPA 0x1000ull
-#define PML4_GPA 0x2000ull
-#define PDPT_GPA 0x3000ull
-#define PD_GPA 0x4000ull
-#define IDT_GPA 0x6000ull
-#define STACK_TOP 0x80000ull
 #define LOOP_GPA 0x100000ull    /* a: loop with data beside it */
 #define PATCH_GPA 0x101000ull   /* b: a loop patching another block */
 #define AHEAD_GPA 0x102000ull   /* b: a block patching itself */
@@ -51,59 +49,10 @@
 #define MANY_GPA 0x1000000ull   /* e: code on more pages than the mark table */
 #define LAST_PAGE_GPA (RAM_SIZE - 0x1000)
 
-#define CODE64_SEL 0x08
-#define DATA_SEL 0x10
-#define CODE64_ATTR 0x0a9b /* type B, S, P, L, G */
-#define DATA_ATTR 0x0c93   /* type 3, S, P, DB, G */
-#define POISON 0xdeadbeefdeadbeefull
-
-#define LE32(x) \
-    (uint8_t)((x) & 0xff), (uint8_t)(((x) >> 8) & 0xff), (uint8_t)(((x) >> 16) & 0xff), \
-        (uint8_t)(((x) >> 24) & 0xff)
 #define VMMCALL 0x0f, 0x01, 0xd9
 
-static const struct cpu_model default_model = {
-    .maxphyaddr = 48,
-    .nrips = true,
-    .rax_erratum = true,
-    .reserved_start = 0x7000000ull, /* above RAM */
-    .reserved_end = 0x700ffffull,
-};
-
-/* Criterion runs each test in its own process: one fixture per test. */
-static struct rig {
-    struct gmem mem;
-    struct cpu cpu;
-    struct vmcb *vmcb;
-    uint8_t *iopm;
-    uint8_t *msrpm;
-} rig;
-
-/* A host write: the bytes, then the CPU told (as machine.c does). */
-static void host_write(uint64_t gpa, const void *buf, size_t len)
-{
-    uint8_t *p = gmem_ptr(&rig.mem, gpa, len);
-    cr_assert_not_null(p, "guest write at 0x%llx is outside RAM", (unsigned long long)gpa);
-    memcpy(p, buf, len);
-    cpu_notify_phys_write(&rig.cpu, gpa, len);
-}
-
-static void host_write_u64(uint64_t gpa, uint64_t v)
-{
-    host_write(gpa, &v, sizeof(v));
-}
-
-static uint64_t ram_u64(uint64_t gpa)
-{
-    const uint8_t *p = gmem_ptr(&rig.mem, gpa, 8);
-    cr_assert_not_null(p);
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-#define GUEST_CODE(gpa, ...) \
-    host_write((gpa), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
+static const struct cpu_model default_model =
+    CPU_FIXTURE_MODEL(0x7000000ull, 0x700ffffull); /* reserved above RAM */
 
 /* mmu.c's page_gen slot of the page holding gpa. The tests that depend on
  * two pages having different slots assert it, and the ones that read a
@@ -124,75 +73,22 @@ static uint64_t lines_of(uint64_t gpa)
     return gmem_code_lines(&rig.mem, gpa >> GMEM_PAGE_SHIFT);
 }
 
-static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
-{
-    s->selector = sel;
-    s->attrib = attrib;
-    s->limit = 0xffffffff;
-    s->base = 0;
-}
-
-static void intercept(struct vmcb *vmcb, uint64_t exit_code)
-{
-    int bit = svm_exit_intercept_bit(exit_code);
-    cr_assert_geq(bit, 0, "exit code 0x%llx has no intercept bit", (unsigned long long)exit_code);
-    vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
-}
-
+/* RAM 1:1 with 2 MiB pages; one 64-bit ring-0 VMCB, ASID 1, with VMRUN,
+ * HLT and VMMCALL intercepted. */
 static void rig_setup(void)
 {
-    memset(&rig, 0, sizeof(rig));
-    cr_assert_eq(gmem_init(&rig.mem, RAM_SIZE), 0);
-    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, &default_model), 0);
-    rig.iopm = calloc(1, SVM_IOPM_SIZE);
-    rig.msrpm = calloc(1, SVM_MSRPM_SIZE);
-    cr_assert(rig.iopm && rig.msrpm);
-    const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
-    host_write(GDT_GPA, gdt, sizeof(gdt));
-    /* RAM 1:1 with 2 MiB pages. */
-    const uint64_t rw = X86_PTE_P | X86_PTE_RW;
-    host_write_u64(PML4_GPA, PDPT_GPA | rw);
-    host_write_u64(PDPT_GPA, PD_GPA | rw);
-    for (uint64_t i = 0; i < RAM_SIZE >> 21; i++)
-        host_write_u64(PD_GPA + i * 8, (i << 21) | rw | X86_PTE_PS);
-
-    struct vmcb *vmcb = aligned_alloc(4096, sizeof(struct vmcb));
-    cr_assert_not_null(vmcb);
-    memset(vmcb, 0, sizeof(*vmcb));
-    struct vmcb_save_area *sa = &vmcb->save;
-    seg_set(&sa->cs, CODE64_SEL, CODE64_ATTR);
-    seg_set(&sa->ss, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->ds, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->es, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->fs, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->gs, DATA_SEL, DATA_ATTR);
-    sa->gdtr.base = GDT_GPA;
-    sa->gdtr.limit = 3 * 8 - 1;
-    sa->idtr.base = IDT_GPA;
-    sa->idtr.limit = 256 * 16 - 1;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    sa->cr0 = 0x80010033;
-    sa->cr3 = PML4_GPA;
-    sa->cr4 = X86_CR4_PAE;
-    sa->dr6 = 0xffff0ff0;
-    sa->dr7 = 0x400;
-    sa->rflags = X86_RFLAGS_FIXED;
-    sa->rsp = STACK_TOP;
-    sa->g_pat = 0x0007040600070406ull;
-    intercept(vmcb, SVM_EXIT_VMRUN);
-    intercept(vmcb, SVM_EXIT_HLT);
-    intercept(vmcb, SVM_EXIT_VMMCALL);
-    vmcb->control.asid = 1;
-    rig.vmcb = vmcb;
+    rig_init(RAM_SIZE, &default_model);
+    write_gdt();
+    write_identity_tables(RAM_SIZE);
+    rig.vmcb = alloc_vmcb(1, PML4_GPA);
+    set_intercept(rig.vmcb, SVM_EXIT_HLT);
+    set_intercept(rig.vmcb, SVM_EXIT_VMMCALL);
 }
 
 static void rig_teardown(void)
 {
     free(rig.vmcb);
-    free(rig.msrpm);
-    free(rig.iopm);
-    cpu_fini(&rig.cpu);
-    gmem_fini(&rig.mem);
+    rig_fini();
 }
 
 TestSuite(cpu_code, .init = rig_setup, .fini = rig_teardown);
@@ -238,10 +134,10 @@ static uint64_t run(uint64_t rip, uint64_t exit_rip)
 
 static void expect_loop_run(void)
 {
-    host_write_u64(CELL_GPA, 0x1000);
+    phys_write_u64(CELL_GPA, 0x1000);
     rig.cpu.gpr[1] = POISON;
     cr_assert_eq(run(LOOP_GPA, LOOP_EXIT), 0x1000 + 3 * 1000);
-    cr_assert_eq(ram_u64(CELL_GPA), 0x1000 + 3 * 1000);
+    cr_assert_eq(phys_read_u64(CELL_GPA), 0x1000 + 3 * 1000);
     cr_assert_eq(rig.cpu.gpr[1], 0);
 }
 
@@ -305,7 +201,7 @@ static void expect_patch_run(unsigned t, uint32_t stores_into_code)
     cr_assert_eq(rig.cpu.gpr[2], 0x100 + 0x200 + 0x300, "EDX 0x%llx: a round ran a stale block",
                  (unsigned long long)rig.cpu.gpr[2]);
     cr_assert_eq(rig.cpu.gpr[6], 0x400);
-    cr_assert_eq((uint32_t)ram_u64(PATCH_GPA + t + 1), 0x300);
+    cr_assert_eq((uint32_t)phys_read_u64(PATCH_GPA + t + 1), 0x300);
     /* One generation per store into a code line, none for the others. */
     cr_assert_eq(gen_of(PATCH_GPA) - gen0, stores_into_code, "the page's generation moved %u",
                  gen_of(PATCH_GPA) - gen0);
@@ -346,7 +242,7 @@ static void expect_ahead_run(uint8_t imm)
     uint64_t rax = run(AHEAD_GPA, AHEAD_GPA + 0x14);
     cr_assert_eq(rax, 1 + 2 + imm, "EAX 0x%llx after storing 0x%x ahead in the running block",
                  (unsigned long long)rax, imm);
-    cr_assert_eq((uint8_t)ram_u64(AHEAD_GPA + 0x13), imm);
+    cr_assert_eq((uint8_t)phys_read_u64(AHEAD_GPA + 0x13), imm);
     cr_assert_eq(gen_of(AHEAD_GPA), gen0 + 1);
 }
 
@@ -374,7 +270,7 @@ static void guest_store(uint64_t target, uint32_t v)
 {
     rig.cpu.gpr[6] = v;
     run(W_GPA, W_GPA + 7);
-    cr_assert_eq((uint32_t)ram_u64(target), v);
+    cr_assert_eq((uint32_t)phys_read_u64(target), v);
 }
 
 static uint64_t run_q(void)
@@ -453,29 +349,40 @@ static void write_p_and_r(void)
     cr_assert_eq(rig.mem.code_count, 2);
 }
 
+/* After a host write gave P the immediate p_imm: P runs it, decoded again
+ * (its MOV and VMMCALL), and R runs its own, decoded again only when the
+ * write forgot R's block too. */
+static void expect_new_p_and_r(uint32_t p_imm, bool r_forgotten)
+{
+    uint32_t used = rig.cpu.arena_used;
+    cr_assert_eq(run(P_GPA, P_GPA + 5), p_imm, "P ran its old code");
+    cr_assert_eq(rig.cpu.arena_used, used + 2);
+    cr_assert_eq(run(R_GPA, R_GPA + 5), 0xeeee0001u);
+    if (r_forgotten)
+        cr_assert_eq(rig.cpu.arena_used, used + 4, "R's block outlived the forgetting");
+    else
+        cr_assert_eq(rig.cpu.arena_used, used + 2, "R was decoded again");
+}
+
 Test(cpu_code, a_host_write_into_a_code_line_kills_that_page_s_blocks)
 {
     cr_assert_neq(slot_of(P_GPA), slot_of(R_GPA));
     write_p_and_r();
     uint32_t gp = gen_of(P_GPA), gr = gen_of(R_GPA);
     const uint32_t imm = 0xdddd0002u;
-    host_write(P_GPA + 1, &imm, sizeof(imm));
+    phys_write(P_GPA + 1, &imm, sizeof(imm));
     cr_assert_eq(gen_of(P_GPA), gp + 1);
     cr_assert_eq(gen_of(R_GPA), gr);
     cr_assert_eq(lines_of(P_GPA), 0);
-    uint32_t used = rig.cpu.arena_used;
-    cr_assert_eq(run(P_GPA, P_GPA + 5), 0xdddd0002u, "P ran its old code");
-    cr_assert_eq(rig.cpu.arena_used, used + 2);
-    cr_assert_eq(run(R_GPA, R_GPA + 5), 0xeeee0001u);
-    cr_assert_eq(rig.cpu.arena_used, used + 2, "R was decoded again");
+    expect_new_p_and_r(0xdddd0002u, false);
 }
 
 Test(cpu_code, a_host_write_beside_the_code_of_a_page_keeps_its_blocks)
 {
     write_p_and_r();
     uint32_t gp = gen_of(P_GPA), epoch = rig.cpu.code_epoch, used = rig.cpu.arena_used;
-    host_write_u64(P_GPA + 0x800, 0x0123456789abcdefull);  /* line 32 */
-    host_write_u64(P_GPA + 0x40, 0x0123456789abcdefull);   /* line 1, next to the code */
+    phys_write_u64(P_GPA + 0x800, 0x0123456789abcdefull);  /* line 32 */
+    phys_write_u64(P_GPA + 0x40, 0x0123456789abcdefull);   /* line 1, next to the code */
     cr_assert_eq(gen_of(P_GPA), gp);
     cr_assert_eq(rig.cpu.code_epoch, epoch);
     cr_assert_eq(lines_of(P_GPA), 0x1);
@@ -496,11 +403,7 @@ Test(cpu_code, a_large_host_write_over_a_marked_page_forgets_every_block)
     cr_assert_eq(lines_of(P_GPA), 0);
     cr_assert_eq(lines_of(R_GPA), 0);
     cr_assert_neq(rig.cpu.code_epoch, epoch);
-    uint32_t used = rig.cpu.arena_used;
-    cr_assert_eq(run(P_GPA, P_GPA + 5), 0xdddd0003u, "P ran its old code");
-    cr_assert_eq(rig.cpu.arena_used, used + 2);
-    cr_assert_eq(run(R_GPA, R_GPA + 5), 0xeeee0001u);
-    cr_assert_eq(rig.cpu.arena_used, used + 4, "R's block outlived the forgetting");
+    expect_new_p_and_r(0xdddd0003u, true);
 }
 
 Test(cpu_code, a_large_host_write_over_no_marked_page_forgets_nothing)
@@ -544,7 +447,7 @@ static void write_straight_line(uint64_t gpa, const uint8_t *insn, unsigned len,
     for (unsigned i = 0; i < n; i++)
         memcpy(buf + (size_t)i * len, insn, len);
     memcpy(buf + (size_t)len * n, (const uint8_t[]){ VMMCALL }, 3);
-    host_write(gpa, buf, size);
+    phys_write(gpa, buf, size);
     free(buf);
 }
 
@@ -710,7 +613,7 @@ Test(cpu_code, block_ways_blocks_of_one_set_alternate_without_decoding)
      * least recently used) gets a new immediate from the host. */
     cr_assert_neq(ways[0].rip, set_rip(3));
     const uint32_t imm = 0xf0000033u;
-    host_write(set_rip(3) + 1, &imm, sizeof(imm));
+    phys_write(set_rip(3) + 1, &imm, sizeof(imm));
     cr_assert_eq(run(set_rip(3), set_rip(3) + 5), imm, "block 3 ran its old code");
     cr_assert_eq(rig.cpu.arena_used, used + 2);
     for (unsigned k = 0; k < 3; k++)

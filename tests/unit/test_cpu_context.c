@@ -4,11 +4,12 @@
  * tables run one after another on one CPU with cpu_run(), and every run must
  * see its own translations and its own code.
  *
- * Owns: a small machine fixture (4 MiB of RAM, a GDT, eight sets of page
- * tables that map the first 2 MiB with 4 KiB pages, six VMCBs) and one test
- * per behaviour: ASID separation of the TLB and of decoded blocks, paging
- * state as part of a context's key, TLB_CONTROL, self-modifying code across
- * contexts, context eviction and a guest's own MOV CR3.
+ * Owns: a small machine fixture on cpu_fixture.h's rig (4 MiB of RAM, a GDT,
+ * eight sets of page tables that map the first 2 MiB with 4 KiB pages, six
+ * VMCBs) and one test per behaviour: ASID separation of the TLB and of
+ * decoded blocks, paging state as part of a context's key, TLB_CONTROL,
+ * self-modifying code across contexts, context eviction and a guest's own
+ * MOV CR3.
  * Must not: use src/hv. Every expectation is guest-visible state (registers,
  * memory bytes, exit codes) written as exact values so each test can fail.
  */
@@ -23,11 +24,14 @@
 #include "svmsim/arch/vmcb.h"
 #include "svmsim/arch/x86.h"
 
-/* ---- guest physical layout */
+#define NVMS 6
+#define RIG_VMCBS struct vmcb *vm[NVMS]
+#include "cpu_fixture.h"
+
+/* ---- guest physical layout: the GDT, IDT and stack of cpu_fixture.h; the
+ * page tables are this file's own, at ROOT(i) */
 
 #define RAM_SIZE (4ull << 20)
-#define GDT_GPA 0x1000ull
-#define IDT_GPA 0x6000ull
 #define CODE_LA 0x10000ull      /* every guest starts here */
 #define CODE_GPA 0x10000ull     /* ... which the tables map 1:1 unless told */
 #define CODE_B_GPA 0x18000ull   /* other code for the same linear RIP */
@@ -36,71 +40,17 @@
 #define DATA_LA 0x40000ull      /* the one linear data address */
 #define DATA_PAGE(i) (0x50000ull + (uint64_t)(i) * 0x1000) /* i < 8 */
 #define CTX_CODE_GPA(i) (0x60000ull + (uint64_t)(i) * 0x1000) /* i < 8 */
-#define STACK_TOP 0x80000ull
 #define ROOT(i) (0x100000ull + (uint64_t)(i) * 0x4000) /* PML4, PDPT, PD, PT */
 #define NROOTS 8
-
-#define CODE64_SEL 0x08
-#define DATA_SEL 0x10
-#define CODE64_ATTR 0x0a9b /* type B, S, P, L, G */
-#define DATA_ATTR 0x0c93   /* type 3, S, P, DB, G */
 
 /* What each data page holds; the 1:1 page at DATA_LA holds something else. */
 #define DATA_VAL(i) (0xda7a000000000000ull | ((uint64_t)(i) + 1) * 0x11111111ull)
 #define IDENTITY_VAL 0x1d1d1d1d1d1d1d1dull
-#define POISON 0xdeadbeefdeadbeefull
 
-#define NVMS 6
 #define A 0
 #define B 1
 
-/* Little-endian bytes of a 32-bit value, for displacements and immediates. */
-#define LE32(x) \
-    (uint8_t)((x) & 0xff), (uint8_t)(((x) >> 8) & 0xff), (uint8_t)(((x) >> 16) & 0xff), \
-        (uint8_t)(((x) >> 24) & 0xff)
-
-static const struct cpu_model default_model = {
-    .maxphyaddr = 48,
-    .nrips = true,
-    .rax_erratum = true,
-    .reserved_start = 0x300000ull,
-    .reserved_end = 0x30ffffull,
-};
-
-/* Criterion runs each test in its own process: one fixture per test. */
-static struct rig {
-    struct gmem mem;
-    struct cpu cpu;
-    struct vmcb *vm[NVMS];
-    uint8_t *iopm;
-    uint8_t *msrpm;
-} rig;
-
-static void phys_write(uint64_t gpa, const void *buf, size_t len)
-{
-    uint8_t *p = gmem_ptr(&rig.mem, gpa, len);
-    cr_assert_not_null(p, "guest write at 0x%llx is outside RAM", (unsigned long long)gpa);
-    memcpy(p, buf, len);
-    cpu_notify_phys_write(&rig.cpu, gpa, len);
-}
-
-static void phys_write_u64(uint64_t gpa, uint64_t v)
-{
-    phys_write(gpa, &v, sizeof(v));
-}
-
-static uint32_t phys_read_u32(uint64_t gpa)
-{
-    const uint8_t *p = gmem_ptr(&rig.mem, gpa, 4);
-    cr_assert_not_null(p);
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* Instruction bytes at a guest physical address. */
-#define GUEST_CODE(gpa, ...) \
-    phys_write((gpa), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
+static const struct cpu_model default_model = CPU_FIXTURE_MODEL(0x300000ull, 0x30ffffull);
 
 /* One set of page tables at root: the first 2 MiB 1:1 with 4 KiB pages
  * (so that single pages can be remapped), the next 2 MiB 1:1 with one
@@ -126,53 +76,6 @@ static void map_page(uint64_t root, uint64_t la, uint64_t pa)
     phys_write_u64(root + 0x3000 + (la >> 12) * 8, pa | X86_PTE_P | X86_PTE_RW);
 }
 
-static void write_gdt(void)
-{
-    const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
-    phys_write(GDT_GPA, gdt, sizeof(gdt));
-}
-
-static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
-{
-    s->selector = sel;
-    s->attrib = attrib;
-    s->limit = 0xffffffff;
-    s->base = 0;
-}
-
-/* 64-bit mode, CPL 0, paging on with cr3, EFER.SVME set, RIP at CODE_LA. */
-static void write_save_area(struct vmcb_save_area *sa, uint64_t cr3)
-{
-    seg_set(&sa->cs, CODE64_SEL, CODE64_ATTR);
-    seg_set(&sa->ss, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->ds, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->es, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->fs, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->gs, DATA_SEL, DATA_ATTR);
-    sa->gdtr.base = GDT_GPA;
-    sa->gdtr.limit = 3 * 8 - 1;
-    sa->idtr.base = IDT_GPA;
-    sa->idtr.limit = 256 * 16 - 1;
-    sa->cpl = 0;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    sa->cr0 = 0x80010033;
-    sa->cr3 = cr3;
-    sa->cr4 = X86_CR4_PAE;
-    sa->dr6 = 0xffff0ff0;
-    sa->dr7 = 0x400;
-    sa->rflags = X86_RFLAGS_FIXED;
-    sa->rsp = STACK_TOP;
-    sa->rip = CODE_LA;
-    sa->g_pat = 0x0007040600070406ull;
-}
-
-static void intercept(struct vmcb *vmcb, uint64_t exit_code)
-{
-    int bit = svm_exit_intercept_bit(exit_code);
-    cr_assert_geq(bit, 0, "exit code 0x%llx has no intercept bit", (unsigned long long)exit_code);
-    vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
-}
-
 /* The code every guest runs unless a test gives it other code:
  *   mov rax, [DATA_LA]
  *   hlt */
@@ -184,16 +87,11 @@ static void write_read_code(uint64_t gpa)
 #define READ_CODE_HLT (CODE_LA + 8)
 
 /* VM v: ASID v + 1, its own page tables ROOT(v) with DATA_LA on
- * DATA_PAGE(v); VMRUN (as VMRUN's checks require), HLT and VMMCALL
- * intercepted. */
+ * DATA_PAGE(v), RIP at CODE_LA; VMRUN (as VMRUN's checks require), HLT and
+ * VMMCALL intercepted. */
 static void rig_setup(void)
 {
-    memset(&rig, 0, sizeof(rig));
-    cr_assert_eq(gmem_init(&rig.mem, RAM_SIZE), 0);
-    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, &default_model), 0);
-    rig.iopm = calloc(1, SVM_IOPM_SIZE);
-    rig.msrpm = calloc(1, SVM_MSRPM_SIZE);
-    cr_assert(rig.iopm && rig.msrpm);
+    rig_init(RAM_SIZE, &default_model);
     write_gdt();
     for (unsigned i = 0; i < NROOTS; i++) {
         write_tables(ROOT(i), i);
@@ -202,14 +100,10 @@ static void rig_setup(void)
     phys_write_u64(DATA_LA, IDENTITY_VAL);
     write_read_code(CODE_GPA);
     for (unsigned v = 0; v < NVMS; v++) {
-        struct vmcb *vmcb = aligned_alloc(4096, sizeof(struct vmcb));
-        cr_assert_not_null(vmcb);
-        memset(vmcb, 0, sizeof(*vmcb));
-        write_save_area(&vmcb->save, ROOT(v));
-        intercept(vmcb, SVM_EXIT_VMRUN);
-        intercept(vmcb, SVM_EXIT_HLT);
-        intercept(vmcb, SVM_EXIT_VMMCALL);
-        vmcb->control.asid = v + 1;
+        struct vmcb *vmcb = alloc_vmcb(v + 1, ROOT(v));
+        vmcb->save.rip = CODE_LA;
+        set_intercept(vmcb, SVM_EXIT_HLT);
+        set_intercept(vmcb, SVM_EXIT_VMMCALL);
         rig.vm[v] = vmcb;
     }
 }
@@ -218,10 +112,7 @@ static void rig_teardown(void)
 {
     for (unsigned v = 0; v < NVMS; v++)
         free(rig.vm[v]);
-    free(rig.msrpm);
-    free(rig.iopm);
-    cpu_fini(&rig.cpu);
-    gmem_fini(&rig.mem);
+    rig_fini();
 }
 
 TestSuite(cpu_context, .init = rig_setup, .fini = rig_teardown);
@@ -692,7 +583,7 @@ static void set_nx(uint64_t root, uint64_t la)
 static void nx_vm(void)
 {
     rig.vm[A]->save.efer |= X86_EFER_NXE;
-    intercept(rig.vm[A], SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+    set_intercept(rig.vm[A], SVM_EXIT_EXCP_BASE + X86_VEC_PF);
 }
 
 Test(cpu_context, a_read_translation_of_a_no_execute_page_does_not_let_a_fetch_through)

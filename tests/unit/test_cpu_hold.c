@@ -3,12 +3,13 @@
  * svm_store_hot, svm_load_hot and the poison of held fields), as the contract
  * above cpu_run in src/cpu/cpu.h states them.
  *
- * Owns: a small machine fixture (2 MiB of RAM mapped 1:1 by a 2 MiB page, a
- * second set of tables that maps the same, a GDT, two 64-bit ring-0 VMCBs
- * with IOIO (port 0x80), CPUID, VMMCALL and HLT intercepted) and one test
- * per behaviour: the whole store without hold_state, the hot store, poison
- * and sync with it, resuming a held VMCB, switching VMCBs, fast-exit answers,
- * the budget across fast resumes and the save-area checks on resume.
+ * Owns: a small machine fixture on cpu_fixture.h's rig (2 MiB of RAM mapped
+ * 1:1 by a 2 MiB page, a second set of tables that maps the same, a GDT, two
+ * 64-bit ring-0 VMCBs with IOIO (port 0x80), CPUID, VMMCALL and HLT
+ * intercepted) and one test per behaviour: the whole store without
+ * hold_state, the hot store, poison and sync with it, resuming a held VMCB,
+ * switching VMCBs, fast-exit answers, the budget across fast resumes and the
+ * save-area checks on resume.
  * Must not: use src/hv (the test is the host). Every expectation is an exact
  * guest-visible value so that each test can fail; what depends on the poison
  * of held fields is under SVMSIM_CHECKS, so the file passes in every build.
@@ -25,27 +26,17 @@
 #include "svmsim/arch/vmcb.h"
 #include "svmsim/arch/x86.h"
 
-/* ---- guest physical layout (linear == physical under both sets of tables) */
+#define RIG_VMCBS struct vmcb *a, *b
+#include "cpu_fixture.h"
+
+/* ---- guest physical layout (linear == physical under both sets of tables);
+ * below 0x80000 the GDT, tables, IDT and stack of cpu_fixture.h */
 
 #define RAM_SIZE (2ull << 20)
-#define GDT_GPA 0x1000ull
-#define PML4_GPA 0x2000ull
-#define PDPT_GPA 0x3000ull
-#define PD_GPA 0x4000ull
 #define ALT_PML4_GPA 0x5000ull /* another CR3 for the same mapping */
-#define IDT_GPA 0x6000ull
 #define CODE_GPA 0x10000ull    /* VMCB A's code */
 #define CODE_B_GPA 0x11000ull  /* VMCB B's code */
-#define STACK_TOP 0x80000ull
 
-#define CODE64_SEL 0x08
-#define DATA_SEL 0x10
-#define CODE64_ATTR 0x0a9b /* type B, S, P, L, G */
-#define DATA_ATTR 0x0c93   /* type 3, S, P, DB, G */
-
-#define GUEST_EFER (X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME)
-#define GUEST_CR0 0x80010033ull
-#define GUEST_PAT 0x0007040600070406ull
 #define IO_PORT 0x80
 #define HOST_RAX 0x1111111111111111ull /* RAX the host enters with */
 
@@ -54,116 +45,29 @@
 #define POISON16 0xa5a5u
 #endif
 
-#define LE32(x) \
-    (uint8_t)((x) & 0xff), (uint8_t)(((x) >> 8) & 0xff), (uint8_t)(((x) >> 16) & 0xff), \
-        (uint8_t)(((x) >> 24) & 0xff)
+static const struct cpu_model default_model = CPU_FIXTURE_MODEL(0x300000ull, 0x30ffffull);
 
-static const struct cpu_model default_model = {
-    .maxphyaddr = 48,
-    .nrips = true,
-    .rax_erratum = true,
-    .reserved_start = 0x300000ull,
-    .reserved_end = 0x30ffffull,
-};
-
-/* Criterion runs each test in its own process: one fixture per test. */
-static struct rig {
-    struct gmem mem;
-    struct cpu cpu;
-    struct vmcb *a, *b;
-    uint8_t *iopm;
-    uint8_t *msrpm;
-} rig;
-
-static void phys_write(uint64_t gpa, const void *buf, size_t len)
-{
-    uint8_t *p = gmem_ptr(&rig.mem, gpa, len);
-    cr_assert_not_null(p, "guest write at 0x%llx is outside RAM", (unsigned long long)gpa);
-    memcpy(p, buf, len);
-    cpu_notify_phys_write(&rig.cpu, gpa, len);
-}
-
-static void phys_write_u64(uint64_t gpa, uint64_t v)
-{
-    phys_write(gpa, &v, sizeof(v));
-}
-
-#define GUEST_CODE(gpa, ...) \
-    phys_write((gpa), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
-
-static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
-{
-    s->selector = sel;
-    s->attrib = attrib;
-    s->limit = 0xffffffff;
-    s->base = 0;
-}
-
-/* 64-bit mode, CPL 0, paging on with cr3, RIP at rip. */
-static void write_save_area(struct vmcb_save_area *sa, uint64_t cr3, uint64_t rip)
-{
-    seg_set(&sa->cs, CODE64_SEL, CODE64_ATTR);
-    seg_set(&sa->ss, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->ds, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->es, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->fs, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->gs, DATA_SEL, DATA_ATTR);
-    sa->gdtr.base = GDT_GPA;
-    sa->gdtr.limit = 3 * 8 - 1;
-    sa->idtr.base = IDT_GPA;
-    sa->idtr.limit = 256 * 16 - 1;
-    sa->cpl = 0;
-    sa->efer = GUEST_EFER;
-    sa->cr0 = GUEST_CR0;
-    sa->cr3 = cr3;
-    sa->cr4 = X86_CR4_PAE;
-    sa->dr6 = 0xffff0ff0;
-    sa->dr7 = 0x400;
-    sa->rflags = X86_RFLAGS_FIXED;
-    sa->rsp = STACK_TOP;
-    sa->rax = HOST_RAX;
-    sa->rip = rip;
-    sa->g_pat = GUEST_PAT;
-}
-
-static void intercept(struct vmcb *vmcb, uint64_t exit_code)
-{
-    int bit = svm_exit_intercept_bit(exit_code);
-    cr_assert_geq(bit, 0, "exit code 0x%llx has no intercept bit", (unsigned long long)exit_code);
-    vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
-}
-
+/* write_save_area's guest with cr3, RIP at rip and RAX HOST_RAX; IOIO,
+ * CPUID, HLT and VMMCALL intercepted. */
 static struct vmcb *new_vmcb(uint32_t asid, uint64_t cr3, uint64_t rip)
 {
-    struct vmcb *vmcb = aligned_alloc(4096, sizeof(struct vmcb));
-    cr_assert_not_null(vmcb);
-    memset(vmcb, 0, sizeof(*vmcb));
-    write_save_area(&vmcb->save, cr3, rip);
-    intercept(vmcb, SVM_EXIT_VMRUN); /* as VMRUN's checks require */
-    intercept(vmcb, SVM_EXIT_IOIO);
-    intercept(vmcb, SVM_EXIT_CPUID);
-    intercept(vmcb, SVM_EXIT_HLT);
-    intercept(vmcb, SVM_EXIT_VMMCALL);
-    vmcb->control.asid = asid;
+    struct vmcb *vmcb = alloc_vmcb(asid, cr3);
+    vmcb->save.rax = HOST_RAX;
+    vmcb->save.rip = rip;
+    set_intercept(vmcb, SVM_EXIT_IOIO);
+    set_intercept(vmcb, SVM_EXIT_CPUID);
+    set_intercept(vmcb, SVM_EXIT_HLT);
+    set_intercept(vmcb, SVM_EXIT_VMMCALL);
     return vmcb;
 }
 
 static void rig_setup(void)
 {
-    memset(&rig, 0, sizeof(rig));
-    cr_assert_eq(gmem_init(&rig.mem, RAM_SIZE), 0);
-    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, &default_model), 0);
-    rig.iopm = calloc(1, SVM_IOPM_SIZE);
-    rig.msrpm = calloc(1, SVM_MSRPM_SIZE);
-    cr_assert(rig.iopm && rig.msrpm);
-    rig.iopm[IO_PORT / 8] |= (uint8_t)(1u << (IO_PORT % 8));
-    const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
-    phys_write(GDT_GPA, gdt, sizeof(gdt));
-    const uint64_t rw = X86_PTE_P | X86_PTE_RW;
-    phys_write_u64(PML4_GPA, PDPT_GPA | rw);
-    phys_write_u64(ALT_PML4_GPA, PDPT_GPA | rw);
-    phys_write_u64(PDPT_GPA, PD_GPA | rw);
-    phys_write_u64(PD_GPA, 0 | rw | X86_PTE_PS);
+    rig_init(RAM_SIZE, &default_model);
+    iopm_set(IO_PORT);
+    write_gdt();
+    write_identity_tables(RAM_SIZE);
+    phys_write_u64(ALT_PML4_GPA, PDPT_GPA | X86_PTE_P | X86_PTE_RW);
     rig.a = new_vmcb(1, PML4_GPA, CODE_GPA);
     rig.b = new_vmcb(2, ALT_PML4_GPA, CODE_B_GPA);
 }
@@ -172,10 +76,7 @@ static void rig_teardown(void)
 {
     free(rig.a);
     free(rig.b);
-    free(rig.msrpm);
-    free(rig.iopm);
-    cpu_fini(&rig.cpu);
-    gmem_fini(&rig.mem);
+    rig_fini();
 }
 
 TestSuite(cpu_hold, .init = rig_setup, .fini = rig_teardown);
@@ -708,6 +609,21 @@ Test(cpu_hold, a_sync_after_a_budget_stop_at_a_resumed_exit_keeps_the_handlers_r
 
 /* ---- 7. VMRUN's checks when resuming a held VMCB */
 
+/* Runs A, its INs answered 0x42 by resumed fast exits, to the #VMEXIT that
+ * ends the run. When a guest changed what VMRUN checks, the checks on resume
+ * may want a full VMRUN, or fail one, at once or on the host's next run:
+ * then cpu_run returns HANDLED first and the host runs again. */
+static void run_fast_to_vmexit(void)
+{
+    fast_on(rig.a, CPU_FAST_RESUME);
+    fast.in_base = 0x42;
+    uint64_t budget = 1000;
+    enum cpu_run_result r = run(rig.a, &budget);
+    for (unsigned i = 0; r == CPU_RUN_HANDLED && i < 3; i++)
+        r = run(rig.a, &budget);
+    cr_assert_eq(r, CPU_RUN_VMEXIT);
+}
+
 /* The guest clears its own EFER.SVME (WRMSR is not intercepted), which
  * VMRUN's save-area checks refuse (CODE_GPA):
  *   00 mov ecx, 0xc0000080
@@ -756,14 +672,7 @@ Test(cpu_hold, resuming_a_guest_that_cleared_efer_svme_fails_vmruns_checks)
 Test(cpu_hold, a_resumed_fast_exit_after_the_guest_cleared_efer_svme_fails_vmruns_checks)
 {
     write_svme_code();
-    fast_on(rig.a, CPU_FAST_RESUME);
-    fast.in_base = 0x42;
-    uint64_t budget = 1000;
-    enum cpu_run_result r = run(rig.a, &budget);
-    /* Either at once, or on the host's next run: a VMRUN would fail. */
-    for (unsigned i = 0; r == CPU_RUN_HANDLED && i < 3; i++)
-        r = run(rig.a, &budget);
-    cr_assert_eq(r, CPU_RUN_VMEXIT);
+    run_fast_to_vmexit();
     cr_expect_eq(rig.a->control.exit_code, SVM_EXIT_ERR, "exit 0x%llx",
                  (unsigned long long)rig.a->control.exit_code);
     cr_expect_eq(fast.io_calls, 1);
@@ -798,14 +707,7 @@ Test(cpu_hold, resuming_after_a_guest_mov_cr3_runs_on_and_records_the_new_cr3_as
 Test(cpu_hold, a_resumed_fast_exit_after_a_guest_mov_cr3_runs_on_to_the_next_exit)
 {
     write_cr3_code();
-    fast_on(rig.a, CPU_FAST_RESUME);
-    fast.in_base = 0x42;
-    uint64_t budget = 1000;
-    enum cpu_run_result r = run(rig.a, &budget);
-    /* The checks may want a full VMRUN: then cpu_run returns HANDLED. */
-    for (unsigned i = 0; r == CPU_RUN_HANDLED && i < 3; i++)
-        r = run(rig.a, &budget);
-    cr_assert_eq(r, CPU_RUN_VMEXIT);
+    run_fast_to_vmexit();
     cr_expect_eq(rig.a->control.exit_code, SVM_EXIT_VMMCALL);
     cr_expect_eq(fast.io_calls, 1);
     cr_expect_eq(fast.calls, 2);

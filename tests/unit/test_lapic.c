@@ -107,6 +107,13 @@ static void apic_wr(unsigned off, uint32_t v)
     mmio_write(PAGE + off, 4, v);
 }
 
+/* Writes v to the register at off, then reads it back. */
+static uint64_t apic_wr_rd(unsigned off, uint32_t v)
+{
+    apic_wr(off, v);
+    return apic_rd(off);
+}
+
 static bool irr_has(unsigned vec)
 {
     return *reg(APIC_IRR + (vec / 32) * 0x10) & (1u << (vec % 32));
@@ -125,6 +132,15 @@ static void set_isr(unsigned vec)
     *reg(APIC_ISR + (vec / 32) * 0x10) |= 1u << (vec % 32);
 }
 
+/* An IPI of icr (fixed delivery, its vector in bits 7:0) to dest (ICR2
+ * bits 31:24): whether the one vCPU took it into its IRR. */
+static bool ipi_taken(uint32_t dest, uint32_t icr)
+{
+    apic_wr(APIC_ICR2, dest << 24);
+    apic_wr(APIC_ICR, icr);
+    return irr_has(icr & 0xff);
+}
+
 /* SPIV bit 8: the APIC software-enabled, spurious vector 0xff. */
 static void sw_enable(void)
 {
@@ -136,6 +152,21 @@ static void set_clock(uint64_t tsc)
 {
     cpu.insns = tsc / 4; /* deterministic: cpu_host_tsc = insns * 4 */
     cr_assert_eq(cpu_host_tsc(&cpu), tsc);
+}
+
+/* Starts the timer at clock now: TDCR tdcr, then TMICT initial. */
+static void start_timer(uint64_t now, uint32_t tdcr, uint32_t initial)
+{
+    set_clock(now);
+    apic_wr(APIC_TDCR, tdcr);
+    apic_wr(APIC_TMICT, initial);
+}
+
+/* TMCCT as read at clock now. */
+static uint64_t tmcct_at(uint64_t now)
+{
+    set_clock(now);
+    return apic_rd(APIC_TMCCT);
 }
 
 static void enter_x2apic(void)
@@ -154,6 +185,13 @@ static void x2_wr(uint32_t msr, uint64_t v)
 {
     cr_assert_eq(lapic_msr_write(&l0, msr, v), 0, "WRMSR 0x%x = 0x%llx refused", msr,
                  (unsigned long long)v);
+}
+
+/* Writes v to an x2APIC MSR, then reads it back. */
+static uint64_t x2_wr_rd(uint32_t msr, uint64_t v)
+{
+    x2_wr(msr, v);
+    return x2_rd(msr);
 }
 
 /* L1's intercepted WRMSR/RDMSR (NRIPS gave next_rip), through
@@ -275,8 +313,7 @@ Test(lapic_mmio, reads_each_register_at_its_offset)
 
 Test(lapic_mmio, tmict_reads_back)
 {
-    apic_wr(APIC_TMICT, 0x12345678);
-    cr_expect_eq(apic_rd(APIC_TMICT), 0x12345678);
+    cr_expect_eq(apic_wr_rd(APIC_TMICT, 0x12345678), 0x12345678);
 }
 
 /* ARBPRI reads 0 in KVM whatever it holds; write-only and reserved slots
@@ -317,14 +354,12 @@ Test(lapic_mmio, byte_reads_of_id)
 
 Test(lapic_mmio, id_write_keeps_bits_31_24)
 {
-    apic_wr(APIC_ID, 0x12345678);
-    cr_expect_eq(apic_rd(APIC_ID), 0x12000000u);
+    cr_expect_eq(apic_wr_rd(APIC_ID, 0x12345678), 0x12000000u);
 }
 
 Test(lapic_mmio, tpr_masks_to_8_bits_and_ppr_follows)
 {
-    apic_wr(APIC_TASKPRI, 0x1234);
-    cr_expect_eq(apic_rd(APIC_TASKPRI), 0x34);
+    cr_expect_eq(apic_wr_rd(APIC_TASKPRI, 0x1234), 0x34);
     cr_expect_eq(apic_rd(APIC_PROCPRI), 0x34);
     apic_wr(APIC_TASKPRI, 0);
     cr_expect_eq(apic_rd(APIC_PROCPRI), 0);
@@ -344,10 +379,8 @@ Test(lapic_mmio, ppr_is_the_higher_of_tpr_and_isr_class)
 
 Test(lapic_mmio, spiv_masks_to_0x3ff)
 {
-    apic_wr(APIC_SPIV, 0xfffff1ffu);
-    cr_expect_eq(apic_rd(APIC_SPIV), 0x1ff);
-    apic_wr(APIC_SPIV, 0xfffffeffu);
-    cr_expect_eq(apic_rd(APIC_SPIV), 0x2ff);
+    cr_expect_eq(apic_wr_rd(APIC_SPIV, 0xfffff1ffu), 0x1ff);
+    cr_expect_eq(apic_wr_rd(APIC_SPIV, 0xfffffeffu), 0x2ff);
 }
 
 /* Software disable (SPIV bit 8 clear) masks every LVT and keeps later
@@ -362,10 +395,8 @@ Test(lapic_mmio, spiv_disable_masks_every_lvt)
     apic_wr(APIC_SPIV, 0xff);
     for (unsigned i = 0; i < 6; i++)
         cr_expect_eq(apic_rd(LVTS[i]), LVT_MASKED | (0x30 + i), "LVT 0x%x", LVTS[i]);
-    apic_wr(APIC_LVT0, 0x700);
-    cr_expect_eq(apic_rd(APIC_LVT0), LVT_MASKED | 0x700);
-    apic_wr(APIC_LVTERR, 0x33);
-    cr_expect_eq(apic_rd(APIC_LVTERR), LVT_MASKED | 0x33);
+    cr_expect_eq(apic_wr_rd(APIC_LVT0, 0x700), LVT_MASKED | 0x700);
+    cr_expect_eq(apic_wr_rd(APIC_LVTERR, 0x33), LVT_MASKED | 0x33);
 }
 
 /* KVM's apic_lvt_mask: vector, delivery status (12) and mask (16) for
@@ -382,40 +413,31 @@ Test(lapic_mmio, lvt_write_masks)
     cr_expect_eq(apic_rd(APIC_LVT0), 0x1f7ff);
     cr_expect_eq(apic_rd(APIC_LVT1), 0x1f7ff);
     cr_expect_eq(apic_rd(APIC_LVTERR), 0x110ff);
-    apic_wr(APIC_LVTERR, 0x0000e7ffu);
-    cr_expect_eq(apic_rd(APIC_LVTERR), 0x000000ffu);
-    apic_wr(APIC_LVT0, 0x0000e7ffu);
-    cr_expect_eq(apic_rd(APIC_LVT0), 0x0000e7ffu);
+    cr_expect_eq(apic_wr_rd(APIC_LVTERR, 0x0000e7ffu), 0x000000ffu);
+    cr_expect_eq(apic_wr_rd(APIC_LVT0, 0x0000e7ffu), 0x0000e7ffu);
 }
 
 Test(lapic_mmio, ldr_keeps_bits_31_24)
 {
-    apic_wr(APIC_LDR, 0xffffffffu);
-    cr_expect_eq(apic_rd(APIC_LDR), 0xff000000u);
-    apic_wr(APIC_LDR, 0x01234567u);
-    cr_expect_eq(apic_rd(APIC_LDR), 0x01000000u);
+    cr_expect_eq(apic_wr_rd(APIC_LDR, 0xffffffffu), 0xff000000u);
+    cr_expect_eq(apic_wr_rd(APIC_LDR, 0x01234567u), 0x01000000u);
 }
 
 Test(lapic_mmio, dfr_keeps_bits_31_28_and_reads_ones_below)
 {
-    apic_wr(APIC_DFR, 0);
-    cr_expect_eq(apic_rd(APIC_DFR), 0x0fffffffu);
-    apic_wr(APIC_DFR, 0x12345678u);
-    cr_expect_eq(apic_rd(APIC_DFR), 0x1fffffffu);
-    apic_wr(APIC_DFR, 0xffffffffu);
-    cr_expect_eq(apic_rd(APIC_DFR), 0xffffffffu);
+    cr_expect_eq(apic_wr_rd(APIC_DFR, 0), 0x0fffffffu);
+    cr_expect_eq(apic_wr_rd(APIC_DFR, 0x12345678u), 0x1fffffffu);
+    cr_expect_eq(apic_wr_rd(APIC_DFR, 0xffffffffu), 0xffffffffu);
 }
 
 Test(lapic_mmio, icr2_keeps_bits_31_24)
 {
-    apic_wr(APIC_ICR2, 0x12345678u);
-    cr_expect_eq(apic_rd(APIC_ICR2), 0x12000000u);
+    cr_expect_eq(apic_wr_rd(APIC_ICR2, 0x12345678u), 0x12000000u);
 }
 
 Test(lapic_mmio, tdcr_keeps_bits_0_1_3)
 {
-    apic_wr(APIC_TDCR, 0xffffffffu);
-    cr_expect_eq(apic_rd(APIC_TDCR), 0xb);
+    cr_expect_eq(apic_wr_rd(APIC_TDCR, 0xffffffffu), 0xb);
 }
 
 /* apic_mmio_write: only a 4-byte write at a slot's start reaches it. */
@@ -444,16 +466,13 @@ Test(lapic_mmio, an_8_byte_write_is_ignored)
 
 Test(lapic_mmio, writes_to_read_only_registers_are_ignored)
 {
-    apic_wr(APIC_LVR, 0);
-    cr_expect_eq(apic_rd(APIC_LVR), 0x50014);
-    apic_wr(APIC_PROCPRI, 0xff);
-    cr_expect_eq(apic_rd(APIC_PROCPRI), 0);
+    cr_expect_eq(apic_wr_rd(APIC_LVR, 0), 0x50014);
+    cr_expect_eq(apic_wr_rd(APIC_PROCPRI, 0xff), 0);
     apic_wr(APIC_ARBPRI, 0xff);
     cr_expect_eq(*reg(APIC_ARBPRI), 0);
     apic_wr(APIC_RRR, 0xff);
     cr_expect_eq(*reg(APIC_RRR), 0);
-    apic_wr(APIC_TMCCT, 1234);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 0);
+    cr_expect_eq(apic_wr_rd(APIC_TMCCT, 1234), 0);
     cr_expect_eq(*reg(APIC_TMCCT), 0);
     for (unsigned w = 0; w < 8; w++) {
         apic_wr(APIC_ISR + w * 0x10, 0xffffffffu);
@@ -540,24 +559,19 @@ Test(lapic_ipi, illegal_vector_sets_esr_bit_5)
     apic_wr(APIC_ICR, (1u << 18) | 0x0f);
     cr_expect_eq(irr_count(), 0);
     cr_expect_eq(apic_rd(APIC_ESR), 0x20);
-    apic_wr(APIC_ESR, 0);
-    cr_expect_eq(apic_rd(APIC_ESR), 0);
+    cr_expect_eq(apic_wr_rd(APIC_ESR, 0), 0);
 }
 
 Test(lapic_ipi, physical_destination_own_id)
 {
     sw_enable();
-    apic_wr(APIC_ICR2, 0u << 24);
-    apic_wr(APIC_ICR, 0x42);
-    cr_expect(irr_has(0x42));
+    cr_expect(ipi_taken(0u, 0x42));
 }
 
 Test(lapic_ipi, physical_destination_broadcast)
 {
     sw_enable();
-    apic_wr(APIC_ICR2, 0xffu << 24);
-    apic_wr(APIC_ICR, 0x43);
-    cr_expect(irr_has(0x43));
+    cr_expect(ipi_taken(0xffu, 0x43));
 }
 
 Test(lapic_ipi, physical_destination_other_id_is_not_accepted)
@@ -576,12 +590,8 @@ Test(lapic_ipi, physical_destination_follows_a_written_id)
 {
     sw_enable();
     apic_wr(APIC_ID, 5u << 24);
-    apic_wr(APIC_ICR2, 5u << 24);
-    apic_wr(APIC_ICR, 0x45);
-    cr_expect(irr_has(0x45), "IPI to the new ID 5 not accepted");
-    apic_wr(APIC_ICR2, 0u << 24);
-    apic_wr(APIC_ICR, 0x46);
-    cr_expect_not(irr_has(0x46), "IPI to the old ID 0 accepted");
+    cr_expect(ipi_taken(5u, 0x45), "IPI to the new ID 5 not accepted");
+    cr_expect_not(ipi_taken(0u, 0x46), "IPI to the old ID 0 accepted");
 }
 
 Test(lapic_ipi, all_including_self_sets_irr)
@@ -620,15 +630,9 @@ Test(lapic_ipi, logical_flat_matches_ldr_bits)
 {
     sw_enable();
     apic_wr(APIC_LDR, 0x05u << 24);
-    apic_wr(APIC_ICR2, 0x04u << 24);
-    apic_wr(APIC_ICR, (1u << 11) | 0x50);
-    cr_expect(irr_has(0x50));
-    apic_wr(APIC_ICR2, 0x0au << 24);
-    apic_wr(APIC_ICR, (1u << 11) | 0x51);
-    cr_expect_not(irr_has(0x51));
-    apic_wr(APIC_ICR2, 0xffu << 24);
-    apic_wr(APIC_ICR, (1u << 11) | 0x52);
-    cr_expect(irr_has(0x52));
+    cr_expect(ipi_taken(0x04u, (1u << 11) | 0x50));
+    cr_expect_not(ipi_taken(0x0au, (1u << 11) | 0x51));
+    cr_expect(ipi_taken(0xffu, (1u << 11) | 0x52));
 }
 
 /* Cluster model (DFR 0x0fffffff): cluster = bits 7:4, members bits 3:0. */
@@ -637,15 +641,9 @@ Test(lapic_ipi, logical_cluster_matches_cluster_and_member)
     sw_enable();
     apic_wr(APIC_DFR, 0x0fffffffu);
     apic_wr(APIC_LDR, 0x21u << 24);
-    apic_wr(APIC_ICR2, 0x23u << 24);
-    apic_wr(APIC_ICR, (1u << 11) | 0x60);
-    cr_expect(irr_has(0x60));
-    apic_wr(APIC_ICR2, 0x11u << 24);
-    apic_wr(APIC_ICR, (1u << 11) | 0x61);
-    cr_expect_not(irr_has(0x61), "other cluster");
-    apic_wr(APIC_ICR2, 0x22u << 24);
-    apic_wr(APIC_ICR, (1u << 11) | 0x62);
-    cr_expect_not(irr_has(0x62), "other member");
+    cr_expect(ipi_taken(0x23u, (1u << 11) | 0x60));
+    cr_expect_not(ipi_taken(0x11u, (1u << 11) | 0x61), "other cluster");
+    cr_expect_not(ipi_taken(0x22u, (1u << 11) | 0x62), "other member");
 }
 
 /* A software-disabled APIC (SPIV bit 8 clear, as at reset) accepts only
@@ -703,18 +701,12 @@ Test(lapic_eoi, same_class_two_vectors)
 
 Test(lapic_timer, one_shot_counts_down_and_stops_at_zero)
 {
-    set_clock(4000);
-    apic_wr(APIC_TDCR, 0xb); /* divide by 1 */
-    apic_wr(APIC_TMICT, 1000);
+    start_timer(4000, 0xb, 1000); /* divide by 1 */
     cr_expect_eq(apic_rd(APIC_TMCCT), 1000);
-    set_clock(4100);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
-    set_clock(4996);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 4);
-    set_clock(5000);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 0);
-    set_clock(9000);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 0);
+    cr_expect_eq(tmcct_at(4100), 900);
+    cr_expect_eq(tmcct_at(4996), 4);
+    cr_expect_eq(tmcct_at(5000), 0);
+    cr_expect_eq(tmcct_at(9000), 0);
     cr_expect_eq(apic_rd(APIC_TMICT), 1000);
 }
 
@@ -724,58 +716,40 @@ Test(lapic_timer, periodic_wraps)
     apic_wr(APIC_TDCR, 0xb);
     apic_wr(APIC_LVTT, 0x20000 | 0x30);
     apic_wr(APIC_TMICT, 1000);
-    set_clock(100);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
-    set_clock(1000);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 1000);
-    set_clock(1100);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
-    set_clock(7300);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 700);
+    cr_expect_eq(tmcct_at(100), 900);
+    cr_expect_eq(tmcct_at(1000), 1000);
+    cr_expect_eq(tmcct_at(1100), 900);
+    cr_expect_eq(tmcct_at(7300), 700);
 }
 
 Test(lapic_timer, divide_by_2_halves_the_rate)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0x0); /* divide by 2 */
-    apic_wr(APIC_TMICT, 1000);
-    set_clock(200);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
-    set_clock(1996);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 2);
-    set_clock(2000);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 0);
+    start_timer(0, 0x0, 1000); /* divide by 2 */
+    cr_expect_eq(tmcct_at(200), 900);
+    cr_expect_eq(tmcct_at(1996), 2);
+    cr_expect_eq(tmcct_at(2000), 0);
 }
 
 /* TDCR 0xa: bits 0,1,3 = 1,0,1 -> value 6 -> divide by 128. */
 Test(lapic_timer, divide_by_128)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0xa);
-    apic_wr(APIC_TMICT, 1000);
-    set_clock(128 * 10);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 990);
+    start_timer(0, 0xa, 1000);
+    cr_expect_eq(tmcct_at(128 * 10), 990);
 }
 
 /* A new divisor mid-count: the count goes on from where it is. */
 Test(lapic_timer, tdcr_change_keeps_the_count)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0xb);
-    apic_wr(APIC_TMICT, 1000);
-    set_clock(100);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
+    start_timer(0, 0xb, 1000);
+    cr_expect_eq(tmcct_at(100), 900);
     apic_wr(APIC_TDCR, 0x0);
     cr_expect_eq(apic_rd(APIC_TMCCT), 900);
-    set_clock(200);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 850);
+    cr_expect_eq(tmcct_at(200), 850);
 }
 
 Test(lapic_timer, tmict_zero_stops)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0xb);
-    apic_wr(APIC_TMICT, 1000);
+    start_timer(0, 0xb, 1000);
     set_clock(100);
     apic_wr(APIC_TMICT, 0);
     cr_expect_eq(apic_rd(APIC_TMCCT), 0);
@@ -783,14 +757,22 @@ Test(lapic_timer, tmict_zero_stops)
 
 Test(lapic_timer, tmict_write_restarts)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0xb);
-    apic_wr(APIC_TMICT, 1000);
+    start_timer(0, 0xb, 1000);
     set_clock(400);
     apic_wr(APIC_TMICT, 500);
     cr_expect_eq(apic_rd(APIC_TMCCT), 500);
-    set_clock(500);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 400);
+    cr_expect_eq(tmcct_at(500), 400);
+}
+
+/* A one-shot count of 1000 from clock 0, LVTT written with lvtt at 100:
+ * the count goes on. */
+static void expect_lvtt_write_keeps_the_timer(uint32_t lvtt)
+{
+    start_timer(0, 0xb, 1000);
+    set_clock(100);
+    apic_wr(APIC_LVTT, lvtt);
+    cr_expect_eq(apic_rd(APIC_TMICT), 1000);
+    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
 }
 
 /* Switching LVTT between one-shot and periodic does not disarm the timer:
@@ -799,25 +781,13 @@ Test(lapic_timer, tmict_write_restarts)
  * not start the timer". */
 Test(lapic_timer, periodic_bit_change_keeps_the_timer)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0xb);
-    apic_wr(APIC_TMICT, 1000);
-    set_clock(100);
-    apic_wr(APIC_LVTT, LVT_MASKED | 0x20000 | 0x30);
-    cr_expect_eq(apic_rd(APIC_TMICT), 1000);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
+    expect_lvtt_write_keeps_the_timer(LVT_MASKED | 0x20000 | 0x30);
 }
 
 /* Rewriting LVTT without changing its mode leaves the timer alone. */
 Test(lapic_timer, same_mode_lvtt_write_keeps_the_timer)
 {
-    set_clock(0);
-    apic_wr(APIC_TDCR, 0xb);
-    apic_wr(APIC_TMICT, 1000);
-    set_clock(100);
-    apic_wr(APIC_LVTT, LVT_MASKED | 0x31);
-    cr_expect_eq(apic_rd(APIC_TMICT), 1000);
-    cr_expect_eq(apic_rd(APIC_TMCCT), 900);
+    expect_lvtt_write_keeps_the_timer(LVT_MASKED | 0x31);
 }
 
 /* ======================================================================
@@ -1016,17 +986,12 @@ Test(lapic_x2apic, write_only_and_missing_registers_fault_on_read)
 Test(lapic_x2apic, writes)
 {
     enter_x2apic();
-    x2_wr(0x808, 0x40);
-    cr_expect_eq(x2_rd(0x808), 0x40);
+    cr_expect_eq(x2_wr_rd(0x808, 0x40), 0x40);
     cr_expect_eq(x2_rd(0x80a), 0x40);
-    x2_wr(0x80f, 0x1ff);
-    cr_expect_eq(x2_rd(0x80f), 0x1ff);
-    x2_wr(0x835, 0xffffffffu);
-    cr_expect_eq(x2_rd(0x835), 0x1f7ff);
-    x2_wr(0x83e, 0x3);
-    cr_expect_eq(x2_rd(0x83e), 0x3);
-    x2_wr(0x828, 0);
-    cr_expect_eq(x2_rd(0x828), 0);
+    cr_expect_eq(x2_wr_rd(0x80f, 0x1ff), 0x1ff);
+    cr_expect_eq(x2_wr_rd(0x835, 0xffffffffu), 0x1f7ff);
+    cr_expect_eq(x2_wr_rd(0x83e, 0x3), 0x3);
+    cr_expect_eq(x2_wr_rd(0x828, 0), 0);
 }
 
 Test(lapic_x2apic, read_only_and_missing_registers_fault_on_write)

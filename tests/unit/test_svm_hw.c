@@ -1,10 +1,11 @@
 /* test_svm_hw.c — the CPU model as SVM hardware (src/cpu/, svm_hw.c): a host
  * fills a VMCB, calls cpu_run() and reads the #VMEXIT back, with no L0.
  *
- * Owns: a small machine fixture (4 MiB of RAM, identity page tables, a GDT,
- * an IDT, a 64-bit ring-0 save area, IOPM and MSRPM buffers) and one test per
- * hardware behaviour: intercepts, EXITINFO layouts, exception delivery and
- * EXITINTINFO, EVENTINJ, the VMSAVE RAX erratum and the instruction budget.
+ * Owns: a small machine fixture on cpu_fixture.h's rig (4 MiB of RAM,
+ * identity page tables, a GDT, an IDT, a 64-bit ring-0 save area, IOPM and
+ * MSRPM buffers) and one test per hardware behaviour: intercepts, EXITINFO
+ * layouts, exception delivery and EXITINTINFO, EVENTINJ, the VMSAVE RAX
+ * erratum and the instruction budget.
  * Must not: use src/hv; every expectation is the AMD APM's (vol. 2 §15),
  * written as exact values so each test can fail.
  */
@@ -19,24 +20,17 @@
 #include "svmsim/arch/vmcb.h"
 #include "svmsim/arch/x86.h"
 
-/* ---- guest physical layout (identity mapped: linear == physical) */
+#define RIG_VMCBS struct vmcb *vmcb
+#include "cpu_fixture.h"
+
+/* ---- guest physical layout (identity mapped: linear == physical); below
+ * 0x80000 the GDT, tables, IDT and stack of cpu_fixture.h */
 
 #define RAM_SIZE (4ull << 20)
-#define GDT_GPA 0x1000ull
-#define PML4_GPA 0x2000ull
-#define PDPT_GPA 0x3000ull
-#define PD_GPA 0x4000ull
-#define IDT_GPA 0x6000ull
 #define CODE_GPA 0x10000ull
 #define HANDLER_GPA 0x11000ull
 #define DATA_GPA 0x20000ull
-#define STACK_TOP 0x80000ull
 #define UNMAPPED_LA 0x800000ull /* PD entry 4: not present */
-
-#define CODE64_SEL 0x08
-#define DATA_SEL 0x10
-#define CODE64_ATTR 0x0a9b /* type B, S, P, L, G */
-#define DATA_ATTR 0x0c93   /* type 3, S, P, DB, G */
 
 #define RESERVED_START 0x300000ull
 #define RESERVED_END 0x30ffffull
@@ -44,122 +38,34 @@
 #define GATE_INTR 0xe
 #define INITIAL_CR2 0xc2c2c2c2ull
 
-static const struct cpu_model default_model = {
-    .maxphyaddr = 48,
-    .nrips = true,
-    .rax_erratum = true,
-    .reserved_start = RESERVED_START,
-    .reserved_end = RESERVED_END,
-};
+static const struct cpu_model default_model = CPU_FIXTURE_MODEL(RESERVED_START, RESERVED_END);
 
-/* The machine a test drives: Criterion runs each test in its own process, so
- * one fixture per file is one per test. */
-static struct rig {
-    struct gmem mem;
-    struct cpu cpu;
-    struct vmcb *vmcb;
-    uint8_t *iopm;
-    uint8_t *msrpm;
-} rig;
-
-static void phys_write(uint64_t gpa, const void *buf, size_t len)
+/* write_save_area's guest (64-bit mode, CPL 0, paging on at PML4_GPA,
+ * EFER.SVME set, an empty IDT of 256 zero gates) with CR2 INITIAL_CR2 and
+ * RIP at CODE_GPA. */
+static void write_code_save_area(struct vmcb_save_area *sa)
 {
-    uint8_t *p = gmem_ptr(&rig.mem, gpa, len);
-    cr_assert_not_null(p, "guest write at 0x%llx is outside RAM", (unsigned long long)gpa);
-    memcpy(p, buf, len);
-    cpu_notify_phys_write(&rig.cpu, gpa, len);
-}
-
-static void phys_write_u64(uint64_t gpa, uint64_t v)
-{
-    phys_write(gpa, &v, sizeof(v));
-}
-
-static uint64_t phys_read_u64(uint64_t gpa)
-{
-    const uint8_t *p = gmem_ptr(&rig.mem, gpa, 8);
-    cr_assert_not_null(p);
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-/* Instruction bytes at a guest address: GUEST_CODE(CODE_GPA, 0x0f, 0xa2). */
-#define GUEST_CODE(gpa, ...) \
-    phys_write((gpa), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
-
-/* GDT with a 64-bit code and a flat data segment; 1:1 mapping of the first
- * 4 MiB with two 2 MiB pages; everything above is not present. */
-static void write_boot_tables(void)
-{
-    const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
-    phys_write(GDT_GPA, gdt, sizeof(gdt));
-    phys_write_u64(PML4_GPA, PDPT_GPA | X86_PTE_P | X86_PTE_RW);
-    phys_write_u64(PDPT_GPA, PD_GPA | X86_PTE_P | X86_PTE_RW);
-    for (uint64_t i = 0; i < RAM_SIZE >> 21; i++)
-        phys_write_u64(PD_GPA + i * 8, (i << 21) | X86_PTE_P | X86_PTE_RW | X86_PTE_PS);
-}
-
-static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
-{
-    s->selector = sel;
-    s->attrib = attrib;
-    s->limit = 0xffffffff;
-    s->base = 0;
-}
-
-/* 64-bit mode, CPL 0, paging on, EFER.SVME set (as the host runs it), RIP
- * at CODE_GPA, an empty IDT of 256 zero gates. */
-static void write_save_area(struct vmcb_save_area *sa)
-{
-    seg_set(&sa->cs, CODE64_SEL, CODE64_ATTR);
-    seg_set(&sa->ss, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->ds, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->es, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->fs, DATA_SEL, DATA_ATTR);
-    seg_set(&sa->gs, DATA_SEL, DATA_ATTR);
-    sa->gdtr.base = GDT_GPA;
-    sa->gdtr.limit = 3 * 8 - 1;
-    sa->idtr.base = IDT_GPA;
-    sa->idtr.limit = 256 * 16 - 1;
-    sa->cpl = 0;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    sa->cr0 = 0x80010033;
+    write_save_area(sa, PML4_GPA);
     sa->cr2 = INITIAL_CR2;
-    sa->cr3 = PML4_GPA;
-    sa->cr4 = X86_CR4_PAE;
-    sa->dr6 = 0xffff0ff0;
-    sa->dr7 = 0x400;
-    sa->rflags = X86_RFLAGS_FIXED;
-    sa->rsp = STACK_TOP;
     sa->rip = CODE_GPA;
-    sa->g_pat = 0x0007040600070406ull;
 }
 
+/* The GDT; 1:1 mapping of the first 4 MiB with two 2 MiB pages, everything
+ * above not present; one VMCB VMRUN accepts (APM vol. 2 §15.5.1), ASID 1,
+ * with write_code_save_area's guest. */
 static void rig_setup(void)
 {
-    memset(&rig, 0, sizeof(rig));
-    cr_assert_eq(gmem_init(&rig.mem, RAM_SIZE), 0);
-    cr_assert_eq(cpu_init(&rig.cpu, &rig.mem, &default_model), 0);
-    rig.vmcb = aligned_alloc(4096, sizeof(struct vmcb));
-    rig.iopm = calloc(1, SVM_IOPM_SIZE);
-    rig.msrpm = calloc(1, SVM_MSRPM_SIZE);
-    cr_assert(rig.vmcb && rig.iopm && rig.msrpm);
-    memset(rig.vmcb, 0, sizeof(*rig.vmcb));
-    write_boot_tables();
-    write_save_area(&rig.vmcb->save);
-    /* A VMCB VMRUN accepts (APM vol. 2 §15.5.1): VMRUN intercepted, ASID 1. */
-    rig.vmcb->control.intercepts[SVM_EXIT_VMRUN / 32] |= 1u << (SVM_EXIT_VMRUN % 32);
-    rig.vmcb->control.asid = 1;
+    rig_init(RAM_SIZE, &default_model);
+    write_gdt();
+    write_identity_tables(RAM_SIZE);
+    rig.vmcb = alloc_vmcb(1, PML4_GPA);
+    write_code_save_area(&rig.vmcb->save);
 }
 
 static void rig_teardown(void)
 {
-    free(rig.msrpm);
-    free(rig.iopm);
     free(rig.vmcb);
-    cpu_fini(&rig.cpu);
-    gmem_fini(&rig.mem);
+    rig_fini();
 }
 
 TestSuite(svm_hw, .init = rig_setup, .fini = rig_teardown);
@@ -173,14 +79,7 @@ static void rig_use_model(const struct cpu_model *model)
 
 static void intercept(uint64_t exit_code)
 {
-    int bit = svm_exit_intercept_bit(exit_code);
-    cr_assert_geq(bit, 0, "exit code 0x%llx has no intercept bit", (unsigned long long)exit_code);
-    rig.vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
-}
-
-static void iopm_set(uint16_t port)
-{
-    rig.iopm[port / 8] |= (uint8_t)(1u << (port % 8));
+    set_intercept(rig.vmcb, exit_code);
 }
 
 /* MSRPM: two bits per MSR (read, then write) in three 2 KiB ranges. */
@@ -422,7 +321,7 @@ Test(svm_hw, an_msr_outside_the_three_msrpm_ranges_is_always_intercepted)
     static const uint32_t outside[] = { 0x2000, 0x40000000, 0xc0002000, 0xc0012000, 0xffffffff };
     for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
         GUEST_CODE(CODE_GPA, 0x0f, 0x32); /* rdmsr, with an all-zero MSRPM */
-        write_save_area(&rig.vmcb->save);
+        write_code_save_area(&rig.vmcb->save);
         intercept(SVM_EXIT_MSR);
         rig.cpu.gpr[1] = outside[i];
         run_to_exit();
