@@ -13,6 +13,8 @@ int cpuid_interception(struct l0 *l0)
     case 0x00000001:
         r[2] |= (1u << 31) | (1u << 21); /* hypervisor present; x2APIC (lapic.c) */
         r[1] = (r[1] & 0x00ffffffu) | (l0->lapic.id << 24); /* initial APIC ID */
+        if (!(lapic_get_base(&l0->lapic) & LAPIC_BASE_EN))
+            r[3] &= ~(1u << 9); /* no APIC while it is disabled (KVM's runtime CPUID) */
         break;
     case 0x40000000:
         r[0] = 0x40000001;

@@ -1,6 +1,7 @@
 /* testdev.h — the parts of QEMU's pc-testdev that kvm-unit-tests uses on
- * a machine without PCI test devices: the test port (0xe0, four bytes wide)
- * that reads back what was last written, and 64 KiB of I/O memory at
+ * a machine without PCI test devices: the test port (0xe0-0xe3, the four
+ * bytes of one value) that reads back what was last written, and 64 KiB of
+ * I/O memory at
  * physical 0xff000000 that behaves as RAM behind MMIO (x86/emulator.c maps
  * it to exercise instructions on MMIO).
  *
