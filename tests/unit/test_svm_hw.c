@@ -5,7 +5,8 @@
  * identity page tables, a GDT, an IDT, a 64-bit ring-0 save area, IOPM and
  * MSRPM buffers) and one test per hardware behaviour: intercepts, EXITINFO
  * layouts, exception delivery and EXITINTINFO, EVENTINJ, the VMSAVE RAX
- * erratum and the instruction budget.
+ * erratum, the instruction budget, the selective CR0 write intercept, DR4/DR5
+ * and RSM.
  * Must not: use src/hv; every expectation is the AMD APM's (vol. 2 §15),
  * written as exact values so each test can fail.
  */
@@ -836,4 +837,375 @@ Test(svm_hw, invlpg_of_a_large_page_drops_every_cached_piece_of_it)
     cr_expect_eq(rig.cpu.gpr[0], 0x11);
     cr_expect_eq(rig.cpu.gpr[3], phys_read_u64(0x1000), "read through the new mapping (GDT[0])");
     cr_expect_neq(rig.cpu.gpr[3], 0x11);
+}
+
+/* ---- the selective CR0 write intercept (APM vol. 2 §15.9.1): a MOV to CR0
+ * that changes any bit but TS and MP, or an LMSW that changes any bit it
+ * writes, exits with CR0_SEL_WRITE (0x65); the plain CR0 write intercept
+ * (0x10) comes first. */
+
+#define CR0_SEL_INFO(gpr) ((1ull << 63) | (gpr)) /* MOV CR0: bit 63 and the GPR */
+
+Test(svm_hw, mov_to_cr0_setting_cd_with_the_selective_intercept_exits_0x65_naming_the_gpr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc3); /* mov cr0, rbx */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_HLT);
+    rig.cpu.gpr[3] = GUEST_CR0 | X86_CR0_CD;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_CR0_SEL_WRITE);
+    cr_expect_eq(ctl()->exit_info_1, CR0_SEL_INFO(3));
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(ctl()->exit_int_info, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, GUEST_CR0, "CR0 is not written: %#llx",
+                 (unsigned long long)save()->cr0);
+}
+
+Test(svm_hw, mov_to_cr0_setting_cd_without_the_selective_intercept_writes_cr0)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc3, 0xf4); /* mov cr0, rbx; hlt */
+    intercept(SVM_EXIT_HLT);
+    rig.cpu.gpr[3] = GUEST_CR0 | X86_CR0_CD;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, 0xc0010033ull);
+}
+
+Test(svm_hw, mov_to_cr0_changing_only_mp_and_ts_is_not_caught_by_the_selective_intercept)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc0, 0xf4); /* mov cr0, rax; hlt */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rax = (GUEST_CR0 & ~X86_CR0_MP) | X86_CR0_TS; /* MP 1 -> 0, TS 0 -> 1 */
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, 0x80010039ull, "CR0 %#llx", (unsigned long long)save()->cr0);
+}
+
+Test(svm_hw, mov_to_cr0_with_both_cr0_write_intercepts_exits_0x10)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc3); /* mov cr0, rbx */
+    intercept(SVM_EXIT_WRITE_CR0);
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    rig.cpu.gpr[3] = GUEST_CR0 | X86_CR0_CD;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
+    cr_expect_eq(ctl()->exit_info_1, (1ull << 63) | 3);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+Test(svm_hw, mov_to_cr0_changing_only_mp_with_both_intercepts_still_exits_0x10)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc0); /* mov cr0, rax */
+    intercept(SVM_EXIT_WRITE_CR0);
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    rig.vmcb->save.rax = GUEST_CR0 & ~X86_CR0_MP;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
+    cr_expect_eq(ctl()->exit_info_1, (1ull << 63) | 0);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+/* The intercept is checked before the value's own checks: a reserved high
+ * bit or NW without CD would #GP, but the selective exit comes first. */
+Test(svm_hw, mov_to_cr0_with_a_reserved_high_bit_exits_0x65_before_its_gp)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc0); /* mov cr0, rax */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = GUEST_CR0 | (1ull << 32);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_CR0_SEL_WRITE);
+    cr_expect_eq(ctl()->exit_info_1, CR0_SEL_INFO(0));
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+Test(svm_hw, mov_to_cr0_setting_nw_without_cd_exits_0x65_before_its_gp)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc0); /* mov cr0, rax */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = GUEST_CR0 | X86_CR0_NW;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_CR0_SEL_WRITE);
+    cr_expect_eq(ctl()->exit_info_1, CR0_SEL_INFO(0));
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+Test(svm_hw, mov_to_cr0_with_a_reserved_high_bit_and_no_selective_intercept_raises_gp)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x22, 0xc0); /* mov cr0, rax */
+    intercept(SVM_EXIT_GP);
+    rig.vmcb->save.rax = GUEST_CR0 | (1ull << 32);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_GP);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
+Test(svm_hw, lmsw_clearing_mp_with_the_selective_intercept_exits_0x65_with_exit_info_1_zero)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xf0); /* lmsw ax */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    rig.vmcb->save.rax = 0x0001; /* PE, MP clear */
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_CR0_SEL_WRITE);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+Test(svm_hw, lmsw_setting_ts_with_the_selective_intercept_exits_0x65)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xf0); /* lmsw ax */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    rig.vmcb->save.rax = 0x000b; /* PE MP TS */
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_CR0_SEL_WRITE);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+Test(svm_hw, lmsw_clearing_mp_without_the_selective_intercept_writes_cr0)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xf0, 0xf4); /* lmsw ax; hlt */
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rax = 0x0001;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, 0x80010031ull);
+}
+
+Test(svm_hw, lmsw_writing_the_bits_cr0_already_has_is_not_caught_by_the_selective_intercept)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xf0, 0xf4); /* lmsw ax; hlt */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rax = 0x0003; /* PE MP, as CR0 has them */
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+/* LMSW writes bits 3:0 only and cannot clear PE: 0xfff2 leaves CR0 as it is. */
+Test(svm_hw, lmsw_that_only_tries_to_clear_pe_changes_nothing_and_does_not_exit)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xf0, 0xf4); /* lmsw ax; hlt */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rax = 0xfff2;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+Test(svm_hw, lmsw_with_both_cr0_write_intercepts_exits_0x10)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x01, 0xf0); /* lmsw ax */
+    intercept(SVM_EXIT_WRITE_CR0);
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    rig.vmcb->save.rax = 0x0001;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_WRITE_CR0);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+/* CLTS changes only TS: not a selective CR0 write. */
+Test(svm_hw, clts_with_the_selective_intercept_clears_ts_without_an_exit)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x06, 0xf4); /* clts; hlt */
+    intercept(SVM_EXIT_CR0_SEL_WRITE);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.cr0 = GUEST_CR0 | X86_CR0_TS;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 2);
+    cr_expect_eq(save()->cr0, GUEST_CR0);
+}
+
+/* ---- DR4/DR5 (CR4.DE clear): intercepted under their own exit codes, then
+ * aliases of DR6/DR7. EXITINFO1 names the GPR. */
+
+#define READ_DR(n) (SVM_EXIT_READ_DR0 + (n))
+#define WRITE_DR(n) (SVM_EXIT_WRITE_DR0 + (n))
+
+Test(svm_hw, mov_to_dr4_with_its_write_intercept_exits_0x34_naming_the_gpr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x23, 0xe3); /* mov dr4, rbx */
+    intercept(WRITE_DR(4));
+    rig.cpu.gpr[3] = 0x400f;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, 0x34);
+    cr_expect_eq(ctl()->exit_info_1, 3);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(save()->dr6, 0xffff0ff0ull, "DR6 is not written");
+}
+
+Test(svm_hw, mov_from_dr4_with_its_read_intercept_exits_0x24_naming_the_gpr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x21, 0xe1); /* mov rcx, dr4 */
+    intercept(READ_DR(4));
+    rig.cpu.gpr[1] = POISON;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, 0x24);
+    cr_expect_eq(ctl()->exit_info_1, 1);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+    cr_expect_eq(rig.cpu.gpr[1], POISON, "RCX is not written");
+}
+
+Test(svm_hw, mov_to_dr5_with_its_write_intercept_exits_0x35_naming_the_gpr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x23, 0xea); /* mov dr5, rdx */
+    intercept(WRITE_DR(5));
+    rig.cpu.gpr[2] = 0x1;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, 0x35);
+    cr_expect_eq(ctl()->exit_info_1, 2);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->dr7, 0x400, "DR7 is not written");
+}
+
+Test(svm_hw, mov_from_dr5_with_its_read_intercept_exits_0x25_naming_the_gpr)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x21, 0xee); /* mov rsi, dr5 */
+    intercept(READ_DR(5));
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, 0x25);
+    cr_expect_eq(ctl()->exit_info_1, 6);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 3);
+}
+
+Test(svm_hw, mov_from_dr4_with_gpr_r9_reports_gpr_9)
+{
+    GUEST_CODE(CODE_GPA, 0x41, 0x0f, 0x21, 0xe1); /* mov r9, dr4 */
+    intercept(READ_DR(4));
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, 0x24);
+    cr_expect_eq(ctl()->exit_info_1, 9);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 4);
+}
+
+Test(svm_hw, dr4_and_dr5_without_intercepts_read_and_write_dr6_and_dr7)
+{
+    /* mov dr4, rax; mov rcx, dr4; mov dr5, rbx; mov rdx, dr5; hlt */
+    GUEST_CODE(CODE_GPA, 0x0f, 0x23, 0xe0, 0x0f, 0x21, 0xe1, 0x0f, 0x23, 0xeb, 0x0f, 0x21, 0xea,
+               0xf4);
+    intercept(SVM_EXIT_HLT);
+    rig.vmcb->save.rax = 0x400f; /* B0-B3 and BS */
+    rig.cpu.gpr[3] = 0x3;        /* L0 G0 */
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, CODE_GPA + 12);
+    cr_expect_eq(save()->dr6, 0xffff4fffull, "DR6 with its fixed ones: %#llx",
+                 (unsigned long long)save()->dr6);
+    cr_expect_eq(rig.cpu.gpr[1], 0xffff4fffull, "DR4 reads DR6");
+    cr_expect_eq(save()->dr7, 0x403ull, "DR7 with bit 10 set: %#llx",
+                 (unsigned long long)save()->dr7);
+    cr_expect_eq(rig.cpu.gpr[2], 0x403ull, "DR5 reads DR7");
+}
+
+/* DR4/DR5 are not checked against DR6/DR7's intercepts, which they alias. */
+Test(svm_hw, dr4_and_dr5_are_not_caught_by_the_dr6_and_dr7_intercepts)
+{
+    /* mov dr4, rax; mov rcx, dr4; mov dr5, rbx; mov rdx, dr5; hlt */
+    GUEST_CODE(CODE_GPA, 0x0f, 0x23, 0xe0, 0x0f, 0x21, 0xe1, 0x0f, 0x23, 0xeb, 0x0f, 0x21, 0xea,
+               0xf4);
+    intercept(SVM_EXIT_HLT);
+    intercept(READ_DR(6));
+    intercept(WRITE_DR(6));
+    intercept(READ_DR(7));
+    intercept(WRITE_DR(7));
+    rig.vmcb->save.rax = 0x1;
+    rig.cpu.gpr[3] = 0x1;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->dr6, 0xffff0ff1ull);
+    cr_expect_eq(rig.cpu.gpr[1], 0xffff0ff1ull);
+    cr_expect_eq(save()->dr7, 0x401ull);
+    cr_expect_eq(rig.cpu.gpr[2], 0x401ull);
+}
+
+Test(svm_hw, mov_from_dr6_is_still_intercepted_as_0x26)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x21, 0xf0); /* mov rax, dr6 */
+    intercept(READ_DR(4));
+    intercept(READ_DR(6));
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, 0x26);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+}
+
+/* APM vol. 2 §15.9: instruction intercepts are checked after simple
+ * exceptions such as #UD. DR4 with CR4.DE set is #UD, even intercepted. */
+Test(svm_hw, mov_to_dr4_with_cr4_de_set_raises_ud_before_its_intercept)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0x23, 0xe0); /* mov dr4, rax */
+    intercept(WRITE_DR(4));
+    intercept(SVM_EXIT_UD);
+    rig.vmcb->save.cr4 = X86_CR4_PAE | X86_CR4_DE;
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_UD);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(save()->dr6, 0xffff0ff0ull);
+}
+
+/* ---- RSM: intercepted before it is #UD outside SMM */
+
+Test(svm_hw, rsm_with_its_intercept_exits_0x73_at_the_rsm)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0xaa); /* rsm */
+    intercept(SVM_EXIT_RSM);
+    intercept(SVM_EXIT_UD);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_RSM);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_info_2, 0);
+    cr_expect_eq(ctl()->exit_int_info, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, CODE_GPA + 2);
+}
+
+Test(svm_hw, rsm_without_its_intercept_raises_ud_which_exits_0x46_at_the_rsm)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0xaa); /* rsm */
+    intercept(SVM_EXIT_UD);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_UD);
+    cr_expect_eq(ctl()->exit_info_1, 0);
+    cr_expect_eq(ctl()->exit_int_info, 0);
+    cr_expect_eq(save()->rip, CODE_GPA);
+    cr_expect_eq(ctl()->next_rip, 0);
+}
+
+Test(svm_hw, rsm_without_any_intercept_delivers_ud_through_the_idt)
+{
+    GUEST_CODE(CODE_GPA, 0x0f, 0xaa); /* rsm */
+    GUEST_CODE(HANDLER_GPA, 0xf4);
+    idt_gate(X86_VEC_UD, HANDLER_GPA, true);
+    intercept(SVM_EXIT_HLT);
+    run_to_exit();
+    cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+    cr_expect_eq(save()->rip, HANDLER_GPA);
+    cr_expect_eq(save()->rsp, STACK_TOP - 5 * 8, "no error code");
+    uint64_t sp = save()->rsp;
+    cr_expect_eq(phys_read_u64(sp + 0), CODE_GPA, "return RIP: the RSM");
+    cr_expect_eq(phys_read_u64(sp + 8), CODE64_SEL);
 }
