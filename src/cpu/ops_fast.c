@@ -152,17 +152,79 @@ static inline int jcc_after(struct cpu *cpu, const struct insn *in, bool taken)
         return jcc_after(cpu, in, cpu->lf.res != 0);                       \
     }
 #define FUSE4(n) FUSE(n##_rr64) FUSE(n##_rr32) FUSE(n##_ri64) FUSE(n##_ri32)
-FUSE4(add) FUSE4(sub) FUSE4(and) FUSE4(or) FUSE4(xor) FUSE4(cmp) FUSE4(test)
+FUSE4(add) FUSE4(sub) FUSE4(and) FUSE4(or) FUSE4(xor) FUSE4(test)
 FUSE(inc_r64) FUSE(inc_r32) FUSE(dec_r64) FUSE(dec_r32)
+
+/* CMP and the Jcc after it, one handler per operand form and condition:
+ * the condition comes from the operands themselves, shifted to the top of
+ * 64 bits so that signed and unsigned compares of any size are the plain
+ * ones (the flags are still left lazy as CMP leaves them). */
+static inline bool cmp_cond(uint64_t a, uint64_t b, unsigned size, unsigned cc)
+{
+    unsigned sh = 64 - 8 * size;
+    uint64_t sa = a << sh, sb = b << sh, r = sa - sb;
+    bool v;
+    switch (cc >> 1) {
+    case 0: v = ((sa ^ sb) & (sa ^ r)) >> 63; break;         /* O */
+    case 1: v = sa < sb; break;                              /* B */
+    case 2: v = sa == sb; break;                             /* E */
+    case 3: v = sa <= sb; break;                             /* BE */
+    case 4: v = r >> 63; break;                              /* S */
+    case 5: v = !__builtin_parityll((a - b) & 0xff); break;  /* P */
+    case 6: v = (int64_t)sa < (int64_t)sb; break;            /* L */
+    default: v = (int64_t)sa <= (int64_t)sb; break;          /* LE */
+    }
+    return v ^ (cc & 1);
+}
+
+static inline int cmp_jcc(struct cpu *cpu, const struct insn *in, unsigned size, bool imm,
+                          unsigned cc)
+{
+    uint64_t m = size_mask(size);
+    uint64_t a = cpu->gpr[in->op[0].reg] & m;
+    uint64_t b = (imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg]) & m;
+    lf_set(cpu, LF_SUB, size, a - b, a, b);
+    return jcc_after(cpu, in, cmp_cond(a, b, size, cc));
+}
+
+#define CMP_JCC(form, size, imm, cc)                                             \
+    static int op_cmp_##form##_j##cc(struct cpu *cpu, const struct insn *in)     \
+    {                                                                            \
+        return cmp_jcc(cpu, in, size, imm, cc);                                  \
+    }
+#define CMP_JCC16(form, size, imm)                                                        \
+    CMP_JCC(form, size, imm, 0) CMP_JCC(form, size, imm, 1) CMP_JCC(form, size, imm, 2)   \
+    CMP_JCC(form, size, imm, 3) CMP_JCC(form, size, imm, 4) CMP_JCC(form, size, imm, 5)   \
+    CMP_JCC(form, size, imm, 6) CMP_JCC(form, size, imm, 7) CMP_JCC(form, size, imm, 8)   \
+    CMP_JCC(form, size, imm, 9) CMP_JCC(form, size, imm, 10) CMP_JCC(form, size, imm, 11) \
+    CMP_JCC(form, size, imm, 12) CMP_JCC(form, size, imm, 13) CMP_JCC(form, size, imm, 14) \
+    CMP_JCC(form, size, imm, 15)
+CMP_JCC16(rr64, 8, false)
+CMP_JCC16(rr32, 4, false)
+CMP_JCC16(ri64, 8, true)
+CMP_JCC16(ri32, 4, true)
+
+#define CMP_ROW(form)                                                                     \
+    { op_cmp_##form, { op_cmp_##form##_j0, op_cmp_##form##_j1, op_cmp_##form##_j2,        \
+      op_cmp_##form##_j3, op_cmp_##form##_j4, op_cmp_##form##_j5, op_cmp_##form##_j6,     \
+      op_cmp_##form##_j7, op_cmp_##form##_j8, op_cmp_##form##_j9, op_cmp_##form##_j10,    \
+      op_cmp_##form##_j11, op_cmp_##form##_j12, op_cmp_##form##_j13, op_cmp_##form##_j14, \
+      op_cmp_##form##_j15 } }
 
 insn_fn fuse_jcc(insn_fn first, unsigned cc)
 {
+    static const struct {
+        insn_fn alone, by_cc[16];
+    } cmps[] = { CMP_ROW(rr64), CMP_ROW(rr32), CMP_ROW(ri64), CMP_ROW(ri32) };
+    for (unsigned i = 0; i < sizeof(cmps) / sizeof(cmps[0]); i++)
+        if (cmps[i].alone == first)
+            return cmps[i].by_cc[cc & 15];
 #define PAIR(n) { op_##n, op_##n##_jcc, op_##n##_jz, op_##n##_jnz }
 #define PAIR4(n) PAIR(n##_rr64), PAIR(n##_rr32), PAIR(n##_ri64), PAIR(n##_ri32)
     static const struct {
         insn_fn alone, fused, jz, jnz;
     } pairs[] = {
-        PAIR4(add), PAIR4(sub), PAIR4(and), PAIR4(or), PAIR4(xor), PAIR4(cmp), PAIR4(test),
+        PAIR4(add), PAIR4(sub), PAIR4(and), PAIR4(or), PAIR4(xor), PAIR4(test),
         PAIR(inc_r64), PAIR(inc_r32), PAIR(dec_r64), PAIR(dec_r32),
     };
     for (unsigned i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
