@@ -137,6 +137,17 @@ int stack_pop(struct cpu *cpu, unsigned size, uint64_t *v)
     return 0;
 }
 
+/* n instructions retired. The budget saturates: an instruction that
+ * delivered an event (INT3, INT n) was charged for it already, and its
+ * block was let in on a budget that did not count that event. */
+static inline void retire(struct cpu *cpu, unsigned n)
+{
+    cpu->budget = cpu->budget > n ? cpu->budget - n : 0;
+    cpu->insns += n;
+    if (n)
+        cpu->events_since_retire = 0;
+}
+
 /* The #DB trap after an instruction, DR6.BS (APM vol. 2 §13.1.3.4). */
 static int single_step_trap(struct cpu *cpu)
 {
@@ -160,9 +171,7 @@ static int step_one(struct cpu *cpu, struct insn *in)
     if (r != STEP_OK)
         return r;
     cpu->rip = cpu->next_rip;
-    cpu->budget--;
-    cpu->insns++;
-    cpu->events_since_retire = 0;
+    retire(cpu, 1);
     if (cpu->step_tf)
         r = single_step_trap(cpu);
     cpu_update_mode(cpu);
@@ -185,15 +194,6 @@ static inline struct block *block_lookup(struct cpu *cpu)
         }
     }
     return block_lookup_slow(cpu, b, rip);
-}
-
-/* n instructions retired. */
-static inline void retire(struct cpu *cpu, unsigned n)
-{
-    cpu->budget -= n;
-    cpu->insns += n;
-    if (n)
-        cpu->events_since_retire = 0;
 }
 
 /* run_block's answer when an exit it offered was not resumed: the exit is

@@ -720,6 +720,32 @@ Test(svm_hw, a_second_run_resumes_where_the_budget_stopped)
     cr_expect_eq(save()->rip, CODE_GPA + 3);
 }
 
+/* An instruction that delivers an event (INT3) is charged for the event
+ * during its block and then retired with it: a budget that let the block in
+ * exactly must still stop the run, one unit over at most (found by
+ * fuzz_guest: the budget wrapped and the run went on). */
+Test(svm_hw, an_int3_ending_a_block_on_the_last_units_of_budget_stops_the_run)
+{
+    /* 0x10000: inc rcx; int3. #BP handler: dec rbx; jnz 0x10000; hlt */
+    GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc1, 0xcc);
+    GUEST_CODE(HANDLER_GPA, 0x48, 0xff, 0xcb, 0x0f, 0x85, LE32(CODE_GPA - (HANDLER_GPA + 9)),
+               0xf4);
+    idt_gate(X86_VEC_BP, HANDLER_GPA, true);
+    intercept(SVM_EXIT_HLT);
+    for (uint64_t given = 1; given <= 40; given++) {
+        rig.vmcb->save.idtr.base = IDT_GPA;
+        rig.vmcb->save.idtr.limit = 0xfff;
+        rig.vmcb->save.rip = CODE_GPA;
+        rig.vmcb->save.rsp = STACK_TOP;
+        rig.cpu.gpr[3] = 1000; /* rounds before the HLT */
+        uint64_t budget = given, before = cpu_work(&rig.cpu);
+        cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET, "budget %llu: the run went on",
+                     (unsigned long long)given);
+        cr_assert_leq(cpu_work(&rig.cpu) - before, given + 1, "budget %llu",
+                      (unsigned long long)given);
+    }
+}
+
 /* ---- check order and operand rules found in review */
 
 Test(svm_hw, an_instruction_longer_than_15_bytes_raises_gp_not_ud)
