@@ -41,7 +41,8 @@ OP(mov_seg); OP(pop_seg); OP(push_seg); OP(lmsw); OP(rsm); OP(smsw); OP(ud2);
 OP(vmrun); OP(vmload); OP(vmsave); OP(vmmcall); OP(stgi); OP(clgi); OP(skinit); OP(invlpga);
 
 /* ops_fast.c */
-#define OP_ALU_FAST(n) OP(n##_rr64); OP(n##_rr32); OP(n##_ri64); OP(n##_ri32);
+#define OP_ALU_FAST(n) OP(n##_rr64); OP(n##_rr32); OP(n##_ri64); OP(n##_ri32); \
+    OP(n##_rm64); OP(n##_rm32);
 OP_ALU_FAST(add) OP_ALU_FAST(sub) OP_ALU_FAST(and) OP_ALU_FAST(or) OP_ALU_FAST(xor)
 OP_ALU_FAST(cmp) OP_ALU_FAST(test)
 OP(inc_r64); OP(inc_r32); OP(dec_r64); OP(dec_r32);

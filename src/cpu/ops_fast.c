@@ -15,14 +15,13 @@ static inline void reg_set(struct cpu *cpu, unsigned reg, unsigned size, uint64_
     cpu->gpr[reg] = size == 8 ? v : (uint32_t)v;
 }
 
-static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind,
-                           unsigned size, bool imm)
+/* dst op= b on register d, flags as the instruction sets them. */
+static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigned size,
+                             uint64_t b)
 {
     uint64_t m = size_mask(size);
-    unsigned d = in->op[0].reg;
-    uint64_t a = cpu->gpr[d] & m;
-    uint64_t b = (imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg]) & m;
-    uint64_t r;
+    uint64_t a = cpu->gpr[d] & m, r;
+    b &= m;
     switch (kind) {
     case ALU_ADD: r = a + b; break;
     case ALU_SUB: case ALU_CMP: r = a - b; break;
@@ -37,10 +36,33 @@ static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind
     case ALU_SUB: case ALU_CMP: lf_set(cpu, LF_SUB, size, r, a, b); break;
     default: lf_set_szp(cpu, size, r, false, false, false); break;
     }
+}
+
+static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind,
+                           unsigned size, bool imm)
+{
+    uint64_t b = imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg];
+    alu_apply(cpu, in->op[0].reg, kind, size, b);
+    return STEP_OK;
+}
+
+/* The same with the source operand in memory (flat: no FS/GS base), read
+ * as mov_load reads it: a fault leaves the destination as it was. */
+static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind, unsigned size)
+{
+    const struct opnd *s = &in->op[1];
+    uint64_t v, la = opnd_ea(cpu, in, s);
+    if (unlikely(!is_canonical(la)))
+        return seg_linear(cpu, s->seg, la, size, ACC_READ, &la);
+    if (la_read(cpu, la, size, cpu->user, &v) != 0)
+        return STEP_FAULT;
+    alu_apply(cpu, in->op[0].reg, kind, size, v);
     return STEP_OK;
 }
 
 #define ALU_FAST(name, kind)                                                                     \
+    int op_##name##_rm64(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 8); } \
+    int op_##name##_rm32(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 4); } \
     int op_##name##_rr64(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 8, false); } \
     int op_##name##_rr32(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 4, false); } \
     int op_##name##_ri64(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 8, true); }  \

@@ -120,6 +120,9 @@ static const insn_fn block_continuing[] = {
     op_enter, op_leave, op_pusha, op_popa, op_movs, op_stos, op_lods, op_scas, op_cmps,
 #define FAST4(n) op_##n##_rr64, op_##n##_rr32, op_##n##_ri64, op_##n##_ri32
     FAST4(add), FAST4(sub), FAST4(and), FAST4(or), FAST4(xor), FAST4(cmp), FAST4(test),
+#define LOAD_OP(n) op_##n##_rm64, op_##n##_rm32
+    LOAD_OP(add), LOAD_OP(sub), LOAD_OP(and), LOAD_OP(or), LOAD_OP(xor), LOAD_OP(cmp),
+    LOAD_OP(test),
     op_inc_r64, op_inc_r32, op_dec_r64, op_dec_r32, op_mov_rr64, op_mov_rr32, op_mov_ri64,
     op_mov_ri32, op_mov_rm64, op_mov_rm32, op_mov_mr64, op_mov_mr32,
 };
@@ -138,9 +141,9 @@ static bool flat_mem(const struct opnd *o, unsigned size)
 insn_fn specialize_fast(const struct insn *in)
 {
     static const struct {
-        insn_fn generic, rr64, rr32, ri64, ri32;
+        insn_fn generic, rr64, rr32, ri64, ri32, rm64, rm32;
     } alu[] = {
-#define ALU_ROW(n) { op_##n, FAST4(n) }
+#define ALU_ROW(n) { op_##n, FAST4(n), op_##n##_rm64, op_##n##_rm32 }
         ALU_ROW(add), ALU_ROW(sub), ALU_ROW(and), ALU_ROW(or), ALU_ROW(xor), ALU_ROW(cmp),
         ALU_ROW(test),
     };
@@ -157,6 +160,8 @@ insn_fn specialize_fast(const struct insn *in)
                 return size == 8 ? alu[i].rr64 : alu[i].rr32;
             if (b->type == OPND_IMM)
                 return size == 8 ? alu[i].ri64 : alu[i].ri32;
+            if (flat_mem(b, size))
+                return size == 8 ? alu[i].rm64 : alu[i].rm32;
         }
         return in->fn;
     }
