@@ -46,18 +46,26 @@ static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind
     return STEP_OK;
 }
 
-/* The same with the source operand in memory (flat: no FS/GS base), read
- * as mov_load reads it: a fault leaves the destination as it was. */
-static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind, unsigned size)
+/* The source operand of a load, 64-bit mode, DS/ES/SS-relative (no
+ * segment base). Returns STEP_OK with *v, or the fault. */
+static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v)
 {
     const struct opnd *s = &in->op[1];
-    uint64_t v, la = opnd_ea(cpu, in, s);
+    uint64_t la = opnd_ea(cpu, in, s);
     if (unlikely(!is_canonical(la)))
         return seg_linear(cpu, s->seg, la, size, ACC_READ, &la);
-    if (la_read(cpu, la, size, cpu->user, &v) != 0)
-        return STEP_FAULT;
-    alu_apply(cpu, in->op[0].reg, kind, size, v);
-    return STEP_OK;
+    return la_read(cpu, la, size, cpu->user, v) != 0 ? STEP_FAULT : STEP_OK;
+}
+
+/* The same with the source operand in memory: a fault leaves the
+ * destination as it was. */
+static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind, unsigned size)
+{
+    uint64_t v;
+    int r = load_src(cpu, in, size, &v);
+    if (r == STEP_OK)
+        alu_apply(cpu, in->op[0].reg, kind, size, v);
+    return r;
 }
 
 #define ALU_FAST(name, kind)                                                                     \
@@ -115,17 +123,13 @@ int op_mov_ri32(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-/* 64-bit mode, DS/ES/SS-relative memory (no segment base). */
 static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size)
 {
-    const struct opnd *s = &in->op[1];
-    uint64_t v, la = opnd_ea(cpu, in, s);
-    if (unlikely(!is_canonical(la)))
-        return seg_linear(cpu, s->seg, la, size, ACC_READ, &la);
-    if (la_read(cpu, la, size, cpu->user, &v) != 0)
-        return STEP_FAULT;
-    reg_set(cpu, in->op[0].reg, size, v);
-    return STEP_OK;
+    uint64_t v;
+    int r = load_src(cpu, in, size, &v);
+    if (r == STEP_OK)
+        reg_set(cpu, in->op[0].reg, size, v);
+    return r;
 }
 
 static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned size)
