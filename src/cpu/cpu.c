@@ -412,14 +412,15 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     cpu->ncr3 = vmcb->control.nested_cr3;
     enter_state(cpu, vmcb, resume, context); /* last: the mode depends on all above */
 
+    /* The budget is this run's from here: the injected event is charged
+     * against it too. */
+    cpu->budget = *budget;
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
 
-    if (!cpu->exited) {
-        cpu->budget = *budget;
+    if (!cpu->exited)
         cpu_exec(cpu); /* offers exits to fast_exit (cpu_offer_exit) */
-        *budget = cpu->budget;
-    }
+    *budget = cpu->budget;
     enum cpu_run_result rr = cpu->recorded;
     if (rr == CPU_RUN_NONE) {
         record_exit(cpu, vmcb);

@@ -746,6 +746,25 @@ Test(svm_hw, an_int3_ending_a_block_on_the_last_units_of_budget_stops_the_run)
     }
 }
 
+/* The event EVENTINJ delivers is charged against the run's own budget: a
+ * budget of one is spent by the injection, and no instruction runs (found
+ * by fuzz_guest: the charge went to the previous run's leftover). */
+Test(svm_hw, an_injected_event_is_charged_against_the_budget_it_runs_on)
+{
+    /* #UD handler at HANDLER_GPA: inc rcx; jmp . */
+    GUEST_CODE(HANDLER_GPA, 0x48, 0xff, 0xc1, 0xeb, 0xfe);
+    idt_gate(X86_VEC_UD, HANDLER_GPA, true);
+    rig.vmcb->save.idtr.base = IDT_GPA;
+    rig.vmcb->save.idtr.limit = 0xfff;
+    rig.vmcb->control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_UD;
+    uint64_t budget = 1, before = cpu_work(&rig.cpu);
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(cpu_work(&rig.cpu) - before, 1, "the injection alone");
+    cr_expect_eq(budget, 0);
+    cr_expect_eq(rig.cpu.gpr[1], 0, "the handler's INC did not run");
+    cr_expect_eq(save()->rip, HANDLER_GPA);
+}
+
 /* ---- check order and operand rules found in review */
 
 Test(svm_hw, an_instruction_longer_than_15_bytes_raises_gp_not_ud)
