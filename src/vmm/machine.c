@@ -109,15 +109,27 @@ void svmsim_stop_output(struct svmsim_vm *vm, const char *message)
     snprintf(vm->stop.message, sizeof(vm->stop.message), "%s", message);
 }
 
+/* An end of the run the VMM decided, for L0 to report. */
+static void end_fill(struct svmsim_end *end, enum svmsim_end_reason reason, int status,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void end_fill(struct svmsim_end *end, enum svmsim_end_reason reason, int status,
+                     const char *fmt, ...)
+{
+    memset(end, 0, sizeof(*end));
+    end->reason = reason;
+    end->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(end->message, sizeof(end->message), fmt, ap);
+    va_end(ap);
+}
+
 static bool vm_stopped(void *opaque, struct svmsim_end *end)
 {
     struct svmsim_vm *vm = opaque;
     if (!vm->stop.pending)
         return false;
-    memset(end, 0, sizeof(*end));
-    end->reason = SVMSIM_END_OUTPUT;
-    end->status = SVMSIM_STATUS_OUTPUT;
-    snprintf(end->message, sizeof(end->message), "%s", vm->stop.message);
+    end_fill(end, SVMSIM_END_OUTPUT, SVMSIM_STATUS_OUTPUT, "%s", vm->stop.message);
     return true;
 }
 
@@ -206,11 +218,9 @@ static bool vm_ended(void *opaque, struct svmsim_end *end)
     struct svmsim_vm *vm = opaque;
     if (!vm->exit_port.fired)
         return false;
-    memset(end, 0, sizeof(*end));
-    end->reason = SVMSIM_END_EXIT_PORT;
-    end->status = exit_port_status(vm->exit_port.value);
-    snprintf(end->message, sizeof(end->message), "guest wrote 0x%x to the exit port (status %d)",
-             vm->exit_port.value, end->status);
+    int status = exit_port_status(vm->exit_port.value);
+    end_fill(end, SVMSIM_END_EXIT_PORT, status, "guest wrote 0x%x to the exit port (status %d)",
+             vm->exit_port.value, status);
     return true;
 }
 
