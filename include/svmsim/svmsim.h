@@ -74,6 +74,10 @@ struct svmsim_config {
     bool nested;                       /* default true */
     bool vls;                          /* default false */
     enum svmsim_semantics semantics;   /* default kvm-7.1 */
+    /* QEMU's pc-testdev (-device pc-testdev, which kvm-unit-tests' runner
+     * adds): port 0xe0 and I/O memory at 0xff000000. Default false: not a
+     * device of DESIGN.md's machine. */
+    bool testdev;
 
     /* The VMware backdoor device (ports 0x5658/0x5659). */
     uint32_t vmware_version;           /* GETVERSION's EAX; default 6 (as QEMU) */

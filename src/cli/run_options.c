@@ -305,6 +305,7 @@ static int opt_flag(struct run_args *a, const char *opt, const char *val)
     else if (strcmp(opt, "--svme-addr-chk") == 0)            c->svme_addr_chk = true;
     else if (strcmp(opt, "--no-nested") == 0)                c->nested = false;
     else if (strcmp(opt, "--vls") == 0)                      c->vls = true;
+    else if (strcmp(opt, "--testdev") == 0)                  c->testdev = true;
     else if (strcmp(opt, "--help") == 0)                     a->help = true;
     return 0;
 }
@@ -339,6 +340,7 @@ static const struct run_option run_options[] = {
     { "--svme-addr-chk", false, opt_flag },
     { "--no-nested", false, opt_flag },
     { "--vls", false, opt_flag },
+    { "--testdev", false, opt_flag },
     { "--help", false, opt_flag },
 };
 

@@ -158,13 +158,14 @@ static uint64_t vm_mmio_read(void *opaque, uint64_t pa, unsigned size)
 {
     struct svmsim_vm *vm = opaque;
     uint64_t v;
-    return testdev_mmio_read(&vm->testdev, pa, size, &v) ? v : ~0ull;
+    return vm->cfg.testdev && testdev_mmio_read(&vm->testdev, pa, size, &v) ? v : ~0ull;
 }
 
 static void vm_mmio_write(void *opaque, uint64_t pa, unsigned size, uint64_t value)
 {
     struct svmsim_vm *vm = opaque;
-    testdev_mmio_write(&vm->testdev, pa, size, value);
+    if (vm->cfg.testdev)
+        testdev_mmio_write(&vm->testdev, pa, size, value);
 }
 
 static bool vm_pio(void *opaque, uint16_t port, unsigned size, bool is_in, uint32_t *value,
@@ -390,8 +391,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         bus_register(&vm->bus, VMPORT_HB_PORT, VMPORT_HB_PORTS, "vmport-hb", &vmport_hb_ops,
                      &vm->vmport) != 0 ||
         bus_register(&vm->bus, FW_CFG_PORT, FW_CFG_PORTS, "fw_cfg", &fw_cfg_ops, &vm->fw_cfg) != 0 ||
-        bus_register(&vm->bus, TESTDEV_PORT, TESTDEV_PORTS, "testdev", &testdev_port_ops,
-                     &vm->testdev) != 0) {
+        (cfg->testdev && bus_register(&vm->bus, TESTDEV_PORT, TESTDEV_PORTS, "testdev",
+                                      &testdev_port_ops, &vm->testdev) != 0)) {
         errf(err, errlen, "cannot register the devices");
         svmsim_destroy(vm);
         return NULL;

@@ -448,3 +448,47 @@ Test(machine, kst_gpa_07_a_vmexit_to_an_unbacked_vmcb12_shuts_the_vm_down)
     cr_expect_eq(svmsim_set_nested_state(vm, &st), -1, "guest mode cannot be changed");
     svmsim_destroy(vm);
 }
+
+/* QEMU's pc-testdev is a device of its own knob (--testdev, as QEMU's
+ * -device pc-testdev), not of DESIGN.md's machine: without it port 0xe0 is
+ * unclaimed and 0xff000000 is nothing; with it they answer. */
+static void testdev_probe(bool on, uint32_t *port, uint32_t *iomem)
+{
+    struct console con = { 0 };
+    struct svmsim_config cfg;
+    svmsim_config_default(&cfg);
+    cfg.console_write = console_write;
+    cfg.console_opaque = &con;
+    cfg.testdev = on;
+    char err[128];
+    struct svmsim_vm *vm = svmsim_create(&cfg, err, sizeof err);
+    cr_assert_not_null(vm, "svmsim_create: %s", err);
+    const uint8_t code[] = {
+        0xb8, 0x78, 0x56, 0x34, 0x12, /* mov eax, 0x12345678 */
+        0xe7, 0xe0,                   /* out 0xe0, eax */
+        0xe5, 0xe0,                   /* in eax, 0xe0 */
+        0x89, 0xc1,                   /* mov ecx, eax */
+        0xbe, 0x00, 0x00, 0x00, 0xff, /* mov esi, 0xff000000 */
+        0x8b, 0x1e,                   /* mov ebx, [rsi] */
+        EXIT_WITH(0),
+    };
+    load_code(vm, code, sizeof code);
+    struct svmsim_end end;
+    cr_assert_eq(svmsim_run(vm, &end), 1);
+    struct svmsim_regs r;
+    svmsim_get_regs(vm, &r);
+    *port = (uint32_t)r.gpr[SVMSIM_RCX];
+    *iomem = (uint32_t)r.gpr[SVMSIM_RBX];
+    svmsim_destroy(vm);
+}
+
+Test(machine, the_test_device_is_there_only_with_its_knob)
+{
+    uint32_t port, iomem;
+    testdev_probe(false, &port, &iomem);
+    cr_expect_eq(port, 0xffffffffu, "port 0xe0 unclaimed by default");
+    cr_expect_eq(iomem, 0xffffffffu, "nothing at 0xff000000 by default");
+    testdev_probe(true, &port, &iomem);
+    cr_expect_eq(port, 0x12345678u, "--testdev: port 0xe0 reads back");
+    cr_expect_eq(iomem, 0, "--testdev: I/O memory starts zeroed");
+}
