@@ -65,11 +65,7 @@ int main(void)
 
     vmcb_ident(vmcb);
     vmcb_set_guest(vmcb, l2_vmload, l2_stack + sizeof(l2_stack));
-    vmcb->save.cs.selector = USER_CS | 3;
-    vmcb->save.cs.attrib = 0x0afb;
-    vmcb->save.ss.selector = USER_DS | 3;
-    vmcb->save.ss.attrib = 0x0cf3;
-    vmcb->save.cpl = 3;
+    vmcb_set_user_mode(vmcb);
     vmcb_intercept(vmcb, SVM_EXIT_VMLOAD);
     vmcb_intercept(vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_GP);
     code = svm_vmrun();

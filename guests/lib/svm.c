@@ -223,6 +223,15 @@ void vmcb_set_compat_mode(struct vmcb *v)
     seg(&v->save.cs, KERNEL_CS32, 0x0c9b);
 }
 
+void vmcb_set_user_mode(struct vmcb *v)
+{
+    v->save.cs.selector = USER_CS | 3;
+    v->save.cs.attrib = 0x0afb;
+    v->save.ss.selector = USER_DS | 3;
+    v->save.ss.attrib = 0x0cf3;
+    v->save.cpl = 3;
+}
+
 asm(".text\n.code32\n.globl l2_compat_vmmcall\nl2_compat_vmmcall:\n\t"
     "vmmcall\n\tjmp l2_compat_vmmcall\n.code64\n");
 

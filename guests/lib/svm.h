@@ -62,6 +62,9 @@ void vmcb_set_guest(struct vmcb *v, void (*rip)(void), void *stack_top);
 /* L2 in compatibility mode: CS = KERNEL_CS32 (32-bit, L=0 D=1). Its code
  * must be 32-bit code (see l2_compat_vmmcall). */
 void vmcb_set_compat_mode(struct vmcb *v);
+/* L2 at CPL3: CS = USER_CS | 3 (64-bit code, DPL3), SS = USER_DS | 3 and
+ * CPL = 3; limits and bases stay as they are. */
+void vmcb_set_user_mode(struct vmcb *v);
 /* 32-bit code: VMMCALL, over and over. */
 void l2_compat_vmmcall(void);
 /* L2 starts the running test's guest body again, on a fresh stack. */

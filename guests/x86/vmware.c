@@ -136,11 +136,7 @@ static void test_l2(void)
     svm_setup();
     vmcb_ident(vmcb);
     vmcb_set_guest(vmcb, l2_backdoor, l2_stack + sizeof(l2_stack));
-    vmcb->save.cs.selector = USER_CS | 3;
-    vmcb->save.cs.attrib = 0x0afb;
-    vmcb->save.ss.selector = USER_DS | 3;
-    vmcb->save.ss.attrib = 0x0cf3;
-    vmcb->save.cpl = 3;
+    vmcb_set_user_mode(vmcb);
     vmcb_intercept(vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_GP);
     uint64_t code = svm_vmrun();
     report(code == SVM_EXIT_GP && vmcb->control.exit_info_1 == 0,

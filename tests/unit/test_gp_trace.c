@@ -86,56 +86,51 @@ static struct svmsim_config config(enum svmsim_semantics s)
     struct svmsim_config cfg;
     svmsim_config_default(&cfg);
     cfg.semantics = s;
+    cfg.console_write = quiet;
     return cfg;
 }
 
-Test(gp_trace, kvm_7_1_runs_the_handler_for_l1_and_checks_before_reflecting_for_l2)
+/* The demo under semantics s passes, with the #GP decisions want[0..n). */
+static void expect_demo(enum svmsim_semantics s, const struct gp_record *want, unsigned n,
+                        const char *semantics)
 {
     struct collected c = { .n = 0 };
-    struct svmsim_config cfg = config(SVMSIM_SEMANTICS_KVM_7_1);
-    cfg.console_write = quiet;
+    struct svmsim_config cfg = config(s);
     cr_expect_eq(run_demo(&cfg, &c), 1);
-    static const struct gp_record want[] = {
-        { 1, SVMSIM_DECISION_EMULATED, 0, "2.2 step 3" },
-        { 2, SVMSIM_DECISION_REFLECTED, 0x82, "2.2 step 3c" },
-        { 2, SVMSIM_DECISION_REFLECTED, 0x4d, "2.2 step 3a" },
-    };
-    expect_records(&c, want, 3, "kvm-7.1");
+    expect_records(&c, want, n, semantics);
+}
+
+/* SPEC-GP.md §2.2 step 3: kvm-7.1 and architectural decide alike. */
+static const struct gp_record step_3_records[] = {
+    { 1, SVMSIM_DECISION_EMULATED, 0, "2.2 step 3" },
+    { 2, SVMSIM_DECISION_REFLECTED, 0x82, "2.2 step 3c" },
+    { 2, SVMSIM_DECISION_REFLECTED, 0x4d, "2.2 step 3a" },
+};
+
+Test(gp_trace, kvm_7_1_runs_the_handler_for_l1_and_checks_before_reflecting_for_l2)
+{
+    expect_demo(SVMSIM_SEMANTICS_KVM_7_1, step_3_records, 3, "kvm-7.1");
 }
 
 Test(gp_trace, kvm_7_0_reflects_every_aligned_l2_svm_instruction)
 {
-    struct collected c = { .n = 0 };
-    struct svmsim_config cfg = config(SVMSIM_SEMANTICS_KVM_7_0);
-    cfg.console_write = quiet;
-    cr_expect_eq(run_demo(&cfg, &c), 1);
     static const struct gp_record want[] = {
         { 1, SVMSIM_DECISION_EMULATED, 0, "2.3 L1" },
         { 2, SVMSIM_DECISION_REFLECTED, 0x82, "2.3 L2" },
         { 2, SVMSIM_DECISION_REFLECTED, 0x82, "2.3 L2" },
     };
-    expect_records(&c, want, 3, "kvm-7.0");
+    expect_demo(SVMSIM_SEMANTICS_KVM_7_0, want, 3, "kvm-7.0");
 }
 
 Test(gp_trace, architectural_reflects_what_l1_intercepts)
 {
-    struct collected c = { .n = 0 };
-    struct svmsim_config cfg = config(SVMSIM_SEMANTICS_ARCHITECTURAL);
-    cfg.console_write = quiet;
-    cr_expect_eq(run_demo(&cfg, &c), 1);
-    static const struct gp_record want[] = {
-        { 1, SVMSIM_DECISION_EMULATED, 0, "2.2 step 3" },
-        { 2, SVMSIM_DECISION_REFLECTED, 0x82, "2.2 step 3c" },
-        { 2, SVMSIM_DECISION_REFLECTED, 0x4d, "2.2 step 3a" },
-    };
-    expect_records(&c, want, 3, "architectural");
+    expect_demo(SVMSIM_SEMANTICS_ARCHITECTURAL, step_3_records, 3, "architectural");
 }
 
 Test(gp_trace, svme_addr_chk_needs_no_gp_path)
 {
     struct collected c = { .n = 0 };
     struct svmsim_config cfg = config(SVMSIM_SEMANTICS_KVM_7_1);
-    cfg.console_write = quiet;
     cfg.svme_addr_chk = true;
     cr_expect_eq(run_demo(&cfg, &c), 1, "the demo still passes without the erratum");
     expect_records(&c, NULL, 0, "kvm-7.1");
@@ -145,7 +140,6 @@ Test(gp_trace, without_the_erratum_intercept_l1_sees_the_gp)
 {
     struct collected c = { .n = 0 };
     struct svmsim_config cfg = config(SVMSIM_SEMANTICS_KVM_7_1);
-    cfg.console_write = quiet;
     cfg.gp_erratum_intercept = false;
     cr_expect_neq(run_demo(&cfg, &c), 1, "L1's VMLOAD faults: the demo reports a failure");
     expect_records(&c, NULL, 0, "kvm-7.1");

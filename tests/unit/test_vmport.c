@@ -1351,6 +1351,17 @@ static struct svmsim_vm *vm_with_code(struct svmsim_config *cfg, const uint8_t *
     return vm;
 }
 
+/* Runs code to its HLT; *r gets the registers there. */
+static struct svmsim_vm *run_to_hlt(struct svmsim_config *cfg, const uint8_t *code, size_t len,
+                                     struct svmsim_regs *r)
+{
+    struct svmsim_vm *vm = vm_with_code(cfg, code, len);
+    struct svmsim_end end;
+    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
+    svmsim_get_regs(vm, r);
+    return vm;
+}
+
 /* mov eax, magic; mov ecx, CMD; mov edx, 0x5658; in eax, dx */
 #define BDOOR_IN(cmd) 0xb8, 0x68, 0x58, 0x4d, 0x56, 0xb9, (cmd), 0, 0, 0, 0xba, 0x58, 0x56, 0, 0, 0xed
 
@@ -1361,11 +1372,8 @@ Test(vmport_machine, getversion_answers_from_the_configuration)
     cfg.vmware_version = 7;
     cfg.vmware_product_type = 4;
     static const uint8_t code[] = { BDOOR_IN(VMPORT_CMD_GETVERSION), 0xf4 /* hlt */ };
-    struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
-    struct svmsim_end end;
-    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
     struct svmsim_regs r;
-    svmsim_get_regs(vm, &r);
+    struct svmsim_vm *vm = run_to_hlt(&cfg, code, sizeof code, &r);
     cr_expect_eq(r.gpr[SVMSIM_RAX], 7);
     cr_expect_eq(r.gpr[SVMSIM_RBX], MAGIC);
     cr_expect_eq(r.gpr[SVMSIM_RCX], 4);
@@ -1380,11 +1388,8 @@ Test(vmport_machine, getuuid_and_getmemsize_answer_from_the_configuration)
     memcpy(cfg.vmware_uuid, test_uuid, 16);
     static const uint8_t code[] = { BDOOR_IN(VMPORT_CMD_GETUUID), 0x89, 0xc6, /* mov esi, eax */
                                     BDOOR_IN(VMPORT_CMD_GETMEMSIZE), 0xf4 };
-    struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
-    struct svmsim_end end;
-    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
     struct svmsim_regs r;
-    svmsim_get_regs(vm, &r);
+    struct svmsim_vm *vm = run_to_hlt(&cfg, code, sizeof code, &r);
     cr_expect_eq(r.gpr[SVMSIM_RSI], 0x33221100);
     cr_expect_eq(r.gpr[SVMSIM_RBX], 0x77665544);
     cr_expect_eq(r.gpr[SVMSIM_RAX], 32);
@@ -1402,11 +1407,8 @@ Test(vmport_machine, deterministic_time_follows_the_instruction_count)
                                     0xe2, 0xfe,                   /* loop $ */
                                     BDOOR_IN(VMPORT_CMD_GETTIMEFULL), 0xf4 };
     for (int run = 0; run < 2; run++) {
-        struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
-        struct svmsim_end end;
-        cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
         struct svmsim_regs r;
-        svmsim_get_regs(vm, &r);
+        struct svmsim_vm *vm = run_to_hlt(&cfg, code, sizeof code, &r);
         cr_expect_eq(r.gpr[SVMSIM_RAX], MAGIC);
         cr_expect_eq(r.gpr[SVMSIM_RSI], 0);
         cr_expect_eq(r.gpr[SVMSIM_RDX], 0);
@@ -1428,11 +1430,8 @@ Test(vmport_machine, rep_outsb_on_the_hb_port_reaches_the_device_whole)
     static const uint8_t code[] = { HB_REGS, 0xbe, 0x00, 0x01, 0x10, 0x00, /* mov esi */
                                     0xf3, 0x6e,                           /* rep outsb */
                                     0xf4 };
-    struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
-    struct svmsim_end end;
-    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
     struct svmsim_regs r;
-    svmsim_get_regs(vm, &r);
+    struct svmsim_vm *vm = run_to_hlt(&cfg, code, sizeof code, &r);
     cr_expect_eq(r.gpr[SVMSIM_RBX], (uint32_t)VMPORT_MSG_CLOSED << 16, "EBX %#llx",
                  (unsigned long long)r.gpr[SVMSIM_RBX]);
     cr_expect_eq(r.gpr[SVMSIM_RCX], 0);
@@ -1448,11 +1447,8 @@ Test(vmport_machine, a_refused_rep_insb_on_the_hb_port_reads_all_ones)
     static const uint8_t code[] = { HB_REGS, 0xbf, 0x00, 0x01, 0x10, 0x00, /* mov edi */
                                     0xf3, 0x6c,                           /* rep insb */
                                     0xf4 };
-    struct svmsim_vm *vm = vm_with_code(&cfg, code, sizeof code);
-    struct svmsim_end end;
-    cr_expect_eq(svmsim_run(vm, &end), SVMSIM_STATUS_HALTED, "%s", end.message);
     struct svmsim_regs r;
-    svmsim_get_regs(vm, &r);
+    struct svmsim_vm *vm = run_to_hlt(&cfg, code, sizeof code, &r);
     cr_expect_eq(r.gpr[SVMSIM_RBX], (uint32_t)VMPORT_MSG_CLOSED << 16);
     cr_expect_eq(r.gpr[SVMSIM_RCX], 0);
     cr_expect_eq(r.gpr[SVMSIM_RDI], CODE + 0x105);
