@@ -23,6 +23,8 @@
 #include "mem/mem.h"
 #include "svm/svm.h"
 
+#include "../unit/l0_fixture.h" /* the L0 on no ports, the 64-bit CPL0 save area */
+
 #define RAM (8ull << 20)
 #define PML4 0x1000ull
 #define PDPT 0x2000ull
@@ -33,47 +35,17 @@
 #define HSAVE 0x201000ull
 #define RESERVED_PAGE 0x300000ull
 
-static bool no_pio(void *o, uint16_t p, unsigned s, bool in, uint32_t *v, const char **name)
-{
-    (void)o; (void)p; (void)s; (void)in; (void)v;
-    *name = "unclaimed";
-    return false;
-}
-
-static bool never_ended(void *o, struct svmsim_end *e)
-{
-    (void)o; (void)e;
-    return false;
-}
-
 static void put64(struct gmem *m, uint64_t gpa, uint64_t v)
 {
     memcpy(gmem_ptr(m, gpa, 8), &v, 8);
-}
-
-static void seg(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
-{
-    s->selector = sel;
-    s->attrib = attrib;
-    s->limit = 0xffffffff;
-    s->base = 0;
 }
 
 /* A 64-bit ring-0 save area on the fuzzer's page tables. */
 static void save_area(struct vmcb_save_area *s)
 {
     memset(s, 0, sizeof(*s));
-    seg(&s->cs, 0x08, 0x0a9b);
-    seg(&s->ss, 0x10, 0x0c93);
-    seg(&s->ds, 0x10, 0x0c93);
-    seg(&s->es, 0x10, 0x0c93);
-    s->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    s->cr0 = 0x80010033;
-    s->cr3 = PML4;
-    s->cr4 = X86_CR4_PAE;
-    s->dr6 = 0xffff0ff0;
-    s->dr7 = 0x400;
-    s->rflags = X86_RFLAGS_FIXED;
+    set_flat_segs(s, 0x0a9b, 0x0c93);
+    set_long_mode_cpl0(s, PML4);
     s->rsp = 0x80000;
     s->rip = CODE;
 }
@@ -126,8 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.mem_size = RAM;
     cfg.semantics = sem;
     cfg.enable_vmware_backdoor = backdoor;
-    struct l0_io io = { .pio = no_pio, .ended = never_ended, .opaque = NULL };
-    if (cpu_init(&cpu, &mem, &model) != 0 || l0_init(&l0, &cpu, &cfg, &io) != 0)
+    if (cpu_init(&cpu, &mem, &model) != 0 || l0_fixture_l0(&l0, &cpu, &cfg) != 0)
         abort();
     struct svmsim_end end;
     memset(&end, 0, sizeof(end));
@@ -165,14 +136,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s->rax = rax;
     if (cpl3) {
         s->cpl = 3;
-        seg(&s->cs, 0x2b, 0x0afb);
+        set_seg(&s->cs, 0x2b, 0x0afb, 0xffffffff, 0);
     }
     if (compat)
-        seg(&s->cs, cpl3 ? 0x1b : 0x30, cpl3 ? 0x0cfb : 0x0c9b);
+        set_seg(&s->cs, cpl3 ? 0x1b : 0x30, cpl3 ? 0x0cfb : 0x0c9b, 0xffffffff, 0);
     if (nopaging) {
         s->cr0 &= ~X86_CR0_PG;
         s->efer &= ~(X86_EFER_LME | X86_EFER_LMA);
-        seg(&s->cs, 0x30, 0x0c9b);
+        set_seg(&s->cs, 0x30, 0x0c9b, 0xffffffff, 0);
         s->rip = rip = (uint32_t)rip;
     }
     if (svme_clear) {
@@ -267,8 +238,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
-    l0_fini(&l0);
-    cpu_fini(&cpu);
-    gmem_fini(&mem);
+    l0_fixture_fini(&l0, &cpu, &mem);
     return 0;
 }

@@ -138,24 +138,8 @@ static void l1_state(bool svme)
 {
     struct vmcb_save_area *sa = &l0.vmcb01->save;
     memset(sa, 0, sizeof(*sa));
-    set_seg(&sa->cs, 0x08, CODE64_ATTR, 0xffffffff, 0);
-    set_seg(&sa->ss, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->ds, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->es, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->fs, 0x10, DATA_ATTR, 0xffffffff, 0x7f0000001000ull);
-    set_seg(&sa->gs, 0x10, DATA_ATTR, 0xffffffff, 0x7f0000002000ull);
-    set_seg(&sa->tr, 0x18, 0x008b, 0x67, 0x3000);
-    set_seg(&sa->ldtr, 0x20, 0x0082, 0xff, 0x3100);
-    sa->gdtr.base = GDT_GPA;
-    sa->gdtr.limit = 3 * 8 - 1;
-    sa->kernel_gs_base = 0x7f0000003000ull;
-    sa->star = 0x0023001000000000ull;
-    sa->lstar = 0xffffffff81000000ull;
-    sa->cstar = 0xffffffff81000100ull;
-    sa->sfmask = 0x47700;
-    sa->sysenter_cs = 0x08;
-    sa->sysenter_esp = 0x70000;
-    sa->sysenter_eip = 0x100800;
+    set_flat_segs(sa, CODE64_ATTR, DATA_ATTR);
+    set_l1_vmload_state(sa, DATA_ATTR, GDT_GPA);
     set_long_mode_cpl0(sa, PML4_GPA);
     sa->rsp = L1_RSP;
     sa->rax = L1_PAGE;
@@ -174,10 +158,7 @@ static void write_vmcb12(void)
     struct vmcb *v = vmcb12();
     memset(v, 0, sizeof(*v));
     struct vmcb_save_area *s = &v->save;
-    set_seg(&s->cs, 0x08, CODE64_ATTR, 0xffffffff, 0);
-    set_seg(&s->ss, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&s->ds, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&s->es, 0x10, DATA_ATTR, 0xffffffff, 0);
+    set_flat_segs(s, CODE64_ATTR, DATA_ATTR);
     s->gdtr.base = GDT_GPA;
     s->gdtr.limit = 3 * 8 - 1;
     set_long_mode_cpl0(s, PML4_GPA);
@@ -247,22 +228,15 @@ static void expect_vmload_state(const struct vmcb_save_area *a, const struct vmc
 
 static void make_l0(void)
 {
-    struct l0_io io = { .pio = no_pio, .ended = never_ended, .opaque = NULL };
-    cr_assert_eq(l0_init(&l0, &cpu, &cfg, &io), 0);
+    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
     l1_state(true);
 }
 
 static void setup_with(enum svmsim_semantics sem)
 {
     memset(&end, 0, sizeof(end));
-    cr_assert_eq(gmem_init(&mem, RAM_SIZE), 0);
-    struct cpu_model model = {
-        .maxphyaddr = 48,
-        .nrips = true,
-        .np = true,
-        .vls = true,
-    };
-    cr_assert_eq(cpu_init(&cpu, &mem, &model), 0);
+    struct cpu_model model = l0_fixture_model();
+    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, &model), 0);
     svmsim_config_default(&cfg);
     cfg.mem_size = RAM_SIZE;
     cfg.semantics = sem;
@@ -280,9 +254,7 @@ static void setup_arch(void) { setup_with(SVMSIM_SEMANTICS_ARCHITECTURAL); }
 
 static void teardown(void)
 {
-    l0_fini(&l0);
-    cpu_fini(&cpu);
-    gmem_fini(&mem);
+    l0_fixture_fini(&l0, &cpu, &mem);
 }
 
 TestSuite(gp_kvm71, .init = setup_kvm71, .fini = teardown);
@@ -302,12 +274,8 @@ static void with_maxphyaddr(unsigned bits)
 {
     l0_fini(&l0);
     cpu_fini(&cpu);
-    struct cpu_model model = {
-        .maxphyaddr = bits,
-        .nrips = true,
-        .np = true,
-        .vls = true,
-    };
+    struct cpu_model model = l0_fixture_model();
+    model.maxphyaddr = bits;
     cr_assert_eq(cpu_init(&cpu, &mem, &model), 0);
     cfg.maxphyaddr = bits;
     make_l0();
@@ -426,6 +394,16 @@ static void code(const uint8_t *bytes, size_t len)
 
 #define CODE(arr) code((arr), sizeof(arr))
 
+/* The instruction at the running level's RIP, then a #GP exit on it with
+ * error code 0. Returns what gp_exit returns. */
+static int gp_on(const uint8_t *bytes, size_t len)
+{
+    code(bytes, len);
+    return gp_exit();
+}
+
+#define GP_ON(arr) gp_on((arr), sizeof(arr))
+
 /* ---- expectations */
 
 static void expect_step(const char *step)
@@ -530,6 +508,17 @@ static void expect_vmexit_to_l1(int resume, uint64_t code_, uint64_t info1, uint
     expect_decision(SVMSIM_DECISION_REFLECTED);
     cr_expect_eq(l0.rec.reflected_code, code_);
     expect_run_goes_on();
+}
+
+/* L2 (vmcb12 intercepting exit if intercepted) runs the SVM instruction
+ * insn; the #GP reaches L1 as #VMEXIT(exit) with zero exit info, at step. */
+static void expect_l2_svm_insn_exits_to_l1(const uint8_t insn[3], uint64_t exit, bool intercepted,
+                                           const char *step)
+{
+    if (intercepted)
+        vmcb_set_intercept(&vmcb12()->control, exit);
+    enter_l2();
+    expect_vmexit_to_l1(gp_on(insn, 3), exit, 0, 0, step);
 }
 
 static void expect_emulation_failure(int resume, const char *step)
@@ -708,8 +697,7 @@ Test(gp_kvm71, l2_decode_failure_is_gp0_into_l2)
 Test(gp_kvm71, vmload_with_an_operand_size_prefix_is_recognised)
 {
     static const uint8_t bytes[] = { 0x66, 0x0f, 0x01, 0xda };
-    CODE(bytes);
-    int r = gp_exit();
+    int r = GP_ON(bytes);
     cr_expect_eq(r, 1);
     expect_step("2.2 step 3");
     expect_decision(SVMSIM_DECISION_EMULATED);
@@ -721,8 +709,7 @@ Test(gp_kvm71, vmload_with_an_operand_size_prefix_is_recognised)
 Test(gp_kvm71, vmload_with_a_rex_w_prefix_is_recognised)
 {
     static const uint8_t bytes[] = { 0x48, 0x0f, 0x01, 0xda };
-    CODE(bytes);
-    int r = gp_exit();
+    int r = GP_ON(bytes);
     cr_expect_eq(r, 1);
     expect_step("2.2 step 3");
     expect_no_event_in(l0.vmcb01);
@@ -733,8 +720,7 @@ Test(gp_kvm71, vmload_with_a_rex_w_prefix_is_recognised)
 Test(gp_kvm71, vmsave_with_a_rep_prefix_is_recognised)
 {
     static const uint8_t bytes[] = { 0xf3, 0x0f, 0x01, 0xdb };
-    CODE(bytes);
-    int r = gp_exit();
+    int r = GP_ON(bytes);
     cr_expect_eq(r, 1);
     expect_step("2.2 step 3");
     expect_decision(SVMSIM_DECISION_EMULATED);
@@ -835,8 +821,7 @@ Test(gp_kvm71, l1_vmload_canonicalizes_the_bases_it_loads)
 Test(gp_kvm71, l1_vmsave_runs_the_handler_and_stores_vmcb01_into_the_page)
 {
     memset(page_at(L1_PAGE), 0xa5, sizeof(struct vmcb));
-    CODE(VMSAVE);
-    int r = gp_exit();
+    int r = GP_ON(VMSAVE);
     cr_expect_eq(r, 1);
     expect_step("2.2 step 3");
     expect_decision(SVMSIM_DECISION_EMULATED);
@@ -870,17 +855,14 @@ Test(gp_kvm71, l1_vmload_at_cpl3_gets_gp0_from_the_permission_check)
     set_seg(&l0.vmcb01->save.cs, 0x33, CODE64_DPL3_ATTR, 0xffffffff, 0);
     set_seg(&l0.vmcb01->save.ss, 0x2b, DATA_DPL3_ATTR, 0xffffffff, 0);
     l0.vmcb01->save.cpl = 3;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.2 step 3");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.2 step 3");
     cr_expect_eq(l0.vmcb01->save.fs.base, 0x7f0000001000ull, "VMLOAD ran at CPL 3");
 }
 
 Test(gp_kvm71, l1_vmload_with_efer_svme_clear_gets_ud)
 {
     l0.efer_svme = 0;
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     expect_ud_in(l0.vmcb01);
     cr_expect_eq(l0.vmcb01->save.rip, L1_RIP);
@@ -901,26 +883,20 @@ Test(gp_kvm71, l1_vmrun_with_vm_hsave_pa_zero_gets_gp0)
 Test(gp_kvm71, l1_vmload_with_unaligned_rax_gets_gp0_from_the_handler)
 {
     l0.vmcb01->save.rax = L1_PAGE + 8;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.2 step 3");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.2 step 3");
 }
 
 Test(gp_kvm71, l1_vmload_with_rax_beyond_maxphyaddr_gets_gp0_from_the_handler)
 {
     l0.vmcb01->save.rax = 1ull << 48;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.2 step 3");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.2 step 3");
 }
 
 /* §2.3 table, row 4: kvm-7.1 side. */
 Test(gp_kvm71, l1_vmload_with_legal_rax_past_ram_is_an_emulation_failure)
 {
     l0.vmcb01->save.rax = PAST_RAM;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_emulation_failure(r, "2.2 step 3");
+    expect_emulation_failure(GP_ON(VMLOAD), "2.2 step 3");
     cr_expect_eq(l0.vmcb01->save.rip, L1_RIP, "RIP advanced");
     cr_expect_eq(end.level, 1);
 }
@@ -979,9 +955,7 @@ Test(gp_kvm71, l2_at_cpl3_exits_to_l1_with_gp_when_vmcb12_intercepts_gp)
     l2_at_cpl3();
     vmcb_set_intercept(&vmcb12()->control, GP_INTERCEPT);
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_GP, 0, 0, "2.2 step 3a");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_GP, 0, 0, "2.2 step 3a");
 }
 
 /* §2.3 table, row 2: kvm-7.1 side. */
@@ -1000,9 +974,7 @@ Test(gp_kvm71, l2_with_unaligned_rax_gets_gp0)
 {
     vmcb12()->save.rax = L2_PAGE + 0x10;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 3b");
+    expect_gp_into_l2(GP_ON(VMLOAD), 0, "2.2 step 3b");
 }
 
 /* §2.3 table, row 3: kvm-7.1 side. */
@@ -1010,9 +982,7 @@ Test(gp_kvm71, l2_with_rax_at_2_to_the_48_gets_gp0)
 {
     vmcb12()->save.rax = 1ull << 48;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 3b");
+    expect_gp_into_l2(GP_ON(VMLOAD), 0, "2.2 step 3b");
 }
 
 Test(gp_kvm71, l2_with_rax_at_2_to_the_maxphyaddr_gets_gp0)
@@ -1020,18 +990,14 @@ Test(gp_kvm71, l2_with_rax_at_2_to_the_maxphyaddr_gets_gp0)
     with_maxphyaddr(40);
     vmcb12()->save.rax = 1ull << 40;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 3b");
+    expect_gp_into_l2(GP_ON(VMLOAD), 0, "2.2 step 3b");
 }
 
 Test(gp_kvm71, l1_vmload_with_rax_at_2_to_the_maxphyaddr_gets_gp0_from_the_handler)
 {
     with_maxphyaddr(40);
     l0.vmcb01->save.rax = 1ull << 40;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.2 step 3");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.2 step 3");
 }
 
 Test(gp_kvm71, l2_with_unaligned_rax_exits_to_l1_with_gp_when_vmcb12_intercepts_gp)
@@ -1039,18 +1005,14 @@ Test(gp_kvm71, l2_with_unaligned_rax_exits_to_l1_with_gp_when_vmcb12_intercepts_
     vmcb12()->save.rax = L2_PAGE + 0x10;
     vmcb_set_intercept(&vmcb12()->control, GP_INTERCEPT);
     enter_l2();
-    CODE(VMSAVE);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_GP, 0, 0, "2.2 step 3b");
+    expect_vmexit_to_l1(GP_ON(VMSAVE), SVM_EXIT_GP, 0, 0, "2.2 step 3b");
 }
 
 Test(gp_kvm71, l2_vmload_exits_to_l1_even_when_vmcb12_does_not_intercept_it)
 {
     cr_assert_not(vmcb_is_intercept(&vmcb12()->control, SVM_EXIT_VMLOAD));
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.2 step 3c");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_VMLOAD, 0, 0, "2.2 step 3c");
     cr_expect_eq(l0.vmcb01->save.fs.base, 0x7f0000001000ull, "L0 performed the VMLOAD");
 }
 
@@ -1081,27 +1043,17 @@ Test(gp_kvm71, l2_event_interrupted_by_the_gp_is_in_exit_int_info_of_the_vmexit)
 
 Test(gp_kvm71, l2_vmload_that_vmcb12_intercepts_exits_to_l1_with_zero_exit_info)
 {
-    vmcb_set_intercept(&vmcb12()->control, SVM_EXIT_VMLOAD);
-    enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.2 step 3c");
+    expect_l2_svm_insn_exits_to_l1(VMLOAD, SVM_EXIT_VMLOAD, true, "2.2 step 3c");
 }
 
 Test(gp_kvm71, l2_vmsave_exits_to_l1)
 {
-    enter_l2();
-    CODE(VMSAVE);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMSAVE, 0, 0, "2.2 step 3c");
+    expect_l2_svm_insn_exits_to_l1(VMSAVE, SVM_EXIT_VMSAVE, false, "2.2 step 3c");
 }
 
 Test(gp_kvm71, l2_vmrun_exits_to_l1)
 {
-    enter_l2();
-    CODE(VMRUN);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMRUN, 0, 0, "2.2 step 3c");
+    expect_l2_svm_insn_exits_to_l1(VMRUN, SVM_EXIT_VMRUN, false, "2.2 step 3c");
 }
 
 Test(gp_kvm71, l2_in_compatibility_mode_ignores_rax_bits_63_32)
@@ -1109,9 +1061,7 @@ Test(gp_kvm71, l2_in_compatibility_mode_ignores_rax_bits_63_32)
     set_seg(&vmcb12()->save.cs, 0x08, CODE32_ATTR, 0xffffffff, 0);
     vmcb12()->save.rax = 0xdead00000000ull | L2_PAGE;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.2 step 3c");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_VMLOAD, 0, 0, "2.2 step 3c");
 }
 
 /* ======================================================================
@@ -1120,35 +1070,27 @@ Test(gp_kvm71, l2_in_compatibility_mode_ignores_rax_bits_63_32)
 
 Test(gp_kvm71, l1_non_svm_instruction_gets_gp0_without_the_backdoor)
 {
-    CODE(IN_AL_DX);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.2 step 4");
+    expect_gp_into_l1(GP_ON(IN_AL_DX), 0, "2.2 step 4");
 }
 
 Test(gp_kvm71, l2_non_svm_instruction_gets_gp0_without_the_backdoor)
 {
     enter_l2();
-    CODE(IN_AL_DX);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 4");
+    expect_gp_into_l2(GP_ON(IN_AL_DX), 0, "2.2 step 4");
 }
 
 Test(gp_kvm71, l2_non_svm_instruction_exits_to_l1_with_gp_when_vmcb12_intercepts_gp)
 {
     vmcb_set_intercept(&vmcb12()->control, GP_INTERCEPT);
     enter_l2();
-    CODE(IN_AL_DX);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_GP, 0, 0, "2.2 step 4");
+    expect_vmexit_to_l1(GP_ON(IN_AL_DX), SVM_EXIT_GP, 0, 0, "2.2 step 4");
 }
 
 Test(gp_kvm71, l2_non_svm_instruction_gets_gp0_even_with_the_backdoor)
 {
     with_backdoor();
     enter_l2();
-    CODE(IN_AL_DX);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 4");
+    expect_gp_into_l2(GP_ON(IN_AL_DX), 0, "2.2 step 4");
 }
 
 /* Step 5: the VMware backdoor's emulation (SPEC-GP.md §5). */
@@ -1209,9 +1151,7 @@ Test(gp_kvm71, step_5_reinjects_gp_for_an_instruction_that_is_not_the_backdoors)
 {
     static const uint8_t mov[] = { 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x80 };
     with_backdoor();
-    CODE(mov);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.2 step 5");
+    expect_gp_into_l1(GP_ON(mov), 0, "2.2 step 5");
 }
 
 Test(gp_kvm71, step_5_rep_outsb_to_the_high_bandwidth_port_moves_rcx_bytes)
@@ -1262,8 +1202,7 @@ Test(gp_kvm71, l1_nonzero_error_code_never_reaches_the_backdoor)
 Test(gp_kvm71, l1_svm_instruction_with_the_backdoor_still_runs_its_handler)
 {
     with_backdoor();
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     expect_step("2.2 step 3");
     cr_expect_eq(l0.vmcb01->save.rip, L1_RIP + 3);
@@ -1296,43 +1235,33 @@ Test(gp_kvm70, instruction_longer_than_15_bytes_is_gp0)
     uint8_t bytes[18];
     memset(bytes, 0x66, 15);
     memcpy(bytes + 15, VMLOAD, 3);
-    CODE(bytes);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 step 2");
+    expect_gp_into_l1(GP_ON(bytes), 0, "2.3 step 2");
 }
 
 Test(gp_kvm70, invalid_bytes_are_gp0)
 {
     static const uint8_t bytes[] = { 0x0f, 0x04, 0x90, 0x90 };
-    CODE(bytes);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 step 2");
+    expect_gp_into_l1(GP_ON(bytes), 0, "2.3 step 2");
 }
 
 Test(gp_kvm70, vmmcall_is_not_an_svm_instruction_for_the_gp_path)
 {
     static const uint8_t bytes[] = { 0x0f, 0x01, 0xd9 };
-    CODE(bytes);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 step 4");
+    expect_gp_into_l1(GP_ON(bytes), 0, "2.3 step 4");
     cr_expect_eq(l0.vmcb01->save.rax, L1_PAGE);
 }
 
 Test(gp_kvm70, l2_non_svm_instruction_gets_gp0)
 {
     enter_l2();
-    CODE(IN_AL_DX);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.3 step 4");
+    expect_gp_into_l2(GP_ON(IN_AL_DX), 0, "2.3 step 4");
 }
 
 Test(gp_kvm70, l2_non_svm_instruction_gets_gp0_even_with_the_backdoor)
 {
     with_backdoor();
     enter_l2();
-    CODE(IN_AL_DX);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.3 step 4");
+    expect_gp_into_l2(GP_ON(IN_AL_DX), 0, "2.3 step 4");
 }
 
 Test(gp_kvm70, l1_non_svm_instruction_with_the_backdoor_goes_to_step_5)
@@ -1350,15 +1279,12 @@ Test(gp_kvm70, l1_non_svm_instruction_with_the_backdoor_goes_to_step_5)
 Test(gp_kvm70, l1_unaligned_rax_gets_gp0_before_the_handler)
 {
     l0.vmcb01->save.rax = L1_PAGE + 8;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 RAX unaligned");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.3 RAX unaligned");
 }
 
 Test(gp_kvm70, l1_vmload_runs_the_handler)
 {
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     expect_step("2.3 L1");
     expect_decision(SVMSIM_DECISION_EMULATED);
@@ -1383,18 +1309,14 @@ Test(gp_kvm70, l1_vmload_at_cpl3_gets_gp0_from_the_permission_check)
 {
     set_seg(&l0.vmcb01->save.cs, 0x33, CODE64_DPL3_ATTR, 0xffffffff, 0);
     l0.vmcb01->save.cpl = 3;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 L1");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.3 L1");
 }
 
 /* §2.3 table, row 4: kvm-7.0 side. */
 Test(gp_kvm70, l1_vmload_with_legal_rax_past_ram_gets_gp0)
 {
     l0.vmcb01->save.rax = PAST_RAM;
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 L1");
+    expect_gp_into_l1(GP_ON(VMLOAD), 0, "2.3 L1");
 }
 
 /* §2.3 table, row 5: kvm-7.0 side. */
@@ -1403,9 +1325,7 @@ Test(gp_kvm70, l1_in_compatibility_mode_with_garbage_in_rax_high_bits_gets_gp0)
     set_seg(&l0.vmcb01->save.cs, 0x08, CODE32_ATTR, 0xffffffff, 0);
     l0.vmcb01->save.rax = 0xdead00000000ull | L1_PAGE;
     memset(page_at(L1_PAGE), 0, sizeof(struct vmcb));
-    CODE(VMSAVE);
-    int r = gp_exit();
-    expect_gp_into_l1(r, 0, "2.3 L1");
+    expect_gp_into_l1(GP_ON(VMSAVE), 0, "2.3 L1");
     cr_expect_eq(page_at(L1_PAGE)->save.fs.base, 0, "the VMSAVE was performed");
 }
 
@@ -1414,9 +1334,7 @@ Test(gp_kvm70, l2_at_cpl3_exits_to_l1_without_a_permission_check)
 {
     l2_at_cpl3();
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
 }
 
 /* §2.3 table, row 2: kvm-7.0 side. */
@@ -1424,9 +1342,7 @@ Test(gp_kvm70, l2_with_paging_off_exits_to_l1)
 {
     l2_without_paging();
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
 }
 
 /* §2.3 table, row 3: kvm-7.0 side. */
@@ -1434,9 +1350,7 @@ Test(gp_kvm70, l2_with_rax_at_2_to_the_48_exits_to_l1)
 {
     vmcb12()->save.rax = 1ull << 48;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
 }
 
 Test(gp_kvm70, l2_with_rax_at_2_to_the_maxphyaddr_exits_to_l1)
@@ -1444,18 +1358,14 @@ Test(gp_kvm70, l2_with_rax_at_2_to_the_maxphyaddr_exits_to_l1)
     with_maxphyaddr(40);
     vmcb12()->save.rax = 1ull << 40;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
+    expect_vmexit_to_l1(GP_ON(VMLOAD), SVM_EXIT_VMLOAD, 0, 0, "2.3 L2");
 }
 
 Test(gp_kvm70, l2_with_unaligned_rax_gets_gp0)
 {
     vmcb12()->save.rax = L2_PAGE + 0x10;
     enter_l2();
-    CODE(VMSAVE);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.3 RAX unaligned");
+    expect_gp_into_l2(GP_ON(VMSAVE), 0, "2.3 RAX unaligned");
 }
 
 Test(gp_kvm70, l2_in_compatibility_mode_checks_the_alignment_of_all_64_bits_of_rax)
@@ -1463,9 +1373,7 @@ Test(gp_kvm70, l2_in_compatibility_mode_checks_the_alignment_of_all_64_bits_of_r
     set_seg(&vmcb12()->save.cs, 0x08, CODE32_ATTR, 0xffffffff, 0);
     vmcb12()->save.rax = 0x800000000ull | L2_PAGE | 0x8; /* EAX unaligned too */
     enter_l2();
-    CODE(VMSAVE);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.3 RAX unaligned");
+    expect_gp_into_l2(GP_ON(VMSAVE), 0, "2.3 RAX unaligned");
 }
 
 /* Same as gp_kvm71's: the §2.3 L2 path is a simple #VMEXIT too. BUG, as
@@ -1489,10 +1397,7 @@ Test(gp_kvm70, l2_event_interrupted_by_the_gp_is_in_exit_int_info_of_the_vmexit)
 
 Test(gp_kvm70, l2_vmrun_exits_to_l1)
 {
-    enter_l2();
-    CODE(VMRUN);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMRUN, 0, 0, "2.3 L2");
+    expect_l2_svm_insn_exits_to_l1(VMRUN, SVM_EXIT_VMRUN, false, "2.3 L2");
 }
 
 /* ======================================================================
@@ -1501,26 +1406,18 @@ Test(gp_kvm70, l2_vmrun_exits_to_l1)
 
 Test(gp_architectural, l2_vmload_that_vmcb12_intercepts_exits_to_l1)
 {
-    vmcb_set_intercept(&vmcb12()->control, SVM_EXIT_VMLOAD);
-    enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMLOAD, 0, 0, "2.2 step 3c");
+    expect_l2_svm_insn_exits_to_l1(VMLOAD, SVM_EXIT_VMLOAD, true, "2.2 step 3c");
 }
 
 Test(gp_architectural, l2_vmrun_exits_to_l1)
 {
-    enter_l2();
-    CODE(VMRUN);
-    int r = gp_exit();
-    expect_vmexit_to_l1(r, SVM_EXIT_VMRUN, 0, 0, "2.2 step 3c");
+    expect_l2_svm_insn_exits_to_l1(VMRUN, SVM_EXIT_VMRUN, false, "2.2 step 3c");
 }
 
 Test(gp_architectural, l2_vmload_not_intercepted_is_performed_on_l1_physical_memory)
 {
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     cr_expect(is_guest_mode(&l0), "L2 left guest mode");
     cr_expect_eq(l0.vmcb, l0.vmcb02);
@@ -1548,8 +1445,7 @@ Test(gp_architectural, l2_vmsave_not_intercepted_writes_l2_state_to_l1_physical_
 {
     memset(page_at(L2_PAGE), 0xa5, sizeof(struct vmcb));
     enter_l2();
-    CODE(VMSAVE);
-    int r = gp_exit();
+    int r = GP_ON(VMSAVE);
     cr_expect_eq(r, 1);
     cr_expect(is_guest_mode(&l0));
     expect_no_event_in(l0.vmcb02);
@@ -1569,8 +1465,7 @@ Test(gp_architectural, l2_vmload_with_vls_translates_rax_through_l1s_nested_page
     cfg.vls = true;
     reconfigure();
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     cr_expect(is_guest_mode(&l0));
     expect_no_event_in(l0.vmcb02);
@@ -1589,8 +1484,7 @@ Test(gp_architectural, l2_vmsave_with_vls_writes_through_l1s_nested_page_tables)
     cfg.vls = true;
     reconfigure();
     enter_l2();
-    CODE(VMSAVE);
-    int r = gp_exit();
+    int r = GP_ON(VMSAVE);
     cr_expect_eq(r, 1);
     cr_expect_eq(l0.vmcb02->save.rip, L2_RIP + 3);
     expect_vmload_state(&page_at(PAGE_B)->save, &l0.vmcb02->save);
@@ -1604,8 +1498,7 @@ Test(gp_architectural, l2_vmload_without_vls_uses_rax_as_an_l1_physical_address)
     vmcb12_np_vls(false);
     vmcb12()->save.rax = PAGE_A;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     cr_expect_eq(l0.vmcb02->save.rip, L2_RIP + 3);
     expect_vmload_state(&l0.vmcb02->save, &page_at(PAGE_A)->save);
@@ -1619,8 +1512,7 @@ Test(gp_architectural, nested_page_fault_translating_rax_exits_to_l1_with_npf)
     cfg.vls = true;
     reconfigure();
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     const struct vmcb_control_area *c12 = &vmcb12()->control;
     cr_expect_eq(r, 1);
     cr_expect_not(is_guest_mode(&l0));
@@ -1677,9 +1569,7 @@ Test(gp_architectural, l2_vmload_with_rax_past_ram_is_an_emulation_failure)
 {
     vmcb12()->save.rax = PAST_RAM;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_emulation_failure(r, "2.2 step 3c");
+    expect_emulation_failure(GP_ON(VMLOAD), "2.2 step 3c");
     cr_expect_eq(l0.vmcb02->save.rip, L2_RIP);
     cr_expect_eq(end.level, 2);
 }
@@ -1688,24 +1578,19 @@ Test(gp_architectural, l2_at_cpl3_gets_gp_from_the_permission_check)
 {
     l2_at_cpl3();
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 3a");
+    expect_gp_into_l2(GP_ON(VMLOAD), 0, "2.2 step 3a");
 }
 
 Test(gp_architectural, l2_with_rax_at_2_to_the_48_gets_gp0)
 {
     vmcb12()->save.rax = 1ull << 48;
     enter_l2();
-    CODE(VMLOAD);
-    int r = gp_exit();
-    expect_gp_into_l2(r, 0, "2.2 step 3b");
+    expect_gp_into_l2(GP_ON(VMLOAD), 0, "2.2 step 3b");
 }
 
 Test(gp_architectural, l1_vmload_runs_the_handler)
 {
-    CODE(VMLOAD);
-    int r = gp_exit();
+    int r = GP_ON(VMLOAD);
     cr_expect_eq(r, 1);
     expect_step("2.2 step 3");
     cr_expect_eq(l0.vmcb01->save.rip, L1_RIP + 3);
@@ -1763,8 +1648,7 @@ Test(gp_intercept, not_intercepted_at_init)
     svmsim_config_default(&c);
     c.mem_size = RAM_SIZE;
     struct l0 fresh;
-    struct l0_io io = { .pio = no_pio, .ended = never_ended, .opaque = NULL };
-    cr_assert_eq(l0_init(&fresh, &cpu, &c, &io), 0);
+    cr_assert_eq(l0_fixture_l0(&fresh, &cpu, &c), 0);
     cr_expect_not(vmcb_is_intercept(&fresh.vmcb01->control, GP_INTERCEPT));
     l0_fini(&fresh);
 }
@@ -1799,8 +1683,7 @@ Test(gp_intercept, always_set_with_the_backdoor)
 {
     cfg.enable_vmware_backdoor = true;
     l0_fini(&l0);
-    struct l0_io io = { .pio = no_pio, .ended = never_ended, .opaque = NULL };
-    cr_assert_eq(l0_init(&l0, &cpu, &cfg, &io), 0);
+    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
     cr_expect(vmcb01_intercepts_gp(), "not intercepted at init");
     l1_without_svme();
     cr_expect(vmcb01_intercepts_gp(), "not intercepted with SVME clear");

@@ -45,25 +45,21 @@ static struct svmsim_end end;
 static void setup(void)
 {
     memset(&end, 0, sizeof(end));
-    cr_assert_eq(gmem_init(&mem, RAM_SIZE), 0);
     struct cpu_model model = {
         .maxphyaddr = 48,
         .nrips = true,
         .deterministic = true,
     };
-    cr_assert_eq(cpu_init(&cpu, &mem, &model), 0);
+    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, &model), 0);
     svmsim_config_default(&cfg);
     cfg.mem_size = RAM_SIZE;
-    struct l0_io io = { .pio = no_pio, .ended = never_ended, .opaque = NULL };
-    cr_assert_eq(l0_init(&l0, &cpu, &cfg, &io), 0);
+    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
     l0.end = &end;
 }
 
 static void teardown(void)
 {
-    l0_fini(&l0);
-    cpu_fini(&cpu);
-    gmem_fini(&mem);
+    l0_fixture_fini(&l0, &cpu, &mem);
 }
 
 TestSuite(lapic_reset, .init = setup, .fini = teardown);

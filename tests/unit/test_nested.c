@@ -83,24 +83,8 @@ static void l1_state(void)
 {
     struct vmcb_save_area *sa = &l0.vmcb01->save;
     memset(sa, 0, sizeof(*sa));
-    set_seg(&sa->cs, 0x08, CODE64_ATTR, 0xffffffff, 0);
-    set_seg(&sa->ss, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->ds, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->es, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->fs, 0x10, DATA_ATTR, 0xffffffff, 0x7f0000001000ull);
-    set_seg(&sa->gs, 0x10, DATA_ATTR, 0xffffffff, 0x7f0000002000ull);
-    set_seg(&sa->tr, 0x18, 0x008b, 0x67, 0x3000);
-    set_seg(&sa->ldtr, 0x20, 0x0082, 0xff, 0x3100);
-    sa->gdtr.base = 0x1000;
-    sa->gdtr.limit = 3 * 8 - 1;
-    sa->kernel_gs_base = 0x7f0000003000ull;
-    sa->star = 0x0023001000000000ull;
-    sa->lstar = 0xffffffff81000000ull;
-    sa->cstar = 0xffffffff81000100ull;
-    sa->sfmask = 0x47700;
-    sa->sysenter_cs = 0x08;
-    sa->sysenter_esp = 0x70000;
-    sa->sysenter_eip = 0x100800;
+    set_flat_segs(sa, CODE64_ATTR, DATA_ATTR);
+    set_l1_vmload_state(sa, DATA_ATTR, 0x1000);
     set_long_mode_cpl0(sa, L1_CR3);
     sa->rsp = L1_RSP;
     sa->rax = VMCB12_GPA;
@@ -171,31 +155,22 @@ static void make_l0(bool vls)
     svmsim_config_default(&cfg);
     cfg.mem_size = RAM_SIZE;
     cfg.vls = vls;
-    struct l0_io io = { .pio = no_pio, .ended = never_ended, .opaque = NULL };
-    cr_assert_eq(l0_init(&l0, &cpu, &cfg, &io), 0);
+    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
     l1_state();
 }
 
 static void setup(void)
 {
     memset(&end, 0, sizeof(end));
-    cr_assert_eq(gmem_init(&mem, RAM_SIZE), 0);
-    struct cpu_model model = {
-        .maxphyaddr = 48,
-        .nrips = true,
-        .np = true,
-        .vls = true,
-    };
-    cr_assert_eq(cpu_init(&cpu, &mem, &model), 0);
+    struct cpu_model model = l0_fixture_model();
+    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, &model), 0);
     make_l0(false);
     write_vmcb12();
 }
 
 static void teardown(void)
 {
-    l0_fini(&l0);
-    cpu_fini(&cpu);
-    gmem_fini(&mem);
+    l0_fixture_fini(&l0, &cpu, &mem);
 }
 
 TestSuite(nested, .init = setup, .fini = teardown);

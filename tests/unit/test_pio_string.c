@@ -140,16 +140,8 @@ static void l1_state(void)
 {
     struct vmcb_save_area *sa = &l0.vmcb01->save;
     memset(sa, 0, sizeof(*sa));
-    set_seg(&sa->cs, 0x08, CODE64_ATTR, 0xffffffff, 0);
-    set_seg(&sa->ss, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->ds, 0x10, DATA_ATTR, 0xffffffff, 0);
-    set_seg(&sa->es, 0x10, DATA_ATTR, 0xffffffff, 0);
-    sa->cpl = 0;
-    sa->efer = X86_EFER_LME | X86_EFER_LMA | X86_EFER_SVME;
-    sa->cr0 = 0x80010033;
-    sa->cr3 = PML4_GPA;
-    sa->cr4 = X86_CR4_PAE;
-    sa->rflags = X86_RFLAGS_FIXED;
+    set_flat_segs(sa, CODE64_ATTR, DATA_ATTR);
+    set_long_mode_cpl0(sa, PML4_GPA);
     sa->rip = RIP;
     l0.vmcb01->control.next_rip = RIP + 2; /* NRIPS: the instruction is 2 bytes */
     l0.end = &end;
@@ -173,9 +165,8 @@ static void setup(void)
     memset(&end, 0, sizeof(end));
     memset(&dev, 0, sizeof(dev));
     dev.strings = true;
-    cr_assert_eq(gmem_init(&mem, RAM_SIZE), 0);
-    struct cpu_model model = { .maxphyaddr = 48, .nrips = true, .np = true, .vls = true };
-    cr_assert_eq(cpu_init(&cpu, &mem, &model), 0);
+    struct cpu_model model = l0_fixture_model();
+    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, &model), 0);
     svmsim_config_default(&cfg);
     cfg.mem_size = RAM_SIZE;
     write_page_tables();
@@ -184,9 +175,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    l0_fini(&l0);
-    cpu_fini(&cpu);
-    gmem_fini(&mem);
+    l0_fixture_fini(&l0, &cpu, &mem);
 }
 
 TestSuite(pio_string, .init = setup, .fini = teardown);
