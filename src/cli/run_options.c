@@ -125,6 +125,23 @@ static int opt_maxphyaddr(struct run_args *a, const char *opt, const char *val)
     return 0;
 }
 
+/* DESIGN.md's --smp=N. The machine has one vCPU so far: N = 1 is that
+ * machine; more is refused by name rather than run as something else. */
+static int opt_smp(struct run_args *a, const char *opt, const char *val)
+{
+    uint64_t n;
+    (void)a;
+    if (!parse_u64(val, &n) || n == 0) {
+        cli_error("%s: '%s' is not a vCPU count", opt, val);
+        return -1;
+    }
+    if (n != 1) {
+        cli_error("%s: %s vCPUs: only one vCPU is modelled yet", opt, val);
+        return -1;
+    }
+    return 0;
+}
+
 static int opt_host_reserved(struct run_args *a, const char *opt, const char *val)
 {
     uint64_t start, last;
@@ -323,6 +340,7 @@ static const struct run_option run_options[] = {
     { "--host-reserved", true, opt_host_reserved },
     { "--semantics", true, opt_semantics },
     { "--maxphyaddr", true, opt_maxphyaddr },
+    { "--smp", true, opt_smp },
     { "--vmware-version", true, opt_vmware_version },
     { "--vmware-type", true, opt_vmware_type },
     { "--uuid", true, opt_uuid },

@@ -138,6 +138,10 @@ run_maxphyaddr_out_of_range)
     run run --maxphyaddr=53 a.elf
     expect_usage_error "svmsim: --maxphyaddr: '53' is not in 32..52"
     ;;
+run_smp_more_than_one)
+    run run --smp=2 a.elf
+    expect_usage_error "svmsim: --smp: 2 vCPUs: only one vCPU is modelled yet"
+    ;;
 run_unknown_semantics)
     run run --semantics=kvm-6.0 a.elf
     expect_usage_error "svmsim: --semantics: 'kvm-6.0' is not one of kvm-7.1, kvm-7.0, architectural"
