@@ -48,10 +48,17 @@ void cpu_fini(struct cpu *cpu)
 uint64_t cpu_host_tsc(const struct cpu *cpu)
 {
     if (cpu->model.deterministic)
-        return cpu->insns * 4; /* a nominal 4 cycles per instruction */
+        return cpu->insns * 4 + cpu->tsc_skip; /* a nominal 4 cycles per instruction */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec; /* 1 GHz */
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + cpu->tsc_skip; /* 1 GHz */
+}
+
+void cpu_kick(struct cpu *cpu)
+{
+    cpu->intr_line = true;
+    cpu->slow = true;
+    cpu->code_epoch++; /* run_block leaves the block after this instruction */
 }
 
 static void cpuid_vendor(uint32_t out[4])
@@ -324,10 +331,15 @@ static bool control_kept(const struct vmcb_control_area *before,
 
 /* The exit the CPU just took, as cpu_run returns it: the save area (or
  * its hot fields), the interrupt shadow and the exit in the control area. */
+/* The int_ctl bits the processor writes back at #VMEXIT. */
+#define INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK)
+
 static void record_exit(struct cpu *cpu, struct vmcb *vmcb)
 {
     leave_state(cpu, vmcb);
     vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
+    vmcb->control.int_ctl = (vmcb->control.int_ctl & ~INT_CTL_WRITTEN) |
+                            (cpu->int_ctl & INT_CTL_WRITTEN);
     if (!cpu->exited)
         return;
     vmcb->control.exit_code = cpu->exit.code;
@@ -384,6 +396,50 @@ bool cpu_offer_exit(struct cpu *cpu)
     return true;
 }
 
+/* Whether cpu_exec stopped for its budget alone (not an exit, a fast exit
+ * returned, or a halt). */
+static bool stopped_for_budget(const struct cpu *cpu)
+{
+    return !cpu->exited && cpu->recorded == CPU_RUN_NONE && !cpu->halted;
+}
+
+/* Instructions the CPU may run before the host TSC reaches the host timer:
+ * exact under --deterministic (4 ticks each, cpu_host_tsc); on the wall
+ * clock at most one per nanosecond and 64 Ki at a time, so that the clock is
+ * looked at again in good time. At least 1. */
+static uint64_t insns_to_timer(const struct cpu *cpu, uint64_t now)
+{
+    uint64_t ticks = cpu->host_timer - now;
+    if (cpu->model.deterministic)
+        return (ticks + 3) / 4;
+    return ticks < 65536 ? (ticks ? ticks : 1) : 65536;
+}
+
+/* cpu_exec in slices that end where the host timer is due, raising the INTR
+ * line there. Work counts more than instructions (REP elements, events) but
+ * the clock only instructions, so a slice may end early: the next one goes
+ * on from the clock. */
+static void exec_timed(struct cpu *cpu)
+{
+    while (cpu->host_timer) {
+        uint64_t now = cpu_host_tsc(cpu);
+        if (now >= cpu->host_timer) {
+            cpu->host_timer = 0;
+            cpu_kick(cpu);
+            break;
+        }
+        uint64_t slice = insns_to_timer(cpu, now), total = cpu->budget;
+        if (slice >= total)
+            break;
+        cpu->budget = slice;
+        cpu_exec(cpu);
+        cpu->budget += total - slice;
+        if (!stopped_for_budget(cpu))
+            return;
+    }
+    cpu_exec(cpu); /* offers exits to fast_exit (cpu_offer_exit) */
+}
+
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
                             const uint8_t *msrpm, uint64_t *budget)
 {
@@ -407,6 +463,8 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
                                                                sa->efer };
     context_enter(cpu, vmcb, &paging);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
+    cpu->int_ctl = vmcb->control.int_ctl;
+    cpu->int_vector = (uint8_t)vmcb->control.int_vector;
     cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
     cpu->ncr3 = vmcb->control.nested_cr3;
@@ -419,13 +477,14 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
         inject_event(cpu, vmcb);
 
     if (!cpu->exited)
-        cpu_exec(cpu); /* offers exits to fast_exit (cpu_offer_exit) */
+        exec_timed(cpu);
     *budget = cpu->budget;
     enum cpu_run_result rr = cpu->recorded;
     if (rr == CPU_RUN_NONE) {
         record_exit(cpu, vmcb);
-        rr = cpu->exited ? CPU_RUN_VMEXIT : CPU_RUN_BUDGET;
+        rr = cpu->exited ? CPU_RUN_VMEXIT : cpu->halted ? CPU_RUN_HALTED : CPU_RUN_BUDGET;
     }
+    cpu->halted = false;
     context_leave(cpu);
     return rr;
 }

@@ -46,7 +46,7 @@ enum step {
     STEP_OK = 0,
     STEP_FAULT,    /* cpu->exc holds the exception to deliver */
     STEP_VMEXIT,   /* cpu->exit holds the #VMEXIT */
-    STEP_HALT,     /* HLT that nothing intercepts: stop, RIP on the HLT */
+    STEP_HALT,     /* HLT that nothing intercepts: it retires, the CPU stops */
 };
 
 /* ---- decoded instructions */
@@ -306,6 +306,21 @@ struct cpu {
     bool db_trap;        /* a block's last instruction asks for that trap */
     bool gif;
 
+    /* Interrupts (APM vol. 2 §15.21). intr_line is the physical INTR input,
+     * raised by cpu_kick or when the host TSC reaches host_timer (0: not
+     * armed); while it is up, a boundary where the running VMCB lets it in
+     * (V_INTR_MASKING, or RFLAGS.IF and no shadow) exits with #VMEXIT(INTR)
+     * if intercepted. int_ctl and int_vector are the running VMCB's, loaded
+     * at VMRUN: its virtual interrupt (V_IRQ, V_INTR_PRIO, V_IGN_TPR,
+     * int_vector) and V_TPR, which MOV CR8 reaches under V_INTR_MASKING;
+     * the exit writes V_IRQ and V_TPR back. */
+    bool intr_line;
+    uint64_t host_timer;
+    uint32_t int_ctl;
+    uint8_t int_vector;
+    bool halted;         /* a HLT nothing intercepted stopped the CPU */
+    uint64_t tsc_skip;   /* host time skipped while halted (cpu_skip_time) */
+
     /* work, all runs: what --max-insns bounds (cpu_work) */
     uint64_t insns;      /* instructions retired */
     uint64_t rep_elems;  /* REP string elements beyond each instruction's first */
@@ -390,6 +405,7 @@ enum cpu_run_result {
     CPU_RUN_VMEXIT,      /* the VMCB's control area holds the exit */
     CPU_RUN_BUDGET,      /* budget exhausted; state stored back, no exit */
     CPU_RUN_HANDLED,     /* the last exit went to fast_exit, which handled it */
+    CPU_RUN_HALTED,      /* a HLT that nothing intercepts; RIP past it */
     CPU_RUN_NONE,        /* (inside cpu_run: nothing recorded yet) */
 };
 /* Runs the guest in vmcb (its save area loaded, its intercepts in force,
@@ -475,6 +491,40 @@ static inline void cpu_charge_event(struct cpu *cpu, unsigned vector)
     cpu->last_event_rip = cpu->rip;
     if (cpu->budget)
         cpu->budget--;
+}
+
+/* Whether an instruction boundary may have an interrupt to take: the INTR
+ * line is up, or the running VMCB has a virtual interrupt and IF is set. */
+static inline bool cpu_irq_armed(const struct cpu *cpu)
+{
+    return cpu->intr_line ||
+           ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && (cpu->rflags & X86_RFLAGS_IF));
+}
+
+/* What sends the interpreter down its careful path (one instruction at a
+ * time, interrupts looked at between them): TF, an interrupt shadow, or an
+ * interrupt that may be taken. */
+static inline void cpu_update_slow(struct cpu *cpu)
+{
+    cpu->slow = (cpu->rflags & X86_RFLAGS_TF) || cpu->int_shadow || cpu_irq_armed(cpu);
+}
+
+/* Raises the INTR line (the host wants the CPU: KVM's kick): the running
+ * guest exits with #VMEXIT(INTR) at its next instruction boundary that
+ * lets the line in, leaving the decoded block it is in. The host lowers the
+ * line itself (cpu->intr_line = false) once it has looked. */
+void cpu_kick(struct cpu *cpu);
+/* Arms the host timer: the INTR line rises when the host TSC (cpu_host_tsc)
+ * reaches tsc; 0 disarms it. cpu_run stops at the deadline to raise it. */
+static inline void cpu_set_host_timer(struct cpu *cpu, uint64_t tsc)
+{
+    cpu->host_timer = tsc;
+}
+/* Host time passes without the CPU running (a halted vCPU waiting for its
+ * timer): the host TSC, and the guest's with it, move on by ticks. */
+static inline void cpu_skip_time(struct cpu *cpu, uint64_t ticks)
+{
+    cpu->tsc_skip += ticks;
 }
 
 /* Time stamp counter as the guest sees it (before TSC_OFFSET). */
@@ -659,6 +709,12 @@ int exc_deliver(struct cpu *cpu);
 enum event_kind { EV_EXCEPTION, EV_SOFT_EXC, EV_SOFT_INT, EV_EXT_INT, EV_NMI };
 int event_deliver(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,
                   uint32_t error, uint64_t return_rip);
+/* At an instruction boundary (RIP at the next instruction, none of it
+ * done): the interrupt there is to take, if any (APM vol. 2 §15.21): the
+ * INTR line as #VMEXIT(INTR), else the VMCB's virtual interrupt as
+ * #VMEXIT(VINTR) or through the guest's IDT. Returns STEP_OK (taken through
+ * the IDT, or nothing to take) or STEP_VMEXIT. */
+int cpu_take_interrupt(struct cpu *cpu);
 /* Delivers an event from EVENTINJ at the current RIP: the event itself is
  * not checked against the exception intercepts, faults during it are. */
 int event_inject(struct cpu *cpu, enum event_kind kind, unsigned vector, bool has_error,

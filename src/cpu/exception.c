@@ -3,11 +3,13 @@
  * Owns: the exception-intercept check (a hit becomes #VMEXIT 0x40+vector,
  * with EXITINTINFO naming an event whose delivery was interrupted), the
  * 64-bit IDT walk (gate checks, privilege/IST stack switch, the frame), the
- * double-fault rules and triple fault -> SHUTDOWN.
+ * double-fault rules and triple fault -> SHUTDOWN, and taking interrupts
+ * at instruction boundaries (the INTR line, the VMCB's virtual interrupt).
  * Must not: decide what a hypervisor does with an exit.
  */
 #include "cpu/cpu.h"
 #include "cpu/ops.h"
+#include "svm/svm.h"
 #include "svmsim/arch/svm_exit.h"
 
 
@@ -248,4 +250,38 @@ int exc_deliver(struct cpu *cpu)
         return npf_exit(cpu, NULL);
     return event_deliver(cpu, EV_EXCEPTION, cpu->exc.vector, cpu->exc.has_error, cpu->exc.error,
                          cpu->rip);
+}
+
+/* An exit at a boundary: the instruction there has not begun (no NRIP). */
+static int boundary_exit(struct cpu *cpu, uint64_t code)
+{
+    int r = svm_vmexit(cpu, code, 0, 0);
+    cpu->exit.next_rip = 0;
+    return r;
+}
+
+int cpu_take_interrupt(struct cpu *cpu)
+{
+    /* GIF holds everything; an interrupt shadow holds interrupts for one
+     * instruction. */
+    if (!cpu->gif || cpu->int_shadow)
+        return STEP_OK;
+    bool if_set = cpu->rflags & X86_RFLAGS_IF;
+    /* The physical INTR: under V_INTR_MASKING the host's IF masks it, which
+     * the host keeps set while a guest runs; else the guest's IF. Without
+     * its intercept the line waits (the model has no host IDT to take it
+     * through). */
+    if (cpu->intr_line && ((cpu->int_ctl & SVM_INT_CTL_V_INTR_MASKING) || if_set) &&
+        svm_intercepted(cpu, SVM_EXIT_INTR))
+        return boundary_exit(cpu, SVM_EXIT_INTR);
+    /* The virtual interrupt, under the guest's IF and V_TPR: intercepted,
+     * or taken through the guest's IDT, which clears V_IRQ. */
+    if ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && if_set && svm_virq_priority_ok(cpu->int_ctl)) {
+        if (svm_intercepted(cpu, SVM_EXIT_VINTR))
+            return boundary_exit(cpu, SVM_EXIT_VINTR);
+        cpu->int_ctl &= ~SVM_INT_CTL_V_IRQ;
+        cpu->next_rip = cpu->rip;
+        return event_deliver(cpu, EV_EXT_INT, cpu->int_vector, false, 0, cpu->rip);
+    }
+    return STEP_OK;
 }

@@ -34,7 +34,7 @@ void cpu_update_mode(struct cpu *cpu)
         icache_flush(cpu);
     }
     cpu->ctx = (uint8_t)((mode << 2) | cpu->cpl);
-    cpu->slow = (cpu->rflags & X86_RFLAGS_TF) || cpu->int_shadow;
+    cpu_update_slow(cpu);
 }
 
 int seg_linear(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, enum access acc,
@@ -251,6 +251,13 @@ void cpu_exec(struct cpu *cpu)
 {
     struct block *b = NULL;
     while (likely(cpu->budget > 0)) {
+        /* The careful path looks for an interrupt between instructions. */
+        if (unlikely(cpu->slow) && cpu_irq_armed(cpu) &&
+            cpu_take_interrupt(cpu) == STEP_VMEXIT) {
+            if (cpu->fast_exit.handle && cpu_offer_exit(cpu))
+                continue;
+            return;
+        }
         /* A block that ends by going back to its own start (a loop) runs
          * again without a lookup while nothing died and the decode context
          * is the same: then it is what the lookup would find. */
@@ -277,7 +284,11 @@ void cpu_exec(struct cpu *cpu)
             return;
         }
         if (r == STEP_HALT) {
-            cpu->budget = 0;
+            /* The HLT is done; the CPU waits for nothing here (cpu_run
+             * returns CPU_RUN_HALTED to whoever can wake it). */
+            cpu->rip = cpu->next_rip;
+            retire(cpu, 1);
+            cpu->halted = true;
             return;
         }
     }

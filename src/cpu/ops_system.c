@@ -21,8 +21,6 @@ int op_hlt(struct cpu *cpu, const struct insn *in)
         return raise_gp(cpu, 0);
     if (svm_intercepted(cpu, SVM_EXIT_HLT))
         return svm_vmexit(cpu, SVM_EXIT_HLT, 0, 0);
-    /* Halted with no interrupt source in the model: the CPU stays on the HLT
-     * and the host's run ends with its budget. */
     return STEP_HALT;
 }
 
@@ -37,6 +35,7 @@ int op_cli(struct cpu *cpu, const struct insn *in)
     if (!io_privileged(cpu))
         return raise_gp(cpu, 0);
     cpu->rflags &= ~X86_RFLAGS_IF;
+    cpu_update_slow(cpu);
     return STEP_OK;
 }
 
@@ -285,7 +284,14 @@ static int cr_write(struct cpu *cpu, unsigned n, uint64_t v)
     case 8:
         if (v & ~0xfull)
             return raise_gp(cpu, 0);
-        cpu->cr8 = v;
+        /* Under V_INTR_MASKING the guest's CR8 is V_TPR (APM vol. 2
+         * §15.21.1); a lower one may let the virtual interrupt in. */
+        if (cpu->int_ctl & SVM_INT_CTL_V_INTR_MASKING) {
+            cpu->int_ctl = (cpu->int_ctl & ~SVM_INT_CTL_V_TPR_MASK) | (uint32_t)v;
+            cpu_update_slow(cpu);
+        } else {
+            cpu->cr8 = v;
+        }
         return STEP_OK;
     default:
         return raise_ud(cpu);
@@ -319,7 +325,10 @@ int op_mov_cr(struct cpu *cpu, const struct insn *in)
     case 2: v = cpu->cr2; break;
     case 3: v = cpu->cr3; break;
     case 4: v = cpu->cr4; break;
-    default: v = cpu->cr8; break;
+    default:
+        v = (cpu->int_ctl & SVM_INT_CTL_V_INTR_MASKING) ? cpu->int_ctl & SVM_INT_CTL_V_TPR_MASK
+                                                        : cpu->cr8;
+        break;
     }
     gpr_write_sized(cpu, g->reg, g->size, v);
     return STEP_OK;

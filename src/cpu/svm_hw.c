@@ -175,7 +175,7 @@ void svm_load_hot(struct cpu *cpu, const struct vmcb_save_area *sa)
     cpu->rip = sa->rip;
     cpu->gpr[4] = sa->rsp;
     cpu->gpr[0] = sa->rax;
-    cpu->slow = (cpu->rflags & X86_RFLAGS_TF) || cpu->int_shadow;
+    cpu_update_slow(cpu);
 }
 
 #ifdef SVMSIM_CHECKS

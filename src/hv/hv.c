@@ -15,16 +15,6 @@
 
 static enum cpu_fast l0_fast_exit(void *opaque);
 
-static int hlt_interception(struct l0 *l0)
-{
-    bool irq_on = l0->vmcb->save.rflags & X86_RFLAGS_IF;
-    l0_decide(l0, SVMSIM_DECISION_END, "halted");
-    /* The model has no interrupt source, so a halted vCPU never wakes. */
-    return l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED,
-                  irq_on ? "guest halted (interrupts on, but nothing can interrupt it)"
-                         : "guest halted with interrupts off");
-}
-
 static int shutdown_interception(struct l0 *l0)
 {
     l0_decide(l0, SVMSIM_DECISION_END, "shutdown");
@@ -66,6 +56,10 @@ static int gp_exit(struct l0 *l0)
 
 static const exit_handler exit_handlers[SVM_EXIT_LAST_BITMAPPED + 1] = {
     [SVM_EXIT_GP] = gp_exit,
+    [SVM_EXIT_INTR] = intr_interception,
+    [SVM_EXIT_VINTR] = vintr_interception,
+    [SVM_EXIT_IRET] = iret_interception,
+    [SVM_EXIT_WRITE_CR8] = cr8_write_interception,
     [SVM_EXIT_HLT] = hlt_interception,
     [SVM_EXIT_RDPMC] = rdpmc_interception,
     [SVM_EXIT_SHUTDOWN] = shutdown_interception,
@@ -134,6 +128,17 @@ void l0_decide_traced(struct l0 *l0, enum svmsim_decision d, const char *fmt, ..
     va_end(ap);
 }
 
+void l0_trace_append(struct l0 *l0, const char *fmt, ...)
+{
+    if (!l0->tracing)
+        return;
+    size_t n = strnlen(l0->rec.detail, sizeof(l0->rec.detail));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l0->rec.detail + n, sizeof(l0->rec.detail) - n, fmt, ap);
+    va_end(ap);
+}
+
 void l0_note_rpc(struct l0 *l0, unsigned channel, const char *request, size_t request_len,
                  const char *reply, size_t reply_len)
 {
@@ -193,6 +198,7 @@ static void init_vmcb01(struct l0 *l0)
         SVM_EXIT_TASK_SWITCH, SVM_EXIT_SHUTDOWN, SVM_EXIT_VMRUN, SVM_EXIT_VMMCALL,
         SVM_EXIT_VMLOAD, SVM_EXIT_VMSAVE, SVM_EXIT_STGI, SVM_EXIT_CLGI, SVM_EXIT_SKINIT,
         SVM_EXIT_WBINVD, SVM_EXIT_MONITOR, SVM_EXIT_MWAIT, SVM_EXIT_XSETBV, SVM_EXIT_RDPRU,
+        SVM_EXIT_WRITE_CR8, /* L1's CR8 is the APIC's TPR (irq.c) */
     };
     for (unsigned i = 0; i < sizeof(intercepted) / sizeof(intercepted[0]); i++)
         vmcb_set_intercept(c, intercepted[i]);
@@ -200,6 +206,9 @@ static void init_vmcb01(struct l0 *l0)
     memset(l0->msrpm, 0xff, SVM_MSRPM_SIZE);
     c->asid = 1;
     c->tlb_ctl = 0;
+    /* The host's IF, not the guest's, masks physical interrupts: INTR
+     * always exits (KVM's init_vmcb). */
+    c->int_ctl = SVM_INT_CTL_V_INTR_MASKING;
 }
 
 void gp_intercept_update(struct l0 *l0)
@@ -401,6 +410,7 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
     l0->end = end;
     struct cpu *cpu = l0->cpu;
     uint64_t start = cpu->insns, start_rep = cpu->rep_elems, start_events = cpu->events;
+    bool record = false; /* an exit's trace record waits for the entry's decisions */
     for (;;) {
         /* An exception the host queued between runs (svmsim_queue_exception). */
         if (l0_event_pending(l0)) {
@@ -408,6 +418,13 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             if (!inject_pending_exception(l0))
                 break;
         }
+        int entering = l0_prepare_entry(l0);
+        if (record) {
+            l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
+            record = false;
+        }
+        if (!entering)
+            break;
         uint64_t budget = UINT64_MAX;
         if (l0->max_insns) {
             uint64_t used = cpu_work(cpu);
@@ -420,11 +437,11 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
         struct vmcb *vmcb = l0->vmcb;
         enum cpu_run_result rr = cpu_run(l0->cpu, vmcb, l0->iopm, l0->msrpm, &budget);
         vmcb->control.tlb_ctl = 0; /* a requested flush is done */
-        if (rr == CPU_RUN_BUDGET) {
-            if (l0->max_insns)
-                continue; /* the limit check above ends the run */
-            /* No limit, yet the CPU stopped: it halted on an HLT that no
-             * intercept caught. Nothing can wake it. */
+        if (rr == CPU_RUN_BUDGET)
+            continue; /* the limit check above ends the run */
+        if (rr == CPU_RUN_HALTED) {
+            /* An HLT no intercept caught: the CPU does not wait (L0
+             * intercepts HLT to wait itself). */
             l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED, "guest halted");
             break;
         }
@@ -436,10 +453,12 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
         if (l0->tracing)
             trace_begin(l0);
         int resume = handle_exit(l0);
-        if (l0->tracing)
-            l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
-        if (!exit_done(l0, resume))
+        if (!exit_done(l0, resume)) {
+            if (l0->tracing)
+                l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
             break;
+        }
+        record = l0->tracing;
     }
     l0_sync(l0);
     end->insns = cpu->insns - start;

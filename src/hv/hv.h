@@ -120,6 +120,10 @@ struct l0 {
     uint64_t tsc_aux;
     bool gif;
     struct lapic lapic;              /* lapic.c */
+    /* irq.c */
+    struct vmcb *irq_window;         /* the VMCB L0's interrupt window is open on */
+    bool nmi_masked;                 /* an NMI was injected; its IRET not yet seen */
+    bool halted;                     /* HLT: waiting for an interrupt */
     uint64_t perf_legacy[8];         /* the K7 PMU: PERF_CTL0-3, PERF_CTR0-3 */
     uint64_t misc_enable;            /* IA32_MISC_ENABLE, as KVM keeps it */
 
@@ -253,6 +257,24 @@ static inline bool l0_event_pending(const struct l0 *l0)
     return l0->exception.pending || l0->interrupted.valid || l0->triple_fault;
 }
 
+/* ---- irq.c: interrupts and NMIs from the local APIC */
+/* The APIC has something new (an interrupt accepted, TPR or the timer
+ * changed): L0 looks before the guest runs on (the CPU exits at its next
+ * boundary). */
+void l0_request_event(struct l0 *l0);
+/* Before each entry: HLT's wait, the timer, the NMI and interrupt to
+ * deliver or the window to open, L1's V_TPR and the host timer. Returns 1,
+ * or 0 when the run ended. Appends its decisions to the exit's trace. */
+int l0_prepare_entry(struct l0 *l0);
+/* Closes L0's interrupt window, if open (before the running level
+ * changes). */
+void l0_irq_window_close(struct l0 *l0);
+int intr_interception(struct l0 *l0);
+int vintr_interception(struct l0 *l0);
+int iret_interception(struct l0 *l0);
+int cr8_write_interception(struct l0 *l0);
+int hlt_interception(struct l0 *l0);
+
 /* ---- exits: each handler returns 1 to resume the guest, 0 to end the run
  * (l0->end filled). Handlers name their decision in l0->rec. */
 int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char *fmt, ...)
@@ -263,6 +285,8 @@ void l0_note_rpc(struct l0 *l0, unsigned channel, const char *request, size_t re
                  const char *reply, size_t reply_len);
 void l0_decide_traced(struct l0 *l0, enum svmsim_decision d, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Appends to the decision's words in the trace; nothing when not tracing. */
+void l0_trace_append(struct l0 *l0, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The handler's decision, for the trace: nothing (not even the arguments'
  * evaluation) when not tracing. */
 #define l0_decide(l0, ...)                   \
@@ -354,6 +378,13 @@ int nested_svm_npf_vmexit(struct l0 *l0, const struct exc *e);
 int nested_svm_insn_architectural(struct l0 *l0, uint64_t exit_code);
 /* §4.5: #VMEXIT(code) with exit_info_1 = exit_info_2 = 0. */
 int nested_svm_simple_vmexit(struct l0 *l0, uint64_t code);
+/* L2's virtual interrupt as the CPU left it in vmcb02 (V_IRQ taken, V_TPR
+ * written), into the cached vmcb12 control (KVM's
+ * nested_sync_control_from_vmcb02). */
+void nested_sync_int_ctl(struct l0 *l0);
+/* vmcb02's virtual interrupt and VINTR intercept back from the cache, when
+ * L0's window there closes. */
+void nested_restore_virq(struct l0 *l0);
 /* Leaves guest mode without a #VMEXIT and forgets nested state (EFER.SVME
  * cleared, KVM's svm_leave_nested). */
 void nested_svm_leave(struct l0 *l0);

@@ -77,18 +77,6 @@ void requeue_interrupted_event(struct l0 *l0)
     l0->interrupted.error = c->exit_int_info_err;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void trace_append(struct l0 *l0, const char *fmt, ...)
-{
-    if (!l0->tracing)
-        return;
-    size_t n = strnlen(l0->rec.detail, sizeof(l0->rec.detail));
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(l0->rec.detail + n, sizeof(l0->rec.detail) - n, fmt, ap);
-    va_end(ap);
-}
-
 int inject_pending_exception(struct l0 *l0)
 {
     if (l0->triple_fault) {
@@ -96,10 +84,10 @@ int inject_pending_exception(struct l0 *l0)
         l0->exception.pending = false;
         l0->interrupted.valid = false;
         if (is_guest_mode(l0) && vmcb_is_intercept(&l0->nested.ctl, SVM_EXIT_SHUTDOWN)) {
-            trace_append(l0, "; triple fault: #VMEXIT(0x%x) to L1", SVM_EXIT_SHUTDOWN);
+            l0_trace_append(l0, "; triple fault: #VMEXIT(0x%x) to L1", SVM_EXIT_SHUTDOWN);
             return nested_svm_simple_vmexit(l0, SVM_EXIT_SHUTDOWN);
         }
-        trace_append(l0, "; triple fault in L%d: shutdown", l0_level(l0));
+        l0_trace_append(l0, "; triple fault in L%d: shutdown", l0_level(l0));
         return l0_end(l0, SVMSIM_END_SHUTDOWN, SVMSIM_STATUS_SHUTDOWN,
                       "shutdown (triple fault or undeliverable event)");
     }
@@ -123,7 +111,7 @@ int inject_pending_exception(struct l0 *l0)
         c->exit_int_info_err = l0->interrupted.valid ? l0->interrupted.error : 0;
         c->next_rip = 0;
         l0->interrupted.valid = false;
-        trace_append(l0, "; L1 intercepts vector %u: #VMEXIT(0x%x)", e.vector,
+        l0_trace_append(l0, "; L1 intercepts vector %u: #VMEXIT(0x%x)", e.vector,
                      SVM_EXIT_EXCP_BASE + e.vector);
         return nested_svm_vmexit(l0);
     }

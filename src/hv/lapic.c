@@ -135,6 +135,14 @@ static uint64_t timer_divisor(const struct lapic *a)
     return v == 7 ? 1 : 2ull << v;
 }
 
+/* The first expiry of the count just started: initial count x divisor
+ * ticks after timer_start. Nothing when the count is 0. */
+static void timer_arm(struct lapic *a)
+{
+    uint32_t initial = get(a, APIC_TMICT);
+    a->timer_deadline = initial ? a->timer_start + (uint64_t)initial * timer_divisor(a) : 0;
+}
+
 static uint32_t timer_current(struct l0 *l0)
 {
     struct lapic *a = &l0->lapic;
@@ -167,8 +175,9 @@ static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
 /* An IPI accepted by this APIC: fixed and lowest priority wait in IRR
  * (dropped while the APIC is software-disabled), an NMI is pending; SMI,
  * INIT and SIPI have nothing to start on one vCPU. */
-static void accept(struct lapic *a, unsigned mode, unsigned vec)
+static void accept(struct l0 *l0, unsigned mode, unsigned vec)
 {
+    struct lapic *a = &l0->lapic;
     switch (mode) {
     case 0: /* fixed */
     case 1: /* lowest priority */
@@ -179,17 +188,20 @@ static void accept(struct lapic *a, unsigned mode, unsigned vec)
             return;
         }
         set_vector(a, APIC_IRR, vec);
+        l0_request_event(l0);
         return;
     case 4: /* NMI */
         a->nmi_pending = true;
+        l0_request_event(l0);
         return;
     default:
         return;
     }
 }
 
-static void send_ipi(struct lapic *a, uint32_t low, uint32_t dest)
+static void send_ipi(struct l0 *l0, uint32_t low, uint32_t dest)
 {
+    struct lapic *a = &l0->lapic;
     unsigned vec = low & 0xff, mode = (low >> 8) & 7, shorthand = (low >> 18) & 3;
     bool to_self;
     switch (shorthand) {
@@ -205,7 +217,55 @@ static void send_ipi(struct lapic *a, uint32_t low, uint32_t dest)
         break;
     }
     if (to_self)
-        accept(a, mode, vec);
+        accept(l0, mode, vec);
+}
+
+int lapic_pending_vector(const struct lapic *a)
+{
+    if (!(a->base & LAPIC_BASE_EN))
+        return -1;
+    int v = highest_vector(a, APIC_IRR);
+    if (v < 0 || ((uint32_t)v & 0xf0) <= (get(a, APIC_PROCPRI) & 0xf0))
+        return -1;
+    return v;
+}
+
+void lapic_ack(struct lapic *a, unsigned vec)
+{
+    *reg(a, APIC_IRR + (vec / 32) * 0x10) &= ~(1u << (vec % 32));
+    set_vector(a, APIC_ISR, vec);
+    update_ppr(a);
+}
+
+uint32_t lapic_tpr(const struct lapic *a)
+{
+    return get(a, APIC_TASKPRI);
+}
+
+void lapic_set_tpr(struct l0 *l0, uint32_t tpr)
+{
+    *reg(&l0->lapic, APIC_TASKPRI) = tpr & 0xff;
+    update_ppr(&l0->lapic);
+}
+
+bool lapic_timer_poll(struct l0 *l0)
+{
+    struct lapic *a = &l0->lapic;
+    uint64_t now = cpu_host_tsc(l0->cpu);
+    if (!a->timer_deadline || now < a->timer_deadline)
+        return false;
+    uint32_t lvtt = get(a, APIC_LVTT);
+    if (lvtt & APIC_LVT_PERIODIC) {
+        /* The next period from the one that ended; periods the host did
+         * not look in are one interrupt (IRR holds one). */
+        uint64_t period = (uint64_t)get(a, APIC_TMICT) * timer_divisor(a);
+        a->timer_deadline += period * ((now - a->timer_deadline) / period + 1);
+    } else {
+        a->timer_deadline = 0;
+    }
+    if (!(lvtt & APIC_LVT_MASKED))
+        accept(l0, 0, lvtt & 0xff);
+    return true;
 }
 
 /* A read of register off (0x10-aligned). Returns 0, or -1 if the mode has
@@ -259,6 +319,7 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
     case APIC_TASKPRI:
         *reg(a, off) = v & 0xff;
         update_ppr(a);
+        l0_request_event(l0); /* and CR8 follows it */
         return 0;
     case APIC_EOI: {
         if (x2 && v)
@@ -267,6 +328,8 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
         if (isrv >= 0)
             *reg(a, APIC_ISR + (unsigned)(isrv / 32) * 0x10) &= ~(1u << (isrv % 32));
         update_ppr(a);
+        if (lapic_pending_vector(a) >= 0)
+            l0_request_event(l0);
         return 0;
     }
     case APIC_LDR:
@@ -292,9 +355,9 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
     case APIC_ICR:
         if (x2) {
             *reg(a, APIC_ICR2) = high;
-            send_ipi(a, v, high);
+            send_ipi(l0, v, high);
         } else {
-            send_ipi(a, v, get(a, APIC_ICR2) >> 24);
+            send_ipi(l0, v, get(a, APIC_ICR2) >> 24);
         }
         *reg(a, APIC_ICR) = v & ~APIC_ICR_BUSY; /* delivered at once */
         return 0;
@@ -321,20 +384,25 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
     case APIC_TMICT:
         *reg(a, off) = v;
         a->timer_start = cpu_host_tsc(l0->cpu);
+        timer_arm(a);
+        l0_request_event(l0); /* the host timer follows it */
         return 0;
     case APIC_TDCR: {
         uint32_t now = timer_current(l0);
         *reg(a, off) = v & 0xb;
         /* The count goes on from where it is, at the new rate. */
-        if (get(a, APIC_TMICT))
-            a->timer_start = cpu_host_tsc(l0->cpu) -
-                             (uint64_t)(get(a, APIC_TMICT) - now) * timer_divisor(a);
+        if (get(a, APIC_TMICT) && a->timer_deadline) {
+            uint64_t t = cpu_host_tsc(l0->cpu);
+            a->timer_start = t - (uint64_t)(get(a, APIC_TMICT) - now) * timer_divisor(a);
+            a->timer_deadline = t + (uint64_t)now * timer_divisor(a);
+            l0_request_event(l0);
+        }
         return 0;
     }
     case APIC_SELF_IPI:
         if (!x2 || (v & ~0xffu))
             return -1;
-        accept(a, 0, v & 0xff);
+        accept(l0, 0, v & 0xff);
         return 0;
     default:
         return -1;

@@ -8,8 +8,9 @@
  * software reach, ICR delivery to the one vCPU there is, and the timer's
  * count.
  * Must not: touch the CPU or the VMCB. Interrupts it accepts wait in IRR
- * (fixed) or as a pending NMI; taking them into the guest is the interrupt
- * controller work still to come (issue 9), so nothing injects them yet.
+ * (fixed) or as a pending NMI, and it asks L0 to look (l0_request_event);
+ * L0's irq.c takes them into the guest (lapic_pending_vector, lapic_ack)
+ * and fires the timer (lapic_timer_poll) when its deadline comes.
  */
 #ifndef SVMSIM_HV_LAPIC_H
 #define SVMSIM_HV_LAPIC_H
@@ -41,6 +42,7 @@ struct lapic {
     uint32_t id;              /* the vCPU's APIC ID */
     uint32_t regs[0x400 / 4]; /* the page's 32-bit registers, by offset / 4 */
     uint64_t timer_start;     /* clock (1 GHz) when TMICT was written */
+    uint64_t timer_deadline;  /* clock of the timer's next expiry; 0: none */
     bool nmi_pending;
 };
 
@@ -61,5 +63,28 @@ void lapic_mmio_write(struct l0 *l0, uint64_t pa, unsigned size, uint64_t v);
  * such register, a read of a write-only one or the reverse, reserved bits). */
 int lapic_msr_read(struct l0 *l0, uint32_t msr, uint64_t *v);
 int lapic_msr_write(struct l0 *l0, uint32_t msr, uint64_t v);
+
+/* The vector the APIC would hand the CPU now: the highest in IRR whose
+ * class is above PPR's, or -1 (none, or the APIC disabled). */
+int lapic_pending_vector(const struct lapic *a);
+/* The CPU took vec: from IRR to ISR, PPR raised. */
+void lapic_ack(struct lapic *a, unsigned vec);
+/* TPR, as CR8 reads and writes it (bits 7:4). */
+uint32_t lapic_tpr(const struct lapic *a);
+void lapic_set_tpr(struct l0 *l0, uint32_t tpr);
+/* The timer at the clock's now: if its deadline has passed, the expiry
+ * (the LVTT vector into IRR unless masked; periodic: the next deadline).
+ * Returns whether it expired. */
+bool lapic_timer_poll(struct l0 *l0);
+/* The clock of the next expiry, 0 if none is due. */
+static inline uint64_t lapic_timer_deadline(const struct lapic *a)
+{
+    return a->timer_deadline;
+}
+/* Whether the timer's next expiry would put a vector in IRR. */
+static inline bool lapic_timer_unmasked(const struct lapic *a)
+{
+    return a->timer_deadline && !(a->regs[APIC_LVTT / 4] & 0x10000u);
+}
 
 #endif

@@ -53,8 +53,18 @@ static void recalc_intercepts(struct l0 *l0)
     struct vmcb_control_area *c02 = &l0->vmcb02->control;
     const struct vmcb_control_area *c01 = &l0->vmcb01->control;
     const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    uint32_t h[VMCB_INTERCEPT_WORDS];
+    memcpy(h, c01->intercepts, sizeof(h));
+    /* Under vmcb12's V_INTR_MASKING L2's CR8 is its own V_TPR, not L1's
+     * TPR: L0 does not need its CR8 writes (KVM's recalc_intercepts). */
+    if (c12->int_ctl & SVM_INT_CTL_V_INTR_MASKING) {
+        struct vmcb_control_area t = { 0 };
+        memcpy(t.intercepts, h, sizeof(h));
+        vmcb_clr_intercept(&t, SVM_EXIT_WRITE_CR8);
+        memcpy(h, t.intercepts, sizeof(h));
+    }
     for (unsigned i = 0; i < VMCB_INTERCEPT_WORDS; i++)
-        c02->intercepts[i] = c01->intercepts[i] | c12->intercepts[i];
+        c02->intercepts[i] = h[i] | c12->intercepts[i];
     if (nested_vls_enabled(l0)) {
         if (!vmcb_is_intercept(c12, SVM_EXIT_VMLOAD))
             vmcb_clr_intercept(c02, SVM_EXIT_VMLOAD);
@@ -66,11 +76,32 @@ static void recalc_intercepts(struct l0 *l0)
     }
 }
 
+/* The int_ctl bits of a virtual interrupt, and those the CPU writes back. */
+#define VIRQ_BITS (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_INTR_PRIO_MASK | SVM_INT_CTL_V_IGN_TPR)
+#define INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK)
+
+void nested_sync_int_ctl(struct l0 *l0)
+{
+    uint32_t *c12 = &l0->nested.ctl.int_ctl;
+    *c12 = (*c12 & ~INT_CTL_WRITTEN) | (l0->vmcb02->control.int_ctl & INT_CTL_WRITTEN);
+}
+
+void nested_restore_virq(struct l0 *l0)
+{
+    struct vmcb_control_area *c02 = &l0->vmcb02->control;
+    const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    c02->int_ctl = (c02->int_ctl & ~VIRQ_BITS) | (c12->int_ctl & VIRQ_BITS);
+    c02->int_vector = c12->int_vector;
+    if (vmcb_is_intercept(c12, SVM_EXIT_VINTR))
+        vmcb_set_intercept(c02, SVM_EXIT_VINTR);
+}
+
 static void nested_vmcb02_prepare_control(struct l0 *l0)
 {
     struct vmcb_control_area *c02 = &l0->vmcb02->control;
     const struct vmcb_control_area *c01 = &l0->vmcb01->control;
     const struct vmcb_control_area *c12 = &l0->nested.ctl;
+    l0_irq_window_close(l0); /* L0's window on vmcb01 is not L2's */
     memset(c02, 0, sizeof(*c02));
     recalc_intercepts(l0);
     /* L0's permission maps intercept every port and MSR: L0 then asks L1's
@@ -80,8 +111,11 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
     /* L2 runs under one ASID of L0's whatever vmcb12 says, so any flush L1
      * asks for is a flush of that ASID (TLB_CONTROL 3), never of L1's. */
     c02->tlb_ctl = c12->tlb_ctl ? 3 : 0;
-    c02->int_ctl = c12->int_ctl & (SVM_INT_CTL_V_INTR_MASKING | 0xff | (1u << 8) |
-                                   (0xfu << 16) | (1u << 20));
+    /* L2's virtual interrupt and V_TPR are vmcb12's; V_INTR_MASKING is
+     * L0's (vmcb01's): the host's interrupts always exit, and L0 decides
+     * by vmcb12's bit whether L2's IF holds L1's. */
+    c02->int_ctl = (c12->int_ctl & (SVM_INT_CTL_V_TPR_MASK | VIRQ_BITS)) |
+                   (c01->int_ctl & SVM_INT_CTL_V_INTR_MASKING);
     c02->int_vector = c12->int_vector;
     c02->int_state = c12->int_state & SVM_INT_STATE_SHADOW;
     c02->event_inj = c12->event_inj;
@@ -338,6 +372,11 @@ int nested_svm_vmexit(struct l0 *l0)
     s12->cpl = s02->cpl;
 
     struct vmcb_control_area *c12 = &vmcb12->control;
+    /* V_IRQ and V_TPR as L2 left them, unless L0's window holds vmcb02's
+     * (then as L1 gave them). */
+    l0_irq_window_close(l0);
+    nested_sync_int_ctl(l0);
+    c12->int_ctl = n->ctl.int_ctl;
     c12->int_state = c02->int_state;
     c12->exit_code = c02->exit_code;
     c12->exit_info_1 = c02->exit_info_1;

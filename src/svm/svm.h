@@ -38,6 +38,14 @@ static inline void vmcb_clr_intercept(struct vmcb_control_area *c, unsigned bit)
 /* The MSRPM bit of an MSR access: two bits per MSR (read, then write) in
  * three 2 KiB ranges. Returns false for an MSR outside them: such an access
  * is always intercepted. */
+/* Whether a virtual interrupt's priority gets past V_TPR (APM vol. 2
+ * §15.21.4): V_IGN_TPR, or V_INTR_PRIO above V_TPR. */
+static inline bool svm_virq_priority_ok(uint32_t int_ctl)
+{
+    unsigned prio = (int_ctl & SVM_INT_CTL_V_INTR_PRIO_MASK) >> SVM_INT_CTL_V_INTR_PRIO_SHIFT;
+    return (int_ctl & SVM_INT_CTL_V_IGN_TPR) || prio > (int_ctl & SVM_INT_CTL_V_TPR_MASK);
+}
+
 static inline bool svm_msrpm_bit(uint32_t msr, bool write, uint32_t *byte, unsigned *bit)
 {
     uint32_t base;

@@ -225,7 +225,12 @@ _Static_assert(sizeof(struct vmcb) == 4096, "VMCB size");
 
 #define SVM_NESTED_CTL_NP_ENABLE (1ull << 0)
 #define SVM_VIRT_EXT_VLS_ENABLE  (1ull << 1)
+#define SVM_INT_CTL_V_TPR_MASK   0xfu        /* bits 3:0 (7:4 SBZ) */
+#define SVM_INT_CTL_V_IRQ        (1u << 8)
 #define SVM_INT_CTL_V_GIF        (1u << 9)
+#define SVM_INT_CTL_V_INTR_PRIO_SHIFT 16
+#define SVM_INT_CTL_V_INTR_PRIO_MASK (0xfu << 16)
+#define SVM_INT_CTL_V_IGN_TPR    (1u << 20)
 #define SVM_INT_CTL_V_INTR_MASKING (1u << 24)
 #define SVM_INT_CTL_V_GIF_ENABLE (1u << 25)
 #define SVM_INT_STATE_SHADOW     (1u << 0)

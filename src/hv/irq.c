@@ -1,0 +1,291 @@
+/* irq.c — L0 taking its local APIC's interrupts and NMIs into the guest, as
+ * KVM on AMD does before each entry (inject_pending_event,
+ * svm_check_nested_events): through EVENTINJ of the running VMCB when the
+ * guest can take them; as #VMEXIT(INTR) or #VMEXIT(NMI) to L1 when L2 runs
+ * and L1 intercepts them; else by opening a window that brings the CPU
+ * back when the guest can (a virtual interrupt with the VINTR intercept,
+ * IRET's intercept for the end of an NMI handler, STGI's for GIF, an
+ * immediate exit for an interrupt shadow or a busy EVENTINJ). Also L1's
+ * CR8 as the APIC's TPR, and HLT's wait for an interrupt, with the time up
+ * to the APIC timer's expiry skipped.
+ *
+ * Owns: l0->irq_window, l0->nmi_masked, l0->halted; the VINTR, IRET and
+ * CR8-write intercepts and the virtual interrupt L0 puts in a VMCB for its
+ * windows; the host timer and INTR line of the CPU (cpu_kick).
+ * Must not: decide the APIC's registers (lapic.c) or touch vmcb12
+ * (nested.c gives back L1's virtual interrupt when a window closes).
+ */
+#include "hv/hv.h"
+#include "svmsim/arch/svm_exit.h"
+
+/* The bits of int_ctl that make up a virtual interrupt. */
+#define VIRQ_BITS (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_INTR_PRIO_MASK | SVM_INT_CTL_V_IGN_TPR)
+
+void l0_request_event(struct l0 *l0)
+{
+    cpu_kick(l0->cpu);
+}
+
+static bool nested_intercepts(const struct l0 *l0, unsigned code)
+{
+    return is_guest_mode(l0) && vmcb_is_intercept(&l0->nested.ctl, code);
+}
+
+static bool in_shadow(const struct l0 *l0)
+{
+    return l0->vmcb->control.int_state & SVM_INT_STATE_SHADOW;
+}
+
+static bool event_inj_busy(const struct l0 *l0)
+{
+    return l0->vmcb->control.event_inj & SVM_EVTINJ_VALID;
+}
+
+/* Whether RFLAGS.IF (or GIF) holds L1's interrupts, the shadow apart
+ * (KVM's svm_interrupt_blocked): while L2 runs, L1's IF as it was at VMRUN
+ * under vmcb12's V_INTR_MASKING, else L2's IF. */
+static bool irq_blocked(const struct l0 *l0)
+{
+    if (!l0->gif)
+        return true;
+    if (!is_guest_mode(l0))
+        return !(l0->vmcb01->save.rflags & X86_RFLAGS_IF);
+    if (l0->nested.ctl.int_ctl & SVM_INT_CTL_V_INTR_MASKING)
+        return !(l0->vmcb01->save.rflags & X86_RFLAGS_IF);
+    return !(l0->vmcb02->save.rflags & X86_RFLAGS_IF);
+}
+
+/* Whether a window can ever open while this level runs: not with GIF clear
+ * (STGI's intercept brings L0 back), nor while L2 runs under V_INTR_MASKING
+ * with L1's IF clear (nothing L2 does changes that). */
+static bool irq_window_useful(const struct l0 *l0)
+{
+    if (!l0->gif)
+        return false;
+    return !is_guest_mode(l0) || !(l0->nested.ctl.int_ctl & SVM_INT_CTL_V_INTR_MASKING) ||
+           (l0->vmcb01->save.rflags & X86_RFLAGS_IF);
+}
+
+void l0_irq_window_close(struct l0 *l0)
+{
+    struct vmcb *v = l0->irq_window;
+    if (!v)
+        return;
+    l0->irq_window = NULL;
+    struct vmcb_control_area *c = &v->control;
+    c->int_ctl &= ~VIRQ_BITS;
+    c->int_vector = 0;
+    vmcb_clr_intercept(c, SVM_EXIT_VINTR);
+    if (v == l0->vmcb02 && is_guest_mode(l0))
+        nested_restore_virq(l0); /* L1's virtual interrupt for L2, as it was */
+}
+
+/* An interrupt window on the running VMCB: a virtual interrupt no V_TPR
+ * holds and the VINTR intercept, so the CPU exits when the guest's IF is
+ * set and no shadow is in force (KVM's svm_set_vintr). */
+static void irq_window_open(struct l0 *l0)
+{
+    struct vmcb *v = l0->vmcb;
+    if (l0->irq_window == v)
+        return;
+    if (v == l0->vmcb02)
+        nested_sync_int_ctl(l0); /* keep L1's virtual interrupt aside */
+    struct vmcb_control_area *c = &v->control;
+    c->int_ctl = (c->int_ctl & ~VIRQ_BITS) | SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
+                 SVM_INT_CTL_V_INTR_PRIO_MASK;
+    c->int_vector = 0;
+    vmcb_set_intercept(c, SVM_EXIT_VINTR);
+    l0->irq_window = v;
+}
+
+static void inject(struct l0 *l0, uint32_t type, unsigned vector)
+{
+    l0->vmcb->control.event_inj = SVM_EVTINJ_VALID | type | (vector & SVM_EVTINJ_VEC_MASK);
+    l0->vmcb->control.event_inj_err = 0;
+}
+
+/* The pending NMI. Returns 1, or 0 when the run ended; *want_exit when the
+ * CPU must come back as soon as it can. */
+static int nmi_step(struct l0 *l0, bool *want_exit)
+{
+    if (!l0->lapic.nmi_pending || !l0->gif)
+        return 1;
+    if (nested_intercepts(l0, SVM_EXIT_NMI) && !event_inj_busy(l0)) {
+        l0_trace_append(l0, "; NMI: #VMEXIT(NMI) to L1");
+        return nested_svm_simple_vmexit(l0, SVM_EXIT_NMI); /* stays pending for L1 */
+    }
+    if (l0->nmi_masked)
+        return 1; /* IRET's intercept, set with the NMI, ends the mask */
+    if (in_shadow(l0) || event_inj_busy(l0)) {
+        *want_exit = true;
+        return 1;
+    }
+    l0->lapic.nmi_pending = false;
+    l0->nmi_masked = true;
+    vmcb_set_intercept(&l0->vmcb->control, SVM_EXIT_IRET);
+    inject(l0, SVM_EVTINJ_TYPE_NMI, X86_VEC_NMI);
+    l0_trace_append(l0, "; NMI injected into L%d", l0_level(l0));
+    return 1;
+}
+
+/* The APIC's interrupt. Returns 1, or 0 when the run ended. */
+static int irq_step(struct l0 *l0, bool *want_exit)
+{
+    int vec = lapic_pending_vector(&l0->lapic);
+    if (vec < 0)
+        return 1;
+    if (irq_blocked(l0)) {
+        if (irq_window_useful(l0))
+            irq_window_open(l0);
+        return 1;
+    }
+    /* L1 takes its interrupts as #VMEXIT(INTR); the shadow does not hold
+     * an exit. An event vmcb12 injects is delivered first. */
+    if (nested_intercepts(l0, SVM_EXIT_INTR)) {
+        if (event_inj_busy(l0)) {
+            *want_exit = true;
+            return 1;
+        }
+        l0_trace_append(l0, "; interrupt 0x%x pending: #VMEXIT(INTR) to L1", (unsigned)vec);
+        return nested_svm_simple_vmexit(l0, SVM_EXIT_INTR);
+    }
+    if (in_shadow(l0)) {
+        irq_window_open(l0);
+        return 1;
+    }
+    if (event_inj_busy(l0)) {
+        *want_exit = true;
+        return 1;
+    }
+    lapic_ack(&l0->lapic, (unsigned)vec);
+    inject(l0, SVM_EVTINJ_TYPE_INTR, (unsigned)vec);
+    l0_trace_append(l0, "; interrupt 0x%x injected into L%d", (unsigned)vec, l0_level(l0));
+    return 1;
+}
+
+static bool events_pending(const struct l0 *l0)
+{
+    return l0->lapic.nmi_pending || l0->irq_window || lapic_pending_vector(&l0->lapic) >= 0;
+}
+
+/* Whether the halted vCPU has something to wake it (KVM's
+ * kvm_vcpu_has_events): an NMI it can take, an interrupt its flags let in
+ * (or that becomes L1's #VMEXIT), or the virtual interrupt L1 gave L2. */
+static bool wakes(const struct l0 *l0)
+{
+    if (l0->lapic.nmi_pending && l0->gif &&
+        (!l0->nmi_masked || nested_intercepts(l0, SVM_EXIT_NMI)))
+        return true;
+    if (lapic_pending_vector(&l0->lapic) >= 0 && !irq_blocked(l0))
+        return true;
+    const struct vmcb *v = l0->vmcb;
+    return l0->irq_window != v && (v->control.int_ctl & SVM_INT_CTL_V_IRQ) &&
+           (v->save.rflags & X86_RFLAGS_IF) && svm_virq_priority_ok(v->control.int_ctl);
+}
+
+/* The halted vCPU waits: for what can wake it now, or for the APIC timer,
+ * whose time is skipped (once: a second expiry adds nothing that could
+ * wake it). Returns 1 awake, or 0: nothing can wake it, the run ends. */
+static int halt_wait(struct l0 *l0)
+{
+    for (bool skipped = false;; skipped = true) {
+        lapic_timer_poll(l0);
+        if (wakes(l0)) {
+            l0->halted = false;
+            return 1;
+        }
+        uint64_t now = cpu_host_tsc(l0->cpu), due = lapic_timer_deadline(&l0->lapic);
+        if (skipped || !lapic_timer_unmasked(&l0->lapic))
+            break;
+        if (due > now)
+            cpu_skip_time(l0->cpu, due - now);
+    }
+    /* The run ends here; a run after it starts from the state it is then
+     * given, not halted. */
+    l0->halted = false;
+    bool irq_on = l0->vmcb->save.rflags & X86_RFLAGS_IF;
+    return l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED,
+                  irq_on ? "guest halted (interrupts on, but nothing can interrupt it)"
+                         : "guest halted with interrupts off");
+}
+
+int l0_prepare_entry(struct l0 *l0)
+{
+    struct cpu *cpu = l0->cpu;
+    cpu->intr_line = false; /* L0 is looking now */
+    if (l0->halted) {
+        l0_sync(l0);
+        if (!halt_wait(l0))
+            return 0;
+    }
+    if (lapic_timer_deadline(&l0->lapic))
+        lapic_timer_poll(l0);
+    if (events_pending(l0)) {
+        bool want_exit = false;
+        l0_sync(l0);
+        l0_irq_window_close(l0);
+        if (!nmi_step(l0, &want_exit) || !irq_step(l0, &want_exit))
+            return 0;
+        if (want_exit)
+            cpu_kick(cpu); /* back at the first boundary that lets it in */
+    }
+    /* L1's CR8 is the APIC's TPR (CR8 writes exit to cr8_write_interception). */
+    if (!is_guest_mode(l0)) {
+        struct vmcb_control_area *c = &l0->vmcb01->control;
+        c->int_ctl = (c->int_ctl & ~SVM_INT_CTL_V_TPR_MASK) | (lapic_tpr(&l0->lapic) >> 4);
+    }
+    cpu_set_host_timer(cpu, lapic_timer_deadline(&l0->lapic));
+    return 1;
+}
+
+/* ---- exits */
+
+int intr_interception(struct l0 *l0)
+{
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "host interrupt: L0 looks at its events");
+    return 1;
+}
+
+int vintr_interception(struct l0 *l0)
+{
+    l0_irq_window_close(l0);
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "interrupt window open");
+    return 1;
+}
+
+int iret_interception(struct l0 *l0)
+{
+    /* The NMI handler returns: NMIs are let in again. The IRET runs again
+     * without the intercept. */
+    l0->nmi_masked = false;
+    vmcb_clr_intercept(&l0->vmcb->control, SVM_EXIT_IRET);
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "IRET: the NMI mask ends");
+    return 1;
+}
+
+int cr8_write_interception(struct l0 *l0)
+{
+    /* MOV to CR8 (decode assist: the GPR in EXITINFO1[3:0]); its #GP came
+     * before the intercept. */
+    uint64_t v = kvm_register_read_raw(l0, (unsigned)(l0->vmcb->control.exit_info_1 & 0xf));
+    if (v & ~0xfull) {
+        queue_exception(l0, X86_VEC_GP, true, 0);
+        l0_decide(l0, SVMSIM_DECISION_INJECTED_GP, "CR8 reserved bits: #GP(0)");
+        return 1;
+    }
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    lapic_set_tpr(l0, (uint32_t)v << 4);
+    l0->vmcb->control.int_ctl = (l0->vmcb->control.int_ctl & ~SVM_INT_CTL_V_TPR_MASK) | (uint32_t)v;
+    l0_decide(l0, SVMSIM_DECISION_EMULATED, "CR8 = %llu: the APIC's TPR", (unsigned long long)v);
+    return 1;
+}
+
+int hlt_interception(struct l0 *l0)
+{
+    if (l0_skip_insn(l0) != 0)
+        return 0;
+    l0->halted = true;
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "halted: waits for an interrupt");
+    return 1;
+}
