@@ -434,6 +434,8 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             }
             budget = l0->max_insns - used;
         }
+        if (l0->entry_budget && l0->entry_budget < budget)
+            budget = l0->entry_budget;
         struct vmcb *vmcb = l0->vmcb;
         enum cpu_run_result rr = cpu_run(l0->cpu, vmcb, l0->iopm, l0->msrpm, &budget);
         vmcb->control.tlb_ctl = 0; /* a requested flush is done */

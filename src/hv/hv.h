@@ -122,8 +122,11 @@ struct l0 {
     struct lapic lapic;              /* lapic.c */
     /* irq.c */
     struct vmcb *irq_window;         /* the VMCB L0's interrupt window is open on */
-    bool nmi_masked;                 /* an NMI was injected; its IRET not yet seen */
+    bool nmi_masked;                 /* an NMI was injected; its IRET not yet done */
+    bool awaiting_iret;              /* that IRET exited at nmi_iret_rip, to run alone */
+    uint64_t nmi_iret_rip;
     bool halted;                     /* HLT: waiting for an interrupt */
+    uint64_t entry_budget;           /* the next entry's most work; 0: no cap */
     uint64_t perf_legacy[8];         /* the K7 PMU: PERF_CTL0-3, PERF_CTR0-3 */
     uint64_t misc_enable;            /* IA32_MISC_ENABLE, as KVM keeps it */
 

@@ -9,7 +9,8 @@
  * CR8 as the APIC's TPR, and HLT's wait for an interrupt, with the time up
  * to the APIC timer's expiry skipped.
  *
- * Owns: l0->irq_window, l0->nmi_masked, l0->halted; the VINTR, IRET and
+ * Owns: l0->irq_window, the NMI mask (nmi_masked, awaiting_iret),
+ * l0->halted, l0->entry_budget; the VINTR, IRET and
  * CR8-write intercepts and the virtual interrupt L0 puts in a VMCB for its
  * windows; the host timer and INTR line of the CPU (cpu_kick).
  * Must not: decide the APIC's registers (lapic.c) or touch vmcb12
@@ -212,11 +213,20 @@ static int halt_wait(struct l0 *l0)
 int l0_prepare_entry(struct l0 *l0)
 {
     struct cpu *cpu = l0->cpu;
+    l0->entry_budget = 0;
     cpu->intr_line = false; /* L0 is looking now */
     if (l0->halted) {
         l0_sync(l0);
         if (!halt_wait(l0))
             return 0;
+    }
+    if (l0->awaiting_iret) {
+        if (kvm_rip_read(l0) == l0->nmi_iret_rip) {
+            l0->entry_budget = 1; /* the IRET alone */
+        } else {
+            l0->awaiting_iret = false;
+            l0->nmi_masked = false;
+        }
     }
     if (lapic_timer_deadline(&l0->lapic))
         lapic_timer_poll(l0);
@@ -255,11 +265,13 @@ int vintr_interception(struct l0 *l0)
 
 int iret_interception(struct l0 *l0)
 {
-    /* The NMI handler returns: NMIs are let in again. The IRET runs again
-     * without the intercept. */
-    l0->nmi_masked = false;
+    /* The NMI handler returns: the IRET runs again without the intercept,
+     * one instruction on its own, and NMIs are let in once it is done (RIP
+     * moved: KVM's awaiting_iret_completion). */
+    l0->nmi_iret_rip = kvm_rip_read(l0);
+    l0->awaiting_iret = true;
     vmcb_clr_intercept(&l0->vmcb->control, SVM_EXIT_IRET);
-    l0_decide(l0, SVMSIM_DECISION_HANDLED, "IRET: the NMI mask ends");
+    l0_decide(l0, SVMSIM_DECISION_HANDLED, "IRET of the NMI handler: NMIs return after it");
     return 1;
 }
 
