@@ -41,6 +41,7 @@
 #define APIC_LVT_MASKED    (1u << 16)
 #define APIC_LVT_PERIODIC  (1u << 17)
 #define APIC_TDCR_DIV1     0xbu
+#define APIC_ICR_DM_SMI    (2u << 8)
 #define APIC_ICR_DM_NMI    (4u << 8)
 #define APIC_ICR_ASSERT    (1u << 14)
 #define APIC_ICR_SELF      (1u << 18) /* destination shorthand 01 */

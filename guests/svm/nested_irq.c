@@ -41,6 +41,7 @@
  * event, or reflects its intercept, at the VMRUN that resumes the guest). */
 #define QEMU_TB_LATE \
     "QEMU TCG takes an event made deliverable by an APIC write only at the end of the translation block"
+#define QEMU_NO_SMI_INTERCEPT "QEMU 7.2 TCG never exits with #VMEXIT(SMI)"
 #define QEMU_HLT_SHADOW "QEMU TCG reports the RIP of an HLT in the STI shadow, not the one after it"
 
 static uint8_t l2_stack[16384] __attribute__((aligned(16)));
@@ -461,6 +462,44 @@ static void test_h_nmi(void)
     irq_end();
 }
 
+extern char l2_smi_after[];
+
+/* An SMI to its own APIC, then VMMCALL. */
+__attribute__((noinline, noreturn)) static void l2_smi(void)
+{
+    l2_started = 1;
+    l2_running = 1;
+    apic_nmi_dest_self(); /* ICR2: this APIC's ID */
+    asm volatile("movl %1, (%0); l2_smi_after: nop"
+                 : : "r"(APIC_PAGE + APIC_ICR), "r"(APIC_ICR_DM_SMI | APIC_ICR_ASSERT) : "memory");
+    l2_running = 0;
+    for (;;)
+        asm volatile("vmmcall" : : : "memory");
+}
+
+static void test_j_smi(void)
+{
+    irq_begin();
+    l2_prepare(l2_smi);
+    vmcb_intercept(vmcb, SVM_EXIT_SMI);
+    uint64_t code = vmrun_l2(true);
+    report_qemu_known(code == SVM_EXIT_SMI, code == SVM_EXIT_VMMCALL, QEMU_NO_SMI_INTERCEPT,
+                      "j: SMI intercept: L2's SMI gives #VMEXIT(SMI) (exit %#lx)", code);
+    report_qemu_known(vmcb->save.rip == (uint64_t)l2_smi_after, code == SVM_EXIT_VMMCALL,
+                      QEMU_NO_SMI_INTERCEPT,
+                      "j: at the instruction after L2's ICR write (vmcb12 RIP %#lx, expected %#lx)",
+                      vmcb->save.rip, (uint64_t)l2_smi_after);
+    /* L1 takes the SMI it left pending once GIF is set (SMM, which returns
+     * to where it was): L1 goes on, and the next VMRUN runs L2 to its end. */
+    asm volatile("stgi" : : : "memory");
+    l2_prepare(l2_smi);
+    code = vmrun_l2(true);
+    report(code == SVM_EXIT_VMMCALL, "j: no SMI intercept: L2 runs on to VMMCALL (exit %#lx)", code);
+    report(irq_count == 0, "j: an SMI is no interrupt (%u taken)", irq_count);
+    asm volatile("stgi" : : : "memory");
+    irq_end();
+}
+
 extern char i_after[], i2_after[];
 
 static void test_i_hlt(void)
@@ -515,6 +554,7 @@ int main(void)
     run_test("f: V_TPR", test_f_vtpr);
     run_test("g: GIF", test_g_gif);
     run_test("h: NMI", test_h_nmi);
+    run_test("j: SMI", test_j_smi);
     run_test("i: HLT in L2", test_i_hlt); /* last: a wrong HLT can end the run */
     return report_summary();
 }

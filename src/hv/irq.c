@@ -105,6 +105,25 @@ static void inject(struct l0 *l0, uint32_t type, unsigned vector)
     l0->vmcb->control.event_inj_err = 0;
 }
 
+/* The pending SMI: #VMEXIT(SMI) to L1 when L2 runs and L1 intercepts it
+ * (it stays pending, as in KVM). SMM is not modelled: an SMI the guest
+ * itself would take is dropped, as a firmware SMM handler that changes
+ * nothing and resumes would leave it. */
+static int smi_step(struct l0 *l0)
+{
+    if (!l0->lapic.smi_pending || !l0->gif)
+        return 1;
+    if (nested_intercepts(l0, SVM_EXIT_SMI)) {
+        if (event_inj_busy(l0))
+            return 1;
+        l0_trace_append(l0, "; SMI: #VMEXIT(SMI) to L1");
+        return nested_svm_simple_vmexit(l0, SVM_EXIT_SMI);
+    }
+    l0->lapic.smi_pending = false;
+    l0_trace_append(l0, "; SMI dropped (no SMM)");
+    return 1;
+}
+
 /* The pending NMI. Returns 1, or 0 when the run ended; *want_exit when the
  * CPU must come back as soon as it can. */
 static int nmi_step(struct l0 *l0, bool *want_exit)
@@ -166,7 +185,8 @@ static int irq_step(struct l0 *l0, bool *want_exit)
 
 static bool events_pending(const struct l0 *l0)
 {
-    return l0->lapic.nmi_pending || l0->irq_window || lapic_pending_vector(&l0->lapic) >= 0;
+    return l0->lapic.nmi_pending || l0->lapic.smi_pending || l0->irq_window ||
+           lapic_pending_vector(&l0->lapic) >= 0;
 }
 
 /* Whether the halted vCPU has something to wake it (KVM's
@@ -234,7 +254,7 @@ int l0_prepare_entry(struct l0 *l0)
         bool want_exit = false;
         l0_sync(l0);
         l0_irq_window_close(l0);
-        if (!nmi_step(l0, &want_exit) || !irq_step(l0, &want_exit))
+        if (!smi_step(l0) || !nmi_step(l0, &want_exit) || !irq_step(l0, &want_exit))
             return 0;
         if (want_exit)
             cpu_kick(cpu); /* back at the first boundary that lets it in */

@@ -173,7 +173,7 @@ static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
 }
 
 /* An IPI accepted by this APIC: fixed and lowest priority wait in IRR
- * (dropped while the APIC is software-disabled), an NMI is pending; SMI,
+ * (dropped while the APIC is software-disabled), an NMI or SMI is pending;
  * INIT and SIPI have nothing to start on one vCPU. */
 static void accept(struct l0 *l0, unsigned mode, unsigned vec)
 {
@@ -188,6 +188,10 @@ static void accept(struct l0 *l0, unsigned mode, unsigned vec)
             return;
         }
         set_vector(a, APIC_IRR, vec);
+        l0_request_event(l0);
+        return;
+    case 2: /* SMI */
+        a->smi_pending = true;
         l0_request_event(l0);
         return;
     case 4: /* NMI */

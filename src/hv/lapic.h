@@ -44,6 +44,7 @@ struct lapic {
     uint64_t timer_start;     /* clock (1 GHz) when TMICT was written */
     uint64_t timer_deadline;  /* clock of the timer's next expiry; 0: none */
     bool nmi_pending;
+    bool smi_pending;
 };
 
 struct l0;
