@@ -11,6 +11,9 @@
 #   - every sub-test of svm.flat and svm_npt.flat, one per boot, selected
 #     by its name (spaces as underscores) on the command line, as the
 #     suite's own runner passes -append.
+# Every run has QEMU's pc-testdev (--testdev, which the suite's runner adds)
+# and KVM's forced emulation prefix (--force-emulation-prefix, as KVM's
+# kvm.force_emulation_prefix=1 that the suite's emulation tests want).
 # Each run prints PASS, FAIL or SKIP with the reason in one line (the
 # failed report lines, or how svmsim ended the run), then a summary. The
 # verdict is the exit status as the suite's own runner reads QEMU's: 1
@@ -60,7 +63,8 @@ run() { # name image [svmsim options...]
     [ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]] && return 0
     local budget=$MAX_INSNS
     [ "$name" = sieve ] && budget=$((MAX_INSNS * 5)) # about 8e9 instructions
-    out=$(timeout "$TIMEOUT" "$SVMSIM" run --testdev --max-insns="$budget" "$@" "$image" 2>&1) &&
+    out=$(timeout "$TIMEOUT" "$SVMSIM" run --testdev --force-emulation-prefix --max-insns="$budget" \
+        "$@" "$image" 2>&1) &&
         status=0 || status=$?
     case $status in
     1) verdict=PASS why="" ;;

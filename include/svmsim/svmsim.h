@@ -78,6 +78,9 @@ struct svmsim_config {
      * adds): port 0xe0 and I/O memory at 0xff000000. Default false: not a
      * device of DESIGN.md's machine. */
     bool testdev;
+    /* KVM's force_emulation_prefix: ud2; "kvm" before an instruction asks
+     * L0 to emulate it (kvm-unit-tests' FEP). Default false. */
+    bool force_emulation_prefix;
 
     /* The VMware backdoor device (ports 0x5658/0x5659). */
     uint32_t vmware_version;           /* GETVERSION's EAX; default 6 (as QEMU) */

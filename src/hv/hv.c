@@ -29,6 +29,29 @@ static int ud_interception_insn(struct l0 *l0)
     return 1;
 }
 
+/* #UD, intercepted for --force-emulation-prefix (KVM's handle_ud): the
+ * prefix ud2; "kvm" asks L0 to emulate the instruction after it. L0 skips
+ * the prefix and that instruction runs next with every check the CPU makes,
+ * which is what an emulator true to the hardware does. Any other #UD goes
+ * back to the guest. */
+static int ud_exception(struct l0 *l0)
+{
+    static const uint8_t prefix[5] = { 0x0f, 0x0b, 'k', 'v', 'm' };
+    bool fep = true;
+    for (unsigned i = 0; i < sizeof(prefix) && fep; i++) {
+        uint64_t b;
+        struct exc e;
+        fep = cpu_guest_read(l0->cpu, SEG_CS, kvm_rip_read(l0) + i, 1, &b, &e) == 0 &&
+              b == prefix[i];
+    }
+    if (!fep)
+        return ud_interception_insn(l0);
+    uint64_t next = kvm_rip_read(l0) + sizeof(prefix);
+    kvm_rip_write(l0, is_64_bit_mode(l0) ? next : (uint32_t)next);
+    l0_decide(l0, SVMSIM_DECISION_EMULATED, "forced emulation prefix: the instruction after it runs");
+    return 1;
+}
+
 static int nop_interception(struct l0 *l0)
 {
     if (l0_skip_insn(l0) != 0)
@@ -56,6 +79,7 @@ static int gp_exit(struct l0 *l0)
 
 static const exit_handler exit_handlers[SVM_EXIT_LAST_BITMAPPED + 1] = {
     [SVM_EXIT_GP] = gp_exit,
+    [SVM_EXIT_EXCP_BASE + X86_VEC_UD] = ud_exception,
     [SVM_EXIT_INTR] = intr_interception,
     [SVM_EXIT_VINTR] = vintr_interception,
     [SVM_EXIT_IRET] = iret_interception,
@@ -209,6 +233,8 @@ static void init_vmcb01(struct l0 *l0)
     /* The host's IF, not the guest's, masks physical interrupts: INTR
      * always exits (KVM's init_vmcb). */
     c->int_ctl = SVM_INT_CTL_V_INTR_MASKING;
+    if (l0->cfg.force_emulation_prefix)
+        vmcb_set_intercept(c, SVM_EXIT_EXCP_BASE + X86_VEC_UD);
 }
 
 void gp_intercept_update(struct l0 *l0)
