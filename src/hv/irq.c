@@ -234,7 +234,6 @@ int l0_prepare_entry(struct l0 *l0)
 {
     struct cpu *cpu = l0->cpu;
     l0->entry_budget = 0;
-    cpu->intr_line = false; /* L0 is looking now */
     if (l0->halted) {
         l0_sync(l0);
         if (!halt_wait(l0))
@@ -250,6 +249,7 @@ int l0_prepare_entry(struct l0 *l0)
     }
     if (lapic_timer_deadline(&l0->lapic))
         lapic_timer_poll(l0);
+    cpu->intr_line = false; /* L0 looks now (the timer's expiry raised it too) */
     if (events_pending(l0)) {
         bool want_exit = false;
         l0_sync(l0);

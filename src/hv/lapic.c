@@ -14,6 +14,7 @@
 #define APIC_LVT_PERIODIC 0x20000u
 #define APIC_ICR_BUSY 0x1000u
 #define APIC_ESR_SEND_ILLEGAL 0x20u
+#define LAPIC_MIN_PERIOD 200000u  /* clock ticks (ns): KVM's min_timer_period_us */
 
 /* Write masks of the LVT entries (KVM's apic_lvt_mask): vector, delivery
  * status and mask; delivery mode for thermal and PMC; polarity, remote IRR
@@ -261,8 +262,12 @@ bool lapic_timer_poll(struct l0 *l0)
     uint32_t lvtt = get(a, APIC_LVTT);
     if (lvtt & APIC_LVT_PERIODIC) {
         /* The next period from the one that ended; periods the host did
-         * not look in are one interrupt (IRR holds one). */
+         * not look in are one interrupt (IRR holds one). As KVM, periodic
+         * expiries come at most every min_timer_period_us (200 us); TMCCT
+         * still counts the programmed period. */
         uint64_t period = (uint64_t)get(a, APIC_TMICT) * timer_divisor(a);
+        if (period < LAPIC_MIN_PERIOD)
+            period = LAPIC_MIN_PERIOD;
         a->timer_deadline += period * ((now - a->timer_deadline) / period + 1);
     } else {
         a->timer_deadline = 0;
