@@ -86,6 +86,10 @@ struct interrupted_event {
     uint32_t error;
 };
 
+/* The machine-check banks of a vCPU whose VMM never set up MCE
+ * (KVM_X86_SETUP_MCE): KVM's KVM_MAX_MCE_BANKS, reported in MCG_CAP. */
+#define KVM_MAX_MCE_BANKS 32
+
 struct l0;
 typedef int (*exit_handler)(struct l0 *l0);
 
@@ -129,6 +133,9 @@ struct l0 {
     uint64_t entry_budget;           /* the next entry's most work; 0: no cap */
     uint64_t perf_legacy[8];         /* the K7 PMU: PERF_CTL0-3, PERF_CTR0-3 */
     uint64_t misc_enable;            /* IA32_MISC_ENABLE, as KVM keeps it */
+    uint64_t msr_hwcr;               /* MSR_K7_HWCR: McStatusWrEn, TscFreqSel (msr.c) */
+    uint64_t mcg_status;             /* IA32_MCG_STATUS (msr.c) */
+    uint64_t mce_banks[KVM_MAX_MCE_BANKS * 4]; /* per bank: MCi_CTL, _STATUS, _ADDR, _MISC */
 
     struct svmsim_config cfg;
     struct l0_io io;

@@ -1,7 +1,8 @@
 /* msr.c — the MSR intercept: L0 owns every MSR access of the guest (its
  * MSRPM intercepts all of them; while L2 runs, those L1's MSRPM does not
  * claim) and keeps the values KVM keeps — in the running VMCB's save area
- * where the hardware has a field, in struct l0 otherwise (SPEC-GP.md §4.6).
+ * where the hardware has a field, in struct l0 otherwise (SPEC-GP.md §4.6),
+ * the machine-check banks among them (KVM's get_msr_mce/set_msr_mce).
  * Unknown MSRs get #GP(0), as KVM does with ignore_msrs off.
  */
 #include "hv/hv.h"
@@ -9,12 +10,41 @@
 #define EFER_GUEST_VALID (X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE | \
                           X86_EFER_SVME | X86_EFER_FFXSR)
 
+/* CPUID 0x8000_0001 EDX: the features EFER bits need. */
+#define CPUID_EXT_EDX_NX    (1u << 20)
+#define CPUID_EXT_EDX_FFXSR (1u << 25) /* KVM's X86_FEATURE_FXSR_OPT */
+#define CPUID_EXT_EDX_LM    (1u << 29)
+
 #define MISC_ENABLE_EMON (1ull << 7)
 #define MISC_ENABLE_PMU_RO ((1ull << 11) | (1ull << 12)) /* BTS, PEBS unavailable */
+
+/* MCG_CAP as KVM gives a vCPU whose VMM never set MCE up: the bank count
+ * and no capability bits (no MCG_CTL_P: MCG_CTL is #GP; no MCG_CMCI_P:
+ * MCi_CTL2 is #GP; no MCG_SER_P, MCG_LMCE_P). */
+#define MCG_CAP_DEFAULT ((uint64_t)KVM_MAX_MCE_BANKS)
+#define MCE_BANK_MSRS (4 * KVM_MAX_MCE_BANKS) /* MCi_CTL, _STATUS, _ADDR, _MISC */
+#define MCI_CTL_K8_GART_TBL (1ull << 10) /* writable clear with the rest set: see below */
+#define MCI_CTL_BIT0 (1ull << 0)
+
+/* MSR_K7_HWCR bits KVM keeps, and those it drops from a write (TLB cache
+ * disable, flush filter disable, IGNNE emulation). */
+#define HWCR_MC_STATUS_WR_EN (1ull << 18)
+#define HWCR_TSC_FREQ_SEL (1ull << 24)
+#define HWCR_IGNORED ((1ull << 3) | (1ull << 6) | (1ull << 8))
 
 static bool pa_legal(const struct l0 *l0, uint64_t pa)
 {
     return (pa >> l0->cfg.maxphyaddr) == 0;
+}
+
+/* A machine-check bank MSR (MCi_CTL/STATUS/ADDR/MISC of a bank MCG_CAP
+ * reports)? Its index into l0->mce_banks. */
+static bool mce_bank_msr(uint32_t msr, unsigned *idx)
+{
+    if (msr < MSR_IA32_MC0_CTL || msr >= MSR_IA32_MC0_CTL + MCE_BANK_MSRS)
+        return false;
+    *idx = msr - MSR_IA32_MC0_CTL;
+    return true;
 }
 
 static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
@@ -40,23 +70,53 @@ static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
     case MSR_IA32_DEBUGCTL: *v = sa->dbgctl; return 0;
     case MSR_IA32_APICBASE: *v = lapic_get_base(&l0->lapic); return 0;
     case MSR_IA32_MISC_ENABLE: *v = l0->misc_enable; return 0;
-    default:
+    case MSR_IA32_MCG_CAP: *v = MCG_CAP_DEFAULT; return 0;
+    case MSR_IA32_MCG_STATUS: *v = l0->mcg_status; return 0;
+    case MSR_K7_HWCR: *v = l0->msr_hwcr; return 0;
+    default: {
+        unsigned i;
         if (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) {
             *v = l0->perf_legacy[msr - MSR_K7_EVNTSEL0];
             return 0;
         }
+        if (mce_bank_msr(msr, &i)) {
+            *v = l0->mce_banks[i];
+            return 0;
+        }
         return lapic_msr_read(l0, msr, v);
+    }
     }
 }
 
 /* What msr_set() asks of its caller. */
 enum { MSR_OK = 0, MSR_GP = -1, MSR_SHUTDOWN = 1 };
 
+/* KVM's __kvm_valid_efer: a bit whose feature L1's CPUID lacks is
+ * reserved for L1 too (LME/LMA need LM, NXE needs NX, FFXSR needs
+ * FFXSR). */
+static bool efer_features_offered(const struct l0 *l0, uint64_t v)
+{
+    static const struct {
+        uint64_t efer;
+        uint32_t edx;
+    } needs[] = {
+        { X86_EFER_LME | X86_EFER_LMA, CPUID_EXT_EDX_LM },
+        { X86_EFER_NXE, CPUID_EXT_EDX_NX },
+        { X86_EFER_FFXSR, CPUID_EXT_EDX_FFXSR },
+    };
+    uint32_t r[4];
+    cpu_cpuid(l0->cpu, 0x80000001, 0, r);
+    for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+        if ((v & needs[i].efer) && !(r[3] & needs[i].edx))
+            return false;
+    return true;
+}
+
 /* EFER as KVM's efer_trap/svm_set_efer sees it. */
 static int efer_set(struct l0 *l0, uint64_t v)
 {
     struct vmcb_save_area *sa = &l0->vmcb->save;
-    if (v & ~EFER_GUEST_VALID)
+    if ((v & ~EFER_GUEST_VALID) || !efer_features_offered(l0, v))
         return MSR_GP;
     if ((v & X86_EFER_SVME) && (!l0->cfg.nested || (l0->vm_cr & MSR_VM_CR_SVMDIS)))
         return MSR_GP;
@@ -98,6 +158,29 @@ static int vm_cr_set(struct l0 *l0, uint64_t v)
     return MSR_OK;
 }
 
+/* A bank MSR as KVM's set_msr_mce. MCi_CTL takes 0 or all ones; KVM also
+ * lets bit 10 (Linux's K8 GART TLB workaround, bank 4) and bit 0
+ * (UnixWare, MC1) be clear with the rest set. MCi_STATUS takes 0 (clear),
+ * anything else only with HWCR.McStatusWrEn (L1's CPUID is AMD's). ADDR
+ * and MISC take any value. */
+static int mce_bank_set(struct l0 *l0, unsigned idx, uint64_t v)
+{
+    switch (idx % 4) {
+    case 0:
+        if (v != 0 && (v | MCI_CTL_K8_GART_TBL | MCI_CTL_BIT0) != ~0ull)
+            return MSR_GP;
+        break;
+    case 1:
+        if (v != 0 && !(l0->msr_hwcr & HWCR_MC_STATUS_WR_EN))
+            return MSR_GP;
+        break;
+    default:
+        break;
+    }
+    l0->mce_banks[idx] = v;
+    return MSR_OK;
+}
+
 static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
 {
     struct vmcb_save_area *sa = &l0->vmcb->save;
@@ -115,10 +198,10 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
         l0->vmcb->control.tsc_offset = v - cpu_host_tsc(l0->cpu);
         return 0;
     case MSR_TSC_AUX:
-        if (v >> 32)
-            return -1;
-        l0->tsc_aux = v;
-        l0->cpu->tsc_aux = v;
+        /* As AMD CPUs, bits 63:32 are ignored, not reserved: KVM drops
+         * them unless L1's CPUID is Intel's (kvm_set_msr_common). */
+        l0->tsc_aux = (uint32_t)v;
+        l0->cpu->tsc_aux = (uint32_t)v;
         return 0;
     case MSR_STAR: sa->star = v; return 0;
     case MSR_SYSCALL_MASK: sa->sfmask = (uint32_t)v; return 0;
@@ -135,6 +218,17 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
             return -1;
         l0->misc_enable = (v & ~MISC_ENABLE_EMON) | (l0->misc_enable & MISC_ENABLE_EMON);
         return 0;
+    case MSR_IA32_MCG_STATUS:
+        l0->mcg_status = v;
+        return 0;
+    case MSR_K7_HWCR:
+        /* KVM keeps McStatusWrEn and TscFreqSel, drops the ignored bits,
+         * and refuses the rest. */
+        v &= ~HWCR_IGNORED;
+        if (v & ~(HWCR_MC_STATUS_WR_EN | HWCR_TSC_FREQ_SEL))
+            return -1;
+        l0->msr_hwcr = v;
+        return 0;
     case MSR_KERNEL_GS_BASE:
     case MSR_LSTAR:
     case MSR_CSTAR:
@@ -148,7 +242,8 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
         else if (msr == MSR_FS_BASE) sa->fs.base = v;
         else sa->gs.base = v;
         return 0;
-    default:
+    default: {
+        unsigned i;
         if (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) {
             /* Kept, not counting (KVM's AMD PMU with no events set up);
              * the counters are 48 bits wide. */
@@ -156,7 +251,12 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
                 msr >= MSR_K7_PERFCTR0 ? v & ((1ull << 48) - 1) : v;
             return 0;
         }
+        if (mce_bank_msr(msr, &i))
+            return mce_bank_set(l0, i, v);
+        /* MCG_CAP is read-only; MCG_CTL and MCi_CTL2 are #GP without
+         * MCG_CTL_P and MCG_CMCI_P: all fall through to #GP. */
         return lapic_msr_write(l0, msr, v);
+    }
     }
 }
 

@@ -117,8 +117,13 @@
 #define MSR_IA32_SYSENTER_CS   0x00000174
 #define MSR_IA32_SYSENTER_ESP  0x00000175
 #define MSR_IA32_SYSENTER_EIP  0x00000176
+#define MSR_IA32_MCG_CAP       0x00000179
+#define MSR_IA32_MCG_STATUS    0x0000017a
+#define MSR_IA32_MCG_CTL       0x0000017b
 #define MSR_IA32_DEBUGCTL      0x000001d9
 #define MSR_IA32_CR_PAT        0x00000277
+#define MSR_IA32_MC0_CTL2      0x00000280 /* MCi_CTL2 (CMCI) at 0x280 + i */
+#define MSR_IA32_MC0_CTL       0x00000400 /* bank i: CTL, STATUS, ADDR, MISC at 0x400 + 4i */
 #define MSR_EFER               0xc0000080
 #define MSR_STAR               0xc0000081
 #define MSR_LSTAR              0xc0000082
@@ -131,6 +136,7 @@
 #define MSR_K7_EVNTSEL0        0xc0010000
 #define MSR_K7_PERFCTR0        0xc0010004
 #define MSR_K7_PERFCTR3        0xc0010007
+#define MSR_K7_HWCR            0xc0010015
 #define MSR_VM_CR              0xc0010114
 #define MSR_VM_HSAVE_PA        0xc0010117
 
