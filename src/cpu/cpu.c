@@ -34,6 +34,7 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     }
     tlb_flush_all(cpu);
     cpu->gif = true;
+    cpu_set_npt_host(cpu, X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE, X86_CR4_PAE);
     return 0;
 }
 
@@ -70,7 +71,6 @@ static void cpuid_vendor(uint32_t out[4])
 
 void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
-    (void)subleaf;
     memset(out, 0, 4 * sizeof(uint32_t));
     switch (leaf) {
     case 0x00000000:
@@ -83,6 +83,10 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
         out[2] = (1u << 13) | (1u << 23); /* CMPXCHG16B, POPCNT */
         out[3] = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
                  (1u << 13) | (1u << 15) | (1u << 16); /* PSE TSC MSR PAE CX8 APIC PGE CMOV PAT */
+        break;
+    case 0x00000007:
+        if (subleaf == 0)
+            out[1] = 1u << 7; /* SMEP */
         break;
     case 0x80000000:
         out[0] = 0x8000000a;

@@ -244,7 +244,7 @@ struct dtr {
                         X86_EFER_SVME | X86_EFER_LMSLE | X86_EFER_FFXSR | X86_EFER_TCE)
 #define CPU_CR4_VALID (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | \
                        X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | \
-                       X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE)
+                       X86_CR4_OSXMMEXCPT | X86_CR4_FSGSBASE | X86_CR4_SMEP)
 
 /* Static features of the modelled CPU. */
 struct cpu_model {
@@ -330,9 +330,12 @@ struct cpu {
     uint64_t last_event_rip;
     uint64_t tsc_offset;
 
-    /* nested paging of the VMCB being run (NP_ENABLE, nCR3) */
+    /* nested paging of the VMCB being run (NP_ENABLE, nCR3), walked in the
+     * host's paging mode: the EFER and CR4 its host had at VMRUN
+     * (cpu_set_npt_host) */
     bool npt;
     uint64_t ncr3;
+    uint64_t npt_hefer, npt_hcr4;
 
     /* SVM: the VMCB being run and its permission maps */
     struct vmcb *vmcb;
@@ -525,6 +528,18 @@ static inline void cpu_set_host_timer(struct cpu *cpu, uint64_t tsc)
 static inline void cpu_skip_time(struct cpu *cpu, uint64_t ticks)
 {
     cpu->tsc_skip += ticks;
+}
+
+/* The host's EFER and CR4 that the nested walk of the runs from now on
+ * uses (APM vol. 2 §15.25.5: the nested tables are in the host's paging
+ * mode; hEFER.NXE makes bit 63 NX instead of reserved, hCR4.SMEP puts I/D
+ * in a fetch's #NPF error code). A hardware VMRUN takes them from the
+ * host's own registers; this CPU's host is L0, which says what they are.
+ * Reset: a long-mode host with NXE, without SMEP. */
+static inline void cpu_set_npt_host(struct cpu *cpu, uint64_t efer, uint64_t cr4)
+{
+    cpu->npt_hefer = efer;
+    cpu->npt_hcr4 = cr4;
 }
 
 /* Time stamp counter as the guest sees it (before TSC_OFFSET). */

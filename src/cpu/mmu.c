@@ -1,9 +1,11 @@
 /* mmu.c — linear-to-physical translation, the soft TLB and guest memory
  * access slow paths.
  *
- * Owns: page walks (4-level long mode, 3-level PAE, 2-level 32-bit), A/D bit
- * updates, #PF error codes (APM vol. 2 §5), TLB fills and flushes, and the
- * write-to-code-page check that invalidates the decode cache.
+ * Owns: page walks (4-level long mode, 3-level PAE, 2-level 32-bit, and
+ * the nested walk in the host's paging mode), their protection checks
+ * (NX, SMEP), A/D bit updates, #PF error codes (APM vol. 2 §5) and #NPF
+ * EXITINFO1, TLB fills and flushes, and the write-to-code-page check that
+ * invalidates the decode cache.
  * Must not: decide policy about faults (it only fills cpu->exc).
  */
 #include "cpu/cpu.h"
@@ -66,8 +68,42 @@ static int nested_fault(struct cpu *cpu, uint64_t gpa, uint64_t info1)
     return -1;
 }
 
+/* Bits 51:MAXPHYADDR of a long-mode entry, and bit 63 unless NX is on. */
+static uint64_t rsvd_high_bits(const struct cpu *cpu, bool nxe)
+{
+    uint64_t rsvd = ~((1ull << cpu->model.maxphyaddr) - 1) & 0x000fffffffffffffull;
+    return nxe ? rsvd : rsvd | X86_PTE_NX;
+}
+
+/* A long-mode PML4E's must-be-zero bits 8:7 (APM vol. 2 §5.3, the PML4E
+ * format): what would be PS and G in a leaf. KVM reserves both on AMD. */
+#define PML4E_MBZ (X86_PTE_PS | X86_PTE_G)
+
+/* The #PF error code's I/D bit is defined only with NX or SMEP on (APM
+ * vol. 2 §8.4.2; KVM's walker sets PFERR_FETCH_MASK on the same terms). */
+static uint32_t fetch_bit(bool fetch, bool nxe, bool smep)
+{
+    return fetch && (nxe || smep) ? X86_PF_I : 0;
+}
+
+/* The host's paging mode for the nested walk: its EFER and CR4 at VMRUN
+ * (cpu_set_npt_host). */
+static bool npt_host_nxe(const struct cpu *cpu)
+{
+    return cpu->npt_hefer & X86_EFER_NXE;
+}
+
+static bool npt_host_smep(const struct cpu *cpu)
+{
+    return cpu->npt_hcr4 & X86_CR4_SMEP;
+}
+
 /* The nested walk (APM vol. 2 §15.25.5): nCR3's 4-level tables in the
- * host's long-mode format, every access a user access, NX honoured. */
+ * host's long-mode format, every access a user access. With hEFER.NXE
+ * clear bit 63 of every level is reserved rather than NX, and I/D follows
+ * hEFER.NXE and hCR4.SMEP as in a #PF error code (KVM builds the nested
+ * NPT MMU from L1's EFER and CR4 alike). SMEP refuses nothing here: the
+ * accesses are user accesses. */
 int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt, uint64_t *hpa,
                   bool *writable)
 {
@@ -77,10 +113,11 @@ int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt,
             *writable = true;
         return 0;
     }
+    bool hnxe = npt_host_nxe(cpu), hsmep = npt_host_smep(cpu);
     bool write = acc == ACC_WRITE || guest_pt, fetch = acc == ACC_EXEC;
-    uint64_t info = (write ? X86_PF_W : 0) | X86_PF_U | (fetch ? X86_PF_I : 0) |
+    uint64_t info = (write ? X86_PF_W : 0) | X86_PF_U | fetch_bit(fetch, hnxe, hsmep) |
                     (guest_pt ? SVM_NPF_GUEST_PAGE_TABLE : SVM_NPF_FINAL_ADDRESS);
-    uint64_t rsvd_hi = ~((1ull << cpu->model.maxphyaddr) - 1) & 0x000fffffffffffffull;
+    uint64_t rsvd_hi = rsvd_high_bits(cpu, hnxe);
     uint64_t table = cpu->ncr3 & pa_mask(cpu);
     uint64_t entries[4], addrs[4], e = 0, page_size = 0x1000;
     unsigned n = 0;
@@ -97,7 +134,7 @@ int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt,
             return nested_fault(cpu, gpa, info);
         uint64_t rsvd = rsvd_hi;
         if (level == 4)
-            rsvd |= X86_PTE_PS;
+            rsvd |= PML4E_MBZ;
         if (level == 2 && (e & X86_PTE_PS))
             rsvd |= 0x1fe000ull;
         if (level == 3 && (e & X86_PTE_PS))
@@ -136,9 +173,9 @@ struct walk {
 static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct walk *w)
 {
     bool write = acc == ACC_WRITE, fetch = acc == ACC_EXEC;
-    bool nxe = cpu->efer & X86_EFER_NXE;
+    bool nxe = cpu->efer & X86_EFER_NXE, smep = cpu->cr4 & X86_CR4_SMEP;
     uint32_t errbits = (write ? X86_PF_W : 0) | (user ? X86_PF_U : 0) |
-                       (fetch && nxe ? X86_PF_I : 0);
+                       fetch_bit(fetch, nxe, smep);
 
     if (!(cpu->cr0 & X86_CR0_PG)) {
         uint64_t gpa = (cpu->efer & X86_EFER_LMA) ? la : (la & 0xffffffffull);
@@ -150,9 +187,7 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
 
     uint64_t entries[4], addrs[4];
     unsigned width = 8, levels, nlev = 0;
-    uint64_t table, rsvd_hi = ~((1ull << cpu->model.maxphyaddr) - 1) & 0x000fffffffffffffull;
-    if (!nxe)
-        rsvd_hi |= X86_PTE_NX;
+    uint64_t table, rsvd_hi = rsvd_high_bits(cpu, nxe);
     uint64_t page_size;
 
     if (cpu->efer & X86_EFER_LMA) {
@@ -203,7 +238,7 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
         if (width == 8) {
             uint64_t rsvd = rsvd_hi;
             if (levels == 4 && level == 4)
-                rsvd |= X86_PTE_PS;
+                rsvd |= PML4E_MBZ;
             if (level == 2 && (e & X86_PTE_PS))
                 rsvd |= 0x1fe000ull; /* 2 MiB page: bits 20:13 */
             if (level == 3 && (e & X86_PTE_PS))
@@ -226,7 +261,9 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
 
     bool wp = cpu->cr0 & X86_CR0_WP;
     bool can_write = user ? (rw && us) : (rw || !wp);
-    if ((user && !us) || (write && !can_write) || (fetch && nx))
+    /* SMEP: no supervisor fetch from a user page (APM vol. 2 §5.6). */
+    bool smep_fault = smep && fetch && !user && us;
+    if ((user && !us) || (write && !can_write) || (fetch && nx) || smep_fault)
         return page_fault(cpu, la, errbits | X86_PF_P);
 
     /* Accessed bits on every level, dirty on the leaf for a write. */

@@ -125,6 +125,9 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
     if (nested_npt_enabled(l0)) {
         c02->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
         c02->nested_cr3 = c12->nested_cr3;
+        /* L1's tables, walked in L1's paging mode: vmcb01's EFER and CR4,
+         * as KVM's nested_svm_init_mmu_context builds the nested NPT MMU. */
+        cpu_set_npt_host(l0->cpu, l0->vmcb01->save.efer, l0->vmcb01->save.cr4);
     }
     if (nested_vls_enabled(l0))
         c02->virt_ext = SVM_VIRT_EXT_VLS_ENABLE;
