@@ -425,14 +425,14 @@ static uint64_t insns_to_timer(const struct cpu *cpu, uint64_t now)
  * on from the clock. */
 static void exec_timed(struct cpu *cpu)
 {
-    while (cpu->host_timer) {
+    for (bool entry = true; cpu->host_timer; entry = false) {
         uint64_t now = cpu_host_tsc(cpu), total = cpu->budget;
         if (now >= cpu->host_timer) {
-            /* Due already (on the wall clock a timer can be faster than
-             * the host runs the guest): one instruction first, so that the
-             * guest always goes on between two of its exits. */
+            /* Due already at entry (on the wall clock a timer can be faster
+             * than the host runs the guest): one instruction first, so that
+             * the guest always goes on between two of its exits. */
             cpu->host_timer = 0;
-            if (total > 1) {
+            if (entry && total > 1) {
                 cpu->budget = 1;
                 cpu_exec(cpu);
                 cpu->budget += total - 1;
