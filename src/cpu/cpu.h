@@ -496,6 +496,17 @@ static inline void cpu_charge_event(struct cpu *cpu, unsigned vector)
         cpu->budget--;
 }
 
+/* The instruction breakpoints DR7 enables (L or G set, R/W = 00), as a
+ * mask of DR0-DR3. */
+static inline unsigned cpu_code_breakpoints(uint64_t dr7)
+{
+    unsigned m = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (((dr7 >> (2 * i)) & 3) && !((dr7 >> (16 + 4 * i)) & 3))
+            m |= 1u << i;
+    return m;
+}
+
 /* Whether an instruction boundary may have an interrupt to take: the INTR
  * line is up, or the running VMCB has a virtual interrupt and IF is set. */
 static inline bool cpu_irq_armed(const struct cpu *cpu)
@@ -509,7 +520,8 @@ static inline bool cpu_irq_armed(const struct cpu *cpu)
  * interrupt that may be taken. */
 static inline void cpu_update_slow(struct cpu *cpu)
 {
-    cpu->slow = (cpu->rflags & X86_RFLAGS_TF) || cpu->int_shadow || cpu_irq_armed(cpu);
+    cpu->slow = (cpu->rflags & (X86_RFLAGS_TF | X86_RFLAGS_RF)) || cpu->int_shadow ||
+                cpu_irq_armed(cpu) || cpu_code_breakpoints(cpu->dr[7]);
 }
 
 /* Raises the INTR line (the host wants the CPU: KVM's kick): the running
@@ -540,6 +552,15 @@ static inline void cpu_set_npt_host(struct cpu *cpu, uint64_t efer, uint64_t cr4
 {
     cpu->npt_hefer = efer;
     cpu->npt_hcr4 = cr4;
+}
+
+/* Whether any of the RFLAGS bits in mask is set in the guest of vmcb,
+ * also while the CPU holds its save area (the CPU's own RFLAGS then). Only
+ * for bits kept apart from the lazy arithmetic flags (TF, RF, IF...). */
+static inline bool cpu_guest_rflags_any(const struct cpu *cpu, const struct vmcb *vmcb,
+                                        uint64_t mask)
+{
+    return ((cpu->held == vmcb ? cpu->rflags : vmcb->save.rflags) & mask) != 0;
 }
 
 /* Time stamp counter as the guest sees it (before TSC_OFFSET). */

@@ -156,6 +156,27 @@ static int single_step_trap(struct cpu *cpu)
     return event_deliver(cpu, EV_EXCEPTION, X86_VEC_DB, false, 0, cpu->rip);
 }
 
+/* An instruction breakpoint at the next instruction (DR0-DR3 enabled in
+ * DR7 for execution, the linear address of CS:RIP, RF clear): its DR6
+ * bits set and the #DB fault raised. False when none matches. */
+static bool code_breakpoint(struct cpu *cpu)
+{
+    unsigned armed = cpu_code_breakpoints(cpu->dr[7]);
+    if (!armed || (cpu->rflags & X86_RFLAGS_RF))
+        return false;
+    uint64_t la = cpu->mode == CPU_MODE_LONG64 ? cpu->rip : cpu->seg[SEG_CS].base + cpu->rip;
+    unsigned hit = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if ((armed >> i) & 1 && cpu->dr[i] == la)
+            hit |= 1u << i;
+    if (!hit)
+        return false;
+    cpu->dr[6] = (cpu->dr[6] & ~0xfull) | hit;
+    cpu->next_rip = cpu->rip;
+    raise_exc(cpu, X86_VEC_DB);
+    return true;
+}
+
 /* One instruction with hardware single-step and interrupt shadows honoured:
  * the careful path, also used when the budget is smaller than a block. */
 static int step_one(struct cpu *cpu, struct insn *in)
@@ -163,13 +184,20 @@ static int step_one(struct cpu *cpu, struct insn *in)
     /* TF as the instruction found it decides the trap after it, unless the
      * instruction says otherwise (SYSCALL). */
     cpu->step_tf = cpu->rflags & X86_RFLAGS_TF;
+    /* RF holds instruction breakpoints off for this instruction only: it
+     * is clear once the instruction completes, unless the instruction
+     * loaded it (IRET). */
+    uint64_t rf = cpu->rflags & X86_RFLAGS_RF;
+    cpu->rflags &= ~X86_RFLAGS_RF;
     cpu->int_shadow = false;
     cpu->rip = in->rip;
     cpu->next_rip = in->next;
     int r = in->fn1(cpu, in);
     cpu->db_trap = false; /* step_tf says it here */
-    if (r != STEP_OK)
+    if (r != STEP_OK) {
+        cpu->rflags |= rf;
         return r;
+    }
     cpu->rip = cpu->next_rip;
     retire(cpu, 1);
     if (cpu->step_tf)
@@ -251,12 +279,19 @@ void cpu_exec(struct cpu *cpu)
 {
     struct block *b = NULL;
     while (likely(cpu->budget > 0)) {
-        /* The careful path looks for an interrupt between instructions. */
-        if (unlikely(cpu->slow) && cpu_irq_armed(cpu) &&
-            cpu_take_interrupt(cpu) == STEP_VMEXIT) {
-            if (cpu->fast_exit.handle && cpu_offer_exit(cpu))
-                continue;
-            return;
+        /* The careful path looks between instructions for an interrupt,
+         * then for an instruction breakpoint (APM vol. 2 §8.5). */
+        if (unlikely(cpu->slow)) {
+            int r = STEP_OK;
+            if (cpu_irq_armed(cpu))
+                r = cpu_take_interrupt(cpu);
+            if (r == STEP_OK && code_breakpoint(cpu))
+                r = exc_deliver(cpu);
+            if (r == STEP_VMEXIT) {
+                if (cpu->fast_exit.handle && cpu_offer_exit(cpu))
+                    continue;
+                return;
+            }
         }
         /* A block that ends by going back to its own start (a loop) runs
          * again without a lookup while nothing died and the decode context

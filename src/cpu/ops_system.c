@@ -359,6 +359,8 @@ int op_mov_dr(struct cpu *cpu, const struct insn *in)
         else if (n == 7)
             v = (v & ~0xd800ull) | 0x400;
         cpu->dr[n] = v;
+        if (n == 7)
+            cpu_update_slow(cpu); /* instruction breakpoints are looked for there */
     } else {
         gpr_write_sized(cpu, g->reg, g->size, cpu->dr[n]);
     }

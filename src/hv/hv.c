@@ -181,7 +181,32 @@ void l0_note_rpc(struct l0 *l0, unsigned channel, const char *request, size_t re
     r->rpc_reply[n] = '\0';
 }
 
+/* The instruction L0 completed for the guest ends as the CPU would end
+ * it: RF clear, and under TF the single-step trap (#DB, DR6.BS), as KVM's
+ * kvm_skip_emulated_instruction. Both are rare: only then is the save
+ * area synced. */
+static void complete_insn(struct l0 *l0)
+{
+    if (!cpu_guest_rflags_any(l0->cpu, l0->vmcb, X86_RFLAGS_TF | X86_RFLAGS_RF))
+        return;
+    l0_sync(l0);
+    struct vmcb_save_area *sa = &l0->vmcb->save;
+    sa->rflags &= ~X86_RFLAGS_RF;
+    if (sa->rflags & X86_RFLAGS_TF) {
+        sa->dr6 |= X86_DR6_BS;
+        queue_exception(l0, X86_VEC_DB, false, 0);
+    }
+}
+
 int l0_skip_insn(struct l0 *l0)
+{
+    if (l0_skip_insn_quiet(l0) != 0)
+        return -1;
+    complete_insn(l0);
+    return 0;
+}
+
+int l0_skip_insn_quiet(struct l0 *l0)
 {
     /* With NRIPS the CPU told us where the next instruction starts; exits
      * that leave no NRIP (exceptions, or an intercept emulated from the #GP

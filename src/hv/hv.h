@@ -309,6 +309,9 @@ void l0_trace_append(struct l0 *l0, const char *fmt, ...) __attribute__((format(
  * svm_skip_emulated_instruction). Returns 0, or -1 when the instruction
  * cannot be decoded (the run ends as an emulation failure). */
 int l0_skip_insn(struct l0 *l0);
+/* The same without the end of the instruction under TF or RF (for VMRUN,
+ * whose single-step trap comes after the #VMEXIT). */
+int l0_skip_insn_quiet(struct l0 *l0);
 /* Runs the exit handler for code on the running guest, as if that
  * intercept had fired (KVM's svm_invoke_exit_handler). */
 int svm_invoke_exit_handler(struct l0 *l0, uint64_t code);

@@ -213,9 +213,11 @@ int nested_svm_vmrun(struct l0 *l0, uint64_t vmcb12_gpa, const struct vmcb *vmcb
         return nested_vmrun_failed(l0, vmcb12_gpa, "MSRPM not readable");
 
     /* 7: L1 resumes after the VMRUN when L2 exits; vmcb01 keeps L1's EFER,
-     * CR0, CR4, RFLAGS, RSP, RAX and CR3 as the CPU stored them. */
-    if (l0_skip_insn(l0) != 0)
+     * CR0, CR4, RFLAGS, RSP, RAX and CR3 as the CPU stored them. VMRUN's
+     * single-step trap is L1's after the #VMEXIT (nested_svm_vmexit). */
+    if (l0_skip_insn_quiet(l0) != 0)
         return 0;
+    l0->vmcb01->save.rflags &= ~X86_RFLAGS_RF;
     n->vmcb12_gpa = vmcb12_gpa;
     nested_vmcb02_prepare_control(l0);
     nested_vmcb02_prepare_save(l0);
@@ -412,6 +414,10 @@ int nested_svm_vmexit(struct l0 *l0)
     v01->save.dr7 = 0x400;
     v01->save.cpl = 0;
     v01->control.event_inj = 0;
+    /* A VMRUN single-stepped traps now, before L1's next instruction
+     * (KVM's nested_svm_vmexit). */
+    if (v01->save.rflags & X86_RFLAGS_TF)
+        queue_exception(l0, X86_VEC_DB, false, 0);
     return 1;
 }
 

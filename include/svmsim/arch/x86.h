@@ -70,6 +70,7 @@
 
 #define X86_VEC_DE 0
 #define X86_VEC_DB 1
+#define X86_DR6_BS (1ull << 14) /* single step */
 #define X86_VEC_NMI 2
 #define X86_VEC_BP 3
 #define X86_VEC_OF 4
