@@ -81,6 +81,9 @@ struct svmsim_config {
     /* KVM's force_emulation_prefix: ud2; "kvm" before an instruction asks
      * L0 to emulate it (kvm-unit-tests' FEP). Default false. */
     bool force_emulation_prefix;
+    /* The CPU has RDTSCP (CPUID 8000_0001 EDX[27]); false: a model without
+     * it, as QEMU's -cpu max,-rdtscp. Default true. */
+    bool rdtscp;
 
     /* The VMware backdoor device (ports 0x5658/0x5659). */
     uint32_t vmware_version;           /* GETVERSION's EAX; default 6 (as QEMU) */

@@ -94,6 +94,7 @@ void cmd_run_usage(FILE *f)
             "  --vls                      offer virtual VMLOAD/VMSAVE to L1\n"
             "  --testdev                  QEMU's pc-testdev: port 0xe0, I/O memory at 0xff000000\n"
             "  --force-emulation-prefix   ud2; \"kvm\" before an instruction asks L0 to emulate it\n"
+            "  --no-rdtscp                a CPU without RDTSCP (QEMU's -cpu max,-rdtscp)\n"
             "  --smp=N                    vCPUs (only 1 so far)\n"
             "  --semantics=S              kvm-7.1 (default), kvm-7.0 or architectural\n"
             "  --maxphyaddr=N             CPUID 8000_0008 MAXPHYADDR, 32..52 (default 48)\n"

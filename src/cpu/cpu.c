@@ -95,8 +95,8 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
     case 0x80000001:
         out[0] = 0x00800f12;
         out[2] = (1u << 0) | (1u << 2) | (1u << 5); /* LAHF/SAHF, SVM, ABM (LZCNT) */
-        out[3] = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
-        /* SYSCALL, NX, 1 GiB pages, RDTSCP, LM */
+        out[3] = (1u << 11) | (1u << 20) | (1u << 26) | (cpu->model.no_rdtscp ? 0 : 1u << 27) |
+                 (1u << 29); /* SYSCALL, NX, 1 GiB pages, RDTSCP, LM */
         break;
     case 0x80000008:
         out[0] = cpu->model.maxphyaddr | (48u << 8);

@@ -256,6 +256,7 @@ struct cpu_model {
     bool deterministic;
     bool np;             /* nested paging (CPUID 8000_000A EDX[0]) */
     bool vls;            /* virtual VMLOAD/VMSAVE (EDX[15]); needs np */
+    bool no_rdtscp;      /* no RDTSCP (CPUID 8000_0001 EDX[27]): it is #UD */
 };
 
 /* A #VMEXIT as the CPU produced it (also written into the VMCB). */

@@ -82,6 +82,8 @@ int op_rdtsc(struct cpu *cpu, const struct insn *in)
 
 int op_rdtscp(struct cpu *cpu, const struct insn *in)
 {
+    if (cpu->model.no_rdtscp)
+        return raise_ud(cpu);
     if ((cpu->cr4 & X86_CR4_TSD) && !cpl0(cpu))
         return raise_gp(cpu, 0);
     if (svm_intercepted(cpu, SVM_EXIT_RDTSCP))

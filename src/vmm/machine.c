@@ -64,6 +64,7 @@ void svmsim_config_default(struct svmsim_config *cfg)
     cfg->maxphyaddr = 48;
     cfg->gp_erratum_intercept = true;
     cfg->cpu_erratum = true;
+    cfg->rdtscp = true;
     cfg->host_reserved_start = 0x03000000;
     cfg->host_reserved_end = 0x030fffff;
     cfg->nested = true;
@@ -351,6 +352,7 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .deterministic = cfg->deterministic,
         .np = true,
         .vls = true,
+        .no_rdtscp = !cfg->rdtscp,
     };
     struct l0_io io = { .pio = vm_pio, .pio_string = vm_pio_string, .ended = vm_ended,
                         .stopped = vm_stopped, .mmio_read = vm_mmio_read,
