@@ -104,7 +104,8 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
     case 0x8000000a:
         out[0] = 1;          /* SVM revision */
         out[1] = 16;         /* number of ASIDs */
-        out[3] = (cpu->model.np ? CPUID_SVM_NPT : 0) | (cpu->model.vls ? CPUID_SVM_VLS : 0) |
+        out[3] = CPUID_SVM_LBRV | (cpu->model.np ? CPUID_SVM_NPT : 0) |
+                 (cpu->model.vls ? CPUID_SVM_VLS : 0) |
                  (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
                  (cpu->model.svme_addr_chk ? CPUID_SVM_SVME_ADDR_CHK : 0);
         break;

@@ -301,6 +301,9 @@ struct cpu {
     uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t pat, dbgctl, tsc_aux;
+    /* Last branch record (DEBUGCTL.LBR, APM vol. 2 §13.1.1.3): the last
+     * taken branch, and the one before the last exception or interrupt. */
+    uint64_t br_from, br_to, excp_from, excp_to;
     uint64_t vm_hsave_pa, vm_cr;
     bool int_shadow;     /* STI / MOV SS shadow for the next instruction */
     bool step_tf;        /* step_one: single-step trap after this instruction */
@@ -518,11 +521,13 @@ static inline bool cpu_irq_armed(const struct cpu *cpu)
 
 /* What sends the interpreter down its careful path (one instruction at a
  * time, interrupts looked at between them): TF, an interrupt shadow, or an
- * interrupt that may be taken. */
+ * interrupt that may be taken, an instruction breakpoint, or branches to
+ * record (DEBUGCTL.LBR). */
 static inline void cpu_update_slow(struct cpu *cpu)
 {
     cpu->slow = (cpu->rflags & (X86_RFLAGS_TF | X86_RFLAGS_RF)) || cpu->int_shadow ||
-                cpu_irq_armed(cpu) || cpu_code_breakpoints(cpu->dr[7]);
+                cpu_irq_armed(cpu) || cpu_code_breakpoints(cpu->dr[7]) ||
+                (cpu->dbgctl & X86_DEBUGCTL_LBR);
 }
 
 /* Raises the INTR line (the host wants the CPU: KVM's kick): the running

@@ -128,6 +128,14 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
     if (type == 0xe)
         rflags &= ~X86_RFLAGS_IF;
     flags_set(cpu, rflags);
+    /* The last branch before the event is kept; the event is the last
+     * branch (APM vol. 2 §13.1.1.3). */
+    if (cpu->dbgctl & X86_DEBUGCTL_LBR) {
+        cpu->excp_from = cpu->br_from;
+        cpu->excp_to = cpu->br_to;
+        cpu->br_from = cpu->rip;
+        cpu->br_to = target;
+    }
     cpu->rip = target;
     cpu->int_shadow = false;
     cpu_update_mode(cpu);

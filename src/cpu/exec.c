@@ -200,6 +200,13 @@ static int step_one(struct cpu *cpu, struct insn *in)
     }
     cpu->rip = cpu->next_rip;
     retire(cpu, 1);
+    /* A taken branch (control went elsewhere than the next instruction;
+     * a REP element goes on at itself) is the last branch. */
+    if ((cpu->dbgctl & X86_DEBUGCTL_LBR) && cpu->rip != in->next &&
+        !(cpu->rip == in->rip && (in->prefix & (INSN_REP | INSN_REPNE)))) {
+        cpu->br_from = in->rip;
+        cpu->br_to = cpu->rip;
+    }
     if (cpu->step_tf)
         r = single_step_trap(cpu);
     cpu_update_mode(cpu);

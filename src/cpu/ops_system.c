@@ -118,6 +118,10 @@ static int msr_read(struct cpu *cpu, uint32_t msr, uint64_t *v)
     case MSR_IA32_SYSENTER_ESP: *v = cpu->sysenter_esp; return 0;
     case MSR_IA32_SYSENTER_EIP: *v = cpu->sysenter_eip; return 0;
     case MSR_IA32_DEBUGCTL: *v = cpu->dbgctl; return 0;
+    case MSR_IA32_LASTBRANCHFROMIP: *v = cpu->br_from; return 0;
+    case MSR_IA32_LASTBRANCHTOIP: *v = cpu->br_to; return 0;
+    case MSR_IA32_LASTINTFROMIP: *v = cpu->excp_from; return 0;
+    case MSR_IA32_LASTINTTOIP: *v = cpu->excp_to; return 0;
     case MSR_IA32_CR_PAT: *v = cpu->pat; return 0;
     case MSR_EFER: *v = cpu->efer; return 0;
     case MSR_STAR: *v = cpu->star; return 0;
@@ -140,7 +144,10 @@ static int msr_write(struct cpu *cpu, uint32_t msr, uint64_t v)
     case MSR_IA32_SYSENTER_CS: cpu->sysenter_cs = v; return 0;
     case MSR_IA32_SYSENTER_ESP: cpu->sysenter_esp = v; return 0;
     case MSR_IA32_SYSENTER_EIP: cpu->sysenter_eip = v; return 0;
-    case MSR_IA32_DEBUGCTL: cpu->dbgctl = v; return 0;
+    case MSR_IA32_DEBUGCTL:
+        cpu->dbgctl = v;
+        cpu_update_slow(cpu); /* branches are recorded on the careful path */
+        return 0;
     case MSR_IA32_CR_PAT: cpu->pat = v; return 0;
     case MSR_EFER: {
         if (v & ~CPU_EFER_VALID)

@@ -114,6 +114,10 @@ void svm_load_save_area(struct cpu *cpu, const struct vmcb_save_area *sa)
     cpu->sysenter_eip = sa->sysenter_eip;
     cpu->pat = sa->g_pat;
     cpu->dbgctl = sa->dbgctl;
+    cpu->br_from = sa->br_from;
+    cpu->br_to = sa->br_to;
+    cpu->excp_from = sa->last_excp_from;
+    cpu->excp_to = sa->last_excp_to;
     cpu_update_mode(cpu);
 }
 
@@ -153,6 +157,10 @@ void svm_store_save_area(const struct cpu *cpu, struct vmcb_save_area *sa)
     sa->sysenter_eip = cpu->sysenter_eip;
     sa->g_pat = cpu->pat;
     sa->dbgctl = cpu->dbgctl;
+    sa->br_from = cpu->br_from;
+    sa->br_to = cpu->br_to;
+    sa->last_excp_from = cpu->excp_from;
+    sa->last_excp_to = cpu->excp_to;
 }
 
 /* The lazy world switch (cpu_run). Hot fields: what an exit always stores.

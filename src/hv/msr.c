@@ -68,6 +68,12 @@ static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
     case MSR_GS_BASE: *v = sa->gs.base; return 0;
     case MSR_IA32_CR_PAT: *v = sa->g_pat; return 0;
     case MSR_IA32_DEBUGCTL: *v = sa->dbgctl; return 0;
+    /* The last branch record lives in the save area, as with KVM's LBR
+     * virtualization. */
+    case MSR_IA32_LASTBRANCHFROMIP: *v = sa->br_from; return 0;
+    case MSR_IA32_LASTBRANCHTOIP: *v = sa->br_to; return 0;
+    case MSR_IA32_LASTINTFROMIP: *v = sa->last_excp_from; return 0;
+    case MSR_IA32_LASTINTTOIP: *v = sa->last_excp_to; return 0;
     case MSR_IA32_APICBASE: *v = lapic_get_base(&l0->lapic); return 0;
     case MSR_IA32_MISC_ENABLE: *v = l0->misc_enable; return 0;
     case MSR_IA32_MCG_CAP: *v = MCG_CAP_DEFAULT; return 0;

@@ -48,6 +48,21 @@ static bool nested_vls_enabled(const struct l0 *l0)
            (l0->nested.ctl.virt_ext & SVM_VIRT_EXT_VLS_ENABLE);
 }
 
+/* LBR virtualization for L2: enabled in vmcb12 (CPUID offers it to L1). */
+static bool nested_lbrv_enabled(const struct l0 *l0)
+{
+    return l0->nested.ctl.virt_ext & SVM_VIRT_EXT_LBR_ENABLE;
+}
+
+static void vmcb_copy_lbrs(struct vmcb_save_area *to, const struct vmcb_save_area *from)
+{
+    to->dbgctl = from->dbgctl;
+    to->br_from = from->br_from;
+    to->br_to = from->br_to;
+    to->last_excp_from = from->last_excp_from;
+    to->last_excp_to = from->last_excp_to;
+}
+
 static void recalc_intercepts(struct l0 *l0)
 {
     struct vmcb_control_area *c02 = &l0->vmcb02->control;
@@ -158,7 +173,9 @@ static void nested_vmcb02_prepare_save(struct l0 *l0)
     s02->cpl = s12->cpl;
     /* With nested paging L2 has its own PAT (vmcb12's G_PAT). */
     s02->g_pat = nested_npt_enabled(l0) ? s12->g_pat : s01->g_pat;
-    s02->dbgctl = s01->dbgctl;
+    /* The last branch record: vmcb12's under its LBR virtualization, else
+     * L1's, which L2 then shares (KVM's svm_copy_lbrs). */
+    vmcb_copy_lbrs(s02, nested_lbrv_enabled(l0) ? s12 : s01);
     /* VMRUN leaves FS, GS, TR, LDTR and the syscall MSRs alone: L2 starts
      * with what L1 has (usually what L1 just VMLOADed). */
     vmcb_copy_vmload_state(s02, s01);
@@ -401,6 +418,8 @@ int nested_svm_vmexit(struct l0 *l0)
     c12->next_rip = c02->next_rip;
     c12->event_inj = 0;
     c12->event_inj_err = 0;
+    /* The last branch record goes back where it came from. */
+    vmcb_copy_lbrs(nested_lbrv_enabled(l0) ? s12 : &v01->save, s02);
     cpu_notify_phys_write(l0->cpu, gpa, sizeof(struct vmcb));
 
     /* #VMEXIT leaves FS, GS, TR, LDTR and the syscall MSRs as L2 had them. */

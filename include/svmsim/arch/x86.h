@@ -122,6 +122,11 @@
 #define MSR_IA32_MCG_STATUS    0x0000017a
 #define MSR_IA32_MCG_CTL       0x0000017b
 #define MSR_IA32_DEBUGCTL      0x000001d9
+#define MSR_IA32_LASTBRANCHFROMIP 0x000001db
+#define MSR_IA32_LASTBRANCHTOIP   0x000001dc
+#define MSR_IA32_LASTINTFROMIP    0x000001dd
+#define MSR_IA32_LASTINTTOIP      0x000001de
+#define X86_DEBUGCTL_LBR       (1ull << 0)
 #define MSR_IA32_CR_PAT        0x00000277
 #define MSR_IA32_MC0_CTL2      0x00000280 /* MCi_CTL2 (CMCI) at 0x280 + i */
 #define MSR_IA32_MC0_CTL       0x00000400 /* bank i: CTL, STATUS, ADDR, MISC at 0x400 + 4i */
@@ -147,6 +152,7 @@
 
 /* CPUID Fn8000_000A EDX */
 #define CPUID_SVM_NPT          (1u << 0)
+#define CPUID_SVM_LBRV         (1u << 1)
 #define CPUID_SVM_NRIPS        (1u << 3)
 #define CPUID_SVM_VLS          (1u << 15)
 #define CPUID_SVM_VGIF         (1u << 16)
