@@ -305,8 +305,8 @@ static int decode_bytes(const ZydisDecodedInstruction *zi, const ZydisDecodedOpe
     in->cc = zi->opcode & 0xf;
     in->nops = zi->operand_count_visible > 3 ? 3 : zi->operand_count_visible;
 
-    if (zi->mnemonic == ZYDIS_MNEMONIC_FWAIT) {
-        in->fn = op_fwait;
+    if (zi->mnemonic == ZYDIS_MNEMONIC_FWAIT || zi->mnemonic == ZYDIS_MNEMONIC_FNOP) {
+        in->fn = zi->mnemonic == ZYDIS_MNEMONIC_FWAIT ? op_fwait : op_fnop;
         return 0;
     }
     if (uses_fpu_or_simd(zi)) {

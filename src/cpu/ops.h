@@ -7,7 +7,7 @@
 
 #define OP(name) int op_##name(struct cpu *cpu, const struct insn *in)
 
-OP(ud); OP(fpu); OP(fwait);
+OP(ud); OP(fpu); OP(fnop); OP(fwait);
 /* ops_alu.c */
 OP(add); OP(adc); OP(sub); OP(sbb); OP(and); OP(or); OP(xor); OP(cmp); OP(test);
 OP(inc); OP(dec); OP(neg); OP(not);

@@ -96,6 +96,16 @@ int op_fpu(struct cpu *cpu, const struct insn *in)
     return raise_ud(cpu);
 }
 
+/* FNOP: #NM under CR0.EM or CR0.TS, as every x87 instruction; otherwise
+ * it does nothing the model keeps (only the x87 instruction pointers). */
+int op_fnop(struct cpu *cpu, const struct insn *in)
+{
+    (void)in;
+    if (cpu->cr0 & (X86_CR0_EM | X86_CR0_TS))
+        return raise_exc(cpu, X86_VEC_NM);
+    return STEP_OK;
+}
+
 /* WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set, otherwise nothing is
  * pending and it does nothing. */
 int op_fwait(struct cpu *cpu, const struct insn *in)
