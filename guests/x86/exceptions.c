@@ -337,6 +337,11 @@ static void test_nm(void)
 
     write_cr0(cr0 | X86_CR0_TS | X86_CR0_MP);
     report(TRY_INSN("fwait") == X86_VEC_NM, "fwait with CR0.TS=1, MP=1: #NM");
+    report(TRY_INSN("fnop") == X86_VEC_NM, "fnop with CR0.TS=1: #NM");
+    write_cr0((cr0 & ~X86_CR0_TS) | X86_CR0_EM);
+    report(TRY_INSN("fnop") == X86_VEC_NM, "fnop with CR0.EM=1: #NM");
+    write_cr0(cr0 & ~(X86_CR0_TS | X86_CR0_EM));
+    report(TRY_INSN("fnop") == -1, "fnop with CR0.TS=0, EM=0: no exception");
     write_cr0(cr0);
 }
 
