@@ -104,7 +104,8 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
     case 0x8000000a:
         out[0] = 1;          /* SVM revision */
         out[1] = 16;         /* number of ASIDs */
-        out[3] = CPUID_SVM_LBRV | (cpu->model.np ? CPUID_SVM_NPT : 0) |
+        out[3] = CPUID_SVM_LBRV | CPUID_SVM_PAUSE_FILTER | CPUID_SVM_PF_THRESHOLD |
+                 (cpu->model.np ? CPUID_SVM_NPT : 0) |
                  (cpu->model.vls ? CPUID_SVM_VLS : 0) |
                  (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
                  (cpu->model.svme_addr_chk ? CPUID_SVM_SVME_ADDR_CHK : 0);
@@ -468,6 +469,9 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     cpu->iopm = iopm;
     cpu->msrpm = msrpm;
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
+    cpu->pause_count = vmcb->control.pause_filter_count;
+    cpu->pause_thresh = vmcb->control.pause_filter_thresh;
+    cpu->pause_last = cpu_host_tsc(cpu);
     cpu->exited = false;
     cpu->recorded = CPU_RUN_NONE;
     unsigned context = cpu->context;

@@ -346,6 +346,10 @@ struct cpu {
     const uint8_t *iopm;
     const uint8_t *msrpm;
     uint32_t intercepts[VMCB_INTERCEPT_WORDS];
+    /* The pause filter (op_pause): the count left, loaded at VMRUN, its
+     * threshold in cycles, and the host TSC of the last PAUSE. */
+    uint16_t pause_count, pause_thresh;
+    uint64_t pause_last;
     struct svm_exit exit;
     bool exited;         /* a #VMEXIT is recorded in exit */
     /* The lazy world switch (cpu_run): with hold_state, an exit stores only

@@ -599,11 +599,23 @@ int op_rsm(struct cpu *cpu, const struct insn *in)
     return raise_ud(cpu);
 }
 
+/* PAUSE under its intercept and the pause filter (APM vol. 2 §15.14.4):
+ * with a filter count loaded at VMRUN, each PAUSE counts it down and only
+ * the one that reaches 0 exits; with a threshold, a PAUSE more than that
+ * many cycles after the previous one starts the count again. */
 int op_pause(struct cpu *cpu, const struct insn *in)
 {
-    if (svm_intercepted(cpu, SVM_EXIT_PAUSE))
-        return svm_vmexit(cpu, SVM_EXIT_PAUSE, 0, 0);
-    return STEP_OK;
+    if (!svm_intercepted(cpu, SVM_EXIT_PAUSE))
+        return STEP_OK;
+    if (cpu->pause_count) {
+        uint64_t now = cpu_host_tsc(cpu);
+        if (cpu->pause_thresh && now - cpu->pause_last > cpu->pause_thresh)
+            cpu->pause_count = cpu->vmcb->control.pause_filter_count;
+        cpu->pause_last = now;
+        if (--cpu->pause_count)
+            return STEP_OK;
+    }
+    return svm_vmexit(cpu, SVM_EXIT_PAUSE, 0, 0);
 }
 
 int op_invd(struct cpu *cpu, const struct insn *in)

@@ -123,6 +123,9 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
      * maps (nested_svm_intercept_ioio/msr) who gets the exit. */
     c02->asid = VMCB02_ASID;
     c02->tsc_offset = c01->tsc_offset + c12->tsc_offset;
+    /* L0 has no pause filter of its own: L2's is L1's. */
+    c02->pause_filter_count = c12->pause_filter_count;
+    c02->pause_filter_thresh = c12->pause_filter_thresh;
     /* L2 runs under one ASID of L0's whatever vmcb12 says, so any flush L1
      * asks for is a flush of that ASID (TLB_CONTROL 3), never of L1's. */
     c02->tlb_ctl = c12->tlb_ctl ? 3 : 0;

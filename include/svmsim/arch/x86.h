@@ -154,6 +154,8 @@
 #define CPUID_SVM_NPT          (1u << 0)
 #define CPUID_SVM_LBRV         (1u << 1)
 #define CPUID_SVM_NRIPS        (1u << 3)
+#define CPUID_SVM_PAUSE_FILTER (1u << 10)
+#define CPUID_SVM_PF_THRESHOLD (1u << 12)
 #define CPUID_SVM_VLS          (1u << 15)
 #define CPUID_SVM_VGIF         (1u << 16)
 #define CPUID_SVM_SVME_ADDR_CHK (1u << 28)
