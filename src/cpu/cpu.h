@@ -281,7 +281,7 @@ struct cpu {
     uint64_t rflags;     /* arithmetic bits valid only where lf says so */
     struct lazy_flags lf;
     uint64_t budget;     /* units of work left in this run (cpu_work) */
-    uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode */
+    uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode (EIP) */
     uint8_t cpl;
     uint8_t mode;        /* enum cpu_mode */
     uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */

@@ -21,9 +21,10 @@ void cpu_update_mode(struct cpu *cpu)
     else
         mode = (cs & VMCB_ATTR_DB) ? CPU_MODE_PROT32 : CPU_MODE_PROT16;
     cpu->mode = (uint8_t)mode;
-    cpu->ip_mask = mode == CPU_MODE_LONG64 ? ~0ull
-                   : (mode == CPU_MODE_PROT32 || mode == CPU_MODE_COMPAT32) ? 0xffffffffull
-                                                                            : 0xffffull;
+    /* EIP is 32 bits outside 64-bit mode, also in 16-bit code: a branch
+     * with a 16-bit operand size truncates its own target, but a 32-bit one
+     * (66 EA, "big real mode") runs on above 64 KiB, as CS's limit allows. */
+    cpu->ip_mask = mode == CPU_MODE_LONG64 ? ~0ull : 0xffffffffull;
     cpu->user = cpu->cpl == 3;
     /* Decoded blocks are keyed by RIP, an offset into CS: a new CS base
      * outside 64-bit mode means different code at the same keys. */

@@ -125,6 +125,14 @@ int seg_load(struct cpu *cpu, unsigned seg, uint16_t sel)
 
 int seg_load_cs(struct cpu *cpu, uint16_t sel, unsigned new_cpl)
 {
+    /* Real mode: the selector and a base of selector * 16; the limit and
+     * attributes stay what the descriptor cache holds. */
+    if (cpu->mode == CPU_MODE_REAL) {
+        cpu->seg[SEG_CS].sel = sel;
+        cpu->seg[SEG_CS].base = (uint64_t)sel << 4;
+        cpu_update_mode(cpu);
+        return 0;
+    }
     if ((sel & ~3) == 0)
         return raise_gp(cpu, 0);
     uint64_t lo;
