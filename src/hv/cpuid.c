@@ -16,6 +16,10 @@ int cpuid_interception(struct l0 *l0)
         if (!(lapic_get_base(&l0->lapic) & LAPIC_BASE_EN))
             r[3] &= ~(1u << 9); /* no APIC while it is disabled (KVM's runtime CPUID) */
         break;
+    case 0x00000007:
+        if (sub == 0)
+            r[1] |= 1u << 1; /* TSC_ADJUST, which L0 emulates (msr.c) */
+        break;
     case 0x40000000:
         r[0] = 0x40000001;
         r[1] = 0x4b4d564b; /* "KVMKVMKVM\0\0\0" */

@@ -122,6 +122,7 @@ struct l0 {
     uint64_t vm_hsave_pa;
     uint64_t vm_cr;
     uint64_t tsc_aux;
+    uint64_t tsc_adjust;       /* IA32_TSC_ADJUST (msr.c) */
     bool gif;
     struct lapic lapic;              /* lapic.c */
     /* irq.c */

@@ -56,6 +56,7 @@ static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
     case MSR_VM_CR: *v = l0->vm_cr; return 0;
     case MSR_IA32_TSC: *v = cpu_host_tsc(l0->cpu) + l0->vmcb->control.tsc_offset; return 0;
     case MSR_TSC_AUX: *v = l0->tsc_aux; return 0;
+    case MSR_IA32_TSC_ADJUST: *v = l0->tsc_adjust; return 0;
     case MSR_KERNEL_GS_BASE: *v = sa->kernel_gs_base; return 0;
     case MSR_STAR: *v = sa->star; return 0;
     case MSR_LSTAR: *v = sa->lstar; return 0;
@@ -92,6 +93,15 @@ static int msr_get(struct l0 *l0, uint32_t msr, uint64_t *v)
         return lapic_msr_read(l0, msr, v);
     }
     }
+}
+
+/* L1's TSC moves by delta (L2's with it), and IA32_TSC_ADJUST records it. */
+static void tsc_offset_add(struct l0 *l0, uint64_t delta)
+{
+    l0->vmcb01->control.tsc_offset += delta;
+    if (is_guest_mode(l0))
+        l0->vmcb02->control.tsc_offset += delta;
+    l0->tsc_adjust += delta;
 }
 
 /* What msr_set() asks of its caller. */
@@ -201,7 +211,12 @@ static int msr_set(struct l0 *l0, uint32_t msr, uint64_t v)
     case MSR_VM_CR:
         return vm_cr_set(l0, v);
     case MSR_IA32_TSC:
-        l0->vmcb->control.tsc_offset = v - cpu_host_tsc(l0->cpu);
+        /* The value is L1's TSC, also when L2 writes it, and TSC_ADJUST
+         * follows the change (KVM's kvm_set_msr_common). */
+        tsc_offset_add(l0, v - cpu_host_tsc(l0->cpu) - l0->vmcb01->control.tsc_offset);
+        return 0;
+    case MSR_IA32_TSC_ADJUST:
+        tsc_offset_add(l0, v - l0->tsc_adjust);
         return 0;
     case MSR_TSC_AUX:
         /* As AMD CPUs, bits 63:32 are ignored, not reserved: KVM drops

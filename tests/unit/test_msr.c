@@ -290,3 +290,32 @@ Test(msr_efer, reserved_bits_are_gp)
     cr_expect_not(guest_wrmsr(MSR_EFER, l0_guest_efer(&l0) | (1ull << 1)));
     cr_expect_not(guest_wrmsr(MSR_EFER, l0_guest_efer(&l0) | X86_EFER_LMSLE));
 }
+
+/* ======================================================================
+ * IA32_TSC_ADJUST (KVM's kvm_set_msr_common: a write moves L1's TSC; a
+ * write of IA32_TSC moves the adjust by as much)
+ * ====================================================================== */
+
+TestSuite(msr_tsc_adjust, .init = setup, .fini = teardown);
+
+Test(msr_tsc_adjust, reads_0_at_reset_and_a_write_moves_the_tsc_offset_by_the_difference)
+{
+    uint64_t v = POISON_VALUE;
+    cr_assert(guest_rdmsr(MSR_IA32_TSC_ADJUST, &v));
+    cr_expect_eq(v, 0);
+    uint64_t before = l0.vmcb01->control.tsc_offset;
+    expect_reads_back(MSR_IA32_TSC_ADJUST, (uint64_t)-1000, (uint64_t)-1000);
+    cr_expect_eq(l0.vmcb01->control.tsc_offset, before - 1000);
+    expect_reads_back(MSR_IA32_TSC_ADJUST, 500, 500);
+    cr_expect_eq(l0.vmcb01->control.tsc_offset, before + 500);
+}
+
+Test(msr_tsc_adjust, a_tsc_write_moves_the_adjust_by_the_offsets_change)
+{
+    uint64_t before = l0.vmcb01->control.tsc_offset, adj = POISON_VALUE;
+    cr_assert(guest_wrmsr(MSR_IA32_TSC, 0x1000000000ull));
+    uint64_t moved = l0.vmcb01->control.tsc_offset - before;
+    cr_assert(guest_rdmsr(MSR_IA32_TSC_ADJUST, &adj));
+    cr_expect_eq(adj, moved, "TSC_ADJUST 0x%llx, the offset moved by 0x%llx",
+                 (unsigned long long)adj, (unsigned long long)moved);
+}
