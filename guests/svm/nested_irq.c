@@ -30,6 +30,8 @@
 #define INT_CTL_V_INTR_PRIO(x) (((uint32_t)(x) & 0xfu) << 16)
 #define INT_CTL_V_IGN_TPR      (1u << 20)
 #define INT_CTL_V_INTR_MASKING (1u << 24)
+#define INT_CTL_V_GIF          (1u << 9)
+#define INT_CTL_V_GIF_ENABLE   (1u << 25)
 
 #define VEC_IPI   0x40
 #define VEC_TIMER 0xe0
@@ -462,6 +464,54 @@ static void test_h_nmi(void)
     irq_end();
 }
 
+extern char l2_vgif_after[];
+
+/* Under vGIF: CLGI, STI (the virtual interrupt is held by V_GIF=0), VMMCALL;
+ * then STGI (l2_vgif_after: where it is taken), CLGI, VMMCALL. */
+__attribute__((noinline, noreturn)) static void l2_vgif(void)
+{
+    l2_started = 1;
+    l2_running = 1;
+    asm volatile("clgi; sti; nop; nop" ::: "memory");
+    l2_count_before_sti = irq_count;
+    asm volatile("vmmcall" ::: "memory");
+    l2_running = 1; /* vmrun_l2 cleared it at the exit */
+    asm volatile("stgi; l2_vgif_after: nop; clgi; cli" ::: "memory");
+    l2_count_end = irq_count;
+    l2_running = 0;
+    for (;;)
+        asm volatile("vmmcall" : : : "memory");
+}
+
+static void test_k_vgif(void)
+{
+    uint32_t a = 0x8000000a, b, c = 0, d;
+    asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    if (!(d & (1u << 16))) {
+        report_skip("k: virtual GIF not offered (CPUID 8000_000A EDX[16])");
+        return;
+    }
+    irq_begin();
+    prepare_virq(0xf, 0, INT_CTL_V_GIF_ENABLE | INT_CTL_V_GIF);
+    vmcb->save.rip = (uint64_t)l2_vgif;
+    uint64_t code = vmrun_l2(true);
+    report(code == SVM_EXIT_VMMCALL && !(vmcb->control.int_ctl & INT_CTL_V_GIF),
+           "k: L2's CLGI under V_GIF_ENABLE clears vmcb12's V_GIF, no exit (exit %#lx, int_ctl %#x)",
+           code, vmcb->control.int_ctl);
+    report(l2_count_before_sti == 0 && (vmcb->control.int_ctl & INT_CTL_V_IRQ),
+           "k: V_GIF=0 holds the virtual interrupt though IF=1 (%u taken)", l2_count_before_sti);
+    vmcb_skip(vmcb, 3);
+    code = vmrun_l2(true);
+    report(code == SVM_EXIT_VMMCALL && irq_count == 1 && irq_log[0].in_l2 &&
+               irq_log[0].rip == (uint64_t)l2_vgif_after,
+           "k: L2's STGI lets it in at the next instruction (%u taken, frame RIP %#lx, wanted %#lx)",
+           irq_count, irq_log[0].rip, (uint64_t)l2_vgif_after);
+    report(!(vmcb->control.int_ctl & INT_CTL_V_GIF), "k: and CLGI cleared V_GIF again (int_ctl %#x)",
+           vmcb->control.int_ctl);
+    asm volatile("stgi" : : : "memory");
+    irq_end();
+}
+
 extern char l2_smi_after[];
 
 /* An SMI to its own APIC, then VMMCALL. */
@@ -555,6 +605,7 @@ int main(void)
     run_test("g: GIF", test_g_gif);
     run_test("h: NMI", test_h_nmi);
     run_test("j: SMI", test_j_smi);
+    run_test("k: virtual GIF", test_k_vgif);
     run_test("i: HLT in L2", test_i_hlt); /* last: a wrong HLT can end the run */
     return report_summary();
 }

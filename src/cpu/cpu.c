@@ -104,7 +104,7 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
     case 0x8000000a:
         out[0] = 1;          /* SVM revision */
         out[1] = 16;         /* number of ASIDs */
-        out[3] = CPUID_SVM_LBRV | CPUID_SVM_PAUSE_FILTER | CPUID_SVM_PF_THRESHOLD |
+        out[3] = CPUID_SVM_LBRV | CPUID_SVM_PAUSE_FILTER | CPUID_SVM_PF_THRESHOLD | CPUID_SVM_VGIF |
                  (cpu->model.np ? CPUID_SVM_NPT : 0) |
                  (cpu->model.vls ? CPUID_SVM_VLS : 0) |
                  (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
@@ -338,7 +338,7 @@ static bool control_kept(const struct vmcb_control_area *before,
 /* The exit the CPU just took, as cpu_run returns it: the save area (or
  * its hot fields), the interrupt shadow and the exit in the control area. */
 /* The int_ctl bits the processor writes back at #VMEXIT. */
-#define INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK)
+#define INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK | SVM_INT_CTL_V_GIF)
 
 static void record_exit(struct cpu *cpu, struct vmcb *vmcb)
 {

@@ -282,9 +282,11 @@ int cpu_take_interrupt(struct cpu *cpu)
     if (cpu->intr_line && ((cpu->int_ctl & SVM_INT_CTL_V_INTR_MASKING) || if_set) &&
         svm_intercepted(cpu, SVM_EXIT_INTR))
         return boundary_exit(cpu, SVM_EXIT_INTR);
-    /* The virtual interrupt, under the guest's IF and V_TPR: intercepted,
+    /* The virtual interrupt, under the guest's IF, V_GIF and V_TPR: intercepted,
      * or taken through the guest's IDT, which clears V_IRQ. */
-    if ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && if_set && svm_virq_priority_ok(cpu->int_ctl)) {
+    bool vgif_clear = (cpu->int_ctl & SVM_INT_CTL_V_GIF_ENABLE) && !(cpu->int_ctl & SVM_INT_CTL_V_GIF);
+    if ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && if_set && !vgif_clear &&
+        svm_virq_priority_ok(cpu->int_ctl)) {
         if (svm_intercepted(cpu, SVM_EXIT_VINTR))
             return boundary_exit(cpu, SVM_EXIT_VINTR);
         cpu->int_ctl &= ~SVM_INT_CTL_V_IRQ;

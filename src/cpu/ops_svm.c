@@ -111,6 +111,12 @@ static int gif_insn(struct cpu *cpu, unsigned exit, bool gif)
         return STEP_FAULT;
     if (svm_intercepted(cpu, exit))
         return svm_vmexit(cpu, exit, 0, 0);
+    /* Under V_GIF_ENABLE the guest's GIF is V_GIF (APM vol. 2 §15.33). */
+    if (cpu->int_ctl & SVM_INT_CTL_V_GIF_ENABLE) {
+        cpu->int_ctl = gif ? cpu->int_ctl | SVM_INT_CTL_V_GIF : cpu->int_ctl & ~SVM_INT_CTL_V_GIF;
+        cpu_update_slow(cpu);
+        return STEP_OK;
+    }
     cpu->gif = gif;
     return STEP_OK;
 }

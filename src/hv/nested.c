@@ -63,6 +63,13 @@ static void vmcb_copy_lbrs(struct vmcb_save_area *to, const struct vmcb_save_are
     to->last_excp_to = from->last_excp_to;
 }
 
+/* Virtual GIF for L2: vmcb12's V_GIF_ENABLE (CPUID offers it to L1). L2's
+ * STGI and CLGI then set and clear vmcb02's V_GIF, L1's to see. */
+static bool nested_vgif_enabled(const struct l0 *l0)
+{
+    return l0->nested.ctl.int_ctl & SVM_INT_CTL_V_GIF_ENABLE;
+}
+
 static void recalc_intercepts(struct l0 *l0)
 {
     struct vmcb_control_area *c02 = &l0->vmcb02->control;
@@ -72,12 +79,16 @@ static void recalc_intercepts(struct l0 *l0)
     memcpy(h, c01->intercepts, sizeof(h));
     /* Under vmcb12's V_INTR_MASKING L2's CR8 is its own V_TPR, not L1's
      * TPR: L0 does not need its CR8 writes (KVM's recalc_intercepts). */
-    if (c12->int_ctl & SVM_INT_CTL_V_INTR_MASKING) {
-        struct vmcb_control_area t = { 0 };
-        memcpy(t.intercepts, h, sizeof(h));
+    struct vmcb_control_area t = { 0 };
+    memcpy(t.intercepts, h, sizeof(h));
+    if (c12->int_ctl & SVM_INT_CTL_V_INTR_MASKING)
         vmcb_clr_intercept(&t, SVM_EXIT_WRITE_CR8);
-        memcpy(h, t.intercepts, sizeof(h));
+    /* Under vmcb12's virtual GIF, L2's STGI and CLGI are L1's V_GIF. */
+    if (nested_vgif_enabled(l0)) {
+        vmcb_clr_intercept(&t, SVM_EXIT_STGI);
+        vmcb_clr_intercept(&t, SVM_EXIT_CLGI);
     }
+    memcpy(h, t.intercepts, sizeof(h));
     for (unsigned i = 0; i < VMCB_INTERCEPT_WORDS; i++)
         c02->intercepts[i] = h[i] | c12->intercepts[i];
     if (nested_vls_enabled(l0)) {
@@ -98,7 +109,8 @@ static void recalc_intercepts(struct l0 *l0)
 void nested_sync_int_ctl(struct l0 *l0)
 {
     uint32_t *c12 = &l0->nested.ctl.int_ctl;
-    *c12 = (*c12 & ~INT_CTL_WRITTEN) | (l0->vmcb02->control.int_ctl & INT_CTL_WRITTEN);
+    uint32_t written = INT_CTL_WRITTEN | (nested_vgif_enabled(l0) ? SVM_INT_CTL_V_GIF : 0);
+    *c12 = (*c12 & ~written) | (l0->vmcb02->control.int_ctl & written);
 }
 
 void nested_restore_virq(struct l0 *l0)
@@ -134,6 +146,8 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
      * by vmcb12's bit whether L2's IF holds L1's. */
     c02->int_ctl = (c12->int_ctl & (SVM_INT_CTL_V_TPR_MASK | VIRQ_BITS)) |
                    (c01->int_ctl & SVM_INT_CTL_V_INTR_MASKING);
+    if (nested_vgif_enabled(l0))
+        c02->int_ctl |= c12->int_ctl & (SVM_INT_CTL_V_GIF_ENABLE | SVM_INT_CTL_V_GIF);
     c02->int_vector = c12->int_vector;
     c02->int_state = c12->int_state & SVM_INT_STATE_SHADOW;
     c02->event_inj = c12->event_inj;
