@@ -105,7 +105,7 @@ void cpu_cpuid(const struct cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t 
         out[0] = 1;          /* SVM revision */
         out[1] = 16;         /* number of ASIDs */
         out[3] = CPUID_SVM_LBRV | CPUID_SVM_PAUSE_FILTER | CPUID_SVM_PF_THRESHOLD | CPUID_SVM_VGIF |
-                 (cpu->model.np ? CPUID_SVM_NPT : 0) |
+                 (cpu->model.np ? CPUID_SVM_NPT : 0) | (cpu->model.gmet ? CPUID_SVM_GMET : 0) |
                  (cpu->model.vls ? CPUID_SVM_VLS : 0) |
                  (cpu->model.nrips ? CPUID_SVM_NRIPS : 0) |
                  (cpu->model.svme_addr_chk ? CPUID_SVM_SVME_ADDR_CHK : 0);
@@ -163,6 +163,13 @@ static uint64_t context_ncr3(const struct cpu *cpu, const struct vmcb *vmcb)
     return npt ? vmcb->control.nested_cr3 : ~0ull;
 }
 
+/* GMET in force for vmcb: offered, and enabled with nested paging. */
+static bool context_gmet(const struct cpu *cpu, const struct vmcb *vmcb)
+{
+    return cpu->model.gmet && context_ncr3(cpu, vmcb) != ~0ull &&
+           (vmcb->control.nested_ctl & SVM_NESTED_CTL_GMET);
+}
+
 /* The hardware's ASID handling at VMRUN (APM vol. 2 §15.16): the VMCB's
  * ASID selects a context; its TLB entries and decodes survive unless the
  * paging state differs from what they were filled under, or TLB_CONTROL
@@ -176,9 +183,11 @@ static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct
 {
     uint32_t asid = vmcb->control.asid;
     uint64_t ncr3 = context_ncr3(cpu, vmcb);
+    bool gmet = context_gmet(cpu, vmcb);
     struct cpu_context *cur = &cpu->contexts[cpu->context];
     if (cur->valid && cur->asid == asid && !vmcb->control.tlb_ctl && cur->cr0 == s->cr0 &&
-        cur->cr3 == s->cr3 && cur->cr4 == s->cr4 && cur->efer == s->efer && cur->ncr3 == ncr3) {
+        cur->cr3 == s->cr3 && cur->cr4 == s->cr4 && cur->efer == s->efer && cur->ncr3 == ncr3 &&
+        cur->gmet == gmet) {
         cur->last_used = ++cpu->runs; /* the running context, as it was: nothing to do */
         return;
     }
@@ -202,7 +211,7 @@ static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct
         tlb_flush_all(cpu);
         icache_flush_all(cpu);
     } else if (fresh || vmcb->control.tlb_ctl || c->cr0 != s->cr0 || c->cr3 != s->cr3 ||
-               c->cr4 != s->cr4 || c->efer != s->efer || c->ncr3 != ncr3) {
+               c->cr4 != s->cr4 || c->efer != s->efer || c->ncr3 != ncr3 || c->gmet != gmet) {
         tlb_flush(cpu);
         icache_flush(cpu);
     }
@@ -213,6 +222,7 @@ static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct
     c->cr4 = s->cr4;
     c->efer = s->efer;
     c->ncr3 = ncr3;
+    c->gmet = gmet;
     c->last_used = ++cpu->runs;
 }
 
@@ -487,6 +497,7 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     cpu->tsc_offset = vmcb->control.tsc_offset;
     cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
     cpu->ncr3 = vmcb->control.nested_cr3;
+    cpu->npt_gmet = context_gmet(cpu, vmcb);
     enter_state(cpu, vmcb, resume, context); /* last: the mode depends on all above */
 
     /* The budget is this run's from here: the injected event is charged

@@ -168,6 +168,7 @@ struct cpu_context {
     bool valid;
     uint32_t asid;
     uint64_t cr0, cr3, cr4, efer, ncr3; /* ncr3 ~0 without nested paging */
+    bool gmet;           /* the nested walk's GMET: it changes fetch rights */
     uint32_t gen;        /* decode-cache generation of this context */
     uint64_t code_base;  /* CS base its decoded blocks were fetched under */
     uint64_t last_used;
@@ -257,6 +258,7 @@ struct cpu_model {
     bool np;             /* nested paging (CPUID 8000_000A EDX[0]) */
     bool vls;            /* virtual VMLOAD/VMSAVE (EDX[15]); needs np */
     bool no_rdtscp;      /* no RDTSCP (CPUID 8000_0001 EDX[27]): it is #UD */
+    bool gmet;           /* Guest Mode Execute Trap (CPUID 8000_000A EDX[17]); needs np */
 };
 
 /* A #VMEXIT as the CPU produced it (also written into the VMCB). */
@@ -338,6 +340,7 @@ struct cpu {
      * host's paging mode: the EFER and CR4 its host had at VMRUN
      * (cpu_set_npt_host) */
     bool npt;
+    bool npt_gmet;       /* GMET (nested_ctl bit 3), with NP */
     uint64_t ncr3;
     uint64_t npt_hefer, npt_hcr4;
 

@@ -115,7 +115,13 @@ int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt,
     }
     bool hnxe = npt_host_nxe(cpu), hsmep = npt_host_smep(cpu);
     bool write = acc == ACC_WRITE || guest_pt, fetch = acc == ACC_EXEC;
-    uint64_t info = (write ? X86_PF_W : 0) | X86_PF_U | fetch_bit(fetch, hnxe, hsmep) |
+    /* Every access is a user access, unless GMET (Guest Mode Execute Trap,
+     * APM vol. 2 §15.25.11) makes the guest's CPL count: then a supervisor
+     * fetch from a user page faults, as SMEP one level down, and the
+     * guest's page-table accesses are supervisor accesses. */
+    bool user = !cpu->npt_gmet || (cpu->cpl == 3 && !guest_pt);
+    uint64_t info = (write ? X86_PF_W : 0) | (user ? X86_PF_U : 0) |
+                    fetch_bit(fetch, hnxe, hsmep) |
                     (guest_pt ? SVM_NPF_GUEST_PAGE_TABLE : SVM_NPF_FINAL_ADDRESS);
     uint64_t rsvd_hi = rsvd_high_bits(cpu, hnxe);
     uint64_t table = cpu->ncr3 & pa_mask(cpu);
@@ -150,7 +156,8 @@ int npt_translate(struct cpu *cpu, uint64_t gpa, enum access acc, bool guest_pt,
         }
         table = e & pa_mask(cpu);
     }
-    if (!us || (write && !rw) || (fetch && nx))
+    bool gmet_fault = cpu->npt_gmet && fetch && !user && us;
+    if ((user && !us) || (write && !rw) || (fetch && nx) || gmet_fault)
         return nested_fault(cpu, gpa, info | X86_PF_P);
     for (unsigned i = 0; i < n; i++) {
         uint64_t bits = X86_PTE_A | (i == n - 1 && write ? X86_PTE_D : 0);

@@ -155,7 +155,7 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
     /* A software interrupt injected with NRIPS returns to vmcb12's next_rip. */
     c02->next_rip = c12->next_rip;
     if (nested_npt_enabled(l0)) {
-        c02->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+        c02->nested_ctl = SVM_NESTED_CTL_NP_ENABLE | (c12->nested_ctl & SVM_NESTED_CTL_GMET);
         c02->nested_cr3 = c12->nested_cr3;
         /* L1's tables, walked in L1's paging mode: vmcb01's EFER and CR4,
          * as KVM's nested_svm_init_mmu_context builds the nested NPT MMU. */

@@ -353,6 +353,7 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .np = true,
         .vls = true,
         .no_rdtscp = !cfg->rdtscp,
+        .gmet = true,
     };
     struct l0_io io = { .pio = vm_pio, .pio_string = vm_pio_string, .ended = vm_ended,
                         .stopped = vm_stopped, .mmio_read = vm_mmio_read,

@@ -309,3 +309,45 @@ Test(mmu_nested_walk, a_guest_walk_through_it_reports_the_nested_fault)
     cr_expect_eq(cpu.exc.vector, CPU_EXC_NPF);
     cr_expect_eq(cpu.exc.npf_info1, NPF_FINAL | X86_PF_P | X86_PF_U | X86_PF_RSVD);
 }
+
+/* ======================================================================
+ * GMET (Guest Mode Execute Trap): the guest's CPL counts in the nested walk
+ * ====================================================================== */
+
+/* The leaf of DATA_GPA's nested entry with U (bit 2) set or clear. */
+static void nested_leaf_user(bool user)
+{
+    uint64_t e = rd64(N_PT + (DATA_GPA >> 12) * 8);
+    wr64(N_PT + (DATA_GPA >> 12) * 8, user ? e | X86_PTE_US : e & ~X86_PTE_US);
+}
+
+Test(mmu_nested_walk, without_gmet_every_access_is_a_user_access)
+{
+    set_nested(X86_EFER_NXE, 0);
+    nested_leaf_user(false);
+    cpu.cpl = 0;
+    expect_npf(DATA_GPA, ACC_READ, false, NPF_FINAL | X86_PF_P | X86_PF_U);
+}
+
+Test(mmu_nested_walk, gmet_refuses_a_supervisor_fetch_from_a_user_page)
+{
+    set_nested(X86_EFER_NXE, 0);
+    cpu.npt_gmet = true;
+    cpu.cpl = 0;
+    expect_npf(DATA_GPA, ACC_EXEC, false, NPF_FINAL | X86_PF_P | X86_PF_I);
+    cr_expect(nested_access(DATA_GPA, ACC_READ, false), "GMET refused a supervisor read");
+    cpu.cpl = 3;
+    cr_expect(nested_access(DATA_GPA, ACC_EXEC, false), "GMET refused a user fetch");
+}
+
+Test(mmu_nested_walk, gmet_lets_a_supervisor_use_a_supervisor_page_and_refuses_cpl3)
+{
+    set_nested(X86_EFER_NXE, 0);
+    cpu.npt_gmet = true;
+    nested_leaf_user(false);
+    cpu.cpl = 0;
+    cr_expect(nested_access(DATA_GPA, ACC_EXEC, false), "a supervisor fetch of a U=0 page faulted");
+    cr_expect(nested_access(DATA_GPA, ACC_WRITE, true), "a guest page-table access faulted");
+    cpu.cpl = 3;
+    expect_npf(DATA_GPA, ACC_READ, false, NPF_FINAL | X86_PF_P | X86_PF_U);
+}

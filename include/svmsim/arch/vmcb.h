@@ -224,6 +224,7 @@ _Static_assert(sizeof(struct vmcb) == 4096, "VMCB size");
 #define SVM_IOIO_PORT_SHIFT 16
 
 #define SVM_NESTED_CTL_NP_ENABLE (1ull << 0)
+#define SVM_NESTED_CTL_GMET      (1ull << 3)
 #define SVM_VIRT_EXT_LBR_ENABLE  (1ull << 0)
 #define SVM_VIRT_EXT_VLS_ENABLE  (1ull << 1)
 #define SVM_INT_CTL_V_TPR_MASK   0xfu        /* bits 3:0 (7:4 SBZ) */

@@ -159,6 +159,7 @@
 #define CPUID_SVM_PF_THRESHOLD (1u << 12)
 #define CPUID_SVM_VLS          (1u << 15)
 #define CPUID_SVM_VGIF         (1u << 16)
+#define CPUID_SVM_GMET         (1u << 17)
 #define CPUID_SVM_SVME_ADDR_CHK (1u << 28)
 
 /* What an exception raised while an earlier one is being delivered becomes
