@@ -3,7 +3,7 @@
  * xAPIC page at 0xFEE00000 (x2APIC MSR = 0x800 + offset / 16), MMIO and MSR
  * accessors, the ICR/LVT bits they use, and the set-up that makes the APIC
  * the only interrupt source (AMD APM vol. 2 §16; Intel SDM vol. 3 ch. 11).
- * Header only; x86/apic.c, the register test, keeps its own copy.
+ * Header only; x86/apic.c, the register test, uses it too.
  */
 #ifndef GUEST_APIC_H
 #define GUEST_APIC_H
@@ -17,6 +17,8 @@
 #define APIC_TPR     0x80
 #define APIC_PPR     0xa0
 #define APIC_EOI     0xb0
+#define APIC_LDR     0xd0
+#define APIC_DFR     0xe0
 #define APIC_SPIV    0xf0
 #define APIC_ISR     0x100
 #define APIC_TMR     0x180
@@ -25,8 +27,11 @@
 #define APIC_ICR     0x300
 #define APIC_ICR2    0x310
 #define APIC_LVTT    0x320
+#define APIC_LVTTHMR 0x330
+#define APIC_LVTPC   0x340
 #define APIC_LVT0    0x350
 #define APIC_LVT1    0x360
+#define APIC_LVTERR  0x370
 #define APIC_TMICT   0x380
 #define APIC_TMCCT   0x390
 #define APIC_TDCR    0x3e0
@@ -34,6 +39,7 @@
 
 #define X2APIC_MSR(off) (0x800u + (off) / 16)
 
+#define APIC_BASE_BSP  (1ull << 8)
 #define APIC_BASE_EXTD (1ull << 10)
 #define APIC_BASE_EN   (1ull << 11)
 

@@ -7,41 +7,9 @@
  * disabling the APIC, and IA32_MISC_ENABLE (AMD APM vol. 2 §16; Intel SDM
  * vol. 3 ch. 10/11 for x2APIC; KVM's lapic.c for the values KVM gives).
  */
+#include "apic.h"
 #include "libguest.h"
 
-#define APIC_PAGE 0xfee00000ul
-
-/* Register offsets in the xAPIC page (x2APIC MSR = 0x800 + off / 16). */
-#define APIC_ID      0x20
-#define APIC_LVR     0x30
-#define APIC_TPR     0x80
-#define APIC_PPR     0xa0
-#define APIC_EOI     0xb0
-#define APIC_LDR     0xd0
-#define APIC_DFR     0xe0
-#define APIC_SPIV    0xf0
-#define APIC_ISR     0x100
-#define APIC_TMR     0x180
-#define APIC_IRR     0x200
-#define APIC_ESR     0x280
-#define APIC_ICR     0x300
-#define APIC_ICR2    0x310
-#define APIC_LVTT    0x320
-#define APIC_LVTTHMR 0x330
-#define APIC_LVTPC   0x340
-#define APIC_LVT0    0x350
-#define APIC_LVT1    0x360
-#define APIC_LVTERR  0x370
-#define APIC_TMICT   0x380
-#define APIC_TMCCT   0x390
-#define APIC_TDCR    0x3e0
-#define APIC_SELF_IPI 0x3f0
-
-#define X2APIC_MSR(off) (0x800u + (off) / 16)
-
-#define APIC_BASE_BSP  (1ull << 8)
-#define APIC_BASE_EXTD (1ull << 10)
-#define APIC_BASE_EN   (1ull << 11)
 #define APIC_BASE_RESET (APIC_PAGE | APIC_BASE_EN | APIC_BASE_BSP) /* 0xfee00900 */
 #define APIC_BASE_X2   (APIC_BASE_RESET | APIC_BASE_EXTD)          /* 0xfee00d00 */
 #define APIC_BASE_OFF  (APIC_PAGE | APIC_BASE_BSP)                 /* 0xfee00100 */
@@ -64,17 +32,6 @@
 #define QEMU_SEABIOS "SeaBIOS programs the APIC before QEMU's PVH entry"
 #define QEMU_LVT_SW_DISABLED "QEMU's APIC does not keep the LVT masked while SPIV bit 8 is clear"
 
-static inline uint32_t apic_read(unsigned off)
-{
-    return *(volatile uint32_t *)(APIC_PAGE + off);
-}
-
-static inline void apic_write(unsigned off, uint32_t v)
-{
-    *(volatile uint32_t *)(APIC_PAGE + off) = v;
-}
-
-/* WRMSR/RDMSR under ASM_TRY: the vector raised, or -1. */
 static int wrmsr_try(uint32_t msr, uint64_t v)
 {
     exc_clear();

@@ -42,6 +42,8 @@ static struct l0 l0;
 static struct svmsim_config cfg;
 static struct svmsim_end end;
 
+#include "l0_msr.h" /* guest_msr, guest_wrmsr, guest_rdmsr */
+
 static void setup(void)
 {
     memset(&end, 0, sizeof(end));
@@ -190,42 +192,6 @@ static uint64_t x2_wr_rd(uint32_t msr, uint64_t v)
     return x2_rd(msr);
 }
 
-/* L1's intercepted WRMSR/RDMSR (NRIPS gave next_rip), through
- * msr_interception. Return false when L0 queued #GP (then dropped). */
-static bool guest_msr(bool write, uint32_t msr, uint64_t *v)
-{
-    struct vmcb *v01 = l0.vmcb01;
-    v01->control.exit_code = SVM_EXIT_MSR;
-    v01->control.exit_info_1 = write;
-    v01->control.exit_info_2 = 0;
-    v01->control.next_rip = GUEST_RIP + 2;
-    v01->save.rip = GUEST_RIP;
-    cpu.gpr[VCPU_REGS_RCX] = msr;
-    v01->save.rax = write ? (uint32_t)*v : 0;
-    cpu.gpr[VCPU_REGS_RDX] = write ? *v >> 32 : 0;
-    cr_assert_eq(msr_interception(&l0), 1);
-    if (l0.exception.pending) {
-        cr_assert_eq(l0.exception.vector, X86_VEC_GP);
-        cr_assert_eq(l0.exception.error, 0);
-        cr_assert_eq(v01->save.rip, GUEST_RIP, "RIP moved past a faulting MSR access");
-        l0.exception.pending = false;
-        return false;
-    }
-    cr_assert_eq(v01->save.rip, GUEST_RIP + 2);
-    if (!write)
-        *v = (v01->save.rax & 0xffffffffull) | (cpu.gpr[VCPU_REGS_RDX] << 32);
-    return true;
-}
-
-static bool guest_wrmsr(uint32_t msr, uint64_t v)
-{
-    return guest_msr(true, msr, &v);
-}
-
-static bool guest_rdmsr(uint32_t msr, uint64_t *v)
-{
-    return guest_msr(false, msr, v);
-}
 
 /* ======================================================================
  * reset state (kvm_lapic_reset)
