@@ -1,6 +1,6 @@
 /* apic.c — guest test: the local APIC as a guest sees it, registers only
- * (no interrupt is ever taken: IF stays clear and svmsim does not deliver
- * from the APIC yet, so accepted interrupts wait in IRR). CPUID.1's APIC
+ * (no interrupt is ever taken: IF stays clear, so accepted interrupts wait
+ * in IRR; x86/irq.c takes them). CPUID.1's APIC
  * bits, IA32_APIC_BASE, the xAPIC page at 0xFEE00000 (reset values, TPR and
  * PPR, SPIV and the LVT masks, self-IPIs through ICR, ESR), the timer's
  * count, x2APIC mode through the MSRs 0x800-0x8ff and the mode transitions,
