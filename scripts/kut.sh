@@ -11,9 +11,12 @@
 #   - every sub-test of svm.flat and svm_npt.flat, one per boot, selected
 #     by its name (spaces as underscores) on the command line, as the
 #     suite's own runner passes -append.
-# Every run has QEMU's pc-testdev (--testdev, which the suite's runner adds)
-# and KVM's forced emulation prefix (--force-emulation-prefix, as KVM's
-# kvm.force_emulation_prefix=1 that the suite's emulation tests want).
+# Every run has QEMU's pc-testdev (--testdev, which the suite's runner adds),
+# KVM's forced emulation prefix (--force-emulation-prefix, as KVM's
+# kvm.force_emulation_prefix=1 that the suite's emulation tests want), and
+# the instruction-driven clock (--deterministic): sub-tests that time
+# themselves (pause_filter's threshold, the APIC timer) do not depend on the
+# host's load, and a second run gives the same table.
 # Each run prints PASS, FAIL or SKIP with the reason in one line (the
 # failed report lines, or how svmsim ended the run), then a summary. The
 # verdict is the exit status as the suite's own runner reads QEMU's: 1
@@ -62,7 +65,8 @@ run() { # name image [svmsim options...]
     shift 2
     [ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]] && return 0
     local budget=$MAX_INSNS # sieve takes about 8e9, svm_vmrun_errata_test 9e9
-    out=$(timeout "$TIMEOUT" "$SVMSIM" run --testdev --force-emulation-prefix --max-insns="$budget" \
+    out=$(timeout "$TIMEOUT" "$SVMSIM" run --deterministic --testdev --force-emulation-prefix \
+        --max-insns="$budget" \
         "$@" "$image" 2>&1) &&
         status=0 || status=$?
     case $status in

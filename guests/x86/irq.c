@@ -122,10 +122,15 @@ static void irq_end(void)
 
 /* Spins with the current IF until irq_count reaches n; the iterations it
  * took, or WAIT_LOOPS if it never did. */
+/* Spins until n interrupts were taken, at least WAIT_LOOPS iterations and
+ * at most WAIT_TSC cycles of the TSC: a timer that runs on the host's time
+ * (QEMU) still has its time on a loaded host. Returns the iterations. */
+#define WAIT_TSC 200000000ull /* 200 ms at 1 GHz (svmsim's clock) */
 static unsigned long wait_count(unsigned n)
 {
     unsigned long i;
-    for (i = 0; i < WAIT_LOOPS && irq_count < n; i++)
+    uint64_t start = rdtsc();
+    for (i = 0; irq_count < n && (i < WAIT_LOOPS || rdtsc() - start < WAIT_TSC); i++)
         asm volatile("" : : : "memory");
     return i;
 }
