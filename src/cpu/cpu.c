@@ -437,33 +437,38 @@ static uint64_t insns_to_timer(const struct cpu *cpu, uint64_t now)
  * on from the clock. */
 static void exec_timed(struct cpu *cpu)
 {
-    for (bool entry = true; cpu->host_timer; entry = false) {
-        uint64_t now = cpu_host_tsc(cpu), total = cpu->budget;
-        if (now >= cpu->host_timer) {
-            /* Due already at entry (on the wall clock a timer can be faster
-             * than the host runs the guest): one instruction first, so that
-             * the guest always goes on between two of its exits. */
-            cpu->host_timer = 0;
-            if (entry && total > 1) {
-                cpu->budget = 1;
-                cpu_exec(cpu);
-                cpu->budget += total - 1;
-                if (!stopped_for_budget(cpu))
-                    return;
+    for (bool entry = true;; entry = false) {
+        /* keep: budget held back for after the slice; kick: raise the line
+         * once the slice (one instruction) is done. */
+        uint64_t total = cpu->budget, keep = 0;
+        bool kick = false;
+        if (unlikely(cpu->host_timer)) {
+            uint64_t now = cpu_host_tsc(cpu);
+            if (now >= cpu->host_timer) {
+                /* Due already at entry (on the wall clock a timer can be
+                 * faster than the host runs the guest): one instruction
+                 * first, so that the guest always goes on between two of
+                 * its exits. Due during the run: the line rises now. */
+                cpu->host_timer = 0;
+                if (entry && total > 1) {
+                    keep = total - 1;
+                    kick = true;
+                } else {
+                    cpu_kick(cpu);
+                }
+            } else {
+                uint64_t slice = insns_to_timer(cpu, now);
+                keep = slice < total ? total - slice : 0;
             }
-            cpu_kick(cpu);
-            break;
         }
-        uint64_t slice = insns_to_timer(cpu, now);
-        if (slice >= total)
-            break;
-        cpu->budget = slice;
-        cpu_exec(cpu);
-        cpu->budget += total - slice;
-        if (!stopped_for_budget(cpu))
+        cpu->budget = total - keep;
+        cpu_exec(cpu); /* offers exits to fast_exit (cpu_offer_exit) */
+        cpu->budget += keep;
+        if (!keep || !stopped_for_budget(cpu))
             return;
+        if (kick)
+            cpu_kick(cpu);
     }
-    cpu_exec(cpu); /* offers exits to fast_exit (cpu_offer_exit) */
 }
 
 enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *iopm,
@@ -481,7 +486,8 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
     memcpy(cpu->intercepts, vmcb->control.intercepts, sizeof(cpu->intercepts));
     cpu->pause_count = vmcb->control.pause_filter_count;
     cpu->pause_thresh = vmcb->control.pause_filter_thresh;
-    cpu->pause_last = cpu_host_tsc(cpu);
+    if (cpu->pause_thresh) /* the clock costs a system call on the wall clock */
+        cpu->pause_last = cpu_host_tsc(cpu);
     cpu->exited = false;
     cpu->recorded = CPU_RUN_NONE;
     unsigned context = cpu->context;

@@ -511,6 +511,8 @@ static inline void cpu_charge_event(struct cpu *cpu, unsigned vector)
  * mask of DR0-DR3. */
 static inline unsigned cpu_code_breakpoints(uint64_t dr7)
 {
+    if (!(dr7 & 0xff))
+        return 0;
     unsigned m = 0;
     for (unsigned i = 0; i < 4; i++)
         if (((dr7 >> (2 * i)) & 3) && !((dr7 >> (16 + 4 * i)) & 3))

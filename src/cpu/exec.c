@@ -287,20 +287,6 @@ void cpu_exec(struct cpu *cpu)
 {
     struct block *b = NULL;
     while (likely(cpu->budget > 0)) {
-        /* The careful path looks between instructions for an interrupt,
-         * then for an instruction breakpoint (APM vol. 2 §8.5). */
-        if (unlikely(cpu->slow)) {
-            int r = STEP_OK;
-            if (cpu_irq_armed(cpu))
-                r = cpu_take_interrupt(cpu);
-            if (r == STEP_OK && code_breakpoint(cpu))
-                r = exc_deliver(cpu);
-            if (r == STEP_VMEXIT) {
-                if (cpu->fast_exit.handle && cpu_offer_exit(cpu))
-                    continue;
-                return;
-            }
-        }
         /* A block that ends by going back to its own start (a loop) runs
          * again without a lookup while nothing died and the decode context
          * is the same: then it is what the lookup would find. */
@@ -310,7 +296,19 @@ void cpu_exec(struct cpu *cpu)
         if (unlikely(!b)) {
             r = STEP_FAULT;
         } else if (unlikely(cpu->slow || cpu->budget < b->weight)) {
-            r = step_one(cpu, &b->insns[0]);
+            /* The careful path looks between instructions for an interrupt,
+             * then for an instruction breakpoint (APM vol. 2 §8.5); one
+             * taken through the IDT moves RIP: look the block up again. */
+            uint64_t rip = cpu->rip;
+            r = STEP_OK;
+            if (cpu->slow && cpu_irq_armed(cpu))
+                r = cpu_take_interrupt(cpu);
+            if (r == STEP_OK && cpu->slow && code_breakpoint(cpu))
+                r = exc_deliver(cpu);
+            if (r == STEP_OK && cpu->rip == rip)
+                r = step_one(cpu, &b->insns[0]);
+            else if (r == STEP_OK)
+                continue;
         } else {
             r = run_block(cpu, b);
             if (likely(r == STEP_OK))

@@ -79,16 +79,13 @@ static void recalc_intercepts(struct l0 *l0)
     memcpy(h, c01->intercepts, sizeof(h));
     /* Under vmcb12's V_INTR_MASKING L2's CR8 is its own V_TPR, not L1's
      * TPR: L0 does not need its CR8 writes (KVM's recalc_intercepts). */
-    struct vmcb_control_area t = { 0 };
-    memcpy(t.intercepts, h, sizeof(h));
     if (c12->int_ctl & SVM_INT_CTL_V_INTR_MASKING)
-        vmcb_clr_intercept(&t, SVM_EXIT_WRITE_CR8);
+        h[SVM_EXIT_WRITE_CR8 / 32] &= ~(1u << (SVM_EXIT_WRITE_CR8 % 32));
     /* Under vmcb12's virtual GIF, L2's STGI and CLGI are L1's V_GIF. */
     if (nested_vgif_enabled(l0)) {
-        vmcb_clr_intercept(&t, SVM_EXIT_STGI);
-        vmcb_clr_intercept(&t, SVM_EXIT_CLGI);
+        h[SVM_EXIT_STGI / 32] &= ~(1u << (SVM_EXIT_STGI % 32));
+        h[SVM_EXIT_CLGI / 32] &= ~(1u << (SVM_EXIT_CLGI % 32));
     }
-    memcpy(h, t.intercepts, sizeof(h));
     for (unsigned i = 0; i < VMCB_INTERCEPT_WORDS; i++)
         c02->intercepts[i] = h[i] | c12->intercepts[i];
     if (nested_vls_enabled(l0)) {
