@@ -312,20 +312,6 @@ struct cpu {
     bool db_trap;        /* a block's last instruction asks for that trap */
     bool gif;
 
-    /* Interrupts (APM vol. 2 §15.21). intr_line is the physical INTR input,
-     * raised by cpu_kick or when the host TSC reaches host_timer (0: not
-     * armed); while it is up, a boundary where the running VMCB lets it in
-     * (V_INTR_MASKING, or RFLAGS.IF and no shadow) exits with #VMEXIT(INTR)
-     * if intercepted. int_ctl and int_vector are the running VMCB's, loaded
-     * at VMRUN: its virtual interrupt (V_IRQ, V_INTR_PRIO, V_IGN_TPR,
-     * int_vector) and V_TPR, which MOV CR8 reaches under V_INTR_MASKING;
-     * the exit writes V_IRQ and V_TPR back. */
-    bool intr_line;
-    uint64_t host_timer;
-    uint32_t int_ctl;
-    uint8_t int_vector;
-    bool halted;         /* a HLT nothing intercepted stopped the CPU */
-    uint64_t tsc_skip;   /* host time skipped while halted (cpu_skip_time) */
 
     /* work, all runs: what --max-insns bounds (cpu_work) */
     uint64_t insns;      /* instructions retired */
@@ -409,6 +395,21 @@ struct cpu {
         uint8_t buf[15];
         struct cpu_decoded out; /* CPU_DECODE_OK's fields, without text and fault */
     } decode_memo;
+
+    /* Interrupts (APM vol. 2 §15.21). intr_line is the physical INTR input,
+     * raised by cpu_kick or when the host TSC reaches host_timer (0: not
+     * armed); while it is up, a boundary where the running VMCB lets it in
+     * (V_INTR_MASKING, or RFLAGS.IF and no shadow) exits with #VMEXIT(INTR)
+     * if intercepted. int_ctl and int_vector are the running VMCB's, loaded
+     * at VMRUN: its virtual interrupt (V_IRQ, V_INTR_PRIO, V_IGN_TPR,
+     * int_vector) and V_TPR, which MOV CR8 reaches under V_INTR_MASKING;
+     * the exit writes V_IRQ and V_TPR back. */
+    bool intr_line;
+    uint64_t host_timer;
+    uint32_t int_ctl;
+    uint8_t int_vector;
+    bool halted;         /* a HLT nothing intercepted stopped the CPU */
+    uint64_t tsc_skip;   /* host time skipped while halted (cpu_skip_time) */
 };
 
 /* ---- cpu.c */
