@@ -347,15 +347,12 @@ static bool control_kept(const struct vmcb_control_area *before,
 
 /* The exit the CPU just took, as cpu_run returns it: the save area (or
  * its hot fields), the interrupt shadow and the exit in the control area. */
-/* The int_ctl bits the processor writes back at #VMEXIT. */
-#define INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK | SVM_INT_CTL_V_GIF)
-
 static void record_exit(struct cpu *cpu, struct vmcb *vmcb)
 {
     leave_state(cpu, vmcb);
     vmcb->control.int_state = cpu->int_shadow ? SVM_INT_STATE_SHADOW : 0;
-    vmcb->control.int_ctl = (vmcb->control.int_ctl & ~INT_CTL_WRITTEN) |
-                            (cpu->int_ctl & INT_CTL_WRITTEN);
+    vmcb->control.int_ctl = (vmcb->control.int_ctl & ~SVM_INT_CTL_WRITTEN) |
+                            (cpu->int_ctl & SVM_INT_CTL_WRITTEN);
     if (!cpu->exited)
         return;
     vmcb->control.exit_code = cpu->exit.code;

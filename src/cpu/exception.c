@@ -284,7 +284,8 @@ int cpu_take_interrupt(struct cpu *cpu)
         return boundary_exit(cpu, SVM_EXIT_INTR);
     /* The virtual interrupt, under the guest's IF, V_GIF and V_TPR: intercepted,
      * or taken through the guest's IDT, which clears V_IRQ. */
-    bool vgif_clear = (cpu->int_ctl & SVM_INT_CTL_V_GIF_ENABLE) && !(cpu->int_ctl & SVM_INT_CTL_V_GIF);
+    bool vgif_clear =
+        (cpu->int_ctl & SVM_INT_CTL_V_GIF_ENABLE) && !(cpu->int_ctl & SVM_INT_CTL_V_GIF);
     if ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && if_set && !vgif_clear &&
         svm_virq_priority_ok(cpu->int_ctl)) {
         if (svm_intercepted(cpu, SVM_EXIT_VINTR))

@@ -48,7 +48,8 @@ static int ud_exception(struct l0 *l0)
         return ud_interception_insn(l0);
     uint64_t next = kvm_rip_read(l0) + sizeof(prefix);
     kvm_rip_write(l0, is_64_bit_mode(l0) ? next : (uint32_t)next);
-    l0_decide(l0, SVMSIM_DECISION_EMULATED, "forced emulation prefix: the instruction after it runs");
+    l0_decide(l0, SVMSIM_DECISION_EMULATED,
+              "forced emulation prefix: the instruction after it runs");
     return 1;
 }
 

@@ -19,9 +19,6 @@
 #include "hv/hv.h"
 #include "svmsim/arch/svm_exit.h"
 
-/* The bits of int_ctl that make up a virtual interrupt. */
-#define VIRQ_BITS (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_INTR_PRIO_MASK | SVM_INT_CTL_V_IGN_TPR)
-
 void l0_request_event(struct l0 *l0)
 {
     cpu_kick(l0->cpu);
@@ -74,7 +71,7 @@ void l0_irq_window_close(struct l0 *l0)
         return;
     l0->irq_window = NULL;
     struct vmcb_control_area *c = &v->control;
-    c->int_ctl &= ~VIRQ_BITS;
+    c->int_ctl &= ~SVM_INT_CTL_VIRQ_BITS;
     c->int_vector = 0;
     vmcb_clr_intercept(c, SVM_EXIT_VINTR);
     if (v == l0->vmcb02 && is_guest_mode(l0))
@@ -92,8 +89,8 @@ static void irq_window_open(struct l0 *l0)
     if (v == l0->vmcb02)
         nested_sync_int_ctl(l0); /* keep L1's virtual interrupt aside */
     struct vmcb_control_area *c = &v->control;
-    c->int_ctl = (c->int_ctl & ~VIRQ_BITS) | SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
-                 SVM_INT_CTL_V_INTR_PRIO_MASK;
+    c->int_ctl = (c->int_ctl & ~SVM_INT_CTL_VIRQ_BITS) | SVM_INT_CTL_V_IRQ |
+                 SVM_INT_CTL_V_IGN_TPR | SVM_INT_CTL_V_INTR_PRIO_MASK;
     c->int_vector = 0;
     vmcb_set_intercept(c, SVM_EXIT_VINTR);
     l0->irq_window = v;

@@ -253,6 +253,11 @@ void lapic_set_tpr(struct l0 *l0, uint32_t tpr)
     update_ppr(&l0->lapic);
 }
 
+bool lapic_timer_unmasked(const struct lapic *a)
+{
+    return a->timer_deadline && !(get(a, APIC_LVTT) & APIC_LVT_MASKED);
+}
+
 bool lapic_timer_poll(struct l0 *l0)
 {
     struct lapic *a = &l0->lapic;

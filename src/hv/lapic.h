@@ -83,9 +83,6 @@ static inline uint64_t lapic_timer_deadline(const struct lapic *a)
     return a->timer_deadline;
 }
 /* Whether the timer's next expiry would put a vector in IRR. */
-static inline bool lapic_timer_unmasked(const struct lapic *a)
-{
-    return a->timer_deadline && !(a->regs[APIC_LVTT / 4] & 0x10000u);
-}
+bool lapic_timer_unmasked(const struct lapic *a);
 
 #endif

@@ -80,11 +80,11 @@ static void recalc_intercepts(struct l0 *l0)
     /* Under vmcb12's V_INTR_MASKING L2's CR8 is its own V_TPR, not L1's
      * TPR: L0 does not need its CR8 writes (KVM's recalc_intercepts). */
     if (c12->int_ctl & SVM_INT_CTL_V_INTR_MASKING)
-        h[SVM_EXIT_WRITE_CR8 / 32] &= ~(1u << (SVM_EXIT_WRITE_CR8 % 32));
+        intercept_vec_clr(h, SVM_EXIT_WRITE_CR8);
     /* Under vmcb12's virtual GIF, L2's STGI and CLGI are L1's V_GIF. */
     if (nested_vgif_enabled(l0)) {
-        h[SVM_EXIT_STGI / 32] &= ~(1u << (SVM_EXIT_STGI % 32));
-        h[SVM_EXIT_CLGI / 32] &= ~(1u << (SVM_EXIT_CLGI % 32));
+        intercept_vec_clr(h, SVM_EXIT_STGI);
+        intercept_vec_clr(h, SVM_EXIT_CLGI);
     }
     for (unsigned i = 0; i < VMCB_INTERCEPT_WORDS; i++)
         c02->intercepts[i] = h[i] | c12->intercepts[i];
@@ -99,14 +99,11 @@ static void recalc_intercepts(struct l0 *l0)
     }
 }
 
-/* The int_ctl bits of a virtual interrupt, and those the CPU writes back. */
-#define VIRQ_BITS (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_INTR_PRIO_MASK | SVM_INT_CTL_V_IGN_TPR)
-#define INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK)
-
 void nested_sync_int_ctl(struct l0 *l0)
 {
     uint32_t *c12 = &l0->nested.ctl.int_ctl;
-    uint32_t written = INT_CTL_WRITTEN | (nested_vgif_enabled(l0) ? SVM_INT_CTL_V_GIF : 0);
+    /* V_GIF is L1's to see only under its own V_GIF_ENABLE. */
+    uint32_t written = SVM_INT_CTL_WRITTEN & ~(nested_vgif_enabled(l0) ? 0 : SVM_INT_CTL_V_GIF);
     *c12 = (*c12 & ~written) | (l0->vmcb02->control.int_ctl & written);
 }
 
@@ -114,7 +111,8 @@ void nested_restore_virq(struct l0 *l0)
 {
     struct vmcb_control_area *c02 = &l0->vmcb02->control;
     const struct vmcb_control_area *c12 = &l0->nested.ctl;
-    c02->int_ctl = (c02->int_ctl & ~VIRQ_BITS) | (c12->int_ctl & VIRQ_BITS);
+    c02->int_ctl = (c02->int_ctl & ~SVM_INT_CTL_VIRQ_BITS) |
+                   (c12->int_ctl & SVM_INT_CTL_VIRQ_BITS);
     c02->int_vector = c12->int_vector;
     if (vmcb_is_intercept(c12, SVM_EXIT_VINTR))
         vmcb_set_intercept(c02, SVM_EXIT_VINTR);
@@ -141,7 +139,7 @@ static void nested_vmcb02_prepare_control(struct l0 *l0)
     /* L2's virtual interrupt and V_TPR are vmcb12's; V_INTR_MASKING is
      * L0's (vmcb01's): the host's interrupts always exit, and L0 decides
      * by vmcb12's bit whether L2's IF holds L1's. */
-    c02->int_ctl = (c12->int_ctl & (SVM_INT_CTL_V_TPR_MASK | VIRQ_BITS)) |
+    c02->int_ctl = (c12->int_ctl & (SVM_INT_CTL_V_TPR_MASK | SVM_INT_CTL_VIRQ_BITS)) |
                    (c01->int_ctl & SVM_INT_CTL_V_INTR_MASKING);
     if (nested_vgif_enabled(l0))
         c02->int_ctl |= c12->int_ctl & (SVM_INT_CTL_V_GIF_ENABLE | SVM_INT_CTL_V_GIF);

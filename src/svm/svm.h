@@ -18,6 +18,18 @@
 
 /* ---- the 192-bit intercept vector (bit = exit code for 0x000-0x0a6) */
 
+/* The int_ctl bits of a virtual interrupt, and those the processor writes
+ * back at #VMEXIT (APM vol. 2 §15.21, §15.33). */
+#define SVM_INT_CTL_VIRQ_BITS \
+    (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_INTR_PRIO_MASK | SVM_INT_CTL_V_IGN_TPR)
+#define SVM_INT_CTL_WRITTEN (SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_TPR_MASK | SVM_INT_CTL_V_GIF)
+
+/* One bit of an intercept vector, wherever it is kept. */
+static inline void intercept_vec_clr(uint32_t *vec, unsigned bit)
+{
+    vec[bit / 32] &= ~(1u << (bit % 32));
+}
+
 static inline bool vmcb_is_intercept(const struct vmcb_control_area *c, unsigned bit)
 {
     return (c->intercepts[bit / 32] >> (bit % 32)) & 1;
@@ -30,7 +42,7 @@ static inline void vmcb_set_intercept(struct vmcb_control_area *c, unsigned bit)
 
 static inline void vmcb_clr_intercept(struct vmcb_control_area *c, unsigned bit)
 {
-    c->intercepts[bit / 32] &= ~(1u << (bit % 32));
+    intercept_vec_clr(c->intercepts, bit);
 }
 
 /* ---- the permission maps (APM vol. 2 §15.10, §15.11) */
