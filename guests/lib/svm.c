@@ -235,6 +235,12 @@ void vmcb_set_user_mode(struct vmcb *v)
 asm(".text\n.code32\n.globl l2_compat_vmmcall\nl2_compat_vmmcall:\n\t"
     "vmmcall\n\tjmp l2_compat_vmmcall\n.code64\n");
 
+void vmcb_ident_guest(struct vmcb *v, void (*rip)(void))
+{
+    vmcb_ident(v);
+    vmcb_set_guest(v, rip, l2_stack + sizeof(l2_stack));
+}
+
 void vmcb_restart_guest(struct vmcb *v)
 {
     vmcb_set_guest(v, l2_main, l2_stack + sizeof(l2_stack));

@@ -59,6 +59,9 @@ void svm_setup(void);
 void vmcb_ident(struct vmcb *v);
 /* L2 starts at rip with a fresh stack. */
 void vmcb_set_guest(struct vmcb *v, void (*rip)(void), void *stack_top);
+/* vmcb_ident, and L2 at rip on the library's own L2 stack (for a test
+ * that runs L2 itself rather than through run_svm_tests). */
+void vmcb_ident_guest(struct vmcb *v, void (*rip)(void));
 /* L2 in compatibility mode: CS = KERNEL_CS32 (32-bit, L=0 D=1). Its code
  * must be 32-bit code (see l2_compat_vmmcall). */
 void vmcb_set_compat_mode(struct vmcb *v);

@@ -46,8 +46,6 @@
 #define QEMU_NO_SMI_INTERCEPT "QEMU 7.2 TCG never exits with #VMEXIT(SMI)"
 #define QEMU_HLT_SHADOW "QEMU TCG reports the RIP of an HLT in the STI shadow, not the one after it"
 
-static uint8_t l2_stack[16384] __attribute__((aligned(16)));
-
 /* ---- the interrupt log: who took what, where, at which level -------------- */
 
 #define LOG_MAX 8
@@ -186,10 +184,9 @@ __attribute__((noinline, noreturn)) static void l2_hlt_cli(void)
 /* vmcb_ident without nested paging, L2 at body. */
 static void l2_prepare(void (*body)(void))
 {
-    vmcb_ident(vmcb);
+    vmcb_ident_guest(vmcb, body);
     vmcb->control.nested_ctl = 0;
     vmcb->control.nested_cr3 = 0;
-    vmcb_set_guest(vmcb, body, l2_stack + sizeof(l2_stack));
 }
 
 /* CLGI, IF = host_if, VMRUN. Returns the exit code with GIF=0 and IF=0. */
@@ -387,7 +384,7 @@ static void test_f_vtpr(void)
     }
     irq_begin();
     prepare_virq(2, 5, 0);
-    vmcb_set_guest(vmcb, l2_cr8_window, l2_stack + sizeof(l2_stack));
+    vmcb->save.rip = (uint64_t)l2_cr8_window; /* on the stack l2_prepare gave */
     code = vmrun_l2(true);
     report(code == SVM_EXIT_VMMCALL && irq_count == 1 && irq_log[0].vec == VEC_VIRQ &&
                irq_log[0].in_l2,

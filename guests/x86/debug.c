@@ -77,17 +77,32 @@ static void test_breakpoint(void)
     report(rax == 1, "RF=1 in the frame: the instruction runs once after the IRET (rax %lu)", rax);
 }
 
+extern char bp2_insn[];
+
+/* Executes the instruction at bp2_insn (not inlined: one label). */
+__attribute__((noinline)) static void run_bp2(void)
+{
+    asm volatile("bp2_insn: nop" ::: "memory");
+}
+
 static void test_breakpoint_disabled(void)
 {
-    uint64_t rax = 0;
-    db_begin(true, false);
-    write_dr(0, (uint64_t)bp_insn);
-    write_dr(7, 0x400 | (1u << 16)); /* enabled bits clear; R/W0 = 01 too */
-    asm volatile("jmp 1f; 1:" ::: "memory");
-    write_dr(7, 0x401 | (1u << 16)); /* L0 with R/W0 = 01: a data breakpoint, not code */
-    asm volatile("nop" ::: "memory");
+    db_begin(false, false);
+    write_dr(0, (uint64_t)bp2_insn);
+    write_dr(7, 0x400); /* DR0 holds the address, L0 and G0 clear */
+    run_bp2();
+    write_dr(7, 0x401 | (1u << 16)); /* L0 with R/W0 = 01: a data write breakpoint */
+    run_bp2();
     db_end();
-    report(db_count == 0 && rax == 0, "no #DB for a disabled or data breakpoint (%u)", db_count);
+    report(db_count == 0, "executing DR0's address: no #DB when disabled or a data breakpoint (%u)",
+           db_count);
+    db_begin(true, false); /* RF in the frame: the nop runs after the #DB */
+    write_dr(0, (uint64_t)bp2_insn);
+    write_dr(7, 0x401); /* the same address as an instruction breakpoint */
+    run_bp2();
+    db_end();
+    report(db_count == 1 && db_rip[0] == (uint64_t)bp2_insn,
+           "... while R/W0 = 00 there gives one (%u, RIP %#lx)", db_count, db_rip[0]);
 }
 
 extern char ss_cpuid_after[];
@@ -118,8 +133,6 @@ static void test_single_step_cpuid(void)
 }
 
 extern char ss_vmrun_at[], ss_vmrun_end[];
-static uint8_t l2_stack[8192] __attribute__((aligned(16)));
-
 static void l2_body(void)
 {
     for (;;)
@@ -129,8 +142,7 @@ static void l2_body(void)
 static void test_single_step_vmrun(void)
 {
     svm_setup();
-    vmcb_ident(vmcb);
-    vmcb_set_guest(vmcb, l2_body, l2_stack + sizeof(l2_stack));
+    vmcb_ident_guest(vmcb, l2_body);
     uint64_t pa = (uint64_t)vmcb;
     db_begin(false, false);
     tf_stop = (uint64_t)ss_vmrun_end;

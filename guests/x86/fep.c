@@ -43,8 +43,6 @@ static void test_prefix(void)
 }
 
 #ifndef FEP_OFF
-static uint8_t l2_stack[8192] __attribute__((aligned(16)));
-
 static void l2_body(void)
 {
     asm volatile("l2_cpuid_at: " FEP "cpuid" : : "a"(0), "c"(0) : "rbx", "rdx", "memory");
@@ -55,8 +53,7 @@ static void l2_body(void)
 static void test_nested(void)
 {
     svm_setup();
-    vmcb_ident(vmcb);
-    vmcb_set_guest(vmcb, l2_body, l2_stack + sizeof(l2_stack));
+    vmcb_ident_guest(vmcb, l2_body);
     vmcb_intercept(vmcb, SVM_EXIT_CPUID);
     uint64_t code = svm_vmrun();
     report(code == SVM_EXIT_CPUID && vmcb->save.rip == (uint64_t)l2_cpuid_at + 5,

@@ -43,8 +43,6 @@ static void test_l1(void)
            rdmsr(LEX_FROM), rdmsr(LEX_TO));
 }
 
-static uint8_t l2_stack[8192] __attribute__((aligned(16)));
-
 static void l2_body(void)
 {
     BRANCH(l2);
@@ -55,8 +53,7 @@ static void l2_body(void)
 
 __attribute__((noinline)) static void run_l2(bool lbrv)
 {
-    vmcb_ident(vmcb);
-    vmcb_set_guest(vmcb, l2_body, l2_stack + sizeof(l2_stack));
+    vmcb_ident_guest(vmcb, l2_body);
     vmcb->control.virt_ext = lbrv ? LBR_CTL_ENABLE : 0;
     vmcb->save.dbgctl = DEBUGCTL_LBR;
     wrmsr(DEBUGCTL, DEBUGCTL_LBR);

@@ -28,8 +28,6 @@ static void test_l1(void)
 #endif
 }
 
-static uint8_t l2_stack[8192] __attribute__((aligned(16)));
-
 static void l2_body(void)
 {
     asm volatile("rdtscp" : : : "rax", "rcx", "rdx");
@@ -40,8 +38,7 @@ static void l2_body(void)
 static void test_l2(void)
 {
     svm_setup();
-    vmcb_ident(vmcb);
-    vmcb_set_guest(vmcb, l2_body, l2_stack + sizeof(l2_stack));
+    vmcb_ident_guest(vmcb, l2_body);
     vmcb_intercept(vmcb, SVM_EXIT_RDTSCP);
     vmcb_intercept(vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_UD);
     uint64_t code = svm_vmrun();

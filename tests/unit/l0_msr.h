@@ -1,8 +1,8 @@
-/* l0_msr.h — L1's intercepted RDMSR/WRMSR through msr_interception, for
- * the unit tests of L0's MSRs (test_lapic, test_msr).
- * The including file defines `static struct l0 l0`, `static struct cpu
- * cpu` (an L0 built by l0_fixture.h, L1 running on vmcb01) and GUEST_RIP,
- * where the MSR instruction sits, before including it.
+/* l0_msr.h — the rig of the unit tests of L0's MSRs (test_lapic,
+ * test_msr): an L0 built by l0_fixture.h with L1 on vmcb01 (mem, cpu, l0,
+ * cfg, end; msr_rig_init/msr_rig_fini), and L1's intercepted RDMSR/WRMSR
+ * through msr_interception. The including file defines RAM_SIZE and
+ * GUEST_RIP, where the MSR instruction sits, before including it.
  * Must not: own any MSR's expected value.
  */
 #ifndef SVMSIM_TESTS_L0_MSR_H
@@ -12,9 +12,34 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "hv/hv.h"
+#include "l0_fixture.h"
 #include "svmsim/arch/svm_exit.h"
 #include "svmsim/arch/x86.h"
+
+static struct gmem mem;
+static struct cpu cpu;
+static struct l0 l0;
+static struct svmsim_config cfg;
+static struct svmsim_end end;
+
+/* RAM_SIZE of RAM, a CPU of model and an L0 with the default knobs. */
+static void msr_rig_init(const struct cpu_model *model)
+{
+    memset(&end, 0, sizeof(end));
+    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, model), 0);
+    svmsim_config_default(&cfg);
+    cfg.mem_size = RAM_SIZE;
+    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
+    l0.end = &end;
+}
+
+static void msr_rig_fini(void)
+{
+    l0_fixture_fini(&l0, &cpu, &mem);
+}
 
 /* The access as an MSR exit (NRIPS gave next_rip). Returns false when L0
  * queued #GP(0) (then dropped), having checked that RIP stayed on the

@@ -36,32 +36,21 @@
 #define MSR_APIC_BASE 0x1bu
 #define LVT_MASKED 0x10000u
 
-static struct gmem mem;
-static struct cpu cpu;
-static struct l0 l0;
-static struct svmsim_config cfg;
-static struct svmsim_end end;
-
-#include "l0_msr.h" /* guest_msr, guest_wrmsr, guest_rdmsr */
+#include "l0_msr.h" /* the rig; guest_msr, guest_wrmsr, guest_rdmsr */
 
 static void setup(void)
 {
-    memset(&end, 0, sizeof(end));
     struct cpu_model model = {
         .maxphyaddr = 48,
         .nrips = true,
         .deterministic = true,
     };
-    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, &model), 0);
-    svmsim_config_default(&cfg);
-    cfg.mem_size = RAM_SIZE;
-    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
-    l0.end = &end;
+    msr_rig_init(&model);
 }
 
 static void teardown(void)
 {
-    l0_fixture_fini(&l0, &cpu, &mem);
+    msr_rig_fini();
 }
 
 TestSuite(lapic_reset, .init = setup, .fini = teardown);

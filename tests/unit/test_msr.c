@@ -35,29 +35,18 @@
 #define HWCR_MC_STATUS_WR_EN (1ull << 18)
 #define HWCR_TSC_FREQ_SEL (1ull << 24)
 
-static struct gmem mem;
-static struct cpu cpu;
-static struct l0 l0;
-static struct svmsim_config cfg;
-static struct svmsim_end end;
-
-#include "l0_msr.h" /* guest_msr, guest_wrmsr, guest_rdmsr */
+#include "l0_msr.h" /* the rig; guest_msr, guest_wrmsr, guest_rdmsr */
 
 static void setup(void)
 {
-    memset(&end, 0, sizeof(end));
     struct cpu_model model = l0_fixture_model();
-    cr_assert_eq(l0_fixture_cpu(&mem, RAM_SIZE, &cpu, &model), 0);
-    svmsim_config_default(&cfg);
-    cfg.mem_size = RAM_SIZE;
-    cr_assert_eq(l0_fixture_l0(&l0, &cpu, &cfg), 0);
-    l0.end = &end;
+    msr_rig_init(&model);
     set_long_mode_cpl0(&l0.vmcb01->save, 0);
 }
 
 static void teardown(void)
 {
-    l0_fixture_fini(&l0, &cpu, &mem);
+    msr_rig_fini();
 }
 
 TestSuite(msr_mce, .init = setup, .fini = teardown);
