@@ -58,10 +58,16 @@ enum svmsim_semantics {
 
 struct svmsim_trace_record;
 
+#define SVMSIM_MAX_VCPUS 64
+
 struct svmsim_config {
     uint64_t mem_size;                 /* bytes of guest RAM at GPA 0; default 64 MiB */
     uint64_t max_insns;                /* 0 = unlimited */
     unsigned maxphyaddr;               /* CPUID 8000_0008 EAX[7:0]; default 48 */
+    unsigned vcpus;                    /* 1..SVMSIM_MAX_VCPUS; default 1. vCPU 0
+                                        * boots, the others wait for INIT and SIPI;
+                                        * the register and event calls below act
+                                        * on vCPU 0 */
     bool deterministic;                /* time sources derive from the instruction count */
 
     /* Knobs of the #GP path (DESIGN.md "Knobs"); modelled in later work. */
@@ -232,6 +238,8 @@ enum svmsim_decision {
 
 struct svmsim_trace_record {
     uint64_t seq;                      /* 0, 1, 2, ... per machine */
+    uint16_t vcpu;                     /* the vCPU that exited (0: the BSP) */
+    uint16_t vcpus;                    /* how many the machine has */
     uint64_t insns;                    /* instructions retired before this exit */
     int level;                         /* 1 or 2 */
     uint64_t exit_code;

@@ -125,20 +125,19 @@ static int opt_maxphyaddr(struct run_args *a, const char *opt, const char *val)
     return 0;
 }
 
-/* DESIGN.md's --smp=N. The machine has one vCPU so far: N = 1 is that
- * machine; more is refused by name rather than run as something else. */
+/* DESIGN.md's --smp=N: N vCPUs, 1..SVMSIM_MAX_VCPUS. */
 static int opt_smp(struct run_args *a, const char *opt, const char *val)
 {
     uint64_t n;
-    (void)a;
     if (!parse_u64(val, &n) || n == 0) {
         cli_error("%s: '%s' is not a vCPU count", opt, val);
         return -1;
     }
-    if (n != 1) {
-        cli_error("%s: %s vCPUs: only one vCPU is modelled yet", opt, val);
+    if (n > SVMSIM_MAX_VCPUS) {
+        cli_error("%s: %s vCPUs: at most %d", opt, val, SVMSIM_MAX_VCPUS);
         return -1;
     }
+    a->cfg.vcpus = (unsigned)n;
     return 0;
 }
 

@@ -19,6 +19,7 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     memset(cpu, 0, sizeof(*cpu));
     cpu->mem = mem;
     cpu->model = *model;
+    cpu->sibling = cpu;
     cpu->blocks = calloc((size_t)BLOCK_SETS * BLOCK_WAYS, sizeof(struct block));
     cpu->arena = calloc(BLOCK_ARENA, sizeof(struct insn));
     if (!cpu->blocks || !cpu->arena) {
@@ -38,8 +39,21 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     return 0;
 }
 
+void cpu_share_memory(struct cpu *cpu, struct cpu *other)
+{
+    cpu->sibling = other->sibling;
+    other->sibling = cpu;
+}
+
 void cpu_fini(struct cpu *cpu)
 {
+    if (cpu->sibling) { /* leaves the ring */
+        struct cpu *prev = cpu;
+        while (prev->sibling != cpu)
+            prev = prev->sibling;
+        prev->sibling = cpu->sibling;
+        cpu->sibling = cpu;
+    }
     free(cpu->blocks);
     free(cpu->arena);
     cpu->blocks = NULL;

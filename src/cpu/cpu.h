@@ -410,11 +410,19 @@ struct cpu {
     uint8_t int_vector;
     bool halted;         /* a HLT nothing intercepted stopped the CPU */
     uint64_t tsc_skip;   /* host time skipped while halted (cpu_skip_time) */
+    /* The next CPU sharing mem, in a ring (itself when alone): a store one
+     * CPU makes into code kills the decoded blocks of all of them
+     * (cpu_share_memory). */
+    struct cpu *sibling;
 };
 
 /* ---- cpu.c */
 int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model);
 void cpu_fini(struct cpu *cpu);
+/* cpu joins the CPUs that share memory with other (both initialised on the
+ * same struct gmem): from now on a store any of them makes into bytes
+ * another decoded is seen by that one's next fetch, as on one CPU. */
+void cpu_share_memory(struct cpu *cpu, struct cpu *other);
 
 enum cpu_run_result {
     CPU_RUN_VMEXIT,      /* the VMCB's control area holds the exit */

@@ -384,10 +384,15 @@ static uint64_t line_mask(unsigned off, unsigned len)
     return upto & ~((1ull << first) - 1);
 }
 
-/* Forgets every mark and every block: the code table is full. */
+/* Forgets every mark and every block of every CPU sharing the memory (the
+ * code table is full, or the host rewrote more than it tracks). */
 static void code_forget_all(struct cpu *cpu)
 {
-    icache_flush_all(cpu);
+    struct cpu *c = cpu;
+    do {
+        icache_flush_all(c);
+        c = c->sibling;
+    } while (c != cpu);
     gmem_clear_code(cpu->mem);
     cpu->fill_restart = true;
 }
@@ -403,11 +408,15 @@ void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len)
         code_forget_all(cpu);
         mk = gmem_mark_code(cpu->mem, page, line_mask(pa & 0xfff, len));
     }
-    if (mk == GMEM_MARK_NEW) {
+    if (mk == GMEM_MARK_NEW) { /* no CPU sharing the page may write it unseen */
         uint64_t ppage = pa & ~0xfffull;
-        for (unsigned i = 0; i < TLB_SIZE; i++)
-            if (cpu->tlb[i].pa == ppage)
-                cpu->tlb[i].tag_w = TLB_INVALID;
+        struct cpu *c = cpu;
+        do {
+            for (unsigned i = 0; i < TLB_SIZE; i++)
+                if (c->tlb[i].pa == ppage)
+                    c->tlb[i].tag_w = TLB_INVALID;
+            c = c->sibling;
+        } while (c != cpu);
     }
     uint16_t slot = (uint16_t)page_slot(page);
     for (unsigned i = 0; i < cpu->fill_pages; i++)
@@ -426,8 +435,12 @@ static void code_store(struct cpu *cpu, uint64_t page, unsigned off, unsigned le
     if (!(gmem_code_lines(cpu->mem, page) & line_mask(off, len)))
         return; /* data beside code */
     gmem_unmark_code(cpu->mem, page);
-    cpu->page_gen[page_slot(page)]++;
-    cpu->code_epoch++;
+    struct cpu *c = cpu;
+    do { /* the blocks of every CPU sharing the memory */
+        c->page_gen[page_slot(page)]++;
+        c->code_epoch++;
+        c = c->sibling;
+    } while (c != cpu);
 }
 
 void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
@@ -458,8 +471,7 @@ void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)
     for (unsigned i = 0; i < GMEM_CODE_SLOTS; i++) {
         uint64_t p = m->code_tab[i].page;
         if (p != GMEM_CODE_EMPTY && p >= first && p <= last) {
-            icache_flush_all(cpu);
-            gmem_clear_code(m);
+            code_forget_all(cpu);
             return;
         }
     }

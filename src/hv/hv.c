@@ -346,7 +346,9 @@ static void trace_begin(struct l0 *l0)
     struct svmsim_trace_record *r = &l0->rec;
     const struct vmcb_control_area *c = &l0->vmcb->control;
     memset(r, 0, sizeof(*r));
-    r->seq = l0->trace_seq++;
+    r->seq = l0->vm ? l0->vm->trace_seq++ : l0->own_trace_seq++;
+    r->vcpu = (uint16_t)l0->vcpu_id;
+    r->vcpus = (uint16_t)(l0->vm ? l0->vm->n : 1);
     r->insns = l0->cpu->insns;
     r->level = l0_level(l0);
     r->exit_code = c->exit_code;
@@ -436,7 +438,7 @@ static enum cpu_fast l0_fast_exit(void *opaque)
 /* The budget is spent. A guest that spent its last units delivering
  * exceptions without retiring an instruction is in a fault loop: say so. */
 #define FAULT_LOOP_EVENTS 64
-static void l0_end_budget(struct l0 *l0)
+void l0_end_budget(struct l0 *l0)
 {
     const struct cpu *cpu = l0->cpu;
     if (cpu->events_since_retire >= FAULT_LOOP_EVENTS)
@@ -456,13 +458,15 @@ uint64_t l0_budget_left(const struct l0 *l0)
     return used >= l0->max_insns ? 0 : l0->max_insns - used;
 }
 
-int l0_run(struct l0 *l0, struct svmsim_end *end)
+enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice)
 {
     memset(end, 0, sizeof(*end));
     l0->end = end;
     struct cpu *cpu = l0->cpu;
-    uint64_t start = cpu->insns, start_rep = cpu->rep_elems, start_events = cpu->events;
+    uint64_t slice_end = slice ? cpu_work(cpu) + slice : 0;
     bool record = false; /* an exit's trace record waits for the entry's decisions */
+    bool entered = false;
+    enum l0_ran ran = L0_RAN_ENDED;
     for (;;) {
         /* An exception the host queued between runs (svmsim_queue_exception). */
         if (l0_event_pending(l0)) {
@@ -475,24 +479,37 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
             l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
             record = false;
         }
+        if (entering == L0_ENTRY_WAIT) {
+            ran = entered ? L0_RAN_YIELDED : L0_RAN_IDLE;
+            break;
+        }
         if (!entering)
             break;
-        uint64_t budget = UINT64_MAX;
+        uint64_t budget = UINT64_MAX, used = cpu_work(cpu);
         if (l0->max_insns) {
-            uint64_t used = cpu_work(cpu);
             if (used >= l0->max_insns) {
                 l0_end_budget(l0);
                 break;
             }
             budget = l0->max_insns - used;
         }
+        if (slice_end) {
+            if (used >= slice_end) {
+                ran = L0_RAN_YIELDED;
+                break;
+            }
+            if (slice_end - used < budget)
+                budget = slice_end - used;
+        }
         if (l0->entry_budget && l0->entry_budget < budget)
             budget = l0->entry_budget;
         struct vmcb *vmcb = l0->vmcb;
+        entered = true;
+        l0->timer_futile = false;
         enum cpu_run_result rr = cpu_run(l0->cpu, vmcb, l0->iopm, l0->msrpm, &budget);
         vmcb->control.tlb_ctl = 0; /* a requested flush is done */
         if (rr == CPU_RUN_BUDGET)
-            continue; /* the limit check above ends the run */
+            continue; /* the limit checks above end the run or the slice */
         if (rr == CPU_RUN_HALTED) {
             /* An HLT no intercept caught: the CPU does not wait (L0
              * intercepts HLT to wait itself). */
@@ -515,8 +532,5 @@ int l0_run(struct l0 *l0, struct svmsim_end *end)
         record = l0->tracing;
     }
     l0_sync(l0);
-    end->insns = cpu->insns - start;
-    end->rep_elements = cpu->rep_elems - start_rep;
-    end->events = cpu->events - start_events;
-    return end->status;
+    return ran;
 }

@@ -93,6 +93,27 @@ struct interrupted_event {
 struct l0;
 typedef int (*exit_handler)(struct l0 *l0);
 
+/* The vCPUs of one VM (KVM's struct kvm) and the scheduler that runs them
+ * in one thread (vm.c): each vCPU an L0 on its own CPU, the CPUs sharing
+ * the VM's memory. Round robin in slices of L0_VM_SLICE units of work;
+ * a vCPU that waits (HLT, wait-for-SIPI) gives its turn up. One clock:
+ * each vCPU's host TSC is brought up to the VM's when its turn comes, and
+ * when every vCPU waits, the clock moves to the first APIC timer that
+ * could wake one. So a --deterministic run is the same run every time. */
+struct l0_vm {
+    struct l0 *vcpus;          /* n of them; vcpus[0] is the BSP */
+    unsigned n;
+    unsigned cur;              /* the vCPU whose turn it is */
+    uint64_t clock;            /* the latest host TSC a vCPU has shown */
+    uint64_t max_insns;        /* the run's bound on all vCPUs' work; 0: none */
+    uint64_t trace_seq;        /* trace records, numbered across vCPUs */
+};
+#define L0_VM_SLICE 20000u
+
+/* A vCPU's multiprocessor state (KVM's mp_state): running, or waiting for
+ * a SIPI (an AP from reset, any vCPU after INIT but the BSP). */
+enum l0_mp_state { L0_MP_RUNNABLE, L0_MP_WAIT_SIPI };
+
 /* What --semantics chooses, once (semantics.c, SPEC-GP.md §0). */
 struct l0_semantics {
     const char *name;                     /* as traces name it: "kvm-7.1", ... */
@@ -106,6 +127,10 @@ const struct l0_semantics *l0_semantics_of(enum svmsim_semantics s);
 
 struct l0 {
     struct cpu *cpu;
+    struct l0_vm *vm;          /* the VM's vCPUs; NULL: this one alone */
+    unsigned vcpu_id;          /* its index in vm->vcpus, and its APIC ID */
+    enum l0_mp_state mp_state;
+    bool timer_futile;         /* its timer expired while it waited and did not wake it */
     const struct l0_semantics *sem;
     struct vmcb *vmcb01;       /* page-aligned, L0-owned */
     struct vmcb *vmcb02;       /* page-aligned, L0-owned */
@@ -144,7 +169,7 @@ struct l0 {
     /* the run in progress */
     struct svmsim_end *end;
     uint64_t max_insns;        /* 0 = unlimited */
-    uint64_t trace_seq;
+    uint64_t own_trace_seq;    /* trace numbering without a VM */
     struct svmsim_trace_record rec; /* the record of the exit being handled */
     char dump[4096];           /* rec.vmcb_dump's text */
     bool tracing;
@@ -154,8 +179,46 @@ struct l0 {
 int l0_init(struct l0 *l0, struct cpu *cpu, const struct svmsim_config *cfg,
             const struct l0_io *io);
 void l0_fini(struct l0 *l0);
-/* Runs the guest until the run ends; fills *end and returns end->status. */
-int l0_run(struct l0 *l0, struct svmsim_end *end);
+/* How l0_run gave the CPU back. */
+enum l0_ran {
+    L0_RAN_ENDED,     /* the run ended: *end filled */
+    L0_RAN_YIELDED,   /* the slice is spent, or the vCPU ran and then waited */
+    L0_RAN_IDLE,      /* it waits (HLT, wait-for-SIPI) and has not run */
+};
+/* Runs the guest until the run ends, or, when slice is not 0, until it has
+ * done slice units of work or waits (the scheduler's turn, vm.c). Without
+ * a slice a single vCPU's run ends at a wait nothing can end. The
+ * counters in *end are the caller's. */
+enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice);
+/* Ends the run at the instruction limit (the last events named if the
+ * guest was in a fault loop). */
+void l0_end_budget(struct l0 *l0);
+/* Ends the run of a waiting vCPU that nothing can wake (status 2). */
+int l0_end_waiting(struct l0 *l0, unsigned vcpus);
+
+/* ---- vm.c: the vCPUs */
+/* Sets up n vCPUs on cpus[0..n-1] (initialised on one memory) with
+ * l0s[0..n-1]: l0_init for each, APIC ID i, vCPU 0 the BSP and runnable,
+ * the others waiting for INIT and SIPI. Returns 0, or -1 (out of memory;
+ * what was made is undone). */
+int l0_vm_init(struct l0_vm *vm, struct l0 *l0s, struct cpu *cpus, unsigned n,
+               const struct svmsim_config *cfg, const struct l0_io *io);
+void l0_vm_fini(struct l0_vm *vm);
+/* Runs the vCPUs until the run ends; fills *end (counters over all
+ * vCPUs) and returns end->status. */
+int l0_vm_run(struct l0_vm *vm, struct svmsim_end *end);
+/* Work done by all vCPUs (cpu_work summed). */
+uint64_t l0_vm_work(const struct l0_vm *vm);
+static inline struct l0 *l0_vm_current(struct l0_vm *vm)
+{
+    return &vm->vcpus[vm->cur];
+}
+/* INIT as the vCPU takes it (APM vol. 2 Table 14-1, KVM's kvm_vcpu_reset
+ * for an INIT): out of guest mode, the processor's INIT state, the APIC's
+ * registers reset; waiting for SIPI unless it is the BSP. */
+void l0_vcpu_init(struct l0 *l0);
+/* SIPI with vector v to a vCPU waiting for it: real mode at v:0000. */
+void l0_vcpu_sipi(struct l0 *l0, unsigned v);
 /* Units of work (cpu_work) the run may still do: for L0's own emulation of
  * a guest's work, which counts like the CPU's (REP elements of INS/OUTS). */
 uint64_t l0_budget_left(const struct l0 *l0);
@@ -273,9 +336,12 @@ static inline bool l0_event_pending(const struct l0 *l0)
  * changed): L0 looks before the guest runs on (the CPU exits at its next
  * boundary). */
 void l0_request_event(struct l0 *l0);
-/* Before each entry: HLT's wait, the timer, the NMI and interrupt to
- * deliver or the window to open, L1's V_TPR and the host timer. Returns 1,
- * or 0 when the run ended. Appends its decisions to the exit's trace. */
+/* Before each entry: INIT and SIPI, HLT's wait, the timer, the NMI and
+ * interrupt to deliver or the window to open, L1's V_TPR and the host
+ * timer. Returns 1, 0 when the run ended, or L0_ENTRY_WAIT: the vCPU
+ * waits (halted with nothing to wake it yet, or for SIPI). Appends its
+ * decisions to the exit's trace. */
+#define L0_ENTRY_WAIT 2
 int l0_prepare_entry(struct l0 *l0);
 /* Closes L0's interrupt window, if open (before the running level
  * changes). */

@@ -6,11 +6,11 @@
  * back when the guest can (a virtual interrupt with the VINTR intercept,
  * IRET's intercept for the end of an NMI handler, STGI's for GIF, an
  * immediate exit for an interrupt shadow or a busy EVENTINJ). Also L1's
- * CR8 as the APIC's TPR, and HLT's wait for an interrupt, with the time up
- * to the APIC timer's expiry skipped.
+ * CR8 as the APIC's TPR, HLT's wait for an interrupt (the scheduler, vm.c,
+ * skips the time to an APIC timer's expiry), and INIT and SIPI taken.
  *
  * Owns: l0->irq_window, the NMI mask (nmi_masked, awaiting_iret),
- * l0->halted, l0->entry_budget; the VINTR, IRET and
+ * l0->halted, l0->timer_futile, l0->entry_budget; the VINTR, IRET and
  * CR8-write intercepts and the virtual interrupt L0 puts in a VMCB for its
  * windows; the host timer and INTR line of the CPU (cpu_kick).
  * Must not: decide the APIC's registers (lapic.c) or touch vmcb12
@@ -201,27 +201,55 @@ static bool wakes(const struct l0 *l0)
            (v->save.rflags & X86_RFLAGS_IF) && svm_virq_priority_ok(v->control.int_ctl);
 }
 
-/* The halted vCPU waits: for what can wake it now, or for the APIC timer,
- * whose time is skipped (once: a second expiry adds nothing that could
- * wake it). Returns 1 awake, or 0: nothing can wake it, the run ends. */
-static int halt_wait(struct l0 *l0)
+/* INIT and SIPI the APIC holds (KVM's kvm_apic_accept_events, and
+ * svm_check_nested_events for INIT): GIF holds both, and a SIPI held so is
+ * lost. While L2 runs and L1 intercepts INIT, it is #VMEXIT(INIT) to L1
+ * and stays pending (the exit clears GIF: L1's STGI lets it in). Else INIT
+ * resets the vCPU to wait for SIPI (the BSP runs on at the reset vector),
+ * and a SIPI starts a vCPU that waits for one. Returns 1, or 0 when the
+ * run ended. */
+static int init_sipi_step(struct l0 *l0)
 {
-    for (bool skipped = false;; skipped = true) {
-        lapic_timer_poll(l0);
-        if (wakes(l0)) {
-            l0->halted = false;
-            return 1;
-        }
-        uint64_t now = cpu_host_tsc(l0->cpu), due = lapic_timer_deadline(&l0->lapic);
-        if (skipped || !lapic_timer_unmasked(&l0->lapic))
-            break;
-        if (due > now)
-            cpu_skip_time(l0->cpu, due - now);
+    struct lapic *a = &l0->lapic;
+    if (!l0->gif) {
+        a->sipi_pending = false;
+        return 1;
     }
-    /* The run ends here; a run after it starts from the state it is then
-     * given, not halted. */
-    l0->halted = false;
+    if (a->init_pending) {
+        if (nested_intercepts(l0, SVM_EXIT_INIT)) {
+            if (event_inj_busy(l0))
+                return 1;
+            l0_trace_append(l0, "; INIT: #VMEXIT(INIT) to L1");
+            return nested_svm_simple_vmexit(l0, SVM_EXIT_INIT);
+        }
+        a->init_pending = false;
+        l0_vcpu_init(l0);
+        l0_trace_append(l0, "; INIT: vCPU %u reset%s", l0->vcpu_id,
+                        l0->mp_state == L0_MP_WAIT_SIPI ? ", waits for SIPI" : "");
+    }
+    if (a->sipi_pending) {
+        a->sipi_pending = false;
+        if (l0->mp_state == L0_MP_WAIT_SIPI) {
+            l0_vcpu_sipi(l0, a->sipi_vector);
+            l0_trace_append(l0, "; SIPI: vCPU %u starts at %04x:0000", l0->vcpu_id,
+                            (unsigned)a->sipi_vector << 8);
+        }
+    }
+    return 1;
+}
+
+int l0_end_waiting(struct l0 *l0, unsigned vcpus)
+{
+    /* A run after this one starts from the state it is then given, not
+     * halted. */
     bool irq_on = l0->vmcb->save.rflags & X86_RFLAGS_IF;
+    bool halted = l0->halted;
+    l0->halted = false;
+    if (vcpus > 1)
+        return l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED,
+                      "all %u vCPUs wait and nothing can wake them (the BSP %s)", vcpus,
+                      !halted ? "waits for SIPI"
+                      : irq_on ? "halted with interrupts on" : "halted with interrupts off");
     return l0_end(l0, SVMSIM_END_HALTED, SVMSIM_STATUS_HALTED,
                   irq_on ? "guest halted (interrupts on, but nothing can interrupt it)"
                          : "guest halted with interrupts off");
@@ -231,10 +259,22 @@ int l0_prepare_entry(struct l0 *l0)
 {
     struct cpu *cpu = l0->cpu;
     l0->entry_budget = 0;
-    if (l0->halted) {
+    if (lapic_init_sipi_pending(&l0->lapic)) {
         l0_sync(l0);
-        if (!halt_wait(l0))
+        if (!init_sipi_step(l0))
             return 0;
+    }
+    if (l0->mp_state == L0_MP_WAIT_SIPI)
+        return L0_ENTRY_WAIT;
+    if (l0->halted) {
+        /* It waits for what can wake it (the scheduler moves the clock on
+         * to the timer's expiry when every vCPU waits). */
+        l0_sync(l0);
+        if (lapic_timer_deadline(&l0->lapic) && lapic_timer_poll(l0) && !wakes(l0))
+            l0->timer_futile = true;
+        if (!wakes(l0))
+            return L0_ENTRY_WAIT;
+        l0->halted = false;
     }
     if (l0->awaiting_iret) {
         if (kvm_rip_read(l0) == l0->nmi_iret_rip) {
@@ -266,6 +306,7 @@ int l0_prepare_entry(struct l0 *l0)
 }
 
 /* ---- exits */
+
 
 int intr_interception(struct l0 *l0)
 {

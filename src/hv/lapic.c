@@ -72,16 +72,36 @@ static void lvt_mask_all(struct lapic *a)
         *reg(a, off) |= APIC_LVT_MASKED;
 }
 
+/* The register file at reset for APIC ID id in the mode base selects. */
+static void regs_reset(struct lapic *a)
+{
+    memset(a->regs, 0, sizeof(a->regs));
+    a->timer_start = a->timer_deadline = 0;
+    a->nmi_pending = a->smi_pending = false;
+    *reg(a, APIC_LVR) = APIC_VERSION;
+    *reg(a, APIC_DFR) = 0xffffffffu;
+    *reg(a, APIC_SPIV) = 0xff;
+    lvt_mask_all(a);
+    if (x2apic_mode(a)) {
+        /* x2APIC: the ID is the whole register and LDR is derived. */
+        *reg(a, APIC_ID) = a->id;
+        *reg(a, APIC_LDR) = ((a->id >> 4) << 16) | (1u << (a->id & 0xf));
+    } else {
+        *reg(a, APIC_ID) = a->id << 24;
+    }
+}
+
 void lapic_reset(struct lapic *a, uint32_t id, bool bsp)
 {
     memset(a, 0, sizeof(*a));
     a->id = id;
     a->base = LAPIC_DEFAULT_BASE | LAPIC_BASE_EN | (bsp ? LAPIC_BASE_BSP : 0);
-    *reg(a, APIC_ID) = id << 24;
-    *reg(a, APIC_LVR) = APIC_VERSION;
-    *reg(a, APIC_DFR) = 0xffffffffu;
-    *reg(a, APIC_SPIV) = 0xff;
-    lvt_mask_all(a);
+    regs_reset(a);
+}
+
+void lapic_init_reset(struct lapic *a)
+{
+    regs_reset(a);
 }
 
 uint64_t lapic_get_base(const struct lapic *a)
@@ -109,8 +129,7 @@ int lapic_set_base(struct l0 *l0, uint64_t v)
         return -1;
     a->base = v;
     if (extd && !was_x2) {
-        /* x2APIC: the ID is the whole register and LDR is derived. */
-        *reg(a, APIC_ID) = a->id;
+        *reg(a, APIC_ID) = a->id; /* x2APIC's view of the ID and LDR */
         *reg(a, APIC_LDR) = ((a->id >> 4) << 16) | (1u << (a->id & 0xf));
     } else if (!en && was_en) {
         /* Disabling resets the xAPIC view (ID back in bits 31:24). */
@@ -156,11 +175,14 @@ static uint32_t timer_current(struct l0 *l0)
     return ticks >= initial ? 0 : initial - (uint32_t)ticks;
 }
 
-/* Whether destination dest (ICR2[31:24] in xAPIC, ICR[63:32] in x2APIC)
- * names this APIC, physically or logically. */
-static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
+/* Whether destination dest (ICR2[31:24] from an xAPIC, ICR[63:32] from an
+ * x2APIC) names this APIC, physically or logically. An xAPIC sender's
+ * broadcast 0xff reaches x2APIC receivers too (KVM's kvm_apic_mda). */
+static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical, bool from_x2)
 {
     bool x2 = x2apic_mode(a);
+    if (x2 && !from_x2 && dest == 0xff)
+        return true;
     if (!logical) /* the ID register: in xAPIC mode software may change it */
         return dest == (x2 ? 0xffffffffu : 0xffu) ||
                dest == (x2 ? get(a, APIC_ID) : get(a, APIC_ID) >> 24);
@@ -173,13 +195,18 @@ static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
     return dest == 0xff || ((dest >> 4) == (mine >> 4) && (dest & mine & 0xf)); /* cluster */
 }
 
-/* An IPI accepted by this APIC: fixed and lowest priority wait in IRR
- * (dropped while the APIC is software-disabled), an NMI or SMI is pending;
- * INIT and SIPI have nothing to start on one vCPU. */
-static void accept(struct l0 *l0, unsigned mode, unsigned vec)
+#define ICR_LEVEL_ASSERT 0x4000u
+#define ICR_TRIGGER_LEVEL 0x8000u
+
+/* An IPI (ICR low word icr) accepted by this APIC: fixed and lowest
+ * priority wait in IRR (dropped while the APIC is software-disabled), an
+ * NMI, SMI, INIT (edge, or level asserted) or SIPI (with its vector) is
+ * pending for the vCPU to take (irq.c). */
+static void accept(struct l0 *l0, uint32_t icr)
 {
     struct lapic *a = &l0->lapic;
-    switch (mode) {
+    unsigned vec = icr & 0xff;
+    switch ((icr >> 8) & 7) {
     case 0: /* fixed */
     case 1: /* lowest priority */
         if (!sw_enabled(a))
@@ -189,40 +216,51 @@ static void accept(struct l0 *l0, unsigned mode, unsigned vec)
             return;
         }
         set_vector(a, APIC_IRR, vec);
-        l0_request_event(l0);
-        return;
+        break;
     case 2: /* SMI */
         a->smi_pending = true;
-        l0_request_event(l0);
-        return;
+        break;
     case 4: /* NMI */
         a->nmi_pending = true;
-        l0_request_event(l0);
-        return;
+        break;
+    case 5: /* INIT; a level de-assert does nothing */
+        if ((icr & ICR_TRIGGER_LEVEL) && !(icr & ICR_LEVEL_ASSERT))
+            return;
+        a->init_pending = true;
+        break;
+    case 6: /* SIPI */
+        a->sipi_vector = (uint8_t)vec;
+        a->sipi_pending = true;
+        break;
     default:
         return;
     }
+    l0_request_event(l0);
 }
 
+/* The ICR's IPI to the APICs it names: itself, all, all but itself (the
+ * shorthand), or those its destination matches; lowest priority to the
+ * first of them (the lowest APIC ID: arbitration by TPR is not modelled). */
 static void send_ipi(struct l0 *l0, uint32_t low, uint32_t dest)
 {
-    struct lapic *a = &l0->lapic;
-    unsigned vec = low & 0xff, mode = (low >> 8) & 7, shorthand = (low >> 18) & 3;
-    bool to_self;
-    switch (shorthand) {
-    case 1: /* self */
-    case 2: /* all including self */
-        to_self = true;
-        break;
-    case 3: /* all excluding self: no other vCPU */
-        to_self = false;
-        break;
-    default:
-        to_self = dest_matches(a, dest, low & 0x800);
-        break;
+    unsigned shorthand = (low >> 18) & 3, n = l0->vm ? l0->vm->n : 1;
+    bool logical = low & 0x800, from_x2 = x2apic_mode(&l0->lapic);
+    bool lowest = ((low >> 8) & 7) == 1;
+    for (unsigned i = 0; i < n; i++) {
+        struct l0 *to = l0->vm ? &l0->vm->vcpus[i] : l0;
+        bool self = to == l0, match;
+        switch (shorthand) {
+        case 1: match = self; break;
+        case 2: match = true; break;
+        case 3: match = !self; break;
+        default: match = dest_matches(&to->lapic, dest, logical, from_x2); break;
+        }
+        if (!match)
+            continue;
+        accept(to, low);
+        if (lowest)
+            return;
     }
-    if (to_self)
-        accept(l0, mode, vec);
 }
 
 int lapic_pending_vector(const struct lapic *a)
@@ -278,7 +316,7 @@ bool lapic_timer_poll(struct l0 *l0)
         a->timer_deadline = 0;
     }
     if (!(lvtt & APIC_LVT_MASKED))
-        accept(l0, 0, lvtt & 0xff);
+        accept(l0, lvtt & 0xff); /* fixed */
     return true;
 }
 
@@ -416,7 +454,7 @@ static int reg_write(struct l0 *l0, unsigned off, uint32_t v, uint32_t high)
     case APIC_SELF_IPI:
         if (!x2 || (v & ~0xffu))
             return -1;
-        accept(l0, 0, v & 0xff);
+        accept(l0, v & 0xff); /* fixed */
         return 0;
     default:
         return -1;

@@ -5,10 +5,12 @@
  * Owns: struct lapic (inside struct l0) and the architectural rules of its
  * registers (AMD APM vol. 2 §16, "Advanced Programmable Interrupt
  * Controller"): reset values, which bits are writable, what each mode lets
- * software reach, ICR delivery to the one vCPU there is, and the timer's
+ * software reach, ICR delivery to the APICs of the VM's vCPUs (struct
+ * l0_vm: by shorthand, physical or logical destination), and the timer's
  * count.
  * Must not: touch the CPU or the VMCB. Interrupts it accepts wait in IRR
- * (fixed) or as a pending NMI, and it asks L0 to look (l0_request_event);
+ * (fixed) or as a pending NMI, SMI, INIT or SIPI, and it asks the
+ * receiving vCPU's L0 to look (l0_request_event);
  * L0's irq.c takes them into the guest (lapic_pending_vector, lapic_ack)
  * and fires the timer (lapic_timer_poll) when its deadline comes.
  */
@@ -45,11 +47,21 @@ struct lapic {
     uint64_t timer_deadline;  /* clock of the timer's next expiry; 0: none */
     bool nmi_pending;
     bool smi_pending;
+    bool init_pending;        /* INIT accepted, not yet taken (irq.c) */
+    bool sipi_pending;        /* SIPI accepted, with its vector */
+    uint8_t sipi_vector;
 };
 
 struct l0;
 
 void lapic_reset(struct lapic *a, uint32_t id, bool bsp);
+/* INIT: the registers as at reset, but IA32_APIC_BASE (and so the mode)
+ * and the ID stay; INIT and SIPI still pending stay pending. */
+void lapic_init_reset(struct lapic *a);
+static inline bool lapic_init_sipi_pending(const struct lapic *a)
+{
+    return a->init_pending || a->sipi_pending;
+}
 /* IA32_APIC_BASE. The write returns 0, or -1 for #GP (reserved bits, an
  * illegal mode change). */
 uint64_t lapic_get_base(const struct lapic *a);

@@ -1,7 +1,7 @@
 /* machine.c — a machine: the public API of libsvmsim (include/svmsim/svmsim.h).
  *
- * Owns: creating and destroying a machine (RAM, CPU, L0, port bus, COM1, the
- * exit port, the VMware backdoor), the boot protocol's entry state
+ * Owns: creating and destroying a machine (RAM, the vCPUs: a CPU and an L0
+ * each, port bus, COM1, the exit port, the VMware backdoor), the boot protocol's entry state
  * (DESIGN.md "Boot protocol"), loading images, and passing L0's port I/O to
  * the bus.
  * Must not: hold global mutable state: everything hangs off struct svmsim_vm.
@@ -34,8 +34,10 @@ struct svmsim_vm {
         char message[200];
     } stop;                             /* svmsim_stop_output */
     struct gmem mem;
-    struct cpu cpu;
-    struct l0 l0;
+    struct l0_vm hv;                    /* the vCPUs, each an L0 on a CPU */
+    struct cpu *cpus;
+    struct l0 *l0s;
+    unsigned ncpus;                     /* CPUs made (cpu_init) */
     struct bus bus;
     struct serial com1;
     struct exit_port exit_port;
@@ -62,6 +64,7 @@ void svmsim_config_default(struct svmsim_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->mem_size = 64ull << 20;
     cfg->maxphyaddr = 48;
+    cfg->vcpus = 1;
     cfg->gp_erratum_intercept = true;
     cfg->cpu_erratum = true;
     cfg->rdtscp = true;
@@ -134,23 +137,31 @@ static bool vm_stopped(void *opaque, struct svmsim_end *end)
     return true;
 }
 
-/* The vCPU's registers for devices, through L0's accessors (the running
- * level's RAX and RSP live in its VMCB). */
+/* The BSP: what the public calls on registers and events act on. */
+static struct l0 *bsp(struct svmsim_vm *vm)
+{
+    return &vm->l0s[0];
+}
+
+/* The registers of the vCPU doing the I/O, for devices, through L0's
+ * accessors (the running level's RAX and RSP live in its VMCB). */
 static void vm_regs_read(void *opaque, uint32_t r[BUS_REGS_N])
 {
     struct svmsim_vm *vm = opaque;
+    const struct l0 *l0 = l0_vm_current(&vm->hv);
 #pragma GCC unroll 8 /* each accessor call with a constant register folds */
     for (unsigned n = 0; n < BUS_REGS_N; n++)
-        r[n] = (uint32_t)kvm_register_read_raw(&vm->l0, n);
+        r[n] = (uint32_t)kvm_register_read_raw(l0, n);
 }
 
 static void vm_regs_write(void *opaque, const uint32_t r[BUS_REGS_N], unsigned mask)
 {
     struct svmsim_vm *vm = opaque;
+    struct l0 *l0 = l0_vm_current(&vm->hv);
 #pragma GCC unroll 8
     for (unsigned n = 0; n < BUS_REGS_N; n++)
         if (mask & (1u << n))
-            kvm_register_write_raw(&vm->l0, n, r[n]);
+            kvm_register_write_raw(l0, n, r[n]);
 }
 
 /* MMIO that L0 passes out: the test device's I/O memory, else nothing
@@ -198,7 +209,7 @@ static void vm_note_rpc(void *opaque, unsigned channel, const char *request, siz
                         const char *reply, size_t reply_len)
 {
     struct svmsim_vm *vm = opaque;
-    l0_note_rpc(&vm->l0, channel, request, request_len, reply, reply_len);
+    l0_note_rpc(l0_vm_current(&vm->hv), channel, request, request_len, reply, reply_len);
 }
 
 /* The backdoor's wall clock (GETTIME, GETTIMEFULL). With --deterministic it
@@ -209,7 +220,7 @@ static uint64_t vm_clock_ns(void *opaque)
 {
     struct svmsim_vm *vm = opaque;
     if (vm->cfg.deterministic)
-        return cpu_work(&vm->cpu) * 4;
+        return l0_vm_work(&vm->hv) * 4;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -256,7 +267,7 @@ static void seg_set(struct vmcb_seg *s, uint16_t sel, uint16_t attrib)
  * 2, IDTR limit 0, no TSS, GPRs 0; paging and EFER are the caller's. */
 static struct vmcb_save_area *reset_entry_state(struct svmsim_vm *vm, uint16_t code_attr)
 {
-    struct vmcb_save_area *sa = &vm->l0.vmcb01->save;
+    struct vmcb_save_area *sa = &bsp(vm)->vmcb01->save;
     memset(sa, 0, sizeof(*sa));
     seg_set(&sa->cs, 0x08, code_attr);
     seg_set(&sa->ss, 0x10, DATA_ATTR);
@@ -272,12 +283,12 @@ static struct vmcb_save_area *reset_entry_state(struct svmsim_vm *vm, uint16_t c
     sa->ldtr.attrib = 0;
     sa->cpl = 0;
     sa->efer = X86_EFER_SVME; /* L0 keeps SVME set */
-    vm->l0.efer_svme = 0;
+    bsp(vm)->efer_svme = 0;
     sa->dr6 = 0xffff0ff0;
     sa->dr7 = 0x400;
     sa->rflags = X86_RFLAGS_FIXED;
     sa->g_pat = 0x0007040600070406ull;
-    memset(vm->cpu.gpr, 0, sizeof(vm->cpu.gpr));
+    memset(vm->cpus[0].gpr, 0, sizeof(vm->cpus[0].gpr));
     return sa;
 }
 
@@ -307,7 +318,7 @@ static void set_multiboot_entry_state(struct svmsim_vm *vm, uint32_t entry, uint
     struct vmcb_save_area *sa = reset_entry_state(vm, CODE32_ATTR);
     sa->cr0 = X86_CR0_PE | X86_CR0_ET;
     sa->rax = MULTIBOOT_BOOTLOADER_MAGIC;
-    vm->cpu.gpr[VCPU_REGS_RBX] = info;
+    vm->cpus[0].gpr[VCPU_REGS_RBX] = info;
     sa->rip = entry;
 }
 
@@ -324,6 +335,10 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
     }
     if (cfg->mem_size > (1ull << cfg->maxphyaddr)) {
         errf(err, errlen, "memory size exceeds 2^maxphyaddr");
+        return NULL;
+    }
+    if (cfg->vcpus > SVMSIM_MAX_VCPUS) {
+        errf(err, errlen, "%u vCPUs: at most %u", cfg->vcpus, SVMSIM_MAX_VCPUS);
         return NULL;
     }
     struct svmsim_vm *vm = calloc(1, sizeof(*vm));
@@ -359,16 +374,23 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
                         .stopped = vm_stopped, .mmio_read = vm_mmio_read,
                         .mmio_write = vm_mmio_write, .ended_hint = &vm->exit_port.fired,
                         .stopped_hint = &vm->stop.pending, .opaque = vm };
-    if (cpu_init(&vm->cpu, &vm->mem, &model) != 0 ||
-        l0_init(&vm->l0, &vm->cpu, &vm->cfg, &io) != 0) {
-        errf(err, errlen, "cannot create the CPU");
+    unsigned n = cfg->vcpus ? cfg->vcpus : 1;
+    vm->cpus = calloc(n, sizeof(*vm->cpus));
+    vm->l0s = calloc(n, sizeof(*vm->l0s));
+    bool made = vm->cpus && vm->l0s;
+    for (unsigned i = 0; made && i < n; i++) {
+        made = cpu_init(&vm->cpus[i], &vm->mem, &model) == 0;
+        vm->ncpus = i + made;
+    }
+    if (!made || l0_vm_init(&vm->hv, vm->l0s, vm->cpus, n, &vm->cfg, &io) != 0) {
+        errf(err, errlen, "cannot create the vCPUs");
         svmsim_destroy(vm);
         return NULL;
     }
     bus_init(&vm->bus);
     serial_init(&vm->com1, vm->cfg.console_write, vm->cfg.console_opaque);
     exit_port_init(&vm->exit_port);
-    fw_cfg_init(&vm->fw_cfg, cfg->mem_size, 1); /* one vCPU */
+    fw_cfg_init(&vm->fw_cfg, cfg->mem_size, n);
     testdev_init(&vm->testdev);
     struct vmport_params vp = {
         .version = cfg->vmware_version,
@@ -410,16 +432,19 @@ void svmsim_destroy(struct svmsim_vm *vm)
     if (!vm)
         return;
     vmport_fini(&vm->vmport);
-    l0_fini(&vm->l0);
-    cpu_fini(&vm->cpu);
+    l0_vm_fini(&vm->hv);
+    for (unsigned i = vm->ncpus; i-- > 0;)
+        cpu_fini(&vm->cpus[i]);
+    free(vm->cpus);
+    free(vm->l0s);
     gmem_fini(&vm->mem);
     free(vm);
 }
 
 static int loaded(struct svmsim_vm *vm, uint64_t entry)
 {
-    cpu_notify_phys_write(&vm->cpu, 0, vm->mem.size);
-    kvm_rip_write(&vm->l0, entry);
+    cpu_notify_phys_write(&vm->cpus[0], 0, vm->mem.size);
+    kvm_rip_write(bsp(vm), entry);
     return 0;
 }
 
@@ -444,7 +469,7 @@ static int load_multiboot(struct svmsim_vm *vm, const void *buf, size_t len, con
     if (rc != 0)
         return SVMSIM_STATUS_BAD_IMAGE;
     set_multiboot_entry_state(vm, entry, info);
-    cpu_notify_phys_write(&vm->cpu, 0, vm->mem.size);
+    cpu_notify_phys_write(&vm->cpus[0], 0, vm->mem.size);
     return 0;
 }
 
@@ -496,7 +521,7 @@ int svmsim_write_phys(struct svmsim_vm *vm, uint64_t gpa, const void *buf, size_
     if (!p)
         return -1;
     memcpy(p, buf, len);
-    cpu_notify_phys_write(&vm->cpu, gpa, len);
+    cpu_notify_phys_write(&vm->cpus[0], gpa, len);
     return 0;
 }
 
@@ -511,16 +536,17 @@ int svmsim_read_phys(struct svmsim_vm *vm, uint64_t gpa, void *buf, size_t len)
 
 void svmsim_get_regs(struct svmsim_vm *vm, struct svmsim_regs *regs)
 {
-    const struct vmcb_save_area *sa = &vm->l0.vmcb->save;
+    const struct l0 *l0 = bsp(vm);
+    const struct vmcb_save_area *sa = &l0->vmcb->save;
     for (unsigned i = 0; i < VCPU_NR_REGS; i++)
-        regs->gpr[i] = kvm_register_read_raw(&vm->l0, i);
-    regs->rip = kvm_rip_read(&vm->l0);
+        regs->gpr[i] = kvm_register_read_raw(l0, i);
+    regs->rip = kvm_rip_read(l0);
     regs->rflags = sa->rflags;
     regs->cr0 = sa->cr0;
     regs->cr2 = sa->cr2;
     regs->cr3 = sa->cr3;
     regs->cr4 = sa->cr4;
-    regs->efer = l0_guest_efer(&vm->l0);
+    regs->efer = l0_guest_efer(l0);
     regs->cs = sa->cs.selector;
     regs->ss = sa->ss.selector;
     regs->cpl = sa->cpl;
@@ -530,16 +556,17 @@ void svmsim_get_regs(struct svmsim_vm *vm, struct svmsim_regs *regs)
 
 void svmsim_set_regs(struct svmsim_vm *vm, const struct svmsim_regs *regs)
 {
-    struct vmcb_save_area *sa = &vm->l0.vmcb->save;
+    struct l0 *l0 = bsp(vm);
+    struct vmcb_save_area *sa = &l0->vmcb->save;
     for (unsigned i = 0; i < VCPU_NR_REGS; i++)
-        kvm_register_write_raw(&vm->l0, i, regs->gpr[i]);
-    kvm_rip_write(&vm->l0, regs->rip);
+        kvm_register_write_raw(l0, i, regs->gpr[i]);
+    kvm_rip_write(l0, regs->rip);
     sa->rflags = (regs->rflags & RFLAGS_SETTABLE) | X86_RFLAGS_FIXED;
 }
 
 void svmsim_set_max_insns(struct svmsim_vm *vm, uint64_t max_insns)
 {
-    vm->l0.max_insns = max_insns ? cpu_work(&vm->cpu) + max_insns : 0;
+    vm->hv.max_insns = max_insns ? l0_vm_work(&vm->hv) + max_insns : 0;
 }
 
 int svmsim_queue_exception(struct svmsim_vm *vm, unsigned vector, bool has_error,
@@ -547,21 +574,21 @@ int svmsim_queue_exception(struct svmsim_vm *vm, unsigned vector, bool has_error
 {
     if (vector > 31)
         return -1;
-    queue_exception(&vm->l0, vector, has_error, error);
+    queue_exception(bsp(vm), vector, has_error, error);
     return 0;
 }
 
 void svmsim_get_nested_state(struct svmsim_vm *vm, struct svmsim_nested_state *st)
 {
-    st->guest_mode = is_guest_mode(&vm->l0);
-    st->vmcb12_gpa = st->guest_mode ? vm->l0.nested.vmcb12_gpa : 0;
+    st->guest_mode = is_guest_mode(bsp(vm));
+    st->vmcb12_gpa = st->guest_mode ? bsp(vm)->nested.vmcb12_gpa : 0;
 }
 
 int svmsim_set_nested_state(struct svmsim_vm *vm, const struct svmsim_nested_state *st)
 {
-    if (st->guest_mode != is_guest_mode(&vm->l0) || !st->guest_mode)
+    if (st->guest_mode != is_guest_mode(bsp(vm)) || !st->guest_mode)
         return -1;
-    vm->l0.nested.vmcb12_gpa = st->vmcb12_gpa;
+    bsp(vm)->nested.vmcb12_gpa = st->vmcb12_gpa;
     return 0;
 }
 
@@ -593,7 +620,7 @@ uint64_t svmsim_guest_log_dropped(const struct svmsim_vm *vm)
 
 int svmsim_run(struct svmsim_vm *vm, struct svmsim_end *end)
 {
-    int status = l0_run(&vm->l0, end);
+    int status = l0_vm_run(&vm->hv, end);
     vm->exit_port.fired = false;
     vm->stop.pending = false;
     return status;

@@ -8,6 +8,8 @@
  *
  * JSON keys, in this order:
  *   seq, insns, level        numbers
+ *   vcpu                     number, after seq, only when the machine has
+ *                            several vCPUs
  *   exit_code                number; APM's negative codes (VMEXIT_INVALID
  *                            = -1, ...) as negative numbers
  *   exit_name                string
@@ -211,8 +213,10 @@ int svmsim_trace_format_json(const struct svmsim_trace_record *rec, char *buf, s
     struct out o = { .buf = buf, .len = len };
     buf[0] = '\0';
 
-    put(&o, "{\"seq\":%" PRIu64 ",\"insns\":%" PRIu64 ",\"level\":%d,\"exit_code\":", rec->seq,
-        rec->insns, rec->level);
+    put(&o, "{\"seq\":%" PRIu64, rec->seq);
+    if (rec->vcpus > 1)
+        put(&o, ",\"vcpu\":%u", (unsigned)rec->vcpu);
+    put(&o, ",\"insns\":%" PRIu64 ",\"level\":%d,\"exit_code\":", rec->insns, rec->level);
     put_exit_code_num(&o, rec->exit_code);
     put(&o, ",\"exit_name\":");
     put_json_str(&o, rec->exit_name, 64);
@@ -320,7 +324,8 @@ static void put_decision_words(struct out *o, const struct svmsim_trace_record *
 /* #12 L1 rip=0x100234 IOIO(0x7b) info1=0x3f80010 info2=0x100236 "out dx, al" -> passed to device: COM1
  *
  * After "->" comes the record's detail (L0's words for its decision), or,
- * when that is empty, words made from the decision's fields. */
+ * when that is empty, words made from the decision's fields. With several
+ * vCPUs the number is followed by the vCPU's ("#12 vCPU1 L1 ..."). */
 int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, size_t len)
 {
     if (!rec || !buf || len == 0)
@@ -328,7 +333,10 @@ int svmsim_trace_format_text(const struct svmsim_trace_record *rec, char *buf, s
     struct out o = { .buf = buf, .len = len };
     buf[0] = '\0';
 
-    put(&o, "#%" PRIu64 " L%d rip=0x%" PRIx64 " ", rec->seq, rec->level, rec->rip);
+    put(&o, "#%" PRIu64 " ", rec->seq);
+    if (rec->vcpus > 1)
+        put(&o, "vCPU%u ", (unsigned)rec->vcpu);
+    put(&o, "L%d rip=0x%" PRIx64 " ", rec->level, rec->rip);
     if (rec->exit_name && rec->exit_name[0])
         put_text(&o, rec->exit_name, 64);
     else

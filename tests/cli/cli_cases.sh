@@ -138,9 +138,13 @@ run_maxphyaddr_out_of_range)
     run run --maxphyaddr=53 a.elf
     expect_usage_error "svmsim: --maxphyaddr: '53' is not in 32..52"
     ;;
-run_smp_more_than_one)
-    run run --smp=2 a.elf
-    expect_usage_error "svmsim: --smp: 2 vCPUs: only one vCPU is modelled yet"
+run_smp_too_many)
+    run run --smp=65 a.elf
+    expect_usage_error "svmsim: --smp: 65 vCPUs: at most 64"
+    ;;
+run_smp_zero)
+    run run --smp=0 a.elf
+    expect_usage_error "svmsim: --smp: '0' is not a vCPU count"
     ;;
 run_unknown_semantics)
     run run --semantics=kvm-6.0 a.elf
