@@ -6,11 +6,13 @@
 # x86_64 images there (./configure --arch=x86_64 && make), then runs under
 # BUILD_DIR/svmsim (default build-rel, built if missing):
 #   - the plain images, one boot each: dummy sieve setjmp tsc syscall
-#     eventinj msr emulator hypercall, and vmware_backdoors with
-#     --enable-vmware-backdoor (KVM's enable_vmware_backdoor=Y);
+#     eventinj msr emulator hypercall, vmware_backdoors with
+#     --enable-vmware-backdoor (KVM's enable_vmware_backdoor=Y), and
+#     smptest on 2 and on 3 vCPUs (the suite's smptest and smptest3);
 #   - every sub-test of svm.flat and svm_npt.flat, one per boot, selected
 #     by its name (spaces as underscores) on the command line, as the
-#     suite's own runner passes -append.
+#     suite's own runner passes -append, on 2 vCPUs as its unittests.cfg
+#     has them.
 # Every run has QEMU's pc-testdev (--testdev, which the suite's runner adds),
 # KVM's forced emulation prefix (--force-emulation-prefix, as KVM's
 # kvm.force_emulation_prefix=1 that the suite's emulation tests want), and
@@ -77,9 +79,13 @@ run() { # name image [svmsim options...]
     *) verdict=FAIL why=$( (grep -o 'svmsim: .*' <<<"$out" || true) | tail -n 1 | cut -c1-160)
        [ -n "$why" ] || why="status $status" ;;
     esac
-    # A run that passed everything it could still reports its skips.
+    # A run that passed everything it could still reports its skips; one
+    # in which no test ran (a sub-test that wants more vCPUs than the
+    # suite's configuration gives) is a skip too.
     if [ "$verdict" = PASS ] && grep -q '^SKIP' <<<"$out" && ! grep -q '^PASS' <<<"$out"; then
         verdict=SKIP why=$(grep -m1 '^SKIP' <<<"$out" | cut -c1-160)
+    elif [ "$verdict" = PASS ] && grep -q '^SUMMARY: 0 tests' <<<"$out"; then
+        verdict=SKIP why="no test ran"
     fi
     case $verdict in
     PASS) pass=$((pass + 1)) ;;
@@ -93,14 +99,17 @@ for t in dummy sieve setjmp tsc syscall eventinj msr emulator hypercall; do
     run "$t" "$X86/$t.flat" --mem=256M
 done
 run vmware_backdoors "$X86/vmware_backdoors.flat" --mem=256M --enable-vmware-backdoor
+run smptest "$X86/smptest.flat" --mem=256M --smp=2
+run smptest3 "$X86/smptest.flat" --mem=256M --smp=3
 while read -r t; do
-    # As the suite's unittests.cfg: this one on a CPU without RDTSCP.
-    cpu=()
+    # As the suite's unittests.cfg: two vCPUs, but this one alone on a CPU
+    # without RDTSCP.
+    cpu=(--smp=2)
     [ "$t" = svm_unsupported_instruction_intercept_test ] && cpu=(--no-rdtscp)
     run "svm/$t" "$X86/svm.flat" --mem=2G --append="$t" "${cpu[@]}"
 done < <(subtests "$X86/svm_tests.c")
 while read -r t; do
-    run "svm_npt/$t" "$X86/svm_npt.flat" --mem=2G --append="$t"
+    run "svm_npt/$t" "$X86/svm_npt.flat" --mem=2G --append="$t" --smp=2
 done < <(subtests "$X86/svm_npt.c")
 
 echo "kut: $pass passed, $fail failed, $skip skipped of $((pass + fail + skip)) runs"

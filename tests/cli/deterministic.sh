@@ -4,7 +4,9 @@
 # of a guest that reads it give byte-identical console output, stderr and
 # traces (issue "VMware backdoor", item 4).
 #
-# usage: deterministic.sh SVMSIM_BINARY GUEST...
+# usage: deterministic.sh SVMSIM_BINARY [-o OPTIONS] GUEST...
+# OPTIONS (one word) are added to the runs of the guests after it: --smp=4
+# checks that the scheduler of several vCPUs is deterministic too.
 # Exits 77 (ctest SKIP_RETURN_CODE) when a guest is not built.
 set -u
 bin=$1
@@ -14,11 +16,19 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-for guest; do
+opts=
+while [ $# -gt 0 ]; do
+    if [ "$1" = -o ]; then
+        opts=$2
+        shift 2
+        continue
+    fi
+    guest=$1
+    shift
     [ -f "$guest" ] || { echo "deterministic.sh: $guest not built; skipping" >&2; exit 77; }
     name=$(basename "$guest" .elf)
     for run in 1 2; do
-        "$bin" run --deterministic --enable-vmware-backdoor --guestinfo=preset=fromhost \
+        "$bin" run --deterministic --enable-vmware-backdoor --guestinfo=preset=fromhost $opts \
             --trace="$tmp/$name.$run.jsonl" "$guest" >"$tmp/$name.$run.out" 2>"$tmp/$name.$run.err"
         echo $? >"$tmp/$name.$run.status"
     done
