@@ -4,8 +4,10 @@
  *
  * Input: bytes 0-127 the sixteen GPRs, byte 128 flags (bit 0: load the
  * image's IDT whose handlers step over the faulting byte; bit 1: start at
- * CPL3-like RFLAGS.IOPL 3; bit 2: the backdoor knob; bit 3: kvm-7.0), the
- * rest the code at 1 MiB.
+ * CPL3-like RFLAGS.IOPL 3; bit 2: the backdoor knob; bit 3: kvm-7.0; bit
+ * 4: two vCPUs, the BSP first sending INIT and SIPI to the other, which
+ * runs the same bytes in real mode from 0x10000), the rest the code at
+ * 1 MiB.
  *
  * Invariants, each an abort: the run ends, with a status DESIGN.md lists
  * (never 70), having done no more work than --max-insns allows. ASan/UBSan
@@ -22,6 +24,7 @@
 #define IDT 0x101000ull
 #define HANDLERS 0x102000ull
 #define MAX_INSNS 4000
+#define AP_CODE 0x10000ull /* SIPI vector 0x10 */
 
 static void put(struct svmsim_vm *vm, uint64_t gpa, const void *p, size_t n)
 {
@@ -68,12 +71,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.enable_vmware_backdoor = flags & 4;
     cfg.semantics = (flags & 8) ? SVMSIM_SEMANTICS_KVM_7_0 : SVMSIM_SEMANTICS_KVM_7_1;
     cfg.console_write = discard;
+    cfg.vcpus = (flags & 16) ? 2 : 1;
     char err[160];
     struct svmsim_vm *vm = svmsim_create(&cfg, err, sizeof err);
     if (!vm)
         abort();
     size_t code_len = size - 129 < CODE_MAX ? size - 129 : CODE_MAX;
-    uint8_t code[CODE_MAX + 7];
+    uint8_t code[CODE_MAX + 32];
     size_t pre = 0;
     if (flags & 1) {
         load_idt_tables(vm);
@@ -85,6 +89,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t base = IDT;
         put(vm, 0x103000, &limit, 2);
         put(vm, 0x103002, &base, 8);
+    }
+    if (flags & 16) {
+        /* mov eax, 0xfee00300; ICR = INIT, then SIPI 0x10, to all but self */
+        static const uint8_t start_ap[] = { 0xb8, 0x00, 0x03, 0xe0, 0xfe,
+                                            0xc7, 0x00, 0x00, 0x45, 0x0c, 0x00,
+                                            0xc7, 0x00, 0x10, 0x46, 0x0c, 0x00 };
+        memcpy(code + pre, start_ap, sizeof(start_ap));
+        pre += sizeof(start_ap);
+        put(vm, AP_CODE, data + 129, code_len);
     }
     if (pre + code_len > sizeof(code))
         code_len = sizeof(code) - pre;
