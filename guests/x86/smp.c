@@ -8,8 +8,10 @@
  * APIC by physical ID, the three shorthands, logical flat destinations,
  * NMI; each AP's own APIC timer waking its HLT; a store by one processor
  * into code another has run, seen by that one after a serializing
- * instruction; INIT and SIPI to one AP again, which restarts it. The
- * number of processors is fw_cfg's NB_CPUS.
+ * instruction; INIT and SIPI to one AP again, which restarts it with
+ * its MSRs as they were (INIT keeps them); last, INIT to the BSP while its
+ * L2 halts under L1's INIT intercept: #VMEXIT(INIT). The number of
+ * processors is fw_cfg's NB_CPUS.
  *
  * Built again with SMP_HALT (guests/CMakeLists.txt): once the APs are up
  * and halted with interrupts on, the BSP does cli; hlt. Nothing can wake
@@ -31,6 +33,8 @@
 #define FW_CFG_DATA 0x511
 #define FW_CFG_NB_CPUS 0x05
 
+#define STAR_MARK   0x0013000800000000ull /* each AP's STAR once it ran */
+
 #define ICR_INIT    (5u << 8)
 #define ICR_SIPI    (6u << 8)
 #define ICR_LOGICAL (1u << 11)
@@ -47,6 +51,7 @@ struct cpu_info {
     uint32_t cpuid_id;     /* CPUID 1 EBX[31:24]: the initial APIC ID */
     uint64_t apic_base;    /* IA32_APIC_BASE */
     unsigned starts;       /* times it came up through the trampoline */
+    uint64_t star_at_start; /* STAR as it found it on its last start */
     unsigned pings;        /* VEC_PING taken */
     unsigned nmis;
     unsigned timers;
@@ -163,6 +168,8 @@ void ap_main(void)
         info[id].cpuid_id = cpuid(1).b >> 24;
         info[id].apic_base = rdmsr(0x1b);
         info[id].starts++;
+        info[id].star_at_start = rdmsr(0xc0000081);
+        wrmsr(0xc0000081, STAR_MARK);
     }
     __atomic_add_fetch(&online, 1, __ATOMIC_SEQ_CST);
     for (;;)
@@ -236,7 +243,9 @@ static void start_aps(void)
         ids &= info[i].apic_id == i && info[i].cpuid_id == i && info[i].starts == 1;
         bsp_bits &= !(info[i].apic_base & APIC_BASE_BSP);
     }
-    report(ids, "each AP runs with APIC ID = its CPUID initial APIC ID, once");
+    for (unsigned i = 1; i < ncpus; i++)
+        ids &= info[i].star_at_start == 0;
+    report(ids, "each AP runs with APIC ID = its CPUID initial APIC ID, once, STAR 0");
     report(bsp_bits && (rdmsr(0x1b) & APIC_BASE_BSP) && my_id() == 0,
            "IA32_APIC_BASE.BSP set on the BSP (APIC ID 0) only");
 }
@@ -379,9 +388,54 @@ static void test_init_again(void)
     icr_send(ICR_SIPI | (TRAMP >> 12), id);
     bool back = wait_for(&online, was + 1);
     report(back && info[id].starts == 2, "INIT and SIPI to AP %u start it again", id);
+    report(info[id].star_at_start == STAR_MARK,
+           "STAR, which INIT leaves alone, is what AP %u wrote before (0x%lx)", id,
+           (unsigned long)info[id].star_at_start);
     unsigned p = info[id].pings;
     icr_send(APIC_ICR_ASSERT | VEC_PING, id);
     report(wait_for(&info[id].pings, p + 1), "AP %u takes IPIs after its restart", id);
+}
+
+/* L1 intercepts INIT while its L2 waits in HLT: INIT from another
+ * processor is #VMEXIT(INIT), and stays pending (GIF is clear after the
+ * exit, and this test sets it no more: it comes last). */
+static volatile bool l2_entered;
+
+static void l2_halt(void)
+{
+    l2_entered = true;
+    asm volatile("cli; hlt; hlt" ::: "memory");
+}
+
+static void init_the_bsp(void)
+{
+    for (unsigned long i = 0; i < WAIT_LOOPS && !l2_entered; i++)
+        ;
+    apic_spin(20000); /* L2 is in its HLT by now */
+    icr_send(ICR_INIT | APIC_ICR_ASSERT, 0);
+}
+
+static void test_nested_init(void)
+{
+    if (!(cpuid(0x80000001).c & (1u << 2))) {
+        report_skip("no SVM: INIT intercept");
+        return;
+    }
+    if (booted_via_pvh) {
+        /* Seen with QEMU 7.2: the BSP never gets back to L1 from this
+         * VMRUN, whether L2 halts or spins. */
+        report_skip("#VMEXIT(INIT): QEMU TCG does not return to L1 from this VMRUN");
+        return;
+    }
+    svm_setup();
+    vmcb_ident_guest(vmcb, l2_halt);
+    vmcb_intercept(vmcb, SVM_EXIT_INIT);
+    info[1].mailbox = init_the_bsp; /* AP 1 waits for L2, then INIT */
+    icr_send(APIC_ICR_ASSERT | VEC_CALL, 1);
+    uint64_t code = svm_vmrun();
+    report(code == SVM_EXIT_INIT && l2_entered,
+           "INIT from AP 1 while L2 halts under L1's INIT intercept: #VMEXIT(INIT) (0x%lx)",
+           (unsigned long)code);
 }
 
 int main(void)
@@ -411,5 +465,6 @@ int main(void)
     run_test("timers", test_timers);
     run_test("cross-modifying", test_cross_modifying);
     run_test("init-again", test_init_again);
+    run_test("nested-init", test_nested_init);
     return report_summary();
 }

@@ -139,8 +139,12 @@ int l0_end(struct l0 *l0, enum svmsim_end_reason reason, int status, const char 
     char what[192];
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    snprintf(end->message, sizeof(end->message), "%s at RIP 0x%llx (L%d)", what,
-             (unsigned long long)end->rip, end->level);
+    if (l0->vm && l0->vm->n > 1)
+        snprintf(end->message, sizeof(end->message), "%s at RIP 0x%llx (L%d, vCPU %u)", what,
+                 (unsigned long long)end->rip, end->level, l0->vcpu_id);
+    else
+        snprintf(end->message, sizeof(end->message), "%s at RIP 0x%llx (L%d)", what,
+                 (unsigned long long)end->rip, end->level);
     return 0;
 }
 
@@ -340,13 +344,22 @@ void l0_fini(struct l0 *l0)
     l0->msrpm = NULL;
 }
 
-/* Fills the parts of the trace record known before the handler runs. */
+void l0_trace_flush(struct l0 *l0)
+{
+    if (!l0->rec_pending)
+        return;
+    l0->rec_pending = false;
+    l0->rec.seq = l0->vm ? l0->vm->trace_seq++ : l0->own_trace_seq++;
+    l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
+}
+
+/* Fills the parts of the trace record known before the handler runs (the
+ * number is given when it is written, so records come in order). */
 static void trace_begin(struct l0 *l0)
 {
     struct svmsim_trace_record *r = &l0->rec;
     const struct vmcb_control_area *c = &l0->vmcb->control;
     memset(r, 0, sizeof(*r));
-    r->seq = l0->vm ? l0->vm->trace_seq++ : l0->own_trace_seq++;
     r->vcpu = (uint16_t)l0->vcpu_id;
     r->vcpus = (uint16_t)(l0->vm ? l0->vm->n : 1);
     r->insns = l0->cpu->insns;
@@ -464,8 +477,7 @@ enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice)
     l0->end = end;
     struct cpu *cpu = l0->cpu;
     uint64_t slice_end = slice ? cpu_work(cpu) + slice : 0;
-    bool record = false; /* an exit's trace record waits for the entry's decisions */
-    bool entered = false;
+    bool entered = false, waiting = false;
     enum l0_ran ran = L0_RAN_ENDED;
     for (;;) {
         /* An exception the host queued between runs (svmsim_queue_exception). */
@@ -475,14 +487,13 @@ enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice)
                 break;
         }
         int entering = l0_prepare_entry(l0);
-        if (record) {
-            l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
-            record = false;
-        }
         if (entering == L0_ENTRY_WAIT) {
+            /* The exit's record waits on for what wakes the vCPU. */
             ran = entered ? L0_RAN_YIELDED : L0_RAN_IDLE;
+            waiting = true;
             break;
         }
+        l0_trace_flush(l0);
         if (!entering)
             break;
         uint64_t budget = UINT64_MAX, used = cpu_work(cpu);
@@ -524,13 +535,14 @@ enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice)
         if (l0->tracing)
             trace_begin(l0);
         int resume = handle_exit(l0);
+        l0->rec_pending = l0->tracing;
         if (!exit_done(l0, resume)) {
-            if (l0->tracing)
-                l0->cfg.trace(l0->cfg.trace_opaque, &l0->rec);
+            l0_trace_flush(l0);
             break;
         }
-        record = l0->tracing;
     }
+    if (!waiting)
+        l0_trace_flush(l0);
     l0_sync(l0);
     return ran;
 }

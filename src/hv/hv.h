@@ -104,6 +104,7 @@ struct l0_vm {
     struct l0 *vcpus;          /* n of them; vcpus[0] is the BSP */
     unsigned n;
     unsigned cur;              /* the vCPU whose turn it is */
+    uint64_t turn_left;        /* what a run that ended left of cur's turn */
     uint64_t clock;            /* the latest host TSC a vCPU has shown */
     uint64_t max_insns;        /* the run's bound on all vCPUs' work; 0: none */
     uint64_t trace_seq;        /* trace records, numbered across vCPUs */
@@ -170,6 +171,7 @@ struct l0 {
     struct svmsim_end *end;
     uint64_t max_insns;        /* 0 = unlimited */
     uint64_t own_trace_seq;    /* trace numbering without a VM */
+    bool rec_pending;          /* rec waits for the next entry's decisions */
     struct svmsim_trace_record rec; /* the record of the exit being handled */
     char dump[4096];           /* rec.vmcb_dump's text */
     bool tracing;
@@ -193,6 +195,9 @@ enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice);
 /* Ends the run at the instruction limit (the last events named if the
  * guest was in a fault loop). */
 void l0_end_budget(struct l0 *l0);
+/* Writes the last exit's trace record if it still waits for the entry's
+ * decisions (a waiting vCPU's, when the run ends). */
+void l0_trace_flush(struct l0 *l0);
 /* Ends the run of a waiting vCPU that nothing can wake (status 2). */
 int l0_end_waiting(struct l0 *l0, unsigned vcpus);
 

@@ -106,13 +106,15 @@ static void inject(struct l0 *l0, uint32_t type, unsigned vector)
  * (it stays pending, as in KVM). SMM is not modelled: an SMI the guest
  * itself would take is dropped, as a firmware SMM handler that changes
  * nothing and resumes would leave it. */
-static int smi_step(struct l0 *l0)
+static int smi_step(struct l0 *l0, bool *want_exit)
 {
     if (!l0->lapic.smi_pending || !l0->gif)
         return 1;
     if (nested_intercepts(l0, SVM_EXIT_SMI)) {
-        if (event_inj_busy(l0))
+        if (event_inj_busy(l0)) {
+            *want_exit = true;
             return 1;
+        }
         l0_trace_append(l0, "; SMI: #VMEXIT(SMI) to L1");
         return nested_svm_simple_vmexit(l0, SVM_EXIT_SMI);
     }
@@ -187,10 +189,14 @@ static bool events_pending(const struct l0 *l0)
 }
 
 /* Whether the halted vCPU has something to wake it (KVM's
- * kvm_vcpu_has_events): an NMI it can take, an interrupt its flags let in
- * (or that becomes L1's #VMEXIT), or the virtual interrupt L1 gave L2. */
+ * kvm_vcpu_has_events): an SMI that becomes L1's #VMEXIT, an NMI it can
+ * take, an interrupt its flags let in (or that becomes L1's #VMEXIT), or
+ * the virtual interrupt L1 gave L2. (INIT is taken before: it resets the
+ * vCPU, or becomes L1's #VMEXIT, which ends L2's HLT.) */
 static bool wakes(const struct l0 *l0)
 {
+    if (l0->lapic.smi_pending && l0->gif && nested_intercepts(l0, SVM_EXIT_SMI))
+        return true;
     if (l0->lapic.nmi_pending && l0->gif &&
         (!l0->nmi_masked || nested_intercepts(l0, SVM_EXIT_NMI)))
         return true;
@@ -208,7 +214,7 @@ static bool wakes(const struct l0 *l0)
  * resets the vCPU to wait for SIPI (the BSP runs on at the reset vector),
  * and a SIPI starts a vCPU that waits for one. Returns 1, or 0 when the
  * run ended. */
-static int init_sipi_step(struct l0 *l0)
+static int init_sipi_step(struct l0 *l0, bool *want_exit)
 {
     struct lapic *a = &l0->lapic;
     if (!l0->gif) {
@@ -217,8 +223,10 @@ static int init_sipi_step(struct l0 *l0)
     }
     if (a->init_pending) {
         if (nested_intercepts(l0, SVM_EXIT_INIT)) {
-            if (event_inj_busy(l0))
+            if (event_inj_busy(l0)) {
+                *want_exit = true;
                 return 1;
+            }
             l0_trace_append(l0, "; INIT: #VMEXIT(INIT) to L1");
             return nested_svm_simple_vmexit(l0, SVM_EXIT_INIT);
         }
@@ -258,10 +266,11 @@ int l0_end_waiting(struct l0 *l0, unsigned vcpus)
 int l0_prepare_entry(struct l0 *l0)
 {
     struct cpu *cpu = l0->cpu;
+    bool want_exit = false; /* the CPU must come back as soon as it can */
     l0->entry_budget = 0;
     if (lapic_init_sipi_pending(&l0->lapic)) {
         l0_sync(l0);
-        if (!init_sipi_step(l0))
+        if (!init_sipi_step(l0, &want_exit))
             return 0;
     }
     if (l0->mp_state == L0_MP_WAIT_SIPI)
@@ -288,14 +297,14 @@ int l0_prepare_entry(struct l0 *l0)
         lapic_timer_poll(l0);
     cpu->intr_line = false; /* L0 looks now (the timer's expiry raised it too) */
     if (events_pending(l0)) {
-        bool want_exit = false;
         l0_sync(l0);
         l0_irq_window_close(l0);
-        if (!smi_step(l0) || !nmi_step(l0, &want_exit) || !irq_step(l0, &want_exit))
+        if (!smi_step(l0, &want_exit) || !nmi_step(l0, &want_exit) ||
+            !irq_step(l0, &want_exit))
             return 0;
-        if (want_exit)
-            cpu_kick(cpu); /* back at the first boundary that lets it in */
     }
+    if (want_exit)
+        cpu_kick(cpu); /* back at the first boundary that lets it in */
     /* L1's CR8 is the APIC's TPR (CR8 writes exit to cr8_write_interception). */
     if (!is_guest_mode(l0)) {
         struct vmcb_control_area *c = &l0->vmcb01->control;

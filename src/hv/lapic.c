@@ -101,7 +101,10 @@ void lapic_reset(struct lapic *a, uint32_t id, bool bsp)
 
 void lapic_init_reset(struct lapic *a)
 {
+    uint32_t id = get(a, APIC_ID); /* software's xAPIC ID survives INIT (KVM) */
     regs_reset(a);
+    if (!x2apic_mode(a))
+        *reg(a, APIC_ID) = id;
 }
 
 uint64_t lapic_get_base(const struct lapic *a)
@@ -240,7 +243,8 @@ static void accept(struct l0 *l0, uint32_t icr)
 
 /* The ICR's IPI to the APICs it names: itself, all, all but itself (the
  * shorthand), or those its destination matches; lowest priority to the
- * first of them (the lowest APIC ID: arbitration by TPR is not modelled). */
+ * first of them that is software-enabled (the lowest APIC ID: arbitration
+ * by TPR is not modelled). */
 static void send_ipi(struct l0 *l0, uint32_t low, uint32_t dest)
 {
     unsigned shorthand = (low >> 18) & 3, n = l0->vm ? l0->vm->n : 1;
@@ -255,7 +259,9 @@ static void send_ipi(struct l0 *l0, uint32_t low, uint32_t dest)
         case 3: match = !self; break;
         default: match = dest_matches(&to->lapic, dest, logical, from_x2); break;
         }
-        if (!match)
+        /* A hardware-disabled APIC takes no IPI (KVM's kvm_apic_present);
+         * lowest priority goes to an APIC that takes it. */
+        if (!match || !(to->lapic.base & LAPIC_BASE_EN) || (lowest && !sw_enabled(&to->lapic)))
             continue;
         accept(to, low);
         if (lowest)

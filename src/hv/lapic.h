@@ -56,7 +56,7 @@ struct l0;
 
 void lapic_reset(struct lapic *a, uint32_t id, bool bsp);
 /* INIT: the registers as at reset, but IA32_APIC_BASE (and so the mode)
- * and the ID stay; INIT and SIPI still pending stay pending. */
+ * and the ID register stay; INIT and SIPI still pending stay pending. */
 void lapic_init_reset(struct lapic *a);
 static inline bool lapic_init_sipi_pending(const struct lapic *a)
 {

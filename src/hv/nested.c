@@ -384,6 +384,7 @@ int nested_svm_vmexit(struct l0 *l0)
                       (unsigned long long)gpa);
     }
 
+    l0->halted = false; /* an L2 waiting in HLT that L0 emulated: L1 runs on */
     struct vmcb_save_area *s12 = &vmcb12->save;
     const struct vmcb_save_area *s02 = &v02->save;
     s12->es = s02->es;

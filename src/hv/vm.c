@@ -33,10 +33,11 @@ int l0_vm_init(struct l0_vm *vm, struct l0 *l0s, struct cpu *cpus, unsigned n,
         l0->vm = vm;
         l0->vcpu_id = i;
         l0->max_insns = 0; /* the VM's bound, given at each turn */
-        if (i) {
+        if (i) { /* an AP after RESET: the INIT state, waiting for SIPI */
             cpu_share_memory(&cpus[i], &cpus[0]);
             lapic_reset(&l0->lapic, i, false);
-            l0->mp_state = L0_MP_WAIT_SIPI;
+            l0->vmcb01->save.g_pat = 0x0007040600070406ull;
+            l0_vcpu_init(l0);
         }
     }
     return 0;
@@ -75,12 +76,15 @@ static uint64_t first_useful_timer(const struct l0_vm *vm)
     return first;
 }
 
-/* One turn of vCPU i. The bound on the run's work is the VM's: what is
- * left of it caps the turn. */
+/* One turn of vCPU i: the rest of the turn a run that ended left it, or
+ * a new one. The bound on the run's work is the VM's: what is left of it
+ * caps the turn. */
 static enum l0_ran turn(struct l0_vm *vm, unsigned i, struct svmsim_end *end)
 {
     struct l0 *l0 = &vm->vcpus[i];
     struct cpu *cpu = l0->cpu;
+    if (vm->cur != i)
+        vm->turn_left = 0;
     vm->cur = i;
     uint64_t now = cpu_host_tsc(cpu);
     if (vm->clock > now)
@@ -96,7 +100,15 @@ static enum l0_ran turn(struct l0_vm *vm, unsigned i, struct svmsim_end *end)
         }
         l0->max_insns = cpu_work(cpu) + (vm->max_insns - done);
     }
-    enum l0_ran ran = l0_run(l0, end, vm->n > 1 ? L0_VM_SLICE : 0);
+    uint64_t slice = vm->n == 1 ? 0 : vm->turn_left ? vm->turn_left : L0_VM_SLICE;
+    uint64_t before = cpu_work(cpu);
+    enum l0_ran ran = l0_run(l0, end, slice);
+    uint64_t done = cpu_work(cpu) - before;
+    vm->turn_left = 0;
+    if (ran == L0_RAN_ENDED && slice > done)
+        vm->turn_left = slice - done; /* a run after this one goes on here */
+    else if (ran == L0_RAN_ENDED)
+        vm->cur = (i + 1) % vm->n;
     now = cpu_host_tsc(cpu);
     if (now > vm->clock)
         vm->clock = now;
@@ -115,18 +127,16 @@ static void counters(const struct l0_vm *vm, uint64_t c[3])
     }
 }
 
-/* Rounds until the run ends: every vCPU has its turn, from vCPU 0 on. */
+/* Turns until the run ends, from where the last run left off. */
 static void rounds(struct l0_vm *vm, struct svmsim_end *end)
 {
-    for (;;) {
-        bool ran = false;
-        for (unsigned i = 0; i < vm->n; i++) {
-            enum l0_ran r = turn(vm, i, end);
-            if (r == L0_RAN_ENDED)
-                return;
-            ran |= r == L0_RAN_YIELDED;
-        }
-        if (ran)
+    unsigned idle = 0; /* turns in a row in which the vCPU only waited */
+    for (unsigned i = vm->cur;; i = (i + 1) % vm->n) {
+        enum l0_ran r = turn(vm, i, end);
+        if (r == L0_RAN_ENDED)
+            return;
+        idle = r == L0_RAN_IDLE ? idle + 1 : 0;
+        if (idle < vm->n)
             continue;
         /* Every vCPU waits: time passes to the first timer that may wake
          * one; if there is none, nothing ever will. */
@@ -138,6 +148,7 @@ static void rounds(struct l0_vm *vm, struct svmsim_end *end)
         }
         if (due > vm->clock)
             vm->clock = due;
+        idle = 0;
     }
 }
 
@@ -146,6 +157,8 @@ int l0_vm_run(struct l0_vm *vm, struct svmsim_end *end)
     uint64_t before[3], after[3];
     counters(vm, before);
     rounds(vm, end);
+    for (unsigned i = 0; i < vm->n; i++)
+        l0_trace_flush(&vm->vcpus[i]); /* the records of vCPUs that wait */
     counters(vm, after);
     end->insns = after[0] - before[0];
     end->rep_elements = after[1] - before[1];
@@ -185,11 +198,10 @@ void l0_vcpu_init(struct l0 *l0)
      * CR0 60000010h (CD, NW, ET), CR2-CR4 and EFER 0 (L0 keeps SVME on
      * in the VMCB), RFLAGS 2, DR6/DR7 at reset, DR0-3 0, the GPRs 0 but
      * EDX, which holds the processor's signature. PAT and the other MSRs
-     * keep their values. */
+     * in the save area (STAR, LSTAR, SYSENTER_*, KernelGSBase...) keep
+     * their values. */
+    v->control.int_state = 0;
     struct vmcb_save_area *sa = &v->save;
-    uint64_t pat = sa->g_pat;
-    memset(sa, 0, sizeof(*sa));
-    sa->g_pat = pat;
     seg_init(&sa->cs, 0xf000, 0xffff0000ull, 0x9b);
     seg_init(&sa->ss, 0, 0, 0x93);
     seg_init(&sa->ds, 0, 0, 0x93);
@@ -200,7 +212,10 @@ void l0_vcpu_init(struct l0 *l0)
     seg_init(&sa->idtr, 0, 0, 0);
     seg_init(&sa->ldtr, 0, 0, 0x82);
     seg_init(&sa->tr, 0, 0, 0x83);
+    sa->cpl = 0;
     sa->cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
+    sa->cr2 = sa->cr3 = sa->cr4 = 0;
+    sa->rsp = sa->rax = 0;
     sa->efer = X86_EFER_SVME;
     sa->rflags = X86_RFLAGS_FIXED;
     sa->rip = 0xfff0;

@@ -493,3 +493,54 @@ Test(machine, the_test_device_is_there_only_with_its_knob)
     cr_expect_eq(port, 0x12345678u, "--testdev: port 0xe0 reads back");
     cr_expect_eq(iomem, 0, "--testdev: I/O memory starts zeroed");
 }
+
+/* Two vCPUs: the BSP sends INIT and SIPI (vector 0x10) to the other, then
+ * counts in a qword at 2 MiB; the AP counts in a word at 0x8000 in real
+ * mode. Run for total units, in runs of step units each. */
+static void smp_counts(uint64_t total, uint64_t step, uint64_t *bsp, uint16_t *ap)
+{
+    struct console con = { 0 };
+    struct svmsim_config cfg;
+    svmsim_config_default(&cfg);
+    cfg.console_write = console_write;
+    cfg.console_opaque = &con;
+    cfg.vcpus = 2;
+    cfg.deterministic = true;
+    char err[128];
+    struct svmsim_vm *vm = svmsim_create(&cfg, err, sizeof err);
+    cr_assert_not_null(vm, "svmsim_create: %s", err);
+    /* mov eax, 0xfee00300; mov dword [rax], 0xc4500 (INIT, all but self);
+     * mov dword [rax], 0xc4610 (SIPI 0x10); l: inc qword [0x200000]; jmp l */
+    const uint8_t bsp_code[] = { 0xb8, 0x00, 0x03, 0xe0, 0xfe, 0xc7, 0x00, 0x00, 0x45, 0x0c, 0x00,
+                                 0xc7, 0x00, 0x10, 0x46, 0x0c, 0x00, 0x48, 0xff, 0x04, 0x25,
+                                 0x00, 0x00, 0x20, 0x00, 0xeb, 0xf6 };
+    /* (real mode, at 1000:0000) l: inc word [0x8000]; jmp l */
+    const uint8_t ap_code[] = { 0xff, 0x06, 0x00, 0x80, 0xeb, 0xfa };
+    load_code(vm, bsp_code, sizeof bsp_code);
+    cr_assert_eq(svmsim_write_phys(vm, 0x10000, ap_code, sizeof ap_code), 0);
+    struct svmsim_end end;
+    for (uint64_t done = 0; done < total; done += step) {
+        svmsim_set_max_insns(vm, step);
+        cr_assert_eq(svmsim_run(vm, &end), SVMSIM_STATUS_MAX_INSNS, "%s", end.message);
+    }
+    cr_assert_eq(svmsim_read_phys(vm, 0x200000, bsp, 8), 0);
+    cr_assert_eq(svmsim_read_phys(vm, 0x8000, ap, 2), 0);
+    svmsim_destroy(vm);
+}
+
+Test(machine, two_vcpus_run_the_same_however_the_runs_split_the_work)
+{
+    uint64_t bsp1, bsp2, bsp3;
+    uint16_t ap1, ap2, ap3;
+    smp_counts(100000, 100000, &bsp1, &ap1);
+    smp_counts(100000, 1000, &bsp2, &ap2);
+    smp_counts(100000, 8, &bsp3, &ap3);
+    cr_expect_gt(ap1, 10000, "the AP ran in real mode after SIPI: %u", ap1);
+    cr_expect_gt(bsp1, 10000, "the BSP ran: %llu", (unsigned long long)bsp1);
+    cr_expect_eq(bsp1, bsp2, "one run %llu, runs of 1000 %llu", (unsigned long long)bsp1,
+                 (unsigned long long)bsp2);
+    cr_expect_eq(ap1, ap2, "one run %u, runs of 1000 %u", ap1, ap2);
+    cr_expect_eq(bsp1, bsp3, "one run %llu, runs of 8 %llu", (unsigned long long)bsp1,
+                 (unsigned long long)bsp3);
+    cr_expect_eq(ap1, ap3, "one run %u, runs of 8 %u", ap1, ap3);
+}
