@@ -294,6 +294,7 @@ struct cpu {
     bool slow;           /* TF or interrupt shadow: take the careful path */
     struct tlb_entry tlb[TLB_SIZE];
     bool tlb_large;      /* the TLB holds pieces of a 2 MiB/4 MiB/1 GiB page */
+    bool tlb_writable;   /* some entry may allow writes (since the last flush) */
 
     struct seg seg[SEG_COUNT];
     struct seg ldtr, tr;

@@ -325,8 +325,10 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
             e->tag_x = tag;
         } else {
             e->tag_r = tag;
-            if (w.writable && w.dirty && !cpu->mem->code[ppage >> GMEM_PAGE_SHIFT])
+            if (w.writable && w.dirty && !cpu->mem->code[ppage >> GMEM_PAGE_SHIFT]) {
                 e->tag_w = tag;
+                cpu->tlb_writable = true;
+            }
         }
     }
     return 0;
@@ -335,6 +337,7 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
 void tlb_flush_all(struct cpu *cpu)
 {
     cpu->tlb_large = false;
+    cpu->tlb_writable = false;
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         cpu->tlb[i].tag_r = TLB_INVALID;
         cpu->tlb[i].tag_w = TLB_INVALID;
@@ -412,7 +415,7 @@ void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len)
         uint64_t ppage = pa & ~0xfffull;
         struct cpu *c = cpu;
         do {
-            for (unsigned i = 0; i < TLB_SIZE; i++)
+            for (unsigned i = 0; c->tlb_writable && i < TLB_SIZE; i++)
                 if (c->tlb[i].pa == ppage)
                     c->tlb[i].tag_w = TLB_INVALID;
             c = c->sibling;
