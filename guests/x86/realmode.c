@@ -4,8 +4,10 @@
  * protected mode, CR0.PE cleared and a 32-bit far jump to CS=0 at an EIP
  * above 64 KiB ("big real mode": CS and DS keep their cached 4 GiB limits),
  * then PE, PAE, LME and PG set again and a far jump back to 64-bit code
- * (APM vol. 2 §1.2, §14.4-14.7). Interrupts are off throughout and nothing
- * may fault below long mode: the IDT holds 64-bit gates only.
+ * (APM vol. 2 §1.2, §14.4-14.7). Interrupts are off throughout. In legacy
+ * protected mode a legacy IDT of 32-bit interrupt gates takes an INT 0x41
+ * and a #GP with its error code (§8.7); elsewhere below long mode nothing
+ * may fault, and the 64-bit IDT is loaded again in 64-bit mode.
  */
 #include "libguest.h"
 
@@ -32,10 +34,20 @@ struct rm_results {
     uint32_t ax_real;     /* 0x1c: EAX after a 16-bit MOV in real mode */
     uint32_t efer_compat; /* 0x20: EFER low half once PG is set again */
     uint32_t cs64;        /* 0x24: CS back in 64-bit mode */
+    uint32_t legacy_ints; /* 0x28: handlers run through the legacy IDT */
+    uint32_t gp_error;    /* 0x2c: the #GP's error code they saw */
 };
 
 struct rm_results rm_out __attribute__((aligned(8)));
 uint64_t rm_saved_rsp;
+struct descriptor_table_ptr rm_saved_idtr;
+/* The legacy IDT stage 2 uses: 32-bit interrupt gates for #GP and 0x41. */
+#define RM_VEC_INT 0x41
+static uint64_t rm_legacy_idt[RM_VEC_INT + 1] __attribute__((aligned(8)));
+struct __attribute__((packed)) {
+    uint16_t limit;
+    uint32_t base;
+} rm_legacy_idtr;
 
 /* Each stage appends its number: trail = trail << 4 | n. */
 #define RM_TRAIL_DONE 0x1234567u
@@ -68,7 +80,8 @@ asm(".text\n"
     "movl %cr4, %eax\n\t"
     "andl $~0x20, %eax\n\t"          /* PAE off */
     "movl %eax, %cr4\n\t"
-    /* 2: legacy 32-bit protected mode, paging off */
+    /* 2: legacy 32-bit protected mode, paging off; events through a
+     * legacy IDT: INT 0x41, and a #GP with its error code */
     "rdmsr\n\t"
     "movl %eax, rm_out+0x04\n\t"
     "movl %cr0, %eax\n\t"
@@ -77,6 +90,10 @@ asm(".text\n"
     "shll $4, %eax\n\t"
     "orl $2, %eax\n\t"
     "movl %eax, rm_out\n\t"
+    "lidt rm_legacy_idtr\n\t"
+    "int $0x41\n\t"
+    "movw $0x1230, %ax\n\t"
+    "movw %ax, %fs\n\t"            /* beyond the GDT's limit: #GP(0x1230) */
     "movw $0x58, %ax\n\t"            /* RM_DS16 */
     "movw %ax, %ds\n\t"
     "movw %ax, %es\n\t"
@@ -154,6 +171,7 @@ asm(".text\n"
     ".code64\n"
     "rm_lm64:\n\t"
     "movq rm_saved_rsp(%rip), %rsp\n\t"
+    "lidt rm_saved_idtr(%rip)\n\t"
     "movl rm_out(%rip), %eax\n\t"
     "shll $4, %eax\n\t"
     "orl $7, %eax\n\t"
@@ -163,6 +181,15 @@ asm(".text\n"
     "movl %eax, rm_out+0x24(%rip)\n\t"
     "popfq\n\t"
     "ret\n"
+    /* the legacy IDT's handlers (32-bit interrupt gates) */
+    ".code32\n"
+    "rm_gp32:\n\t"
+    "popl rm_out+0x2c\n\t"         /* the error code */
+    "addl $2, (%esp)\n\t"          /* past the faulting movw %ax, %fs */
+    "rm_int41:\n\t"
+    "incl rm_out+0x28\n\t"
+    "iret\n"
+    ".code64\n"
     ".section .rodata\n"
     ".balign 8\n"
     "rm_far_compat:\n\t"
@@ -170,13 +197,25 @@ asm(".text\n"
     ".word 0x30\n"                   /* KERNEL_CS32 */
     ".text\n");
 void rm_roundtrip(void);
+void rm_gp32(void);
+void rm_int41(void);
+
+/* A 32-bit interrupt gate (type E, DPL 0, present) to KERNEL_CS32:handler. */
+static uint64_t gate32(void (*handler)(void))
+{
+    uint64_t off = (uint64_t)(uintptr_t)handler;
+    return (off & 0xffff) | ((uint64_t)KERNEL_CS32 << 16) | (0x8eull << 40) |
+           ((off >> 16) & 0xffff) << 48;
+}
 
 _Static_assert(KERNEL_CS == 0x08 && KERNEL_DS == 0x10 && KERNEL_CS32 == 0x30,
                "selectors hard-coded in the asm above");
 _Static_assert(RM_CS16 == 0x50 && RM_DS16 == 0x58 && RM_CS16 >= GDT_FREE_SEL &&
                    (RM_DS16 >> 3) < GDT_ENTRIES,
                "16-bit selectors hard-coded in the asm above, in the free GDT slots");
-_Static_assert(__builtin_offsetof(struct rm_results, cs64) == 0x24, "offsets used in the asm");
+_Static_assert(__builtin_offsetof(struct rm_results, cs64) == 0x24 &&
+                   __builtin_offsetof(struct rm_results, gp_error) == 0x2c,
+               "offsets used in the asm");
 
 static void test_roundtrip(void)
 {
@@ -186,6 +225,11 @@ static void test_roundtrip(void)
     volatile uint64_t canary = 0xc0ffee;
 
     memset(r, 0, sizeof(*r));
+    sidt(&rm_saved_idtr);
+    rm_legacy_idt[X86_VEC_GP] = gate32(rm_gp32);
+    rm_legacy_idt[RM_VEC_INT] = gate32(rm_int41);
+    rm_legacy_idtr.limit = sizeof(rm_legacy_idt) - 1;
+    rm_legacy_idtr.base = (uint32_t)(uintptr_t)rm_legacy_idt;
     gdt_set(RM_CS16 >> 3, DESC_CODE16);
     gdt_set(RM_DS16 >> 3, DESC_DATA16);
     exc_clear();
@@ -202,6 +246,9 @@ static void test_roundtrip(void)
                (r->cr0_legacy & X86_CR0_PE),
            "legacy protected mode: EFER.LME/LMA clear, CR0.PG clear, PE set (EFER %#x, CR0 %#x)",
            r->efer_legacy, r->cr0_legacy);
+    report(r->legacy_ints == 2 && r->gp_error == 0x1230,
+           "legacy protected mode: INT 0x41 and #GP(0x1230) through 32-bit interrupt gates "
+           "(%u handled, error %#x)", r->legacy_ints, r->gp_error);
     report(!(r->cr0_real & X86_CR0_PE) && !(r->cr0_real & X86_CR0_PG),
            "CR0 read in real mode has PE and PG clear (%#x)", r->cr0_real);
     report(r->cs_real == 0, "real mode after ljmpl $0: CS = 0 (%#x)", r->cs_real);

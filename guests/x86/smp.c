@@ -1,8 +1,8 @@
 /* smp.c — guest test: several processors (run with --smp=4; QEMU -smp 4).
  * The BSP starts the others as a kernel does: INIT and SIPI broadcast to
  * all but itself, each AP from a real-mode trampoline at TRAMP (the SIPI
- * vector's page) through 32-bit protected mode to 64-bit mode on the
- * BSP's page tables (AMD APM vol. 2 §16.5 "Interprocessor Interrupts",
+ * vector's page), which takes an INT through real mode's vector table,
+ * through 32-bit protected mode to 64-bit mode on the BSP's page tables (AMD APM vol. 2 §16.5 "Interprocessor Interrupts",
  * §14.1 "Processor Initialization"; Intel SDM vol. 3 §8.4 "Multiple-
  * Processor (MP) Initialization"). Then IPIs between them: fixed to one
  * APIC by physical ID, the three shorthands, logical flat destinations,
@@ -76,19 +76,36 @@ void ap_main(void);
  * segment, the IDT, a stack of its own, and ap_main. */
 asm(".text\n"
     ".code16\n"
-    ".globl tramp_start, tramp_gdtr, tramp_end\n"
+    ".globl tramp_start, tramp_gdtr, tramp_count, tramp_end\n"
     "tramp_start:\n\t"
     "cli\n\t"
     "mov %cs, %ax\n\t"
     "mov %ax, %ds\n\t"
+    "mov %ax, %ss\n\t"
+    "mov $0x40, %ax\n\t"           /* a stack of its own in this page */
+    "lock xadd %ax, tramp_sp - tramp_start\n\t"
+    "mov %ax, %sp\n\t"
+    "lidtl tramp_ivtr - tramp_start\n\t" /* a vector table in this page */
+    "int $0x40\n\t"
     "lgdtl tramp_gdtr - tramp_start\n\t"
     "mov %cr0, %eax\n\t"
     "or $1, %eax\n\t"
     "mov %eax, %cr0\n\t"
     "ljmpl $0x30, $ap_start32\n"
+    "tramp_int40:\n\t"             /* real mode's INT 0x40 handler */
+    "lock incw tramp_count - tramp_start\n\t"
+    "iret\n"
     "tramp_gdtr:\n\t"
     ".word 0\n\t"
     ".long 0\n"
+    "tramp_count:\n\t"
+    ".word 0\n"
+    "tramp_sp:\n\t"
+    ".word 0x900\n"                 /* stacks from 0x8c0 up, 0x40 each */
+    "tramp_ivtr:\n\t"
+    ".word 0x3ff\n\t"
+    ".long 0x9400\n"                /* TRAMP + TRAMP_IVT */
+    ".globl tramp_int40\n"
     "tramp_end:\n"
     ".code32\n"
     "ap_start32:\n\t"
@@ -118,7 +135,16 @@ asm(".text\n"
     "hlt\n\t"
     "jmp 1b\n");
 
-extern const uint8_t tramp_start[], tramp_gdtr[], tramp_end[];
+extern const uint8_t tramp_start[], tramp_gdtr[], tramp_count[], tramp_int40[], tramp_end[];
+
+#define TRAMP_IVT 0x400ul /* the APs' real-mode vector table, in TRAMP's page */
+_Static_assert(TRAMP + TRAMP_IVT == 0x9400, "tramp_ivtr's base");
+
+/* How many times an AP took INT 0x40 in real mode, in the copy at TRAMP. */
+static unsigned tramp_ints(void)
+{
+    return *(volatile uint16_t *)(TRAMP + (size_t)(tramp_count - tramp_start));
+}
 
 static unsigned my_id(void)
 {
@@ -230,6 +256,9 @@ static void start_aps(void)
     size_t len = (size_t)(tramp_end - tramp_start);
     memcpy((void *)TRAMP, tramp_start, len);
     memcpy((void *)(TRAMP + (size_t)(tramp_gdtr - tramp_start)), &gdtr, 6);
+    /* INT 0x40 to TRAMP >> 4 : tramp_int40, as real mode reads it */
+    uint16_t ivt[2] = { (uint16_t)(tramp_int40 - tramp_start), (uint16_t)(TRAMP >> 4) };
+    memcpy((void *)(TRAMP + TRAMP_IVT + 0x40 * 4), ivt, sizeof ivt);
 
     icr_send(ICR_ALL_BUT_SELF | ICR_INIT | APIC_ICR_ASSERT, 0);
     icr_send(ICR_ALL_BUT_SELF | ICR_SIPI | (TRAMP >> 12), 0);
@@ -246,6 +275,9 @@ static void start_aps(void)
     for (unsigned i = 1; i < ncpus; i++)
         ids &= info[i].star_at_start == 0;
     report(ids, "each AP runs with APIC ID = its CPUID initial APIC ID, once, STAR 0");
+    report(tramp_ints() == ncpus - 1,
+           "each AP took INT 0x40 through real mode's vector table and IRET back (%u)",
+           tramp_ints());
     report(bsp_bits && (rdmsr(0x1b) & APIC_BASE_BSP) && my_id() == 0,
            "IA32_APIC_BASE.BSP set on the BSP (APIC ID 0) only");
 }

@@ -2,7 +2,9 @@
  *
  * Owns: the exception-intercept check (a hit becomes #VMEXIT 0x40+vector,
  * with EXITINTINFO naming an event whose delivery was interrupted), the
- * 64-bit IDT walk (gate checks, privilege/IST stack switch, the frame), the
+ * 64-bit IDT walk (gate checks, privilege/IST stack switch, the frame),
+ * the legacy IDT's interrupt and trap gates and real mode's vector table,
+ * the
  * double-fault rules and triple fault -> SHUTDOWN, and taking interrupts
  * at instruction boundaries (the INTR line, the VMCB's virtual interrupt).
  * Must not: decide what a hypervisor does with an exit.
@@ -37,6 +39,18 @@ static uint32_t event_int_info(const struct event *ev)
 static int read_sys_u64(struct cpu *cpu, uint64_t la, uint64_t *v)
 {
     return la_read(cpu, la, 8, false, v);
+}
+
+/* The last branch before the event is kept; the event is the last branch
+ * (APM vol. 2 §13.1.1.3). */
+static void event_branch(struct cpu *cpu, uint64_t target)
+{
+    if (cpu->dbgctl & X86_DEBUGCTL_LBR) {
+        cpu->excp_from = cpu->br_from;
+        cpu->excp_to = cpu->br_to;
+        cpu->br_from = cpu->rip;
+        cpu->br_to = target;
+    }
 }
 
 /* One attempt to enter the handler for ev through the 64-bit IDT. Returns 0,
@@ -128,14 +142,150 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
     if (type == 0xe)
         rflags &= ~X86_RFLAGS_IF;
     flags_set(cpu, rflags);
-    /* The last branch before the event is kept; the event is the last
-     * branch (APM vol. 2 §13.1.1.3). */
-    if (cpu->dbgctl & X86_DEBUGCTL_LBR) {
-        cpu->excp_from = cpu->br_from;
-        cpu->excp_to = cpu->br_to;
-        cpu->br_from = cpu->rip;
-        cpu->br_to = target;
+    event_branch(cpu, target);
+    cpu->rip = target;
+    cpu->int_shadow = false;
+    cpu_update_mode(cpu);
+    return 0;
+}
+
+/* Pushes frame[0..n-1] (frame[0] first, at the highest address) of size
+ * bytes each on the current stack; on a fault RSP is as it was. */
+static int push_frame(struct cpu *cpu, const uint64_t *frame, unsigned n, unsigned size)
+{
+    uint64_t rsp = cpu->gpr[4];
+    for (unsigned i = 0; i < n; i++)
+        if (stack_push(cpu, size, frame[i]) != 0) {
+            cpu->gpr[4] = rsp;
+            if (cpu->exc.vector == X86_VEC_GP)
+                cpu->exc.vector = X86_VEC_SS; /* beyond the stack's limit */
+            return -1;
+        }
+    return 0;
+}
+
+/* Real mode (APM vol. 2 §8.9.3): the interrupt vector table at IDTR.base,
+ * four bytes an entry (offset, segment); FLAGS, CS and IP pushed as 16-bit
+ * words (no error code), IF, TF, AC and RF cleared. */
+static int ivt_enter(struct cpu *cpu, const struct event *ev)
+{
+    uint64_t ent = (uint64_t)ev->vector * 4, v;
+    if (ent + 3 > cpu->idtr.limit)
+        return raise_gp(cpu, ev->vector * 8 + X86_ERR_IDT), -1;
+    if (la_read(cpu, cpu->idtr.base + ent, 4, false, &v) != 0)
+        return -1;
+    uint64_t rflags = flags_get(cpu);
+    const uint64_t frame[3] = { rflags & 0xffff, cpu->seg[SEG_CS].sel, ev->return_rip & 0xffff };
+    if (push_frame(cpu, frame, 3, 2) != 0)
+        return -1;
+    uint64_t target = v & 0xffff;
+    event_branch(cpu, cpu->seg[SEG_CS].base + target);
+    cpu->seg[SEG_CS].sel = (uint16_t)(v >> 16);
+    cpu->seg[SEG_CS].base = (v >> 16) << 4;
+    flags_set(cpu, rflags & ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF));
+    cpu->rip = target;
+    cpu->int_shadow = false;
+    cpu_update_mode(cpu);
+    return 0;
+}
+
+/* Legacy protected mode (APM vol. 2 §8.7): the IDT's 8-byte interrupt and
+ * trap gates, 32-bit (types E, F) or 16-bit (6, 7); a handler of higher
+ * privilege runs on the stack the TSS names for its CPL (SS:ESP pushed
+ * first). Returns 0, -1 with the nested exception in cpu->exc, or -2 for
+ * what the model does not deliver (task gates, virtual-8086 mode). */
+static int idt_enter_legacy(struct cpu *cpu, const struct event *ev)
+{
+    uint32_t idt_err = ev->vector * 8 + X86_ERR_IDT;
+    if (flags_get(cpu) & X86_RFLAGS_VM)
+        return -2;
+    if ((uint64_t)ev->vector * 8 + 7 > cpu->idtr.limit)
+        return raise_gp(cpu, idt_err), -1;
+    uint64_t lo;
+    if (read_sys_u64(cpu, cpu->idtr.base + ev->vector * 8, &lo) != 0)
+        return -1;
+    unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3;
+    if (type == 5)
+        return -2; /* a task gate: task switches are not modelled */
+    if (type != 0xe && type != 0xf && type != 6 && type != 7)
+        return raise_gp(cpu, idt_err), -1;
+    if ((ev->kind == EV_SOFT_INT || ev->kind == EV_SOFT_EXC) && dpl < cpu->cpl)
+        return raise_gp(cpu, idt_err), -1;
+    if (!(lo & (1ull << 47)))
+        return raise_exc_err(cpu, X86_VEC_NP, idt_err), -1;
+    unsigned size = type & 8 ? 4 : 2;
+    uint16_t sel = (uint16_t)(lo >> 16);
+    uint64_t target = (lo & 0xffff) | (size == 4 ? (lo >> 32) & 0xffff0000ull : 0);
+    if ((sel & ~3) == 0)
+        return raise_gp(cpu, 0), -1;
+    struct seg cs;
+    if (desc_load(cpu, sel, &cs, NULL) != STEP_OK)
+        return -1;
+    unsigned cdpl = (cs.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
+    bool is_code = (cs.attrib & VMCB_ATTR_S) && (cs.attrib & 8);
+    if (!is_code || cdpl > cpu->cpl)
+        return raise_gp(cpu, sel & ~3u), -1;
+    if (!(cs.attrib & VMCB_ATTR_P))
+        return raise_exc_err(cpu, X86_VEC_NP, sel & ~3u), -1;
+    unsigned new_cpl = cs.attrib & 4 ? cpu->cpl : cdpl; /* conforming: stays */
+
+    struct seg old_ss = cpu->seg[SEG_SS];
+    uint64_t old_rsp = cpu->gpr[4], rflags = flags_get(cpu);
+    uint8_t old_cpl = cpu->cpl;
+    uint64_t frame[6];
+    unsigned n = 0;
+    if (new_cpl < cpu->cpl) {
+        /* The inner stack from the TSS: a 32-bit TSS (types 9, B) has
+         * ESPn at 4 + 8n and SSn at 8 + 8n, a 16-bit one (1, 3) SPn at
+         * 2 + 4n and SSn at 4 + 4n. */
+        bool tss32 = (cpu->tr.attrib & 8) != 0;
+        uint64_t esp_off = tss32 ? 4 + 8 * new_cpl : 2 + 4 * new_cpl;
+        uint64_t ss_off = tss32 ? 8 + 8 * new_cpl : 4 + 4 * new_cpl;
+        uint64_t nsp, nss;
+        if (ss_off + 1 > cpu->tr.limit)
+            return raise_exc_err(cpu, X86_VEC_TS, cpu->tr.sel & ~3u), -1;
+        if (la_read(cpu, cpu->tr.base + esp_off, tss32 ? 4 : 2, false, &nsp) != 0 ||
+            la_read(cpu, cpu->tr.base + ss_off, 2, false, &nss) != 0)
+            return -1;
+        uint16_t ssel = (uint16_t)nss;
+        struct seg ss;
+        if ((ssel & ~3) == 0)
+            return raise_exc_err(cpu, X86_VEC_TS, 0), -1;
+        if (desc_load(cpu, ssel, &ss, NULL) != STEP_OK)
+            return -1;
+        unsigned sdpl = (ss.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
+        bool data_rw = (ss.attrib & VMCB_ATTR_S) && !(ss.attrib & 8) && (ss.attrib & 2);
+        if ((ssel & 3) != new_cpl || sdpl != new_cpl || !data_rw)
+            return raise_exc_err(cpu, X86_VEC_TS, ssel & ~3u), -1;
+        if (!(ss.attrib & VMCB_ATTR_P))
+            return raise_exc_err(cpu, X86_VEC_SS, ssel & ~3u), -1;
+        frame[n++] = old_ss.sel;
+        frame[n++] = old_rsp & size_mask(size);
+        cpu->seg[SEG_SS] = ss;
+        cpu->gpr[4] = nsp;
+        cpu->cpl = (uint8_t)new_cpl; /* the frame is written at the new CPL */
+        cpu_update_mode(cpu);
     }
+    frame[n++] = rflags & size_mask(size);
+    frame[n++] = cpu->seg[SEG_CS].sel;
+    frame[n++] = ev->return_rip & size_mask(size);
+    if (ev->has_error)
+        frame[n++] = ev->error;
+    if (push_frame(cpu, frame, n, size) != 0) {
+        cpu->seg[SEG_SS] = old_ss;
+        cpu->gpr[4] = old_rsp;
+        cpu->cpl = old_cpl;
+        cpu_update_mode(cpu);
+        return -1;
+    }
+    event_branch(cpu, cs.base + target);
+    cs.sel = (uint16_t)((sel & ~3u) | new_cpl);
+    cpu->seg[SEG_CS] = cs;
+    cpu->cpl = (uint8_t)new_cpl;
+    rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
+    if (!(type & 1)) /* an interrupt gate */
+        rflags &= ~X86_RFLAGS_IF;
+    flags_set(cpu, rflags);
     cpu->rip = target;
     cpu->int_shadow = false;
     cpu_update_mode(cpu);
@@ -146,9 +296,9 @@ static int idt_enter(struct cpu *cpu, const struct event *ev)
 {
     if (cpu->efer & X86_EFER_LMA)
         return idt_enter_long(cpu, ev);
-    /* FIXME: delivery in legacy protected mode and real mode (IVT) is not
-     * modelled yet; the event cannot be delivered, which ends in shutdown. */
-    return -2;
+    if (!(cpu->cr0 & X86_CR0_PE))
+        return ivt_enter(cpu, ev);
+    return idt_enter_legacy(cpu, ev);
 }
 
 /* A nested page fault becomes #VMEXIT(NPF); during the delivery of an event

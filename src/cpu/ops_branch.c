@@ -270,8 +270,23 @@ int op_iret(struct cpu *cpu, const struct insn *in)
     if (svm_intercepted(cpu, SVM_EXIT_IRET))
         return svm_vmexit(cpu, SVM_EXIT_IRET, 0, 0);
     if (cpu->mode == CPU_MODE_REAL) {
-        /* FIXME: real-mode IRET */
-        return raise_ud(cpu);
+        /* IP, CS and FLAGS (EIP, CS, EFLAGS with an operand-size prefix);
+         * CS keeps its cached limit and attributes. */
+        unsigned size = in->osize;
+        uint64_t ip, cs, fl;
+        if (stack_peek(cpu, size, 0, &ip) != 0 || stack_peek(cpu, size, size, &cs) != 0 ||
+            stack_peek(cpu, size, 2 * size, &fl) != 0)
+            return STEP_FAULT;
+        if (ip > cpu->seg[SEG_CS].limit)
+            return raise_gp(cpu, 0);
+        for (unsigned i = 0; i < 3; i++)
+            stack_pop(cpu, size, &(uint64_t){ 0 }); /* read above: cannot fault */
+        cpu->seg[SEG_CS].sel = (uint16_t)cs;
+        cpu->seg[SEG_CS].base = (cs & 0xffff) << 4;
+        flags_load_checked(cpu, fl, size, true);
+        cpu->next_rip = ip;
+        cpu_update_mode(cpu);
+        return STEP_OK;
     }
     if (flags_get(cpu) & X86_RFLAGS_NT)
         return raise_gp(cpu, 0); /* task return: not modelled in long mode (#GP) */
