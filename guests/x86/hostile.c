@@ -17,12 +17,27 @@
  *   8  form 6 in L2 under nested paging, 4 KiB pages in both dimensions:
  *      every load is a two-dimensional walk (4 guest levels, each and the
  *      data through the 4 nested levels)
+ *   9  (--smp=4) INIT and SIPI to all but self, over and over: every AP
+ *      is reset and restarted in real mode, at a jmp $, each time
+ *  10  (--smp=4) code another vCPU runs: the APs loop in real mode on a
+ *      page the BSP stores into every round, so each of their blocks dies
+ *      and is decoded again
  * The PASS line says the form is set up; the run must never come back.
  */
 #include "libguest.h"
 #include "svm.h"
 
 #define WALK_AREA 0x1000000ull /* 16 MiB: a 2 MiB page split into 4 KiB pages */
+#define AP_PAGE 0x9000ull      /* forms 9, 10: the APs' real-mode code (SIPI 0x09) */
+#define ICR_ALL_BUT_SELF_INIT 0x000c4500u
+#define ICR_ALL_BUT_SELF_SIPI (0x000c4600u | (AP_PAGE >> 12))
+
+#if HOSTILE == 9 || HOSTILE == 10
+static void icr(uint32_t v)
+{
+    *(volatile uint32_t *)0xfee00300ul = v;
+}
+#endif
 
 #if HOSTILE == 6 || HOSTILE == 8
 /* Never returns: each round empties the TLB, then loads from the next page. */
@@ -80,6 +95,19 @@ int main(void)
     svm_vmrun_vmcb(vmcb);
 #elif HOSTILE == 7
     asm volatile("jmp hostile_smc");
+#elif HOSTILE == 9
+    *(volatile uint16_t *)AP_PAGE = 0xfeeb; /* jmp $ */
+    for (;;) {
+        icr(ICR_ALL_BUT_SELF_INIT);
+        icr(ICR_ALL_BUT_SELF_SIPI);
+    }
+#elif HOSTILE == 10
+    const uint8_t loop[] = { 0x90, 0x90, 0xeb, 0xfc }; /* l: nop; nop; jmp l */
+    memcpy((void *)AP_PAGE, loop, sizeof loop);
+    icr(ICR_ALL_BUT_SELF_INIT);
+    icr(ICR_ALL_BUT_SELF_SIPI);
+    for (;;)
+        *(volatile uint8_t *)AP_PAGE = 0x90; /* the same byte, into their code */
 #endif
     report(false, "hostile form %d came back", HOSTILE);
     return report_summary();
