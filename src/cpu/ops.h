@@ -48,6 +48,9 @@ OP_ALU_FAST(cmp) OP_ALU_FAST(test)
 OP(inc_r64); OP(inc_r32); OP(dec_r64); OP(dec_r32);
 OP(mov_rr64); OP(mov_rr32); OP(mov_ri64); OP(mov_ri32);
 OP(mov_rm64); OP(mov_rm32); OP(mov_mr64); OP(mov_mr32);
+OP(mov_rm64_bd); OP(mov_rm32_bd); OP(mov_mr64_bd); OP(mov_mr32_bd);
+OP(shl_ri64); OP(shl_ri32); OP(shr_ri64); OP(shr_ri32); OP(sar_ri64); OP(sar_ri32);
+OP(lea_r64);
 /* The specialised handler for in (64-bit mode), or in->fn. */
 insn_fn specialize_fast(const struct insn *in);
 

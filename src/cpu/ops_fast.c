@@ -46,15 +46,30 @@ static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind
     return STEP_OK;
 }
 
+/* A memory operand's address: base + displacement when the decoder found
+ * that form (bd: a base that is not RIP, no index, 64-bit addressing), else
+ * the general effective address. */
+static inline uint64_t fast_ea(const struct cpu *cpu, const struct insn *in, const struct opnd *o,
+                               bool bd)
+{
+    return bd ? cpu->gpr[o->reg] + (uint64_t)o->val : opnd_ea(cpu, in, o);
+}
+
 /* The source operand of a load, 64-bit mode, DS/ES/SS-relative (no
  * segment base). Returns STEP_OK with *v, or the fault. */
-static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v)
+static inline int load_src_as(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v,
+                              bool bd)
 {
     const struct opnd *s = &in->op[1];
-    uint64_t la = opnd_ea(cpu, in, s);
+    uint64_t la = fast_ea(cpu, in, s, bd);
     if (unlikely(!is_canonical(la)))
         return seg_linear(cpu, s->seg, la, size, ACC_READ, &la);
     return la_read(cpu, la, size, cpu->user, v) != 0 ? STEP_FAULT : STEP_OK;
+}
+
+static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v)
+{
+    return load_src_as(cpu, in, size, v, false);
 }
 
 /* The same with the source operand in memory: a fault leaves the
@@ -123,28 +138,88 @@ int op_mov_ri32(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size)
+static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size, bool bd)
 {
     uint64_t v;
-    int r = load_src(cpu, in, size, &v);
+    int r = load_src_as(cpu, in, size, &v, bd);
     if (r == STEP_OK)
         reg_set(cpu, in->op[0].reg, size, v);
     return r;
 }
 
-static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned size)
+static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned size, bool bd)
 {
     const struct opnd *d = &in->op[0];
-    uint64_t la = opnd_ea(cpu, in, d);
+    uint64_t la = fast_ea(cpu, in, d, bd);
     if (unlikely(!is_canonical(la)))
         return seg_linear(cpu, d->seg, la, size, ACC_WRITE, &la);
     return la_write(cpu, la, size, cpu->user, cpu->gpr[in->op[1].reg]) != 0 ? STEP_FAULT : STEP_OK;
 }
 
-int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8); }
-int op_mov_rm32(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 4); }
-int op_mov_mr64(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 8); }
-int op_mov_mr32(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4); }
+int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8, false); }
+int op_mov_rm32(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 4, false); }
+int op_mov_mr64(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 8, false); }
+int op_mov_mr32(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4, false); }
+int op_mov_rm64_bd(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8, true); }
+int op_mov_rm32_bd(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 4, true); }
+int op_mov_mr64_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 8, true); }
+int op_mov_mr32_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4, true); }
+
+/* LEA of a 64-bit address into a 64-bit register. */
+int op_lea_r64(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = opnd_ea(cpu, in, &in->op[1]);
+    return STEP_OK;
+}
+
+/* SHL/SHR/SAR of a 32/64-bit register by an immediate, as ops_shift.c's
+ * shift() does them: the count masked, a masked count of 0 changing
+ * nothing but the zero-extension of a 32-bit register, CF the last bit out,
+ * OF by the count-1 formula, SF/ZF/PF lazy, AF cleared. */
+enum shift_fast { SHF_SHL, SHF_SHR, SHF_SAR };
+
+static inline int shift_ri(struct cpu *cpu, const struct insn *in, enum shift_fast kind,
+                           unsigned size)
+{
+    unsigned d = in->op[0].reg, bits = size * 8;
+    unsigned c = (unsigned)in->op[1].val & (size == 8 ? 63 : 31);
+    uint64_t m = size_mask(size), v = cpu->gpr[d] & m, r;
+    if (c == 0) {
+        reg_set(cpu, d, size, v);
+        return STEP_OK;
+    }
+    bool cf, of;
+    switch (kind) {
+    case SHF_SHL:
+        r = (v << c) & m;
+        cf = (v >> (bits - c)) & 1;
+        of = ((r >> (bits - 1)) & 1) ^ cf;
+        break;
+    case SHF_SHR:
+        r = v >> c;
+        cf = (v >> (c - 1)) & 1;
+        of = (v >> (bits - 1)) & 1;
+        break;
+    default: {
+        unsigned sh = 64 - bits;
+        int64_t sv = (int64_t)(v << sh) >> sh;
+        r = (uint64_t)(sv >> c) & m;
+        cf = (sv >> (c - 1)) & 1;
+        of = false;
+        break;
+    }
+    }
+    reg_set(cpu, d, size, r);
+    lf_set_szp(cpu, size, r, cf, of, false);
+    return STEP_OK;
+}
+
+int op_shl_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHL, 8); }
+int op_shl_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHL, 4); }
+int op_shr_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHR, 8); }
+int op_shr_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHR, 4); }
+int op_sar_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SAR, 8); }
+int op_sar_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SAR, 4); }
 
 /* ---- a flag-setting register instruction and the resolved Jcc after it,
  * as one block entry: one dispatch, and the condition decided while the

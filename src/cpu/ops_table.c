@@ -134,7 +134,9 @@ static const insn_fn block_continuing[] = {
     LOAD_OP(add), LOAD_OP(sub), LOAD_OP(and), LOAD_OP(or), LOAD_OP(xor), LOAD_OP(cmp),
     LOAD_OP(test),
     op_inc_r64, op_inc_r32, op_dec_r64, op_dec_r32, op_mov_rr64, op_mov_rr32, op_mov_ri64,
-    op_mov_ri32, op_mov_rm64, op_mov_rm32, op_mov_mr64, op_mov_mr32,
+    op_mov_ri32, op_mov_rm64, op_mov_rm32, op_mov_mr64, op_mov_mr32, op_mov_rm64_bd,
+    op_mov_rm32_bd, op_mov_mr64_bd, op_mov_mr32_bd, op_shl_ri64, op_shl_ri32, op_shr_ri64,
+    op_shr_ri32, op_sar_ri64, op_sar_ri32, op_lea_r64,
 };
 
 static bool plain_reg(const struct opnd *o, unsigned size)
@@ -146,6 +148,13 @@ static bool plain_reg(const struct opnd *o, unsigned size)
 static bool flat_mem(const struct opnd *o, unsigned size)
 {
     return o->type == OPND_MEM && o->size == size && o->seg != SEG_FS && o->seg != SEG_GS;
+}
+
+/* base + displacement: a base register that is not RIP, no index, 64-bit
+ * addressing (fast_ea in ops_fast.c). */
+static bool base_disp(const struct insn *in, const struct opnd *o)
+{
+    return in->asize == 8 && o->reg != REG_NONE && o->reg != REG_RIP && o->index == REG_NONE;
 }
 
 insn_fn specialize_fast(const struct insn *in)
@@ -188,12 +197,31 @@ insn_fn specialize_fast(const struct insn *in)
                 return w ? op_mov_rr64 : op_mov_rr32;
             if (plain_reg(a, size) && b->type == OPND_IMM)
                 return w ? op_mov_ri64 : op_mov_ri32;
-            if (plain_reg(a, size) && flat_mem(b, size))
+            if (plain_reg(a, size) && flat_mem(b, size)) {
+                if (base_disp(in, b))
+                    return w ? op_mov_rm64_bd : op_mov_rm32_bd;
                 return w ? op_mov_rm64 : op_mov_rm32;
-            if (flat_mem(a, size) && plain_reg(b, size))
+            }
+            if (flat_mem(a, size) && plain_reg(b, size)) {
+                if (base_disp(in, a))
+                    return w ? op_mov_mr64_bd : op_mov_mr32_bd;
                 return w ? op_mov_mr64 : op_mov_mr32;
+            }
         }
     }
+    static const struct {
+        insn_fn generic, ri64, ri32;
+    } shifts[] = { { op_shl, op_shl_ri64, op_shl_ri32 }, { op_shr, op_shr_ri64, op_shr_ri32 },
+                   { op_sar, op_sar_ri64, op_sar_ri32 } };
+    for (unsigned i = 0; i < sizeof(shifts) / sizeof(shifts[0]); i++)
+        if (in->fn == shifts[i].generic && in->nops == 2 && b->type == OPND_IMM) {
+            if (plain_reg(a, 8))
+                return shifts[i].ri64;
+            if (plain_reg(a, 4))
+                return shifts[i].ri32;
+        }
+    if (in->fn == op_lea && plain_reg(a, 8) && in->asize == 8)
+        return op_lea_r64;
     return in->fn;
 }
 
