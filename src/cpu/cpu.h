@@ -136,6 +136,10 @@ struct block {
     uint32_t pgen[2];    /* ... and their generations at decode */
     uint32_t epoch;      /* code_epoch when its pages were last found alive */
     struct insn *insns;  /* n of them, in the arena */
+    /* The header of the block that ran after this one last time: a hint
+     * (cpu_exec checks it as block_lookup would, and prefetches it while
+     * this one runs), never trusted unchecked. */
+    struct block *succ;
 };
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the

@@ -434,6 +434,7 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
         }
     }
     blk->rip = cpu->rip;
+    blk->succ = NULL;
     blk->gen = cpu->icache_gen;
     blk->ctx = cpu->ctx;
     /* No RAM under it (all ones were fetched): tie it to slot 0, harmlessly. */

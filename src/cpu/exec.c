@@ -283,15 +283,35 @@ static inline int run_block(struct cpu *cpu, const struct block *b)
     return r;
 }
 
+/* Whether the header s holds the live block for cpu->rip in the running
+ * context, as block_lookup's first check finds it. */
+static inline bool block_is_next(const struct cpu *cpu, const struct block *s)
+{
+    return s->rip == cpu->rip && s->gen == cpu->icache_gen && s->ctx == cpu->ctx &&
+           s->epoch == cpu->code_epoch;
+}
+
 void cpu_exec(struct cpu *cpu)
 {
     struct block *b = NULL;
     while (likely(cpu->budget > 0)) {
         /* A block that ends by going back to its own start (a loop) runs
          * again without a lookup while nothing died and the decode context
-         * is the same: then it is what the lookup would find. */
-        if (!b || b->rip != cpu->rip || b->epoch != cpu->code_epoch || b->ctx != cpu->ctx)
-            b = block_lookup(cpu);
+         * is the same: then it is what the lookup would find. Else the
+         * block that followed it last time, if it is the one (chaining
+         * without a hash: its header was prefetched), else a lookup. */
+        if (!b || b->rip != cpu->rip || b->epoch != cpu->code_epoch || b->ctx != cpu->ctx) {
+            struct block *prev = b;
+            if (prev && prev->succ && block_is_next(cpu, prev->succ)) {
+                b = prev->succ;
+            } else {
+                b = block_lookup(cpu);
+                if (prev && b)
+                    prev->succ = b;
+            }
+        }
+        if (likely(b != NULL) && b->succ)
+            __builtin_prefetch(b->succ);
         int r;
         if (unlikely(!b)) {
             r = STEP_FAULT;
