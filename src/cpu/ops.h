@@ -51,6 +51,8 @@ OP(mov_rm64); OP(mov_rm32); OP(mov_mr64); OP(mov_mr32);
 OP(mov_rm64_bd); OP(mov_rm32_bd); OP(mov_mr64_bd); OP(mov_mr32_bd);
 OP(shl_ri64); OP(shl_ri32); OP(shr_ri64); OP(shr_ri32); OP(sar_ri64); OP(sar_ri32);
 OP(lea_r64);
+OP(mov_mi64); OP(mov_mi32); OP(mov_mi8); OP(movzx_rm8); OP(movzx_rm16);
+OP(cmp_mi64); OP(cmp_mi32); OP(cmp_mi8);
 /* The specialised handler for in (64-bit mode), or in->fn. */
 insn_fn specialize_fast(const struct insn *in);
 

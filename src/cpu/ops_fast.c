@@ -165,6 +165,45 @@ int op_mov_rm32_bd(struct cpu *cpu, const struct insn *in) { return mov_load(cpu
 int op_mov_mr64_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 8, true); }
 int op_mov_mr32_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4, true); }
 
+/* MOV of an immediate to memory: the immediate as the generic handler
+ * reads it (masked to its operand size), stored at the destination's. */
+static inline int mov_imm_store(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    const struct opnd *d = &in->op[0], *i = &in->op[1];
+    uint64_t la = opnd_ea(cpu, in, d);
+    if (unlikely(!is_canonical(la)))
+        return seg_linear(cpu, d->seg, la, size, ACC_WRITE, &la);
+    uint64_t v = (uint64_t)i->val & size_mask(i->size);
+    return la_write(cpu, la, size, cpu->user, v) != 0 ? STEP_FAULT : STEP_OK;
+}
+
+int op_mov_mi64(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cpu, in, 8); }
+int op_mov_mi32(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cpu, in, 4); }
+int op_mov_mi8(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cpu, in, 1); }
+
+/* MOVZX of a byte or word in memory into a 32/64-bit register (both
+ * clear the register's upper bits). */
+int op_movzx_rm8(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 1, false); }
+int op_movzx_rm16(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 2, false); }
+
+/* CMP of memory with an immediate: flags only. */
+static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    const struct opnd *d = &in->op[0], *i = &in->op[1];
+    uint64_t la = opnd_ea(cpu, in, d), a;
+    if (unlikely(!is_canonical(la)))
+        return seg_linear(cpu, d->seg, la, size, ACC_READ, &la);
+    if (la_read(cpu, la, size, cpu->user, &a) != 0)
+        return STEP_FAULT;
+    uint64_t m = size_mask(size), b = (uint64_t)i->val & size_mask(i->size) & m;
+    lf_set(cpu, LF_SUB, size, a - b, a, b);
+    return STEP_OK;
+}
+
+int op_cmp_mi64(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu, in, 8); }
+int op_cmp_mi32(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu, in, 4); }
+int op_cmp_mi8(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu, in, 1); }
+
 /* LEA of a 64-bit address into a 64-bit register. */
 int op_lea_r64(struct cpu *cpu, const struct insn *in)
 {

@@ -136,7 +136,8 @@ static const insn_fn block_continuing[] = {
     op_inc_r64, op_inc_r32, op_dec_r64, op_dec_r32, op_mov_rr64, op_mov_rr32, op_mov_ri64,
     op_mov_ri32, op_mov_rm64, op_mov_rm32, op_mov_mr64, op_mov_mr32, op_mov_rm64_bd,
     op_mov_rm32_bd, op_mov_mr64_bd, op_mov_mr32_bd, op_shl_ri64, op_shl_ri32, op_shr_ri64,
-    op_shr_ri32, op_sar_ri64, op_sar_ri32, op_lea_r64,
+    op_shr_ri32, op_sar_ri64, op_sar_ri32, op_lea_r64, op_mov_mi64, op_mov_mi32, op_mov_mi8,
+    op_movzx_rm8, op_movzx_rm16, op_cmp_mi64, op_cmp_mi32, op_cmp_mi8,
 };
 
 static bool plain_reg(const struct opnd *o, unsigned size)
@@ -169,6 +170,14 @@ insn_fn specialize_fast(const struct insn *in)
     if (in->prefix & INSN_LOCK)
         return in->fn;
     const struct opnd *a = &in->op[0], *b = &in->op[1];
+    if (in->fn == op_cmp && in->nops == 2 && b->type == OPND_IMM) {
+        if (flat_mem(a, 8))
+            return op_cmp_mi64;
+        if (flat_mem(a, 4))
+            return op_cmp_mi32;
+        if (flat_mem(a, 1))
+            return op_cmp_mi8;
+    }
     for (unsigned i = 0; i < sizeof(alu) / sizeof(alu[0]); i++) {
         if (in->fn != alu[i].generic || in->nops != 2)
             continue;
@@ -208,6 +217,20 @@ insn_fn specialize_fast(const struct insn *in)
                 return w ? op_mov_mr64 : op_mov_mr32;
             }
         }
+    }
+    if (in->fn == op_mov && in->nops == 2 && b->type == OPND_IMM) {
+        if (flat_mem(a, 8))
+            return op_mov_mi64;
+        if (flat_mem(a, 4))
+            return op_mov_mi32;
+        if (flat_mem(a, 1))
+            return op_mov_mi8;
+    }
+    if (in->fn == op_movzx && in->nops == 2 && (plain_reg(a, 8) || plain_reg(a, 4))) {
+        if (flat_mem(b, 1))
+            return op_movzx_rm8;
+        if (flat_mem(b, 2))
+            return op_movzx_rm16;
     }
     static const struct {
         insn_fn generic, ri64, ri32;
