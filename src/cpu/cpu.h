@@ -672,10 +672,14 @@ static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, bool user)
     return (la & ~0xfffull) | cpu->tlb_ctx | user;
 }
 
+/* The TLB hit test of an access of size bytes at la: one compare of the
+ * entry of la's page with the tag of the page of its last byte, which
+ * fails for an access that crosses into the next page (no entry of la's
+ * index holds that page: the pages' indexes differ). */
 static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
 {
     struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (likely(e->tag_r == tlb_tag_of(cpu, la, user) && (la & 0xfff) + size <= 0x1000)) {
+    if (likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, user))) {
         const uint8_t *p = (const uint8_t *)(uintptr_t)(la + e->addend);
         switch (size) {
         case 1: *val = *p; return 0;
@@ -690,7 +694,7 @@ static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user
 static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val)
 {
     struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (likely(e->tag_w == tlb_tag_of(cpu, la, user) && (la & 0xfff) + size <= 0x1000)) {
+    if (likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, user))) {
         uint8_t *p = (uint8_t *)(uintptr_t)(la + e->addend);
         switch (size) {
         case 1: *p = (uint8_t)val; return 0;
