@@ -309,9 +309,9 @@ void cpu_exec(struct cpu *cpu)
                 if (prev && b)
                     prev->succ = b;
             }
+            if (likely(b != NULL) && b->succ)
+                __builtin_prefetch(b->succ);
         }
-        if (likely(b != NULL) && b->succ)
-            __builtin_prefetch(b->succ);
         int r;
         if (unlikely(!b)) {
             r = STEP_FAULT;
