@@ -53,6 +53,27 @@ static void event_branch(struct cpu *cpu, uint64_t target)
     }
 }
 
+/* The code segment a gate names: not null, present, code, DPL at most the
+ * CPL, and in long mode a 64-bit one. Returns 0 with *cs and the handler's
+ * CPL (a conforming segment keeps the CPL), or -1 with the fault. */
+static int gate_code_segment(struct cpu *cpu, uint16_t sel, bool long_mode, struct seg *cs,
+                             unsigned *new_cpl)
+{
+    if ((sel & ~3) == 0)
+        return raise_gp(cpu, 0), -1;
+    if (desc_load(cpu, sel, cs, NULL) != STEP_OK)
+        return -1;
+    unsigned cdpl = (cs->attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
+    bool is_code = (cs->attrib & VMCB_ATTR_S) && (cs->attrib & 8);
+    bool not_64 = long_mode && (!(cs->attrib & VMCB_ATTR_L) || (cs->attrib & VMCB_ATTR_DB));
+    if (!is_code || not_64 || cdpl > cpu->cpl)
+        return raise_gp(cpu, sel & ~3u), -1;
+    if (!(cs->attrib & VMCB_ATTR_P))
+        return raise_exc_err(cpu, X86_VEC_NP, sel & ~3u), -1;
+    *new_cpl = cs->attrib & 4 ? cpu->cpl : cdpl;
+    return 0;
+}
+
 /* One attempt to enter the handler for ev through the 64-bit IDT. Returns 0,
  * or -1 with the nested exception in cpu->exc. */
 static int idt_enter_long(struct cpu *cpu, const struct event *ev)
@@ -74,19 +95,10 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
     uint16_t sel = (uint16_t)(lo >> 16);
     uint64_t target = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull) | (hi << 32);
 
-    if ((sel & ~3) == 0)
-        return raise_gp(cpu, 0), -1;
     struct seg cs;
-    if (desc_load(cpu, sel, &cs, NULL) != STEP_OK)
+    unsigned new_cpl;
+    if (gate_code_segment(cpu, sel, true, &cs, &new_cpl) != 0)
         return -1;
-    unsigned cdpl = (cs.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
-    bool is_code = (cs.attrib & VMCB_ATTR_S) && (cs.attrib & 8);
-    if (!is_code || !(cs.attrib & VMCB_ATTR_L) || (cs.attrib & VMCB_ATTR_DB) || cdpl > cpu->cpl)
-        return raise_gp(cpu, sel & ~3u), -1;
-    if (!(cs.attrib & VMCB_ATTR_P))
-        return raise_exc_err(cpu, X86_VEC_NP, sel & ~3u), -1;
-    bool conforming = cs.attrib & 4;
-    unsigned new_cpl = conforming ? cpu->cpl : cdpl;
 
     uint64_t rsp = cpu->gpr[4];
     uint16_t new_ss = cpu->seg[SEG_SS].sel;
@@ -216,18 +228,10 @@ static int idt_enter_legacy(struct cpu *cpu, const struct event *ev)
     unsigned size = type & 8 ? 4 : 2;
     uint16_t sel = (uint16_t)(lo >> 16);
     uint64_t target = (lo & 0xffff) | (size == 4 ? (lo >> 32) & 0xffff0000ull : 0);
-    if ((sel & ~3) == 0)
-        return raise_gp(cpu, 0), -1;
     struct seg cs;
-    if (desc_load(cpu, sel, &cs, NULL) != STEP_OK)
+    unsigned new_cpl;
+    if (gate_code_segment(cpu, sel, false, &cs, &new_cpl) != 0)
         return -1;
-    unsigned cdpl = (cs.attrib & VMCB_ATTR_DPL_MASK) >> VMCB_ATTR_DPL_SHIFT;
-    bool is_code = (cs.attrib & VMCB_ATTR_S) && (cs.attrib & 8);
-    if (!is_code || cdpl > cpu->cpl)
-        return raise_gp(cpu, sel & ~3u), -1;
-    if (!(cs.attrib & VMCB_ATTR_P))
-        return raise_exc_err(cpu, X86_VEC_NP, sel & ~3u), -1;
-    unsigned new_cpl = cs.attrib & 4 ? cpu->cpl : cdpl; /* conforming: stays */
 
     struct seg old_ss = cpu->seg[SEG_SS];
     uint64_t old_rsp = cpu->gpr[4], rflags = flags_get(cpu);

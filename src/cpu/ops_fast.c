@@ -213,52 +213,31 @@ int op_lea_r64(struct cpu *cpu, const struct insn *in)
 
 /* SHL/SHR/SAR of a 32/64-bit register by an immediate, as ops_shift.c's
  * shift() does them: the count masked, a masked count of 0 changing
- * nothing but the zero-extension of a 32-bit register, CF the last bit out,
- * OF by the count-1 formula, SF/ZF/PF lazy, AF cleared. */
-enum shift_fast { SHF_SHL, SHF_SHR, SHF_SAR };
-
-static inline int shift_ri(struct cpu *cpu, const struct insn *in, enum shift_fast kind,
+ * nothing but the zero-extension of a 32-bit register, SF/ZF/PF lazy, AF
+ * cleared. */
+static inline int shift_ri(struct cpu *cpu, const struct insn *in, enum shift kind,
                            unsigned size)
 {
-    unsigned d = in->op[0].reg, bits = size * 8;
+    unsigned d = in->op[0].reg;
     unsigned c = (unsigned)in->op[1].val & (size == 8 ? 63 : 31);
-    uint64_t m = size_mask(size), v = cpu->gpr[d] & m, r;
+    uint64_t v = cpu->gpr[d] & size_mask(size);
     if (c == 0) {
         reg_set(cpu, d, size, v);
         return STEP_OK;
     }
     bool cf, of;
-    switch (kind) {
-    case SHF_SHL:
-        r = (v << c) & m;
-        cf = (v >> (bits - c)) & 1;
-        of = ((r >> (bits - 1)) & 1) ^ cf;
-        break;
-    case SHF_SHR:
-        r = v >> c;
-        cf = (v >> (c - 1)) & 1;
-        of = (v >> (bits - 1)) & 1;
-        break;
-    default: {
-        unsigned sh = 64 - bits;
-        int64_t sv = (int64_t)(v << sh) >> sh;
-        r = (uint64_t)(sv >> c) & m;
-        cf = (sv >> (c - 1)) & 1;
-        of = false;
-        break;
-    }
-    }
+    uint64_t r = shift_compute(kind, v, c, size, &cf, &of);
     reg_set(cpu, d, size, r);
     lf_set_szp(cpu, size, r, cf, of, false);
     return STEP_OK;
 }
 
-int op_shl_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHL, 8); }
-int op_shl_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHL, 4); }
-int op_shr_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHR, 8); }
-int op_shr_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SHR, 4); }
-int op_sar_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SAR, 8); }
-int op_sar_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SHF_SAR, 4); }
+int op_shl_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHL, 8); }
+int op_shl_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHL, 4); }
+int op_shr_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHR, 8); }
+int op_shr_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHR, 4); }
+int op_sar_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SAR, 8); }
+int op_sar_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SAR, 4); }
 
 /* ---- a flag-setting register instruction and the resolved Jcc after it,
  * as one block entry: one dispatch, and the condition decided while the

@@ -16,7 +16,6 @@
  */
 #include "cpu/ops.h"
 
-enum shift { SH_SHL, SH_SHR, SH_SAR };
 enum rot { ROT_ROL, ROT_ROR, ROT_RCL, ROT_RCR };
 
 static inline unsigned count_mask(unsigned size)
@@ -47,37 +46,15 @@ static inline int count_zero(struct cpu *cpu, const struct opnd *d, uint64_t v)
 static int shift(struct cpu *cpu, const struct insn *in, enum shift kind)
 {
     const struct opnd *d = &in->op[0];
-    unsigned size = d->size, bits = size * 8;
+    unsigned size = d->size;
     uint64_t v;
     if (opnd_read(cpu, in, d, &v) != 0)
         return STEP_FAULT;
     unsigned c = shift_count(cpu, &in->op[1], size);
     if (c == 0)
         return count_zero(cpu, d, v);
-
-    uint64_t m = size_mask(size), r;
     bool cf, of;
-    switch (kind) {
-    case SH_SHL:
-        /* c <= 31 for sizes below 8, so v << c cannot lose bits we need. */
-        r = (v << c) & m;
-        cf = c <= bits ? (v >> (bits - c)) & 1 : 0;
-        of = msb(r, size) ^ cf;
-        break;
-    case SH_SHR:
-        r = v >> c;
-        cf = (v >> (c - 1)) & 1;
-        of = msb(v, size);
-        break;
-    default: {
-        unsigned sh = 64 - bits;
-        int64_t sv = (int64_t)(v << sh) >> sh;
-        r = (uint64_t)(sv >> c) & m;
-        cf = (sv >> (c - 1)) & 1;
-        of = false;
-        break;
-    }
-    }
+    uint64_t r = shift_compute(kind, v, c, size, &cf, &of);
     if (opnd_write(cpu, in, d, r) != 0)
         return STEP_FAULT;
     lf_set_szp(cpu, size, r, cf, of, false);
