@@ -3,8 +3,11 @@
 # by side with QEMU TCG when qemu-system-x86_64 is installed, on the same guest
 # ELF images (guests/bench/workload.c: the dec/jnz and load/add/store/dec/jnz
 # loops and the nested VMRUN round trips of ../shared/peers/kernel.asm, and
-# kernel-like code: an 8 KiB loop of load/add/store bodies, 200 KiB of
-# straight-line code, stores beside the code on its own page, compiled C).
+# kernel-like code: 8 KiB and 64 KiB loops of load/add/store bodies, 200 KiB
+# of straight-line code, stores beside the code on its own page, compiled C).
+# Each kernel-like and loop row is followed by svmsim's speed as a fraction
+# of QEMU's on it (QEMU's work time / svmsim's); then the boot-only image's
+# wall time and peak RSS for both.
 #
 # For each workload and each peer: REPS runs (default 3), median wall time,
 # minus the median of the boot-and-exit baseline image, gives the loop's
@@ -22,6 +25,7 @@ G="$BUILD/guests"
 for f in "$SVMSIM" "$G/bench_empty.elf" "$G/bench_loop.elf" "$G/bench_mem.elf" \
          "$G/bench_vmrun.elf" "$G/bench_vmrun_kvm.elf" "$G/bench_erratum.elf" \
          "$G/bench_backdoor.elf" "$G/bench_backdoor_cpl3.elf" "$G/bench_bigloop.elf" \
+         "$G/bench_bigloop64.elf" \
          "$G/bench_straight.elf" "$G/bench_codedata.elf" "$G/bench_compiled.elf"; do
     [ -e "$f" ] || { echo "bench: $f missing (build $BUILD first)" >&2; exit 1; }
 done
@@ -56,7 +60,7 @@ median_wall() { # runner image
 
 base_insns=$(insns_of "$G/bench_empty.elf")
 printf '%-28s %14s %12s %12s\n' workload instructions peer MIPS
-for w in loop mem bigloop straight codedata compiled; do
+for w in loop mem bigloop bigloop64 straight codedata compiled; do
     img="$G/bench_$w.elf"
     out=$(stats_of "$img")
     grep -q '^svmsim: guest wrote 0x0 to the exit port' <<<"$out" || {
@@ -74,13 +78,45 @@ for w in loop mem bigloop straight codedata compiled; do
     printf '%-28s %14d %12s %12.1f\n' "$w (in-process)" "$n" svmsim "$inproc"
     peers="svmsim"
     [ -n "$QEMU" ] && peers="$peers qemu"
+    declare -A work=()
     for p in $peers; do
         b=$(median_wall "run_$p" "$G/bench_empty.elf")
         t=$(median_wall "run_$p" "$img")
-        mips=$(echo "$n / ($t - $b) / 1000000" | bc -l)
+        work[$p]=$(echo "$t - $b" | bc -l)
+        mips=$(echo "$n / (${work[$p]}) / 1000000" | bc -l)
         printf '%-28s %14d %12s %12.1f\n' "$w (wall - baseline)" "$n" "$p" "$mips"
     done
+    # svmsim's speed as a fraction of QEMU's: QEMU's work time / svmsim's
+    [ -n "$QEMU" ] && printf '%-28s %14s %12s %12.2f\n' "$w (svmsim / qemu speed)" "" ratio \
+        "$(echo "${work[qemu]} / ${work[svmsim]}" | bc -l)"
+    unset work
 done
+
+# Start-up: the boot-only image (load, boot, exit at once), its median
+# wall time and the peak resident set of the process (GNU time).
+if [ -x /usr/bin/time ]; then
+    printf '\n%-28s %14s %12s %12s\n' start-up "peak RSS KiB" peer "wall ms"
+    peers="svmsim"
+    [ -n "$QEMU" ] && peers="$peers qemu"
+    rss_file=$(mktemp)
+    for p in $peers; do
+        ms=$(median_wall "run_$p" "$G/bench_empty.elf")
+        if [ "$p" = svmsim ]; then
+            /usr/bin/time -f '%M' -o "$rss_file" "$SVMSIM" run --enable-vmware-backdoor \
+                "$G/bench_empty.elf" >/dev/null 2>&1 || true
+        else
+            /usr/bin/time -f '%M' -o "$rss_file" "$QEMU" -accel tcg -machine pc,vmport=on -cpu max \
+                -m 64 -display none -no-reboot -monitor none -serial stdio \
+                -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$G/bench_empty.elf" \
+                >/dev/null 2>&1 || true
+        fi
+        printf '%-28s %14s %12s %12.1f\n' "boot only" "$(tail -n 1 "$rss_file")" "$p" \
+            "$(echo "$ms * 1000" | bc -l)"
+    done
+    rm -f "$rss_file"
+else
+    echo "(GNU time not installed: no start-up and RSS rows)"
+fi
 
 # Nested round trips (L1 VMRUN -> L2 VMMCALL -> #VMEXIT to L1) per second of
 # work time, the bare loop and the KVM-style one (clgi; vmload; vmrun;

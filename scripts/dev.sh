@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 PKGS="build-essential cmake pkg-config libzydis-dev libcriterion-dev"
 PEER_PKGS="qemu-system-x86"
-BENCH_PKGS="bc"
+BENCH_PKGS="bc time"
 FUZZ_PKGS="clang libclang-rt-14-dev"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 

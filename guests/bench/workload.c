@@ -15,8 +15,8 @@
  * as ../shared/peers/kernel.asm does (L2 without nested paging there too).
  *
  * Workloads 8-11 look more like real kernel code than the two tight loops:
- * 8 (bigloop) is the body of 2 repeated to about 8 KiB of code in one loop,
- * NBIG bodies in all; 9 (straight) runs about 200 KiB of straight-line
+ * 8 (bigloop) is the body of 2 repeated to about 8 KiB of code in one loop
+ * (bigloop64: 64 KiB), NBIG bodies in all; 9 (straight) runs about 200 KiB of straight-line
  * ALU/load/store code over a data array on its own pages NSTRAIGHT times;
  * 10 (codedata) runs NCODEDATA iterations of a loop that stores to, and
  * reads back, a cell on the same 4 KiB page as its own code; 11 (compiled)
@@ -49,10 +49,11 @@ static void check_result(const char *name, uint64_t got, uint64_t expect)
 }
 #endif
 
-#if WORKLOAD == 8
+#if WORKLOAD == 8 && !defined(BIG_BODIES)
 /* Bodies of workload 2 per pass of the loop: 14 bytes each, plus the jump
  * out that only the body bringing the count to 0 takes (5 bytes, 2 in the
- * last bodies): 431 bodies and the jump back are 8170 bytes. */
+ * last bodies): 431 bodies and the jump back are 8170 bytes (the 64 KiB
+ * variant, bigloop64, gives 3449: 65,515 bytes). */
 #define BIG_BODIES 431
 #endif
 
