@@ -26,6 +26,50 @@ static void check_user(uint64_t (*fn)(uint64_t), uint64_t rflags, int vector, co
         report_exc(vector, 0, "%s: %s(0)", what, vector == X86_VEC_GP ? "#GP" : "#UD");
 }
 
+/* ---- Alignment checks (#AC) --------------------------------------------- */
+
+/* Below the user stack pointer (16-byte aligned at entry): -12 is 4 bytes
+ * off an 8-byte boundary, -6 2 bytes off a 4-byte one. */
+USER_INSN(user_store8_misaligned, "movq %%rax, -12(%%rsp)")
+USER_INSN(user_store8_aligned, "movq %%rax, -16(%%rsp)")
+USER_INSN(user_load4_misaligned, "movl -6(%%rsp), %%eax")
+USER_INSN(user_load1_any, "movb -7(%%rsp), %%al")
+
+/* Runs fn at CPL3 with RFLAGS.AC as given: #AC(0), or nothing. */
+static void check_ac(uint64_t (*fn)(uint64_t), bool ac, bool expect_ac, const char *what)
+{
+    exc_clear();
+    run_in_user(fn, 0, ac ? X86_RFLAGS_AC : 0);
+    if (expect_ac)
+        report_qemu_known(exc_last.vector == X86_VEC_AC && exc_last.error_code == 0 &&
+                              exc_last.count == 1,
+                          exc_last.vector == -1, "QEMU TCG does not check alignment (#AC)",
+                          "%s: #AC(0) (got vector %d)", what, exc_last.vector);
+    else
+        report(exc_last.vector == -1, "%s: allowed (got vector %d)", what, exc_last.vector);
+}
+
+static void test_alignment_check(void)
+{
+    uint64_t cr0 = read_cr0();
+    write_cr0(cr0 | X86_CR0_AM);
+    check_ac(user_store8_misaligned, true, true, "CR0.AM, RFLAGS.AC, CPL3: misaligned 8-byte store");
+    check_ac(user_load4_misaligned, true, true, "CR0.AM, RFLAGS.AC, CPL3: misaligned 4-byte load");
+    check_ac(user_store8_aligned, true, false, "CR0.AM, RFLAGS.AC, CPL3: aligned 8-byte store");
+    check_ac(user_load1_any, true, false, "CR0.AM, RFLAGS.AC, CPL3: a byte is always aligned");
+    check_ac(user_store8_misaligned, false, false, "CR0.AM, CPL3, RFLAGS.AC clear: misaligned store");
+    /* At CPL0 nothing is checked. */
+    static uint8_t buf[16] __attribute__((aligned(16)));
+    exc_clear();
+    write_rflags(read_rflags() | X86_RFLAGS_AC);
+    asm volatile("movq %%rax, (%0)" : : "r"(buf + 4) : "memory");
+    write_rflags(read_rflags() & ~X86_RFLAGS_AC);
+    report(exc_last.vector == -1, "CR0.AM, RFLAGS.AC at CPL0: misaligned store allowed");
+    write_cr0(cr0 & ~X86_CR0_AM);
+    check_ac(user_store8_misaligned, true, false, "CR0.AM clear, RFLAGS.AC, CPL3: misaligned store");
+    write_cr0(cr0);
+}
+
 /* ---- Port I/O ---------------------------------------------------------- */
 
 USER_INSN(user_in_lsr, "movw $0x3fd, %%dx\n\tinb %%dx, %%al")
@@ -324,6 +368,7 @@ static void test_swapgs(void)
 
 int main(void)
 {
+    run_test("alignment_check", test_alignment_check);
     run_test("io", test_io);
     run_test("popf", test_popf);
     run_test("rdpmc_rdtsc", test_rdpmc_rdtsc);

@@ -291,7 +291,10 @@ struct cpu {
     uint8_t cpl;
     uint8_t mode;        /* enum cpu_mode */
     uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */
-    uint8_t user;        /* cpl == 3 */
+    /* Bit 0: CPL 3. Bit 1 (CPU_USER_AC): alignment checks are on (CPL 3,
+     * CR0.AM, RFLAGS.AC): no TLB entry carries it, so every data access
+     * takes the slow path, which checks (APM vol. 2 §8.2.18, #AC). */
+    uint8_t user;
     uint32_t icache_gen; /* the running context's decode generation */
     uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
     uint64_t tlb_salt;   /* ... and its TLB index mix */
@@ -631,8 +634,12 @@ enum access { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
  * CPL 3 (implicit supervisor accesses pass false). Sets A/D bits. On a fault
  * fills cpu->exc (#PF) and returns -1. */
 int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint64_t *pa);
-int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val);
-int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val);
+#define CPU_USER_AC 2u
+/* Data accesses that missed the TLB (user: cpu->user's bits, or 0 for a
+ * system access): #AC first when CPU_USER_AC is set and the access is
+ * misaligned, then the walk. */
+int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, uint64_t *val);
+int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, uint64_t val);
 /* Flush the running context's TLB entries / every context's. */
 void tlb_flush(struct cpu *cpu);
 void tlb_flush_all(struct cpu *cpu);
@@ -667,7 +674,7 @@ static inline struct tlb_entry *tlb_entry_of(struct cpu *cpu, uint64_t la)
     return &cpu->tlb[((la >> 12) ^ cpu->tlb_salt) & (TLB_SIZE - 1)];
 }
 
-static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, bool user)
+static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, unsigned user)
 {
     return (la & ~0xfffull) | cpu->tlb_ctx | user;
 }
@@ -676,7 +683,8 @@ static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, bool user)
  * entry of la's page with the tag of the page of its last byte, which
  * fails for an access that crosses into the next page (no entry of la's
  * index holds that page: the pages' indexes differ). */
-static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
+static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
+                          uint64_t *val)
 {
     struct tlb_entry *e = tlb_entry_of(cpu, la);
     if (likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, user))) {
@@ -691,7 +699,8 @@ static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, bool user
     return mmu_read_slow(cpu, la, size, user, val);
 }
 
-static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val)
+static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
+                           uint64_t val)
 {
     struct tlb_entry *e = tlb_entry_of(cpu, la);
     if (likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, user))) {

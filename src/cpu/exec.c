@@ -26,6 +26,8 @@ void cpu_update_mode(struct cpu *cpu)
      * (66 EA, "big real mode") runs on above 64 KiB, as CS's limit allows. */
     cpu->ip_mask = mode == CPU_MODE_LONG64 ? ~0ull : 0xffffffffull;
     cpu->user = cpu->cpl == 3;
+    if (cpu->user && (cpu->cr0 & X86_CR0_AM) && (cpu->rflags & X86_RFLAGS_AC))
+        cpu->user |= CPU_USER_AC;
     /* Decoded blocks are keyed by RIP, an offset into CS: a new CS base
      * outside 64-bit mode means different code at the same keys. */
     uint64_t code_base = mode == CPU_MODE_LONG64 ? 0 : cpu->seg[SEG_CS].base;

@@ -511,9 +511,19 @@ static uint64_t next_page(const struct cpu *cpu, uint64_t la, unsigned first)
     return cpu->mode == CPU_MODE_LONG64 ? a : (a & 0xffffffffull);
 }
 
-int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t *val)
+/* #AC: an access of 2, 4 or 8 bytes not aligned to its size while
+ * alignment checks are on. */
+static bool misaligned(unsigned user, uint64_t la, unsigned size)
+{
+    return (user & CPU_USER_AC) && (size == 2 || size == 4 || size == 8) && (la & (size - 1));
+}
+
+int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, uint64_t *val)
 {
     uint64_t pa0, pa1;
+    if (misaligned(user, la, size))
+        return raise_exc_err(cpu, X86_VEC_AC, 0), -1;
+    user &= 1;
     unsigned first = 0x1000 - (unsigned)(la & 0xfff);
     if (mmu_translate(cpu, la, ACC_READ, user, &pa0) != 0)
         return -1;
@@ -529,9 +539,12 @@ int mmu_read_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64
     return 0;
 }
 
-int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, bool user, uint64_t val)
+int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, uint64_t val)
 {
     uint64_t pa0, pa1;
+    if (misaligned(user, la, size))
+        return raise_exc_err(cpu, X86_VEC_AC, 0), -1;
+    user &= 1;
     unsigned first = 0x1000 - (unsigned)(la & 0xfff);
     if (mmu_translate(cpu, la, ACC_WRITE, user, &pa0) != 0)
         return -1;
@@ -555,7 +568,7 @@ unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, str
         if (cpu->mode != CPU_MODE_LONG64)
             a &= 0xffffffffull;
         const struct tlb_entry *e = tlb_entry_of(cpu, a);
-        if (e->tag_x == tlb_tag_of(cpu, a, cpu->user)) {
+        if (e->tag_x == tlb_tag_of(cpu, a, cpu->user & 1)) { /* fetches: no #AC */
             pa = e->pa | (a & 0xfff);
         } else {
             struct exc saved = cpu->exc;
