@@ -6,7 +6,9 @@
  * §14.1 "Processor Initialization"; Intel SDM vol. 3 §8.4 "Multiple-
  * Processor (MP) Initialization"). Then IPIs between them: fixed to one
  * APIC by physical ID, the three shorthands, logical flat destinations,
- * NMI; each AP's own APIC timer waking its HLT; a store by one processor
+ * NMI; each AP's own APIC timer waking its HLT, and, with every processor
+ * halted, the time passing to one AP's timer, whose IPI wakes the BSP; a
+ * store by one processor
  * into code another has run, seen by that one after a serializing
  * instruction; INIT and SIPI to one AP again, which restarts it with
  * its MSRs as they were (INIT keeps them); last, INIT to the BSP while its
@@ -146,6 +148,8 @@ static unsigned tramp_ints(void)
     return *(volatile uint16_t *)(TRAMP + (size_t)(tramp_count - tramp_start));
 }
 
+static void icr_send(uint32_t low, unsigned dest);
+
 static unsigned my_id(void)
 {
     return apic_read(APIC_ID) >> 24;
@@ -170,11 +174,18 @@ static void call_handler(struct ex_regs *r)
     apic_eoi();
 }
 
+/* An AP's timer, once armed so, wakes the BSP with a ping. */
+static volatile bool timer_pings_bsp;
+
 static void timer_handler(struct ex_regs *r)
 {
     unsigned id = my_id();
     if (id < MAX_CPUS)
         info[id].timers++;
+    if (id != 0 && timer_pings_bsp) {
+        timer_pings_bsp = false;
+        icr_send(APIC_ICR_ASSERT | VEC_PING, 0);
+    }
     apic_eoi();
 }
 
@@ -380,6 +391,19 @@ static void test_timers(void)
     report(all, "each AP's own APIC timer wakes its HLT");
 }
 
+/* Every processor waits: the BSP in HLT, the APs in HLT, AP 1 with its
+ * timer armed. The time to that timer passes, and AP 1's timer handler
+ * wakes the BSP with an IPI. */
+static void test_all_wait(void)
+{
+    unsigned p = info[0].pings, t = info[1].timers;
+    timer_pings_bsp = true;
+    bool armed = run_on(1, arm_timer);
+    asm volatile("sti; hlt; cli" ::: "memory");
+    report(armed && info[1].timers == t + 1 && info[0].pings == p + 1,
+           "all halted: AP 1's timer expires and its IPI wakes the BSP's HLT");
+}
+
 /* Code one processor runs and another rewrites (its immediate). */
 static volatile unsigned patched_result;
 __attribute__((noinline, aligned(64))) static unsigned patchable(void)
@@ -495,6 +519,7 @@ int main(void)
     run_test("logical", test_logical);
     run_test("nmi", test_nmi);
     run_test("timers", test_timers);
+    run_test("all-wait", test_all_wait);
     run_test("cross-modifying", test_cross_modifying);
     run_test("init-again", test_init_again);
     run_test("nested-init", test_nested_init);
