@@ -9,9 +9,10 @@
  * pending signals from lapic.c), or reach the devices.
  *
  * The schedule is a function of the guests' work alone: vCPU i runs at
- * most L0_VM_SLICE units, or until it waits, then i + 1; a round in which
- * no vCPU ran moves the clock to the first APIC timer that might wake one,
- * and a round after which none can be woken ends the run (status 2).
+ * most L0_VM_SLICE units, or until it waits, then i + 1 (a run that ends
+ * mid-turn is resumed there, so runs in steps run as one does); once every
+ * vCPU has only waited in a row of turns, the clock moves to the first APIC
+ * timer that might wake one, and if there is none the run ends (status 2).
  */
 #include "hv/hv.h"
 
