@@ -171,17 +171,15 @@ static void context_switch(struct cpu *cpu, unsigned idx)
     cpu->icache_gen = cpu->contexts[idx].gen;
 }
 
-static uint64_t context_ncr3(const struct cpu *cpu, const struct vmcb *vmcb)
+/* The nested paging vmcb asks for, as the CPU runs it: nested paging on
+ * (offered and enabled), nCR3, and GMET (offered, and enabled with nested
+ * paging). The context_enter below keys translation contexts by these. */
+static void npt_load(struct cpu *cpu, const struct vmcb *vmcb)
 {
-    bool npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
-    return npt ? vmcb->control.nested_cr3 : ~0ull;
-}
-
-/* GMET in force for vmcb: offered, and enabled with nested paging. */
-static bool context_gmet(const struct cpu *cpu, const struct vmcb *vmcb)
-{
-    return cpu->model.gmet && context_ncr3(cpu, vmcb) != ~0ull &&
-           (vmcb->control.nested_ctl & SVM_NESTED_CTL_GMET);
+    cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
+    cpu->ncr3 = vmcb->control.nested_cr3;
+    cpu->npt_gmet =
+        cpu->npt && cpu->model.gmet && (vmcb->control.nested_ctl & SVM_NESTED_CTL_GMET);
 }
 
 /* The hardware's ASID handling at VMRUN (APM vol. 2 §15.16): the VMCB's
@@ -196,8 +194,8 @@ struct paging_regs {
 static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct paging_regs *s)
 {
     uint32_t asid = vmcb->control.asid;
-    uint64_t ncr3 = context_ncr3(cpu, vmcb);
-    bool gmet = context_gmet(cpu, vmcb);
+    uint64_t ncr3 = cpu->npt ? cpu->ncr3 : ~0ull; /* npt_load first */
+    bool gmet = cpu->npt_gmet;
     struct cpu_context *cur = &cpu->contexts[cpu->context];
     if (cur->valid && cur->asid == asid && !vmcb->control.tlb_ctl && cur->cr0 == s->cr0 &&
         cur->cr3 == s->cr3 && cur->cr4 == s->cr4 && cur->efer == s->efer && cur->ncr3 == ncr3 &&
@@ -507,14 +505,12 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
                                                                cpu->efer }
                                        : (struct paging_regs){ sa->cr0, sa->cr3, sa->cr4,
                                                                sa->efer };
+    npt_load(cpu, vmcb);
     context_enter(cpu, vmcb, &paging);
     cpu->int_shadow = vmcb->control.int_state & SVM_INT_STATE_SHADOW;
     cpu->int_ctl = vmcb->control.int_ctl;
     cpu->int_vector = (uint8_t)vmcb->control.int_vector;
     cpu->tsc_offset = vmcb->control.tsc_offset;
-    cpu->npt = cpu->model.np && (vmcb->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE);
-    cpu->ncr3 = vmcb->control.nested_cr3;
-    cpu->npt_gmet = context_gmet(cpu, vmcb);
     enter_state(cpu, vmcb, resume, context); /* last: the mode depends on all above */
 
     /* The budget is this run's from here: the injected event is charged

@@ -537,13 +537,25 @@ static inline unsigned cpu_code_breakpoints(uint64_t dr7)
     return m;
 }
 
+/* Whether the running VMCB's virtual interrupt may be taken, V_TPR apart:
+ * V_IRQ with the guest's IF set, and V_GIF set when vGIF is on. */
+static inline bool cpu_virq_open(const struct cpu *cpu)
+{
+    uint32_t c = cpu->int_ctl;
+    bool vgif_clear = (c & SVM_INT_CTL_V_GIF_ENABLE) && !(c & SVM_INT_CTL_V_GIF);
+    return (c & SVM_INT_CTL_V_IRQ) && (cpu->rflags & X86_RFLAGS_IF) && !vgif_clear;
+}
+
 /* Whether an instruction boundary may have an interrupt to take: the INTR
- * line is up, or the running VMCB has a virtual interrupt and IF is set. */
+ * line is up, or the running VMCB's virtual interrupt is open. */
 static inline bool cpu_irq_armed(const struct cpu *cpu)
 {
-    return cpu->intr_line ||
-           ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && (cpu->rflags & X86_RFLAGS_IF));
+    return cpu->intr_line || cpu_virq_open(cpu);
 }
+
+/* Each CPU sharing memory with cpu (cpu_share_memory), cpu first. */
+#define FOR_EACH_SHARER(c, cpu) \
+    for (struct cpu *c = (cpu), *c##_first_ = (cpu); c; c = c->sibling == c##_first_ ? NULL : c->sibling)
 
 /* What sends the interpreter down its careful path (one instruction at a
  * time, interrupts looked at between them): TF, an interrupt shadow, or an

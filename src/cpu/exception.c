@@ -191,13 +191,11 @@ static int ivt_enter(struct cpu *cpu, const struct event *ev)
     if (push_frame(cpu, frame, 3, 2) != 0)
         return -1;
     uint64_t target = v & 0xffff;
-    event_branch(cpu, cpu->seg[SEG_CS].base + target);
-    cpu->seg[SEG_CS].sel = (uint16_t)(v >> 16);
-    cpu->seg[SEG_CS].base = (v >> 16) << 4;
+    event_branch(cpu, ((v >> 16) << 4) + target);
     flags_set(cpu, rflags & ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF));
     cpu->rip = target;
     cpu->int_shadow = false;
-    cpu_update_mode(cpu);
+    seg_load_cs(cpu, (uint16_t)(v >> 16), 0); /* real mode: cannot fault */
     return 0;
 }
 
@@ -438,10 +436,7 @@ int cpu_take_interrupt(struct cpu *cpu)
         return boundary_exit(cpu, SVM_EXIT_INTR);
     /* The virtual interrupt, under the guest's IF, V_GIF and V_TPR: intercepted,
      * or taken through the guest's IDT, which clears V_IRQ. */
-    bool vgif_clear =
-        (cpu->int_ctl & SVM_INT_CTL_V_GIF_ENABLE) && !(cpu->int_ctl & SVM_INT_CTL_V_GIF);
-    if ((cpu->int_ctl & SVM_INT_CTL_V_IRQ) && if_set && !vgif_clear &&
-        svm_virq_priority_ok(cpu->int_ctl)) {
+    if (cpu_virq_open(cpu) && svm_virq_priority_ok(cpu->int_ctl)) {
         if (svm_intercepted(cpu, SVM_EXIT_VINTR))
             return boundary_exit(cpu, SVM_EXIT_VINTR);
         cpu->int_ctl &= ~SVM_INT_CTL_V_IRQ;

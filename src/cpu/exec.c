@@ -302,7 +302,7 @@ void cpu_exec(struct cpu *cpu)
          * is the same: then it is what the lookup would find. Else the
          * block that followed it last time, if it is the one (chaining
          * without a hash: its header was prefetched), else a lookup. */
-        if (!b || b->rip != cpu->rip || b->epoch != cpu->code_epoch || b->ctx != cpu->ctx) {
+        if (!b || !block_is_next(cpu, b)) {
             struct block *prev = b;
             if (prev && prev->succ && block_is_next(cpu, prev->succ)) {
                 b = prev->succ;

@@ -391,11 +391,8 @@ static uint64_t line_mask(unsigned off, unsigned len)
  * code table is full, or the host rewrote more than it tracks). */
 static void code_forget_all(struct cpu *cpu)
 {
-    struct cpu *c = cpu;
-    do {
+    FOR_EACH_SHARER(c, cpu)
         icache_flush_all(c);
-        c = c->sibling;
-    } while (c != cpu);
     gmem_clear_code(cpu->mem);
     cpu->fill_restart = true;
 }
@@ -413,13 +410,13 @@ void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len)
     }
     if (mk == GMEM_MARK_NEW) { /* no CPU sharing the page may write it unseen */
         uint64_t ppage = pa & ~0xfffull;
-        struct cpu *c = cpu;
-        do {
-            for (unsigned i = 0; c->tlb_writable && i < TLB_SIZE; i++)
+        FOR_EACH_SHARER(c, cpu) {
+            if (!c->tlb_writable)
+                continue;
+            for (unsigned i = 0; i < TLB_SIZE; i++)
                 if (c->tlb[i].pa == ppage)
                     c->tlb[i].tag_w = TLB_INVALID;
-            c = c->sibling;
-        } while (c != cpu);
+        }
     }
     uint16_t slot = (uint16_t)page_slot(page);
     for (unsigned i = 0; i < cpu->fill_pages; i++)
@@ -438,12 +435,10 @@ static void code_store(struct cpu *cpu, uint64_t page, unsigned off, unsigned le
     if (!(gmem_code_lines(cpu->mem, page) & line_mask(off, len)))
         return; /* data beside code */
     gmem_unmark_code(cpu->mem, page);
-    struct cpu *c = cpu;
-    do { /* the blocks of every CPU sharing the memory */
+    FOR_EACH_SHARER(c, cpu) { /* the blocks of every CPU sharing the memory */
         c->page_gen[page_slot(page)]++;
         c->code_epoch++;
-        c = c->sibling;
-    } while (c != cpu);
+    }
 }
 
 void cpu_notify_phys_write(struct cpu *cpu, uint64_t gpa, uint64_t len)

@@ -281,11 +281,9 @@ int op_iret(struct cpu *cpu, const struct insn *in)
             return raise_gp(cpu, 0);
         for (unsigned i = 0; i < 3; i++)
             stack_pop(cpu, size, &(uint64_t){ 0 }); /* read above: cannot fault */
-        cpu->seg[SEG_CS].sel = (uint16_t)cs;
-        cpu->seg[SEG_CS].base = (cs & 0xffff) << 4;
+        seg_load_cs(cpu, (uint16_t)cs, 0); /* real mode: cannot fault */
         flags_load_checked(cpu, fl, size, true);
         cpu->next_rip = ip;
-        cpu_update_mode(cpu);
         return STEP_OK;
     }
     if (flags_get(cpu) & X86_RFLAGS_NT)

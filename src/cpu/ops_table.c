@@ -158,6 +158,12 @@ static bool base_disp(const struct insn *in, const struct opnd *o)
     return in->asize == 8 && o->reg != REG_NONE && o->reg != REG_RIP && o->index == REG_NONE;
 }
 
+/* f64, f32 or f8 for a flat memory operand of that size; else NULL. */
+static insn_fn by_flat_size(const struct opnd *o, insn_fn f64, insn_fn f32, insn_fn f8)
+{
+    return flat_mem(o, 8) ? f64 : flat_mem(o, 4) ? f32 : flat_mem(o, 1) ? f8 : NULL;
+}
+
 insn_fn specialize_fast(const struct insn *in)
 {
     static const struct {
@@ -170,14 +176,13 @@ insn_fn specialize_fast(const struct insn *in)
     if (in->prefix & INSN_LOCK)
         return in->fn;
     const struct opnd *a = &in->op[0], *b = &in->op[1];
-    if (in->fn == op_cmp && in->nops == 2 && b->type == OPND_IMM) {
-        if (flat_mem(a, 8))
-            return op_cmp_mi64;
-        if (flat_mem(a, 4))
-            return op_cmp_mi32;
-        if (flat_mem(a, 1))
-            return op_cmp_mi8;
-    }
+    insn_fn mi = NULL; /* a form with a flat memory destination and an immediate */
+    if (in->fn == op_cmp && in->nops == 2 && b->type == OPND_IMM)
+        mi = by_flat_size(a, op_cmp_mi64, op_cmp_mi32, op_cmp_mi8);
+    else if (in->fn == op_mov && in->nops == 2 && b->type == OPND_IMM)
+        mi = by_flat_size(a, op_mov_mi64, op_mov_mi32, op_mov_mi8);
+    if (mi)
+        return mi;
     for (unsigned i = 0; i < sizeof(alu) / sizeof(alu[0]); i++) {
         if (in->fn != alu[i].generic || in->nops != 2)
             continue;
@@ -217,14 +222,6 @@ insn_fn specialize_fast(const struct insn *in)
                 return w ? op_mov_mr64 : op_mov_mr32;
             }
         }
-    }
-    if (in->fn == op_mov && in->nops == 2 && b->type == OPND_IMM) {
-        if (flat_mem(a, 8))
-            return op_mov_mi64;
-        if (flat_mem(a, 4))
-            return op_mov_mi32;
-        if (flat_mem(a, 1))
-            return op_mov_mi8;
     }
     if (in->fn == op_movzx && in->nops == 2 && (plain_reg(a, 8) || plain_reg(a, 4))) {
         if (flat_mem(b, 1))

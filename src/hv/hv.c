@@ -536,10 +536,8 @@ enum l0_ran l0_run(struct l0 *l0, struct svmsim_end *end, uint64_t slice)
             trace_begin(l0);
         int resume = handle_exit(l0);
         l0->rec_pending = l0->tracing;
-        if (!exit_done(l0, resume)) {
-            l0_trace_flush(l0);
-            break;
-        }
+        if (!exit_done(l0, resume))
+            break; /* the record is written below */
     }
     if (!waiting)
         l0_trace_flush(l0);

@@ -19,6 +19,8 @@
 #include "hv/hv.h"
 #include "svmsim/arch/svm_exit.h"
 
+#include <stdio.h>
+
 void l0_request_event(struct l0 *l0)
 {
     cpu_kick(l0->cpu);
@@ -102,6 +104,20 @@ static void inject(struct l0 *l0, uint32_t type, unsigned vector)
     l0->vmcb->control.event_inj_err = 0;
 }
 
+/* An event L1 intercepts while L2 runs (what names it in the trace):
+ * #VMEXIT(code) to L1, unless an event vmcb12 injects is still to be
+ * delivered: then it waits, and the CPU comes back as soon as it can.
+ * Returns 1, or 0 when the run ended. */
+static int event_vmexit(struct l0 *l0, uint64_t code, bool *want_exit, const char *what)
+{
+    if (event_inj_busy(l0)) {
+        *want_exit = true;
+        return 1;
+    }
+    l0_trace_append(l0, "; %s: #VMEXIT(%s) to L1", what, svm_exit_name(code));
+    return nested_svm_simple_vmexit(l0, code);
+}
+
 /* The pending SMI: #VMEXIT(SMI) to L1 when L2 runs and L1 intercepts it
  * (it stays pending, as in KVM). SMM is not modelled: an SMI the guest
  * itself would take is dropped, as a firmware SMM handler that changes
@@ -110,14 +126,8 @@ static int smi_step(struct l0 *l0, bool *want_exit)
 {
     if (!l0->lapic.smi_pending || !l0->gif)
         return 1;
-    if (nested_intercepts(l0, SVM_EXIT_SMI)) {
-        if (event_inj_busy(l0)) {
-            *want_exit = true;
-            return 1;
-        }
-        l0_trace_append(l0, "; SMI: #VMEXIT(SMI) to L1");
-        return nested_svm_simple_vmexit(l0, SVM_EXIT_SMI);
-    }
+    if (nested_intercepts(l0, SVM_EXIT_SMI))
+        return event_vmexit(l0, SVM_EXIT_SMI, want_exit, "SMI");
     l0->lapic.smi_pending = false;
     l0_trace_append(l0, "; SMI dropped (no SMM)");
     return 1;
@@ -161,12 +171,10 @@ static int irq_step(struct l0 *l0, bool *want_exit)
     /* L1 takes its interrupts as #VMEXIT(INTR); the shadow does not hold
      * an exit. An event vmcb12 injects is delivered first. */
     if (nested_intercepts(l0, SVM_EXIT_INTR)) {
-        if (event_inj_busy(l0)) {
-            *want_exit = true;
-            return 1;
-        }
-        l0_trace_append(l0, "; interrupt 0x%x pending: #VMEXIT(INTR) to L1", (unsigned)vec);
-        return nested_svm_simple_vmexit(l0, SVM_EXIT_INTR);
+        char what[32] = "";
+        if (l0->tracing) /* words for the trace only */
+            snprintf(what, sizeof what, "interrupt 0x%x pending", (unsigned)vec);
+        return event_vmexit(l0, SVM_EXIT_INTR, want_exit, what);
     }
     if (in_shadow(l0)) {
         irq_window_open(l0);
@@ -222,14 +230,8 @@ static int init_sipi_step(struct l0 *l0, bool *want_exit)
         return 1;
     }
     if (a->init_pending) {
-        if (nested_intercepts(l0, SVM_EXIT_INIT)) {
-            if (event_inj_busy(l0)) {
-                *want_exit = true;
-                return 1;
-            }
-            l0_trace_append(l0, "; INIT: #VMEXIT(INIT) to L1");
-            return nested_svm_simple_vmexit(l0, SVM_EXIT_INIT);
-        }
+        if (nested_intercepts(l0, SVM_EXIT_INIT))
+            return event_vmexit(l0, SVM_EXIT_INIT, want_exit, "INIT");
         a->init_pending = false;
         l0_vcpu_init(l0);
         l0_trace_append(l0, "; INIT: vCPU %u reset%s", l0->vcpu_id,
@@ -279,10 +281,11 @@ int l0_prepare_entry(struct l0 *l0)
         /* It waits for what can wake it (the scheduler moves the clock on
          * to the timer's expiry when every vCPU waits). */
         l0_sync(l0);
-        if (lapic_timer_deadline(&l0->lapic) && lapic_timer_poll(l0) && !wakes(l0))
-            l0->timer_futile = true;
-        if (!wakes(l0))
+        bool fired = lapic_timer_poll(l0);
+        if (!wakes(l0)) {
+            l0->timer_futile |= fired;
             return L0_ENTRY_WAIT;
+        }
         l0->halted = false;
     }
     if (l0->awaiting_iret) {
@@ -293,8 +296,7 @@ int l0_prepare_entry(struct l0 *l0)
             l0->nmi_masked = false;
         }
     }
-    if (lapic_timer_deadline(&l0->lapic))
-        lapic_timer_poll(l0);
+    lapic_timer_poll(l0);
     cpu->intr_line = false; /* L0 looks now (the timer's expiry raised it too) */
     if (events_pending(l0)) {
         l0_sync(l0);

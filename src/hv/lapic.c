@@ -72,6 +72,13 @@ static void lvt_mask_all(struct lapic *a)
         *reg(a, off) |= APIC_LVT_MASKED;
 }
 
+/* x2APIC's view of the ID: the whole register, and LDR derived from it. */
+static void x2apic_id_regs(struct lapic *a)
+{
+    *reg(a, APIC_ID) = a->id;
+    *reg(a, APIC_LDR) = ((a->id >> 4) << 16) | (1u << (a->id & 0xf));
+}
+
 /* The register file at reset for APIC ID id in the mode base selects. */
 static void regs_reset(struct lapic *a)
 {
@@ -82,13 +89,10 @@ static void regs_reset(struct lapic *a)
     *reg(a, APIC_DFR) = 0xffffffffu;
     *reg(a, APIC_SPIV) = 0xff;
     lvt_mask_all(a);
-    if (x2apic_mode(a)) {
-        /* x2APIC: the ID is the whole register and LDR is derived. */
-        *reg(a, APIC_ID) = a->id;
-        *reg(a, APIC_LDR) = ((a->id >> 4) << 16) | (1u << (a->id & 0xf));
-    } else {
+    if (x2apic_mode(a))
+        x2apic_id_regs(a);
+    else
         *reg(a, APIC_ID) = a->id << 24;
-    }
 }
 
 void lapic_reset(struct lapic *a, uint32_t id, bool bsp)
@@ -132,8 +136,7 @@ int lapic_set_base(struct l0 *l0, uint64_t v)
         return -1;
     a->base = v;
     if (extd && !was_x2) {
-        *reg(a, APIC_ID) = a->id; /* x2APIC's view of the ID and LDR */
-        *reg(a, APIC_LDR) = ((a->id >> 4) << 16) | (1u << (a->id & 0xf));
+        x2apic_id_regs(a);
     } else if (!en && was_en) {
         /* Disabling resets the xAPIC view (ID back in bits 31:24). */
         *reg(a, APIC_ID) = a->id << 24;
@@ -305,8 +308,10 @@ bool lapic_timer_unmasked(const struct lapic *a)
 bool lapic_timer_poll(struct l0 *l0)
 {
     struct lapic *a = &l0->lapic;
+    if (!a->timer_deadline)
+        return false; /* no clock read when nothing is armed */
     uint64_t now = cpu_host_tsc(l0->cpu);
-    if (!a->timer_deadline || now < a->timer_deadline)
+    if (now < a->timer_deadline)
         return false;
     uint32_t lvtt = get(a, APIC_LVTT);
     if (lvtt & APIC_LVT_PERIODIC) {
