@@ -43,11 +43,12 @@ wall() {
     echo "$t1 - $t0" | bc -l
 }
 
-run_svmsim() { "$SVMSIM" run --enable-vmware-backdoor "$1"; }
-run_qemu() {
-    "$QEMU" -accel tcg -machine pc,vmport=on -cpu max -m 64 -display none -no-reboot -monitor none \
-        -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$1"
-}
+# Each peer's command, less the image.
+SVMSIM_CMD=("$SVMSIM" run --enable-vmware-backdoor)
+QEMU_CMD=("$QEMU" -accel tcg -machine pc,vmport=on -cpu max -m 64 -display none -no-reboot
+          -monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel)
+run_svmsim() { "${SVMSIM_CMD[@]}" "$1"; }
+run_qemu() { "${QEMU_CMD[@]}" "$1"; }
 
 # the guest's exit status is not 0, so read the output before judging it
 stats_of() { "$SVMSIM" run --stats "$1" 2>&1 || true; }
@@ -101,15 +102,11 @@ if [ -x /usr/bin/time ]; then
     rss_file=$(mktemp)
     for p in $peers; do
         ms=$(median_wall "run_$p" "$G/bench_empty.elf")
-        if [ "$p" = svmsim ]; then
-            /usr/bin/time -f '%M' -o "$rss_file" "$SVMSIM" run --enable-vmware-backdoor \
-                "$G/bench_empty.elf" >/dev/null 2>&1 || true
-        else
-            /usr/bin/time -f '%M' -o "$rss_file" "$QEMU" -accel tcg -machine pc,vmport=on -cpu max \
-                -m 64 -display none -no-reboot -monitor none -serial stdio \
-                -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$G/bench_empty.elf" \
-                >/dev/null 2>&1 || true
-        fi
+        if [ "$p" = svmsim ]; then cmd=("${SVMSIM_CMD[@]}"); else cmd=("${QEMU_CMD[@]}"); fi
+        # the boot-only image exits with value 0: status 1 under both
+        /usr/bin/time -f '%M' -o "$rss_file" "${cmd[@]}" "$G/bench_empty.elf" >/dev/null 2>&1 &&
+            st=0 || st=$?
+        [ "$st" = 1 ] || echo "bench: the boot-only image ended with status $st under $p" >&2
         printf '%-28s %14s %12s %12.1f\n' "boot only" "$(tail -n 1 "$rss_file")" "$p" \
             "$(echo "$ms * 1000" | bc -l)"
     done

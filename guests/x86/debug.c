@@ -105,31 +105,33 @@ static void test_breakpoint_disabled(void)
            "... while R/W0 = 00 there gives one (%u, RIP %#lx)", db_count, db_rip[0]);
 }
 
-extern char ss_cpuid_after[];
+extern char ss_cpuid_at[], ss_cpuid_next[];
 
 static void test_single_step_cpuid(void)
 {
     db_begin(false, true);
     asm volatile("pushfq; orq $0x100, (%%rsp); popfq\n\t"
                  "nop\n\t"
-                 "cpuid\n\t"
-                 "ss_cpuid_after: nop"
+                 "ss_cpuid_at: cpuid\n\t"
+                 "nop"
                  : : "a"(0), "c"(0) : "rbx", "rdx", "memory");
     db_end();
-    /* The POPF that set TF traps after the instruction after it (the nop);
-     * the handler clears TF, so only that trap is seen ... unless CPUID was
-     * first: step from the nop to CPUID to after it needs TF kept. */
-    report(db_count == 1, "TF set by POPF: one trap, after the next instruction (%u)", db_count);
+    /* The POPF that set TF traps after the instruction after it (the nop),
+     * at the CPUID; the handler clears TF, so that is the only trap. */
+    report(db_count == 1 && db_rip[0] == (uint64_t)ss_cpuid_at,
+           "TF set by POPF: one trap, after the next instruction (%u, RIP %#lx)", db_count,
+           db_rip[0]);
 
     db_begin(false, false);
     asm volatile("pushfq; orq $0x100, (%%rsp); popfq\n\t"
                  "cpuid\n\t"
-                 "2: pushfq; andq $~0x100, (%%rsp); popfq"
+                 "ss_cpuid_next: pushfq; andq $~0x100, (%%rsp); popfq"
                  : : "a"(0), "c"(0) : "rbx", "rdx", "memory");
     db_end();
-    report(db_count >= 1 && (db_dr6[0] & DR6_BS),
-           "single-step over CPUID (L0 completes it): #DB with DR6.BS (%u, DR6 %#lx)", db_count,
-           db_dr6[0]);
+    /* The first trap is CPUID's own, at the instruction after it. */
+    report(db_count >= 1 && db_rip[0] == (uint64_t)ss_cpuid_next && (db_dr6[0] & DR6_BS),
+           "single-step over CPUID (L0 completes it): #DB with DR6.BS after it (%u, RIP %#lx, "
+           "DR6 %#lx)", db_count, db_rip[0], db_dr6[0]);
 }
 
 extern char ss_vmrun_at[], ss_vmrun_end[];

@@ -18,10 +18,11 @@
  *      every load is a two-dimensional walk (4 guest levels, each and the
  *      data through the 4 nested levels)
  *   9  (--smp=4) INIT and SIPI to all but self, over and over: every AP
- *      is reset and restarted in real mode, at a jmp $, each time
+ *      is reset and restarted in real mode, at a counting loop, each time
+ *      (a PASS line says the APs ran it before the storm)
  *  10  (--smp=4) code another vCPU runs: the APs loop in real mode on a
  *      page the BSP stores into every round, so each of their blocks dies
- *      and is decoded again
+ *      and is decoded again (a PASS line says the APs ran first)
  * The PASS line says the form is set up; the run must never come back.
  */
 #include "libguest.h"
@@ -33,9 +34,25 @@
 #define ICR_ALL_BUT_SELF_SIPI (0x000c4600u | (AP_PAGE >> 12))
 
 #if HOSTILE == 9 || HOSTILE == 10
+#define AP_MARK 0x9100ull      /* the word the APs' loop counts in (DS = 0) */
+
 static void icr(uint32_t v)
 {
     *(volatile uint32_t *)0xfee00300ul = v;
+}
+
+/* Starts the APs on code (at AP_PAGE) that counts in AP_MARK, and reports
+ * whether they ran it: the form is then set up as it says. */
+static void start_aps(const uint8_t *code, size_t len)
+{
+    *(volatile uint16_t *)AP_MARK = 0;
+    memcpy((void *)AP_PAGE, code, len);
+    icr(ICR_ALL_BUT_SELF_INIT);
+    icr(ICR_ALL_BUT_SELF_SIPI);
+    for (unsigned long i = 0; i < 1000000 && !*(volatile uint16_t *)AP_MARK; i++)
+        ;
+    report(*(volatile uint16_t *)AP_MARK != 0, "the APs run their real-mode loop (%u)",
+           *(volatile uint16_t *)AP_MARK);
 }
 #endif
 
@@ -96,16 +113,16 @@ int main(void)
 #elif HOSTILE == 7
     asm volatile("jmp hostile_smc");
 #elif HOSTILE == 9
-    *(volatile uint16_t *)AP_PAGE = 0xfeeb; /* jmp $ */
+    const uint8_t loop[] = { 0xff, 0x06, 0x00, 0x91, 0xeb, 0xfa }; /* l: inc word [AP_MARK]; jmp l */
+    start_aps(loop, sizeof loop);
     for (;;) {
         icr(ICR_ALL_BUT_SELF_INIT);
         icr(ICR_ALL_BUT_SELF_SIPI);
     }
 #elif HOSTILE == 10
-    const uint8_t loop[] = { 0x90, 0x90, 0xeb, 0xfc }; /* l: nop; nop; jmp l */
-    memcpy((void *)AP_PAGE, loop, sizeof loop);
-    icr(ICR_ALL_BUT_SELF_INIT);
-    icr(ICR_ALL_BUT_SELF_SIPI);
+    /* l: nop; nop; inc word [AP_MARK]; jmp l */
+    const uint8_t loop[] = { 0x90, 0x90, 0xff, 0x06, 0x00, 0x91, 0xeb, 0xf8 };
+    start_aps(loop, sizeof loop);
     for (;;)
         *(volatile uint8_t *)AP_PAGE = 0x90; /* the same byte, into their code */
 #endif

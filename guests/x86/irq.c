@@ -120,8 +120,6 @@ static void irq_end(void)
         handle_exception(irq_vectors[i], NULL);
 }
 
-/* Spins with the current IF until irq_count reaches n; the iterations it
- * took, or WAIT_LOOPS if it never did. */
 /* Spins until n interrupts were taken, at least WAIT_LOOPS iterations and
  * at most WAIT_TSC cycles of the TSC: a timer that runs on the host's time
  * (QEMU) still has its time on a loaded host. Returns the iterations. */

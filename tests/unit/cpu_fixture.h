@@ -1,10 +1,12 @@
 /* cpu_fixture.h — what the unit tests that drive the CPU model as a host
- * would, with no L0 (test_cpu_code, test_cpu_hold, test_cpu_context,
+ * would, with no L0 (test_cpu_code, test_cpu_context, test_cpu_fuse,
+ * test_cpu_hold, test_cpu_irq, test_cpu_pause, test_cpu_singlestep,
  * test_svm_hw), share: the rig (guest RAM, one CPU, IOPM and MSRPM), host
  * writes into guest RAM that tell the CPU as machine.c does, reads back,
  * instruction bytes (GUEST_CODE, LE32), the CPU model they start from, and
- * the low layout of a 64-bit ring-0 guest: a GDT, an IDT base, identity
- * page tables with 2 MiB pages and the save area and VMCB that run it.
+ * the low layout of a 64-bit ring-0 guest: a GDT, an IDT base and its
+ * gates, identity page tables with 2 MiB pages and the save area and VMCB
+ * that run it.
  * Header-only: each test is its own executable, so the one rig here is one
  * per file and, as Criterion runs each test in its own process, one per test.
  *
@@ -151,6 +153,16 @@ static inline void write_gdt(void)
 {
     const uint64_t gdt[3] = { 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
     phys_write(GDT_GPA, gdt, sizeof(gdt));
+}
+
+/* Gate vector of the IDT at IDT_GPA: a 64-bit interrupt gate (type E,
+ * DPL 0) to CODE64_SEL:target, present or not. */
+static inline void write_idt_gate(unsigned vector, uint64_t target, bool present)
+{
+    uint64_t lo = (target & 0xffff) | ((uint64_t)CODE64_SEL << 16) | (0xeull << 40) |
+                  ((present ? 1ull : 0) << 47) | (((target >> 16) & 0xffff) << 48);
+    phys_write_u64(IDT_GPA + vector * 16, lo);
+    phys_write_u64(IDT_GPA + vector * 16 + 8, target >> 32);
 }
 
 /* At PML4_GPA: the first ram_size bytes (a multiple of 2 MiB) mapped 1:1

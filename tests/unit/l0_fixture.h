@@ -1,5 +1,6 @@
 /* l0_fixture.h — what the programs that drive L0 directly (test_nested,
- * test_gp, test_pio_string, test_lapic, and tests/fuzz/fuzz_gp) share:
+ * test_gp, test_pio_string, test_lapic, test_msr, and tests/fuzz/fuzz_gp)
+ * share:
  * building the RAM, the CPU and an L0 on an l0_io that claims no port and
  * never ends the run (and tearing them down), writing a VMCB segment, the
  * flat 64-bit ring-0 segments and control registers of a 64-bit CPL0

@@ -64,15 +64,6 @@ static const struct cpu_model irq_model = {
     .deterministic = true,
 };
 
-/* A 64-bit interrupt gate to target in the IDT. */
-static void idt_gate(unsigned vector, uint64_t target)
-{
-    uint64_t lo = (target & 0xffff) | ((uint64_t)CODE64_SEL << 16) | (0xeull << 40) |
-                  (1ull << 47) | (((target >> 16) & 0xffff) << 48);
-    phys_write_u64(IDT_GPA + vector * 16, lo);
-    phys_write_u64(IDT_GPA + vector * 16 + 8, target >> 32);
-}
-
 /* The rig: RIP at CODE_GPA, RAX 0, RBX POISON, RFLAGS with IF clear, CPUID
  * and HLT intercepted, the gate of VIRQ_VECTOR to the handler
  *   00 mov ebx, HANDLER_RBX
@@ -82,7 +73,7 @@ static void rig_setup(void)
     rig_init(RAM_SIZE, &irq_model);
     write_gdt();
     write_identity_tables(RAM_SIZE);
-    idt_gate(VIRQ_VECTOR, HANDLER_GPA);
+    write_idt_gate(VIRQ_VECTOR, HANDLER_GPA, true);
     GUEST_CODE(HANDLER_GPA, MOV_EBX(HANDLER_RBX), HLT);
     rig.vmcb = alloc_vmcb(1, PML4_GPA);
     rig.vmcb->save.rip = CODE_GPA;

@@ -109,15 +109,6 @@ static void intercept(uint64_t exit_code)
     set_intercept(rig.vmcb, exit_code);
 }
 
-/* A 64-bit interrupt gate to target in the IDT. */
-static void idt_gate(unsigned vector, uint64_t target)
-{
-    uint64_t lo = (target & 0xffff) | ((uint64_t)CODE64_SEL << 16) | (0xeull << 40) |
-                  (1ull << 47) | (((target >> 16) & 0xffff) << 48);
-    phys_write_u64(IDT_GPA + vector * 16, lo);
-    phys_write_u64(IDT_GPA + vector * 16 + 8, target >> 32);
-}
-
 /* Runs until a #VMEXIT, which the test expects; the budget is large enough
  * that blocks run on the fast path whenever TF is clear. */
 static void run_to_exit(void)
@@ -302,7 +293,7 @@ Test(singlestep, sysret_trap_through_the_idt_pushes_the_user_frame)
     GUEST_CODE(CODE_GPA, SYSRETQ);
     GUEST_CODE(USER_GPA, 0x0f, 0x0b); /* ud2: not reached */
     GUEST_CODE(DB_GPA, 0xf4);         /* hlt */
-    idt_gate(X86_VEC_DB, DB_GPA);
+    write_idt_gate(X86_VEC_DB, DB_GPA, true);
     intercept(SVM_EXIT_HLT);
     intercept(SVM_EXIT_UD);
     rig.cpu.gpr[11] = FIXED | TF;

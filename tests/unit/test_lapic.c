@@ -48,19 +48,14 @@ static void setup(void)
     msr_rig_init(&model);
 }
 
-static void teardown(void)
-{
-    msr_rig_fini();
-}
-
-TestSuite(lapic_reset, .init = setup, .fini = teardown);
-TestSuite(lapic_mmio, .init = setup, .fini = teardown);
-TestSuite(lapic_ipi, .init = setup, .fini = teardown);
-TestSuite(lapic_eoi, .init = setup, .fini = teardown);
-TestSuite(lapic_timer, .init = setup, .fini = teardown);
-TestSuite(lapic_base, .init = setup, .fini = teardown);
-TestSuite(lapic_x2apic, .init = setup, .fini = teardown);
-TestSuite(lapic_guest_msr, .init = setup, .fini = teardown);
+TestSuite(lapic_reset, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_mmio, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_ipi, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_eoi, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_timer, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_base, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_x2apic, .init = setup, .fini = msr_rig_fini);
+TestSuite(lapic_guest_msr, .init = setup, .fini = msr_rig_fini);
 
 /* ---- helpers */
 

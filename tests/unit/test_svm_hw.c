@@ -36,7 +36,6 @@
 #define RESERVED_START 0x300000ull
 #define RESERVED_END 0x30ffffull
 
-#define GATE_INTR 0xe
 #define INITIAL_CR2 0xc2c2c2c2ull
 
 static const struct cpu_model default_model = CPU_FIXTURE_MODEL(RESERVED_START, RESERVED_END);
@@ -89,16 +88,6 @@ static void msrpm_set(uint32_t msr, bool write)
     unsigned base = msr <= 0x1fff ? 0x000 : msr >= 0xc0010000 ? 0x1000 : 0x800;
     unsigned bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
     rig.msrpm[base + bit / 8] |= (uint8_t)(1u << (bit % 8));
-}
-
-/* A 64-bit interrupt gate to target in the IDT. */
-static void idt_gate(unsigned vector, uint64_t target, bool present)
-{
-    uint64_t lo = (target & 0xffff) | ((uint64_t)CODE64_SEL << 16) |
-                  ((uint64_t)GATE_INTR << 40) | ((present ? 1ull : 0) << 47) |
-                  (((target >> 16) & 0xffff) << 48);
-    phys_write_u64(IDT_GPA + vector * 16, lo);
-    phys_write_u64(IDT_GPA + vector * 16 + 8, target >> 32);
 }
 
 static enum cpu_run_result run_budget(uint64_t *budget)
@@ -416,9 +405,9 @@ Test(svm_hw, a_gp_through_not_present_gp_and_df_gates_ends_in_shutdown)
 {
     GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
     intercept(SVM_EXIT_SHUTDOWN);
-    idt_gate(X86_VEC_GP, HANDLER_GPA, false);
-    idt_gate(X86_VEC_NP, HANDLER_GPA, false);
-    idt_gate(X86_VEC_DF, HANDLER_GPA, false);
+    write_idt_gate(X86_VEC_GP, HANDLER_GPA, false);
+    write_idt_gate(X86_VEC_NP, HANDLER_GPA, false);
+    write_idt_gate(X86_VEC_DF, HANDLER_GPA, false);
     rig.cpu.gpr[3] = 0x8000000000000000ull;
     run_to_exit();
     /* #GP -> #NP(13*8+2) -> #DF -> #NP(8*8+2) -> shutdown */
@@ -444,7 +433,7 @@ Test(svm_hw, a_page_fault_pushing_the_ud_frame_is_intercepted_with_the_ud_in_exi
 {
     GUEST_CODE(CODE_GPA, 0x0f, 0x0b); /* ud2 */
     GUEST_CODE(HANDLER_GPA, 0xf4);
-    idt_gate(X86_VEC_UD, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_UD, HANDLER_GPA, true);
     intercept(SVM_EXIT_PF);
     intercept(SVM_EXIT_HLT);
     rig.vmcb->save.rsp = UNMAPPED_LA + 0x1000;
@@ -469,7 +458,7 @@ Test(svm_hw, a_page_fault_pushing_the_ud_frame_is_intercepted_with_the_ud_in_exi
 Test(svm_hw, a_secondary_np_is_intercepted_before_it_combines_into_a_double_fault)
 {
     GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
-    idt_gate(X86_VEC_GP, HANDLER_GPA, false);
+    write_idt_gate(X86_VEC_GP, HANDLER_GPA, false);
     intercept(SVM_EXIT_EXCP_BASE + X86_VEC_NP);
     intercept(SVM_EXIT_SHUTDOWN);
     rig.cpu.gpr[3] = 0x8000000000000000ull;
@@ -488,8 +477,8 @@ Test(svm_hw, a_secondary_np_is_intercepted_before_it_combines_into_a_double_faul
 Test(svm_hw, a_page_fault_while_delivering_a_double_fault_is_intercepted_with_the_df_in_exit_int_info)
 {
     GUEST_CODE(CODE_GPA, 0x48, 0x8b, 0x03); /* mov rax, [rbx] */
-    idt_gate(X86_VEC_GP, HANDLER_GPA, false);
-    idt_gate(X86_VEC_DF, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_GP, HANDLER_GPA, false);
+    write_idt_gate(X86_VEC_DF, HANDLER_GPA, true);
     intercept(SVM_EXIT_PF);
     intercept(SVM_EXIT_SHUTDOWN);
     rig.cpu.gpr[3] = 0x8000000000000000ull;
@@ -508,7 +497,7 @@ Test(svm_hw, an_injected_gp_enters_its_handler_with_the_error_code_on_the_stack)
 {
     GUEST_CODE(CODE_GPA, 0x90); /* nop: never reached */
     GUEST_CODE(HANDLER_GPA, 0xf4);
-    idt_gate(X86_VEC_GP, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_GP, HANDLER_GPA, true);
     intercept(SVM_EXIT_HLT);
     rig.vmcb->save.rflags = X86_RFLAGS_FIXED | X86_RFLAGS_IF;
     rig.vmcb->control.event_inj =
@@ -532,7 +521,7 @@ Test(svm_hw, an_injected_gp_enters_its_handler_with_the_error_code_on_the_stack)
 Test(svm_hw, an_injected_exception_is_not_checked_against_its_own_intercept)
 {
     GUEST_CODE(HANDLER_GPA, 0xf4);
-    idt_gate(X86_VEC_GP, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_GP, HANDLER_GPA, true);
     intercept(SVM_EXIT_GP);
     intercept(SVM_EXIT_HLT);
     rig.vmcb->control.event_inj =
@@ -730,7 +719,7 @@ Test(svm_hw, an_int3_ending_a_block_on_the_last_units_of_budget_stops_the_run)
     GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc1, 0xcc);
     GUEST_CODE(HANDLER_GPA, 0x48, 0xff, 0xcb, 0x0f, 0x85, LE32(CODE_GPA - (HANDLER_GPA + 9)),
                0xf4);
-    idt_gate(X86_VEC_BP, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_BP, HANDLER_GPA, true);
     intercept(SVM_EXIT_HLT);
     for (uint64_t given = 1; given <= 40; given++) {
         rig.vmcb->save.idtr.base = IDT_GPA;
@@ -753,7 +742,7 @@ Test(svm_hw, an_injected_event_is_charged_against_the_budget_it_runs_on)
 {
     /* #UD handler at HANDLER_GPA: inc rcx; jmp . */
     GUEST_CODE(HANDLER_GPA, 0x48, 0xff, 0xc1, 0xeb, 0xfe);
-    idt_gate(X86_VEC_UD, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_UD, HANDLER_GPA, true);
     rig.vmcb->save.idtr.base = IDT_GPA;
     rig.vmcb->save.idtr.limit = 0xfff;
     rig.vmcb->control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | X86_VEC_UD;
@@ -855,7 +844,7 @@ Test(svm_hw, a_fault_loop_that_retires_nothing_still_spends_the_budget)
 {
     /* ud2 with the #UD gate pointing back at the ud2: nothing ever retires */
     GUEST_CODE(CODE_GPA, 0x0f, 0x0b);
-    idt_gate(X86_VEC_UD, CODE_GPA, true);
+    write_idt_gate(X86_VEC_UD, CODE_GPA, true);
     uint64_t budget = 1000;
     cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
     cr_expect_eq(budget, 0);
@@ -1244,7 +1233,7 @@ Test(svm_hw, rsm_without_any_intercept_delivers_ud_through_the_idt)
 {
     GUEST_CODE(CODE_GPA, 0x0f, 0xaa); /* rsm */
     GUEST_CODE(HANDLER_GPA, 0xf4);
-    idt_gate(X86_VEC_UD, HANDLER_GPA, true);
+    write_idt_gate(X86_VEC_UD, HANDLER_GPA, true);
     intercept(SVM_EXIT_HLT);
     run_to_exit();
     cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
