@@ -12,7 +12,39 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+/* The block table and the instruction arena are megabytes of which a run
+ * touches what it decodes: anonymous pages, zero and reserved lazily, with
+ * an inaccessible page after each so an overrun faults at once. */
+static size_t table_span(size_t bytes)
+{
+    return (bytes + 4095) & ~(size_t)4095;
+}
+
+static void *table_alloc(size_t bytes)
+{
+    size_t span = table_span(bytes);
+    uint8_t *p = mmap(NULL, span + 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (mprotect(p + span, 4096, PROT_NONE) != 0) {
+        munmap(p, span + 4096);
+        return NULL;
+    }
+    return p;
+}
+
+static void table_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, table_span(bytes) + 4096);
+}
+
+#define BLOCK_TABLE_BYTES ((size_t)BLOCK_SETS * BLOCK_WAYS * sizeof(struct block))
+#define ARENA_BYTES ((size_t)BLOCK_ARENA * sizeof(struct insn))
 
 int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
 {
@@ -20,8 +52,8 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
     cpu->mem = mem;
     cpu->model = *model;
     cpu->sibling = cpu;
-    cpu->blocks = calloc((size_t)BLOCK_SETS * BLOCK_WAYS, sizeof(struct block));
-    cpu->arena = calloc(BLOCK_ARENA, sizeof(struct insn));
+    cpu->blocks = table_alloc(BLOCK_TABLE_BYTES);
+    cpu->arena = table_alloc(ARENA_BYTES);
     if (!cpu->blocks || !cpu->arena) {
         cpu_fini(cpu);
         return -1;
@@ -54,8 +86,8 @@ void cpu_fini(struct cpu *cpu)
         prev->sibling = cpu->sibling;
         cpu->sibling = cpu;
     }
-    free(cpu->blocks);
-    free(cpu->arena);
+    table_free(cpu->blocks, BLOCK_TABLE_BYTES);
+    table_free(cpu->arena, ARENA_BYTES);
     cpu->blocks = NULL;
     cpu->arena = NULL;
 }

@@ -31,8 +31,6 @@ int decode_init(struct cpu *cpu)
     return 0;
 }
 
-/* A decode generation no block has yet. Generations are unique across
- * contexts, so a block of one context never matches another's. */
 /* Every block forgotten: no header matches, the arena is empty. */
 static void blocks_forget(struct cpu *cpu)
 {
@@ -41,6 +39,8 @@ static void blocks_forget(struct cpu *cpu)
     cpu->code_epoch++;
 }
 
+/* A decode generation no block has yet. Generations are unique across
+ * contexts, so a block of one context never matches another's. */
 static uint32_t new_gen(struct cpu *cpu)
 {
     if (cpu->gen_next == 0) {
