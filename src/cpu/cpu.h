@@ -110,8 +110,10 @@ struct insn {
  * a cache lookup in between; it ends at the first instruction that may
  * transfer control or change the decode context.
  *
- * The block cache (decode.c): BLOCK_SETS sets of BLOCK_WAYS headers, the
- * most recently used first in its set; a header's instructions live in an
+ * The block cache (decode.c): BLOCK_SETS sets of BLOCK_WAYS headers that
+ * stay where they were filled (other blocks' successor hints point at
+ * them), a miss replacing a dead way or else the least recently looked up;
+ * a header's instructions live in an
  * arena of BLOCK_ARENA, which when full starts again empty with every
  * block forgotten. A block is valid while its context's generation (paging
  * state, TLB_CONTROL, ...) and the generations of the physical pages its
@@ -135,11 +137,12 @@ struct block {
     uint16_t pslot[2];   /* page_gen slots of its pages (both the same if one) */
     uint32_t pgen[2];    /* ... and their generations at decode */
     uint32_t epoch;      /* code_epoch when its pages were last found alive */
+    uint32_t used;       /* lookup_clock when a lookup last found it */
     struct insn *insns;  /* n of them, in the arena */
-    /* The header of the block that ran after this one last time: a hint
-     * (cpu_exec checks it as block_lookup would, and prefetches it while
-     * this one runs), never trusted unchecked. */
-    struct block *succ;
+    /* The headers of the blocks that ran after this one the last two times
+     * they differed (a branch's two ways), the latest first: hints that
+     * cpu_exec checks as block_lookup would, never trusted unchecked. */
+    struct block *succ[2];
 };
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
@@ -376,6 +379,7 @@ struct cpu {
     struct cpu_context contexts[CPU_CONTEXTS];
     unsigned context;    /* the running one */
     uint32_t gen_next;   /* next decode generation to hand out */
+    uint32_t lookup_clock; /* ticks per block cache lookup: the ways' age */
     uint64_t runs;       /* cpu_run calls, for LRU */
 
     /* pending exception of the current instruction */

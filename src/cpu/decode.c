@@ -434,7 +434,8 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
         }
     }
     blk->rip = cpu->rip;
-    blk->succ = NULL;
+    blk->succ[0] = blk->succ[1] = NULL;
+    blk->used = ++cpu->lookup_clock;
     blk->gen = cpu->icache_gen;
     blk->ctx = cpu->ctx;
     /* No RAM under it (all ones were fetched): tie it to slot 0, harmlessly. */
@@ -456,23 +457,25 @@ static bool block_live(const struct cpu *cpu, const struct block *b)
 
 struct block *block_lookup_slow(struct cpu *cpu, struct block *set, uint64_t rip)
 {
-    for (unsigned w = 1; w < BLOCK_WAYS; w++) {
+    for (unsigned w = 0; w < BLOCK_WAYS; w++) {
         if (set[w].rip == rip && block_live(cpu, &set[w])) {
-            struct block hit = set[w]; /* to the front: most recently used */
-            memmove(&set[1], &set[0], w * sizeof(*set));
-            set[0] = hit;
-            return &set[0];
+            set[w].epoch = cpu->code_epoch;
+            set[w].used = ++cpu->lookup_clock;
+            return &set[w];
         }
     }
-    /* A miss: the first dead way makes room, else the least recently used. */
-    unsigned victim = BLOCK_WAYS - 1;
-    for (unsigned w = 0; w < BLOCK_WAYS - 1; w++) {
+    /* A miss: the first dead way makes room, else the least recently
+     * looked up (ages compared as distances from now, so the clock may
+     * wrap). */
+    unsigned victim = 0;
+    for (unsigned w = 0; w < BLOCK_WAYS; w++) {
         if (!block_live(cpu, &set[w])) {
             victim = w;
             break;
         }
+        if (cpu->lookup_clock - set[w].used > cpu->lookup_clock - set[victim].used)
+            victim = w;
     }
-    memmove(&set[1], &set[0], victim * sizeof(*set));
-    memset(&set[0], 0, sizeof(*set));
-    return block_fill(cpu, &set[0]);
+    memset(&set[victim], 0, sizeof(*set));
+    return block_fill(cpu, &set[victim]);
 }

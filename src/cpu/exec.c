@@ -216,20 +216,25 @@ static int step_one(struct cpu *cpu, struct insn *in)
     return r;
 }
 
+/* Whether the header s holds the live block for cpu->rip in the running
+ * context: nothing died since it was last found alive (the epoch). */
+static inline bool block_is_next(const struct cpu *cpu, const struct block *s)
+{
+    return s->rip == cpu->rip && s->gen == cpu->icache_gen && s->ctx == cpu->ctx &&
+           s->epoch == cpu->code_epoch;
+}
+
+/* The block at cpu->rip: the set's first way if it is that block and
+ * nothing died, else the slow lookup (every way, the pages' generations,
+ * a fill on a miss). */
 static inline struct block *block_lookup(struct cpu *cpu)
 {
     uint64_t rip = cpu->rip;
     unsigned set = (unsigned)((rip ^ (rip >> 12) ^ cpu->tlb_salt) & (BLOCK_SETS - 1));
     struct block *b = &cpu->blocks[set * BLOCK_WAYS];
-    /* Nothing died since the block was last found alive (the epoch), or
-     * its pages are as they were. */
-    if (likely(b->rip == rip && b->gen == cpu->icache_gen && b->ctx == cpu->ctx)) {
-        if (likely(b->epoch == cpu->code_epoch))
-            return b;
-        if (cpu->page_gen[b->pslot[0]] == b->pgen[0] && cpu->page_gen[b->pslot[1]] == b->pgen[1]) {
-            b->epoch = cpu->code_epoch;
-            return b;
-        }
+    if (likely(block_is_next(cpu, b))) {
+        b->used = ++cpu->lookup_clock;
+        return b;
     }
     return block_lookup_slow(cpu, b, rip);
 }
@@ -285,34 +290,31 @@ static inline int run_block(struct cpu *cpu, const struct block *b)
     return r;
 }
 
-/* Whether the header s holds the live block for cpu->rip in the running
- * context, as block_lookup's first check finds it. */
-static inline bool block_is_next(const struct cpu *cpu, const struct block *s)
-{
-    return s->rip == cpu->rip && s->gen == cpu->icache_gen && s->ctx == cpu->ctx &&
-           s->epoch == cpu->code_epoch;
-}
-
 void cpu_exec(struct cpu *cpu)
 {
     struct block *b = NULL;
     while (likely(cpu->budget > 0)) {
         /* A block that ends by going back to its own start (a loop) runs
          * again without a lookup while nothing died and the decode context
-         * is the same: then it is what the lookup would find. Else the
-         * block that followed it last time, if it is the one (chaining
-         * without a hash: its header was prefetched), else a lookup. */
+         * is the same: then it is what the lookup would find. Else one of
+         * the two blocks that followed it before, if it is the one
+         * (chaining without a hash: the latest one's header was
+         * prefetched), else a lookup, whose block becomes the latest. */
         if (!b || !block_is_next(cpu, b)) {
             struct block *prev = b;
-            if (prev && prev->succ && block_is_next(cpu, prev->succ)) {
-                b = prev->succ;
+            if (prev && prev->succ[0] && block_is_next(cpu, prev->succ[0])) {
+                b = prev->succ[0];
+            } else if (prev && prev->succ[1] && block_is_next(cpu, prev->succ[1])) {
+                b = prev->succ[1];
             } else {
                 b = block_lookup(cpu);
-                if (prev && b)
-                    prev->succ = b;
+                if (prev && b) {
+                    prev->succ[1] = prev->succ[0];
+                    prev->succ[0] = b;
+                }
             }
-            if (likely(b != NULL) && b->succ)
-                __builtin_prefetch(b->succ);
+            if (likely(b != NULL) && b->succ[0])
+                __builtin_prefetch(b->succ[0]);
         }
         int r;
         if (unlikely(!b)) {
