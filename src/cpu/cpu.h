@@ -182,13 +182,16 @@ struct cpu_context {
 };
 
 /* One 4 KiB translation: a tag per access kind that the walk allowed
- * (execute apart from read: NX, SMEP and SMAP tell them apart). */
+ * (execute apart from read: NX, SMEP and SMAP tell them apart). A page
+ * holding decoded code is never in tag_w (its stores must be looked at),
+ * but in tag_wc: the slow path's store then needs no walk. */
 struct tlb_entry {
     uint64_t tag_r;
     uint64_t tag_w;
     uintptr_t addend;
     uint64_t pa;         /* physical page */
     uint64_t tag_x;      /* instruction fetch */
+    uint64_t tag_wc;     /* writable, but the page holds code */
 };
 
 

@@ -298,6 +298,14 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
     return 0;
 }
 
+static void tlb_entry_invalidate(struct tlb_entry *e)
+{
+    e->tag_r = TLB_INVALID;
+    e->tag_w = TLB_INVALID;
+    e->tag_x = TLB_INVALID;
+    e->tag_wc = TLB_INVALID;
+}
+
 int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint64_t *pa)
 {
     struct walk w;
@@ -314,20 +322,21 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
         struct tlb_entry *e = tlb_entry_of(cpu, la);
         uint64_t tag = tlb_tag_of(cpu, lpage, user);
         cpu->tlb_large |= w.large;
-        if (e->pa != ppage || (e->tag_r != tag && e->tag_x != tag)) {
-            e->tag_r = TLB_INVALID;
-            e->tag_w = TLB_INVALID;
-            e->tag_x = TLB_INVALID;
-        }
+        if (e->pa != ppage || (e->tag_r != tag && e->tag_x != tag))
+            tlb_entry_invalidate(e);
         e->addend = (uintptr_t)host - (uintptr_t)lpage;
         e->pa = ppage;
         if (acc == ACC_EXEC) {
             e->tag_x = tag;
         } else {
             e->tag_r = tag;
-            if (w.writable && w.dirty && !cpu->mem->code[ppage >> GMEM_PAGE_SHIFT]) {
-                e->tag_w = tag;
-                cpu->tlb_writable = true;
+            if (w.writable && w.dirty) {
+                if (cpu->mem->code[ppage >> GMEM_PAGE_SHIFT]) {
+                    e->tag_wc = tag;
+                } else {
+                    e->tag_w = tag;
+                    cpu->tlb_writable = true;
+                }
             }
         }
     }
@@ -338,11 +347,8 @@ void tlb_flush_all(struct cpu *cpu)
 {
     cpu->tlb_large = false;
     cpu->tlb_writable = false;
-    for (unsigned i = 0; i < TLB_SIZE; i++) {
-        cpu->tlb[i].tag_r = TLB_INVALID;
-        cpu->tlb[i].tag_w = TLB_INVALID;
-        cpu->tlb[i].tag_x = TLB_INVALID;
-    }
+    for (unsigned i = 0; i < TLB_SIZE; i++)
+        tlb_entry_invalidate(&cpu->tlb[i]);
 }
 
 void tlb_flush(struct cpu *cpu)
@@ -351,11 +357,8 @@ void tlb_flush(struct cpu *cpu)
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         struct tlb_entry *e = &cpu->tlb[i];
         if ((e->tag_r & 0xe) == cpu->tlb_ctx || (e->tag_w & 0xe) == cpu->tlb_ctx ||
-            (e->tag_x & 0xe) == cpu->tlb_ctx) {
-            e->tag_r = TLB_INVALID;
-            e->tag_w = TLB_INVALID;
-            e->tag_x = TLB_INVALID;
-        }
+            (e->tag_x & 0xe) == cpu->tlb_ctx || (e->tag_wc & 0xe) == cpu->tlb_ctx)
+            tlb_entry_invalidate(e);
     }
 }
 
@@ -367,10 +370,7 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
         tlb_flush(cpu);
         return;
     }
-    struct tlb_entry *e = tlb_entry_of(cpu, la);
-    e->tag_r = TLB_INVALID;
-    e->tag_w = TLB_INVALID;
-    e->tag_x = TLB_INVALID;
+    tlb_entry_invalidate(tlb_entry_of(cpu, la));
 }
 
 static unsigned page_slot(uint64_t page)
@@ -413,9 +413,13 @@ void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len)
         FOR_EACH_SHARER(c, cpu) {
             if (!c->tlb_writable)
                 continue;
-            for (unsigned i = 0; i < TLB_SIZE; i++)
-                if (c->tlb[i].pa == ppage)
-                    c->tlb[i].tag_w = TLB_INVALID;
+            for (unsigned i = 0; i < TLB_SIZE; i++) {
+                struct tlb_entry *e = &c->tlb[i];
+                if (e->pa == ppage && e->tag_w != TLB_INVALID) {
+                    e->tag_wc = e->tag_w;
+                    e->tag_w = TLB_INVALID;
+                }
+            }
         }
     }
     uint16_t slot = (uint16_t)page_slot(page);
@@ -541,6 +545,19 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, u
         return raise_exc_err(cpu, X86_VEC_AC, 0), -1;
     user &= 1;
     unsigned first = 0x1000 - (unsigned)(la & 0xfff);
+    struct tlb_entry *e = tlb_entry_of(cpu, la);
+    if (e->tag_wc == tlb_tag_of(cpu, la + size - 1, user)) {
+        /* A store into a page with code (beside it, mostly): looked at,
+         * no walk. Once the page holds no code, the fast path has it. */
+        uint64_t ppage = e->pa;
+        phys_write(cpu, ppage | (la & 0xfff), size, val);
+        if (!cpu->mem->code[ppage >> GMEM_PAGE_SHIFT] && e->tag_wc != TLB_INVALID) {
+            e->tag_w = e->tag_wc;
+            e->tag_wc = TLB_INVALID;
+            cpu->tlb_writable = true;
+        }
+        return 0;
+    }
     if (mmu_translate(cpu, la, ACC_WRITE, user, &pa0) != 0)
         return -1;
     if (first >= size) {
