@@ -105,7 +105,7 @@ void cpu_kick(struct cpu *cpu)
 {
     cpu->intr_line = true;
     cpu->slow = true;
-    cpu->code_epoch++; /* run_block leaves the block after this instruction */
+    code_epoch_next(cpu); /* run_block leaves the block after this instruction */
 }
 
 static void cpuid_vendor(uint32_t out[4])
@@ -201,6 +201,7 @@ static void context_switch(struct cpu *cpu, unsigned idx)
     cpu->tlb_ctx = (uint64_t)idx << 2;
     cpu->tlb_salt = idx * 0x93u;
     cpu->icache_gen = cpu->contexts[idx].gen;
+    code_epoch_next(cpu);
 }
 
 /* The nested paging vmcb asks for, as the CPU runs it: nested paging on

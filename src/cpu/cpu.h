@@ -395,7 +395,11 @@ struct cpu {
     struct block *blocks; /* BLOCK_SETS * BLOCK_WAYS headers */
     struct insn *arena;   /* BLOCK_ARENA decoded instructions */
     uint32_t arena_used;
-    uint32_t code_epoch;  /* moves on whenever decoded blocks may have died */
+    /* Moves on whenever a decoded block may have died, or the decode
+     * context (icache_gen, ctx) changed: a block whose epoch is the
+     * current one is live for cpu->rip as it stands. Never 0 (a header
+     * cleared to zeros never matches): code_epoch_next. */
+    uint32_t code_epoch;
     uint32_t page_gen[PAGE_GEN_SLOTS];
     /* The block being decoded: the page_gen slots its bytes came from. */
     uint16_t fill_slot[2];
@@ -624,6 +628,15 @@ void cpu_update_mode(struct cpu *cpu);
 void icache_flush(struct cpu *cpu);
 /* Forget every context's decoded blocks (code bytes changed). */
 void icache_flush_all(struct cpu *cpu);
+/* code_epoch came round to 0: every header forgotten, the epoch at 1, so
+ * that no header from the lap before can match again. */
+void icache_epoch_wrapped(struct cpu *cpu);
+
+static inline void code_epoch_next(struct cpu *cpu)
+{
+    if (unlikely(++cpu->code_epoch == 0))
+        icache_epoch_wrapped(cpu);
+}
 
 /* ---- flags.c */
 uint64_t flags_get(struct cpu *cpu);             /* full RFLAGS, materialized */

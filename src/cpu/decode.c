@@ -36,7 +36,14 @@ static void blocks_forget(struct cpu *cpu)
 {
     memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_SETS * BLOCK_WAYS);
     cpu->arena_used = 0;
-    cpu->code_epoch++;
+    code_epoch_next(cpu);
+}
+
+void icache_epoch_wrapped(struct cpu *cpu)
+{
+    memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_SETS * BLOCK_WAYS);
+    cpu->arena_used = 0;
+    cpu->code_epoch = 1;
 }
 
 /* A decode generation no block has yet. Generations are unique across
@@ -58,7 +65,7 @@ void icache_flush(struct cpu *cpu)
     uint32_t gen = new_gen(cpu);
     cpu->contexts[cpu->context].gen = gen;
     cpu->icache_gen = cpu->contexts[cpu->context].gen;
-    cpu->code_epoch++;
+    code_epoch_next(cpu);
 }
 
 void icache_flush_all(struct cpu *cpu)
@@ -66,7 +73,7 @@ void icache_flush_all(struct cpu *cpu)
     for (unsigned i = 0; i < CPU_CONTEXTS; i++)
         cpu->contexts[i].gen = new_gen(cpu);
     cpu->icache_gen = cpu->contexts[cpu->context].gen;
-    cpu->code_epoch++;
+    code_epoch_next(cpu);
 }
 
 /* Maps a Zydis general-purpose register to (index, size, high byte).

@@ -36,7 +36,11 @@ void cpu_update_mode(struct cpu *cpu)
         c->code_base = code_base;
         icache_flush(cpu);
     }
-    cpu->ctx = (uint8_t)((mode << 2) | cpu->cpl);
+    uint8_t ctx = (uint8_t)((mode << 2) | cpu->cpl);
+    if (ctx != cpu->ctx) {
+        cpu->ctx = ctx;
+        code_epoch_next(cpu);
+    }
     cpu_update_slow(cpu);
 }
 
@@ -217,11 +221,11 @@ static int step_one(struct cpu *cpu, struct insn *in)
 }
 
 /* Whether the header s holds the live block for cpu->rip in the running
- * context: nothing died since it was last found alive (the epoch). */
+ * context: it was found alive in this epoch, and since then no block died
+ * and the decode context stayed the same (code_epoch). */
 static inline bool block_is_next(const struct cpu *cpu, const struct block *s)
 {
-    return s->rip == cpu->rip && s->gen == cpu->icache_gen && s->ctx == cpu->ctx &&
-           s->epoch == cpu->code_epoch;
+    return s->rip == cpu->rip && s->epoch == cpu->code_epoch;
 }
 
 /* The block at cpu->rip: the set's first way if it is that block and

@@ -441,7 +441,7 @@ static void code_store(struct cpu *cpu, uint64_t page, unsigned off, unsigned le
     gmem_unmark_code(cpu->mem, page);
     FOR_EACH_SHARER(c, cpu) { /* the blocks of every CPU sharing the memory */
         c->page_gen[page_slot(page)]++;
-        c->code_epoch++;
+        code_epoch_next(c);
     }
 }
 
