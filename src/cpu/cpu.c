@@ -224,15 +224,32 @@ struct paging_regs {
     uint64_t cr0, cr3, cr4, efer;
 };
 
+/* A translation context's key, but for the ASID: the paging state its
+ * translations and decoded blocks were made under. */
+struct context_key {
+    uint64_t ncr3, nefer, ncr4;
+    bool gmet;
+};
+
+static bool context_keyed(const struct cpu_context *c, const struct paging_regs *s,
+                          const struct context_key *k)
+{
+    return c->cr0 == s->cr0 && c->cr3 == s->cr3 && c->cr4 == s->cr4 && c->efer == s->efer &&
+           c->ncr3 == k->ncr3 && c->gmet == k->gmet && c->nefer == k->nefer &&
+           c->ncr4 == k->ncr4;
+}
+
 static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct paging_regs *s)
 {
     uint32_t asid = vmcb->control.asid;
-    uint64_t ncr3 = cpu->npt ? cpu->ncr3 : ~0ull; /* npt_load first */
-    bool gmet = cpu->npt_gmet;
+    const struct context_key k = { /* npt_load first */
+        .ncr3 = cpu->npt ? cpu->ncr3 : ~0ull,
+        .nefer = cpu->npt ? cpu->npt_hefer : ~0ull,
+        .ncr4 = cpu->npt ? cpu->npt_hcr4 : ~0ull,
+        .gmet = cpu->npt_gmet,
+    };
     struct cpu_context *cur = &cpu->contexts[cpu->context];
-    if (cur->valid && cur->asid == asid && !vmcb->control.tlb_ctl && cur->cr0 == s->cr0 &&
-        cur->cr3 == s->cr3 && cur->cr4 == s->cr4 && cur->efer == s->efer && cur->ncr3 == ncr3 &&
-        cur->gmet == gmet) {
+    if (cur->valid && cur->asid == asid && !vmcb->control.tlb_ctl && context_keyed(cur, s, &k)) {
         cur->last_used = ++cpu->runs; /* the running context, as it was: nothing to do */
         return;
     }
@@ -255,8 +272,7 @@ static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct
     if (vmcb->control.tlb_ctl == 1) {
         tlb_flush_all(cpu);
         icache_flush_all(cpu);
-    } else if (fresh || vmcb->control.tlb_ctl || c->cr0 != s->cr0 || c->cr3 != s->cr3 ||
-               c->cr4 != s->cr4 || c->efer != s->efer || c->ncr3 != ncr3 || c->gmet != gmet) {
+    } else if (fresh || vmcb->control.tlb_ctl || !context_keyed(c, s, &k)) {
         tlb_flush(cpu);
         icache_flush(cpu);
     }
@@ -266,8 +282,10 @@ static void context_enter(struct cpu *cpu, const struct vmcb *vmcb, const struct
     c->cr3 = s->cr3;
     c->cr4 = s->cr4;
     c->efer = s->efer;
-    c->ncr3 = ncr3;
-    c->gmet = gmet;
+    c->ncr3 = k.ncr3;
+    c->nefer = k.nefer;
+    c->ncr4 = k.ncr4;
+    c->gmet = k.gmet;
     c->last_used = ++cpu->runs;
 }
 

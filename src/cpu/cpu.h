@@ -176,6 +176,8 @@ struct cpu_context {
     uint32_t asid;
     uint64_t cr0, cr3, cr4, efer, ncr3; /* ncr3 ~0 without nested paging */
     bool gmet;           /* the nested walk's GMET: it changes fetch rights */
+    uint64_t nefer, ncr4; /* the nested walk's host EFER and CR4 (NXE, SMEP,
+                           * the tables' format); ~0 without nested paging */
     uint32_t gen;        /* decode-cache generation of this context */
     uint64_t code_base;  /* CS base its decoded blocks were fetched under */
     uint64_t last_used;

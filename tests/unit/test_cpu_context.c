@@ -622,3 +622,60 @@ Test(cpu_context, a_cached_fetch_translation_goes_with_a_guest_invlpg)
     run_vm(A, SVM_EXIT_EXCP_BASE + X86_VEC_PF);
     cr_expect_eq(rig.vm[A]->control.exit_info_2, FETCH_LA);
 }
+
+/* ---- 7. the nested walk's host state is part of a context's key */
+
+#define NPT_ROOT ROOT(7)
+
+/* VM A under nested paging: tables at NPT_ROOT that map the first 4 MiB
+ * 1:1 as user pages (the nested walk's accesses are user accesses), in 4
+ * KiB pages below 2 MiB, with the page of the data VM A reads no-execute;
+ * the host's EFER and CR4 for the nested walk given. */
+static void npt_vm(uint64_t hefer)
+{
+    static uint64_t pt[512];
+    const uint64_t urw = X86_PTE_P | X86_PTE_RW | X86_PTE_US;
+    phys_write_u64(NPT_ROOT, (NPT_ROOT + 0x1000) | urw);
+    phys_write_u64(NPT_ROOT + 0x1000, (NPT_ROOT + 0x2000) | urw);
+    phys_write_u64(NPT_ROOT + 0x2000, (NPT_ROOT + 0x3000) | urw);
+    phys_write_u64(NPT_ROOT + 0x2008, (1ull << 21) | urw | X86_PTE_PS);
+    for (uint64_t i = 0; i < 512; i++)
+        pt[i] = (i << 12) | urw;
+    pt[DATA_PAGE(A) >> 12] |= X86_PTE_NX;
+    phys_write(NPT_ROOT + 0x3000, pt, sizeof(pt));
+    rig.cpu.model.np = true;
+    rig.vm[A]->control.nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+    rig.vm[A]->control.nested_cr3 = NPT_ROOT;
+    cpu_set_npt_host(&rig.cpu, X86_EFER_LME | X86_EFER_LMA | hefer, X86_CR4_PAE);
+}
+
+Test(cpu_context, a_host_dropping_efer_nxe_makes_the_nested_nx_bit_reserved_at_the_next_vmrun)
+{
+    npt_vm(X86_EFER_NXE);
+    expect_reads(A, DATA_VAL(A)); /* NX holds off fetches only */
+    /* The same ASID and guest paging state, but bit 63 of a nested entry
+     * is now reserved: the translation cached under NXE must not stand. */
+    cpu_set_npt_host(&rig.cpu, X86_EFER_LME | X86_EFER_LMA, X86_CR4_PAE);
+    run_vm(A, SVM_EXIT_NPF);
+    cr_expect_eq(rig.vm[A]->control.exit_info_2, DATA_PAGE(A));
+    cr_expect_eq(rig.vm[A]->control.exit_info_1 & (X86_PF_P | X86_PF_RSVD),
+                 X86_PF_P | X86_PF_RSVD);
+}
+
+Test(cpu_context, a_host_setting_efer_nxe_makes_a_nested_nx_page_refuse_fetches_at_the_next_vmrun)
+{
+    npt_vm(0);
+    /* The data page is clean of NX for this run: the host has no NXE, and
+     * the entry's bit 63 would be reserved. Run code there once. */
+    uint64_t pt_data = NPT_ROOT + 0x3000 + (DATA_PAGE(A) >> 12) * 8;
+    phys_write_u64(pt_data, DATA_PAGE(A) | X86_PTE_P | X86_PTE_RW | X86_PTE_US);
+    GUEST_CODE(DATA_PAGE(A), 0xf4); /* hlt at DATA_LA */
+    run_vm_at(A, DATA_LA, SVM_EXIT_HLT);
+    /* The host sets NXE and the page becomes no-execute, under a VMRUN
+     * with everything else as it was: the cached fetch must not stand. */
+    phys_write_u64(pt_data, DATA_PAGE(A) | X86_PTE_P | X86_PTE_RW | X86_PTE_US | X86_PTE_NX);
+    cpu_set_npt_host(&rig.cpu, X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE, X86_CR4_PAE);
+    run_vm_at(A, DATA_LA, SVM_EXIT_NPF);
+    cr_expect_eq(rig.vm[A]->control.exit_info_2, DATA_PAGE(A));
+    cr_expect_eq(rig.vm[A]->control.exit_info_1 & X86_PF_I, X86_PF_I);
+}
