@@ -254,9 +254,11 @@ static inline struct block *block_lookup(struct cpu *cpu)
 static inline int run_block(struct cpu *cpu, const struct block *b)
 {
     const struct insn *insns = b->insns;
-    unsigned n = b->n, i, done = 0; /* done: instructions already counted */
+    unsigned n = b->n, i, done; /* done: instructions already counted */
     uint32_t epoch = cpu->code_epoch;
     int r = STEP_OK;
+again:
+    done = 0;
     for (i = 0; i < n; i++) {
         const struct insn *in = &insns[i];
         cpu->next_rip = in->next;
@@ -289,7 +291,13 @@ static inline int run_block(struct cpu *cpu, const struct block *b)
     if (likely(r == STEP_OK)) {
         cpu->rip = cpu->next_rip;
         if (unlikely(cpu->db_trap)) /* SYSRET setting TF: its own trap */
-            r = single_step_trap(cpu);
+            return single_step_trap(cpu);
+        /* A loop back to the block's own start runs it again here, while
+         * it is what cpu_exec would find (no block died, the decode
+         * context is the same) and cpu_exec would take the fast path. */
+        if (cpu->rip == b->rip && cpu->code_epoch == epoch && !cpu->slow &&
+            cpu->budget >= b->weight)
+            goto again;
     }
     return r;
 }
