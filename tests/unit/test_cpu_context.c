@@ -54,11 +54,12 @@ static const struct cpu_model default_model = CPU_FIXTURE_MODEL(0x300000ull, 0x3
 
 /* One set of page tables at root: the first 2 MiB 1:1 with 4 KiB pages
  * (so that single pages can be remapped), the next 2 MiB 1:1 with one
- * 2 MiB page, and DATA_LA mapped to DATA_PAGE(data). */
-static void write_tables(uint64_t root, unsigned data)
+ * 2 MiB page, and DATA_LA mapped to DATA_PAGE(data); every entry with
+ * the flags extra too. */
+static void write_tables(uint64_t root, unsigned data, uint64_t extra)
 {
     static uint64_t pt[512];
-    const uint64_t rw = X86_PTE_P | X86_PTE_RW;
+    const uint64_t rw = X86_PTE_P | X86_PTE_RW | extra;
     phys_write_u64(root, (root + 0x1000) | rw);
     phys_write_u64(root + 0x1000, (root + 0x2000) | rw);
     phys_write_u64(root + 0x2000, (root + 0x3000) | rw);
@@ -94,7 +95,7 @@ static void rig_setup(void)
     rig_init(RAM_SIZE, &default_model);
     write_gdt();
     for (unsigned i = 0; i < NROOTS; i++) {
-        write_tables(ROOT(i), i);
+        write_tables(ROOT(i), i, 0);
         phys_write_u64(DATA_PAGE(i), DATA_VAL(i));
     }
     phys_write_u64(DATA_LA, IDENTITY_VAL);
@@ -627,22 +628,17 @@ Test(cpu_context, a_cached_fetch_translation_goes_with_a_guest_invlpg)
 
 #define NPT_ROOT ROOT(7)
 
-/* VM A under nested paging: tables at NPT_ROOT that map the first 4 MiB
- * 1:1 as user pages (the nested walk's accesses are user accesses), in 4
- * KiB pages below 2 MiB, with the page of the data VM A reads no-execute;
- * the host's EFER and CR4 for the nested walk given. */
+/* The nested entry of the page of the data VM A reads. */
+#define NPT_DATA_PTE (NPT_ROOT + 0x3000 + (DATA_PAGE(A) >> 12) * 8)
+
+/* VM A under nested paging: tables at NPT_ROOT that map its guest
+ * physical pages 1:1 as user pages (the nested walk's accesses are user
+ * accesses), with the page of the data VM A reads no-execute; the host's
+ * EFER and CR4 for the nested walk given. */
 static void npt_vm(uint64_t hefer)
 {
-    static uint64_t pt[512];
-    const uint64_t urw = X86_PTE_P | X86_PTE_RW | X86_PTE_US;
-    phys_write_u64(NPT_ROOT, (NPT_ROOT + 0x1000) | urw);
-    phys_write_u64(NPT_ROOT + 0x1000, (NPT_ROOT + 0x2000) | urw);
-    phys_write_u64(NPT_ROOT + 0x2000, (NPT_ROOT + 0x3000) | urw);
-    phys_write_u64(NPT_ROOT + 0x2008, (1ull << 21) | urw | X86_PTE_PS);
-    for (uint64_t i = 0; i < 512; i++)
-        pt[i] = (i << 12) | urw;
-    pt[DATA_PAGE(A) >> 12] |= X86_PTE_NX;
-    phys_write(NPT_ROOT + 0x3000, pt, sizeof(pt));
+    write_tables(NPT_ROOT, 7, X86_PTE_US); /* its DATA_LA page is none of VM A's */
+    phys_write_u64(NPT_DATA_PTE, phys_read_u64(NPT_DATA_PTE) | X86_PTE_NX);
     rig.cpu.model.np = true;
     rig.vm[A]->control.nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
     rig.vm[A]->control.nested_cr3 = NPT_ROOT;
@@ -667,13 +663,12 @@ Test(cpu_context, a_host_setting_efer_nxe_makes_a_nested_nx_page_refuse_fetches_
     npt_vm(0);
     /* The data page is clean of NX for this run: the host has no NXE, and
      * the entry's bit 63 would be reserved. Run code there once. */
-    uint64_t pt_data = NPT_ROOT + 0x3000 + (DATA_PAGE(A) >> 12) * 8;
-    phys_write_u64(pt_data, DATA_PAGE(A) | X86_PTE_P | X86_PTE_RW | X86_PTE_US);
+    phys_write_u64(NPT_DATA_PTE, DATA_PAGE(A) | X86_PTE_P | X86_PTE_RW | X86_PTE_US);
     GUEST_CODE(DATA_PAGE(A), 0xf4); /* hlt at DATA_LA */
     run_vm_at(A, DATA_LA, SVM_EXIT_HLT);
     /* The host sets NXE and the page becomes no-execute, under a VMRUN
      * with everything else as it was: the cached fetch must not stand. */
-    phys_write_u64(pt_data, DATA_PAGE(A) | X86_PTE_P | X86_PTE_RW | X86_PTE_US | X86_PTE_NX);
+    phys_write_u64(NPT_DATA_PTE, DATA_PAGE(A) | X86_PTE_P | X86_PTE_RW | X86_PTE_US | X86_PTE_NX);
     cpu_set_npt_host(&rig.cpu, X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE, X86_CR4_PAE);
     run_vm_at(A, DATA_LA, SVM_EXIT_NPF);
     cr_expect_eq(rig.vm[A]->control.exit_info_2, DATA_PAGE(A));
