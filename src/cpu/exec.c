@@ -333,15 +333,16 @@ void cpu_exec(struct cpu *cpu)
             r = STEP_FAULT;
         } else if (unlikely(cpu->slow || cpu->budget < b->weight)) {
             /* The careful path looks between instructions for an interrupt,
-             * then for an instruction breakpoint (APM vol. 2 §8.5); one
-             * taken through the IDT moves RIP: look the block up again. */
-            uint64_t rip = cpu->rip;
+             * then for an instruction breakpoint (APM vol. 2 §8.5). One
+             * taken through the IDT was charged to the budget and went to
+             * its handler (which may be this very RIP): go round again. */
+            uint64_t events = cpu->events;
             r = STEP_OK;
             if (cpu->slow && cpu_irq_armed(cpu))
                 r = cpu_take_interrupt(cpu);
-            if (r == STEP_OK && cpu->slow && code_breakpoint(cpu))
+            if (r == STEP_OK && cpu->slow && cpu->events == events && code_breakpoint(cpu))
                 r = exc_deliver(cpu);
-            if (r == STEP_OK && cpu->rip == rip)
+            if (r == STEP_OK && cpu->events == events)
                 r = step_one(cpu, &b->insns[0]);
             else if (r == STEP_OK)
                 continue;

@@ -735,6 +735,31 @@ Test(svm_hw, an_int3_ending_a_block_on_the_last_units_of_budget_stops_the_run)
     }
 }
 
+/* An event whose handler is the very instruction it stopped: the careful
+ * path took the event and then, seeing RIP unchanged, ran the instruction
+ * as if none had been taken, past the budget too (found by fuzz_guest: an
+ * AP in real mode with the vector table all zeros). An instruction
+ * breakpoint on INC RCX whose #DB handler is the INC: every delivery
+ * clears RF, so the breakpoint fires again and the INC never runs. */
+Test(svm_hw, an_event_whose_handler_is_the_instruction_it_stopped_does_not_run_it)
+{
+    GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc1); /* inc rcx */
+    write_idt_gate(X86_VEC_DB, CODE_GPA, true);
+    rig.vmcb->save.idtr.base = IDT_GPA;
+    rig.vmcb->save.idtr.limit = 0xfff;
+    rig.vmcb->save.rsp = STACK_TOP;
+    rig.vmcb->save.dr7 = 0x401; /* L0: DR0, execute */
+    rig.cpu.dr[0] = CODE_GPA;
+    rig.cpu.gpr[1] = 0;
+    uint64_t budget = 50, insns = rig.cpu.insns, events = rig.cpu.events;
+    cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET);
+    cr_expect_eq(rig.cpu.gpr[1], 0, "the INC ran %llu times",
+                 (unsigned long long)rig.cpu.gpr[1]);
+    cr_expect_eq(rig.cpu.insns - insns, 0);
+    cr_expect_eq(rig.cpu.events - events, 50);
+    cr_expect_eq(save()->rip, CODE_GPA);
+}
+
 /* The event EVENTINJ delivers is charged against the run's own budget: a
  * budget of one is spent by the injection, and no instruction runs (found
  * by fuzz_guest: the charge went to the previous run's leftover). */
