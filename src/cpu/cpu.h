@@ -136,7 +136,8 @@ struct block {
     uint8_t weight;      /* instructions they retire (a fused pair is one entry) */
     uint16_t pslot[2];   /* page_gen slots of its pages (both the same if one) */
     uint32_t pgen[2];    /* ... and their generations at decode */
-    uint32_t epoch;      /* code_epoch when its pages were last found alive */
+    uint32_t epoch;      /* code_epoch when it was last found alive (pages and
+                          * decode context): while current, it is live */
     uint32_t used;       /* lookup_clock when a lookup last found it */
     struct insn *insns;  /* n of them, in the arena */
     /* The headers of the blocks that ran after this one the last two times

@@ -31,18 +31,23 @@ int decode_init(struct cpu *cpu)
     return 0;
 }
 
-/* Every block forgotten: no header matches, the arena is empty. */
-static void blocks_forget(struct cpu *cpu)
+/* Every header cleared (epoch 0: none matches) and the arena empty. */
+static void blocks_clear(struct cpu *cpu)
 {
     memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_SETS * BLOCK_WAYS);
     cpu->arena_used = 0;
+}
+
+/* Every block forgotten, and the epoch moved on for those still held. */
+static void blocks_forget(struct cpu *cpu)
+{
+    blocks_clear(cpu);
     code_epoch_next(cpu);
 }
 
 void icache_epoch_wrapped(struct cpu *cpu)
 {
-    memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_SETS * BLOCK_WAYS);
-    cpu->arena_used = 0;
+    blocks_clear(cpu);
     cpu->code_epoch = 1;
 }
 

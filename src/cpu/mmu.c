@@ -306,6 +306,21 @@ static void tlb_entry_invalidate(struct tlb_entry *e)
     e->tag_wc = TLB_INVALID;
 }
 
+/* A write the walk allowed (tag): into tag_w for the fast path, or, while
+ * the page holds decoded code, into tag_wc so that its stores are looked
+ * at (mmu_write_slow) without a walk. */
+static void tlb_grant_write(struct cpu *cpu, struct tlb_entry *e, uint64_t tag)
+{
+    if (cpu->mem->code[e->pa >> GMEM_PAGE_SHIFT]) {
+        e->tag_wc = tag;
+        e->tag_w = TLB_INVALID;
+    } else {
+        e->tag_w = tag;
+        e->tag_wc = TLB_INVALID;
+        cpu->tlb_writable = true;
+    }
+}
+
 int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint64_t *pa)
 {
     struct walk w;
@@ -330,14 +345,8 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
             e->tag_x = tag;
         } else {
             e->tag_r = tag;
-            if (w.writable && w.dirty) {
-                if (cpu->mem->code[ppage >> GMEM_PAGE_SHIFT]) {
-                    e->tag_wc = tag;
-                } else {
-                    e->tag_w = tag;
-                    cpu->tlb_writable = true;
-                }
-            }
+            if (w.writable && w.dirty)
+                tlb_grant_write(cpu, e, tag);
         }
     }
     return 0;
@@ -549,13 +558,8 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, u
     if (e->tag_wc == tlb_tag_of(cpu, la + size - 1, user)) {
         /* A store into a page with code (beside it, mostly): looked at,
          * no walk. Once the page holds no code, the fast path has it. */
-        uint64_t ppage = e->pa;
-        phys_write(cpu, ppage | (la & 0xfff), size, val);
-        if (!cpu->mem->code[ppage >> GMEM_PAGE_SHIFT] && e->tag_wc != TLB_INVALID) {
-            e->tag_w = e->tag_wc;
-            e->tag_wc = TLB_INVALID;
-            cpu->tlb_writable = true;
-        }
+        phys_write(cpu, e->pa | (la & 0xfff), size, val);
+        tlb_grant_write(cpu, e, e->tag_wc);
         return 0;
     }
     if (mmu_translate(cpu, la, ACC_WRITE, user, &pa0) != 0)

@@ -70,9 +70,10 @@ enum cpu_decode_status decode_insn_bytes(struct cpu *cpu, const uint8_t *buf, un
 enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_code,
                                     uint8_t buf[15], ZydisDecodedInstruction *zi,
                                     ZydisDecodedOperand *zo, struct exc *fault);
-/* The block at rip when way 0 of its set missed: another way (moved to the
- * front), or a new decode into the set. NULL with the fault in cpu->exc if
- * its first instruction cannot be fetched. */
+/* The block at rip when way 0 of its set is not it in this epoch: a live
+ * way (its epoch brought up to date), or a new decode into a dead or the
+ * least recently looked-up way. NULL with the fault in cpu->exc if its
+ * first instruction cannot be fetched. */
 struct block *block_lookup_slow(struct cpu *cpu, struct block *set, uint64_t rip);
 /* The handler running first and the resolved Jcc (condition cc) after it
  * as one entry (its Jcc is the next entry), or NULL if first does not fuse. */

@@ -599,7 +599,8 @@ Test(cpu_code, block_ways_blocks_of_one_set_alternate_without_decoding)
         run_set_block(order[i] % BLOCK_WAYS);
         cr_assert_eq(rig.cpu.arena_used, used, "run %u (block %u) decoded again", i, order[i]);
     }
-    /* The set's ways hold the blocks, the most recently used (block 0) first. */
+    /* The set's ways hold the blocks, each where it was filled (block 0,
+     * the first, in way 0). */
     const struct block *ways = &rig.cpu.blocks[set * BLOCK_WAYS];
     cr_assert_eq(ways[0].rip, set_rip(0));
     for (unsigned k = 0; k < BLOCK_WAYS; k++) {
@@ -609,8 +610,8 @@ Test(cpu_code, block_ways_blocks_of_one_set_alternate_without_decoding)
         cr_assert_lt(w, BLOCK_WAYS, "block %u is in no way of its set", k);
         cr_assert_eq(ways[w].n, 2);
     }
-    /* A block behind the first way dies with its page too: block 3 (the
-     * least recently used) gets a new immediate from the host. */
+    /* A block behind the first way dies with its page too: block 3 gets a
+     * new immediate from the host. */
     cr_assert_neq(ways[0].rip, set_rip(3));
     const uint32_t imm = 0xf0000033u;
     phys_write(set_rip(3) + 1, &imm, sizeof(imm));
