@@ -47,6 +47,10 @@ enum step {
     STEP_FAULT,    /* cpu->exc holds the exception to deliver */
     STEP_VMEXIT,   /* cpu->exit holds the #VMEXIT */
     STEP_HALT,     /* HLT that nothing intercepts: it retires, the CPU stops */
+    /* Only inside a block's run (exec.c): the instruction at cpu->stop
+     * completed, but code or mappings changed under the block (a store
+     * into code, a walk's A/D write): it goes no further. */
+    STEP_STOPPED,
 };
 
 /* ---- decoded instructions */
@@ -92,9 +96,17 @@ struct insn {
     uint8_t len;
     uint8_t osize;       /* operand size in bytes */
     uint8_t asize;       /* address size in bytes */
+    /* The entry as a block runs it. Entries run back to back: a
+     * specialised handler (ops_fast.c) ends by tail-calling the next
+     * entry's fn; a branch ends its block; every other handler runs
+     * inside insn_generic or insn_generic_last (exec.c). A block's
+     * entries are followed by an end entry (insn_block_end). A handler
+     * that stops its block early, or fails, says which entry it was in
+     * cpu->stop. */
     insn_fn fn;
-    insn_fn fn1;         /* this instruction alone: fn, unless fn is fused
-                          * with the Jcc that follows (ops_fast.c) */
+    insn_fn fn1;         /* this instruction alone: the handler fn wraps, or
+                          * the first half of a fused pair (ops_fast.c). It
+                          * may go on into the entry after it */
     uint16_t mnemonic;   /* ZydisMnemonic */
     uint8_t prefix;      /* INSN_* */
     uint8_t nops;        /* visible operands */
@@ -102,6 +114,7 @@ struct insn {
     uint8_t opcode;      /* last opcode byte */
     uint8_t modrm;       /* ModRM byte, 0 if none */
     uint8_t ends_block;  /* may branch, change mode or need the careful path */
+    uint8_t seq;         /* instructions of its block that retire before it */
     uint64_t next;       /* linear RIP of the following instruction */
     struct opnd op[3];
 };
@@ -292,7 +305,12 @@ struct cpu {
     /* hot: registers and flags */
     uint64_t gpr[16];
     uint64_t rip;
+    /* Where the instruction running goes on: set before a generic handler
+     * runs (to the next instruction) and by branches; a block's last
+     * entry leaves it set. */
     uint64_t next_rip;
+    const struct insn *stop; /* the entry a block's run stopped at */
+    uint64_t slow_val;   /* a specialised load's value, from its slow half */
     uint64_t rflags;     /* arithmetic bits valid only where lf says so */
     struct lazy_flags lf;
     uint64_t budget;     /* units of work left in this run (cpu_work) */
@@ -397,7 +415,8 @@ struct cpu {
     ZydisFormatter formatter;
     struct block *blocks; /* BLOCK_SETS * BLOCK_WAYS headers */
     struct insn *arena;   /* BLOCK_ARENA decoded instructions */
-    uint32_t arena_used;
+    uint32_t arena_used;  /* entries: a block's instructions and its end entry */
+    uint64_t decoded;     /* instructions decoded into blocks, all runs */
     /* Moves on whenever a decoded block may have died, or the decode
      * context (icache_gen, ctx) changed: a block whose epoch is the
      * current one is live for cpu->rip as it stands. Never 0 (a header
@@ -714,6 +733,29 @@ static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, unsigned u
     return (la & ~0xfffull) | cpu->tlb_ctx | user;
 }
 
+/* size bytes of host memory at address a (a TLB hit's la + addend). */
+static inline uint64_t host_read(uintptr_t a, unsigned size)
+{
+    const uint8_t *p = (const uint8_t *)a;
+    switch (size) {
+    case 1: return *p;
+    case 2: { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+    }
+}
+
+static inline void host_write(uintptr_t a, unsigned size, uint64_t val)
+{
+    uint8_t *p = (uint8_t *)a;
+    switch (size) {
+    case 1: *p = (uint8_t)val; return;
+    case 2: { uint16_t v = (uint16_t)val; __builtin_memcpy(p, &v, 2); return; }
+    case 4: { uint32_t v = (uint32_t)val; __builtin_memcpy(p, &v, 4); return; }
+    default: __builtin_memcpy(p, &val, 8); return;
+    }
+}
+
 /* The TLB hit test of an access of size bytes at la: one compare of the
  * entry of la's page with the tag of the page of its last byte, which
  * fails for an access that crosses into the next page (no entry of la's
@@ -723,13 +765,8 @@ static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, unsigned 
 {
     struct tlb_entry *e = tlb_entry_of(cpu, la);
     if (likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, user))) {
-        const uint8_t *p = (const uint8_t *)(uintptr_t)(la + e->addend);
-        switch (size) {
-        case 1: *val = *p; return 0;
-        case 2: { uint16_t v; __builtin_memcpy(&v, p, 2); *val = v; return 0; }
-        case 4: { uint32_t v; __builtin_memcpy(&v, p, 4); *val = v; return 0; }
-        default: { uint64_t v; __builtin_memcpy(&v, p, 8); *val = v; return 0; }
-        }
+        *val = host_read(la + e->addend, size);
+        return 0;
     }
     return mmu_read_slow(cpu, la, size, user, val);
 }
@@ -739,13 +776,8 @@ static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, unsigned
 {
     struct tlb_entry *e = tlb_entry_of(cpu, la);
     if (likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, user))) {
-        uint8_t *p = (uint8_t *)(uintptr_t)(la + e->addend);
-        switch (size) {
-        case 1: *p = (uint8_t)val; return 0;
-        case 2: { uint16_t v = (uint16_t)val; __builtin_memcpy(p, &v, 2); return 0; }
-        case 4: { uint32_t v = (uint32_t)val; __builtin_memcpy(p, &v, 4); return 0; }
-        default: __builtin_memcpy(p, &val, 8); return 0;
-        }
+        host_write(la + e->addend, size, val);
+        return 0;
     }
     return mmu_write_slow(cpu, la, size, user, val);
 }
@@ -754,6 +786,9 @@ static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, unsigned
  * in 64-bit mode, limits elsewhere). Fills cpu->exc on failure. */
 int seg_linear(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, enum access acc,
                uint64_t *la);
+/* The fault of a 64-bit mode access through seg at a non-canonical
+ * address: #SS(0) for the stack segment, else #GP(0). */
+int raise_noncanonical(struct cpu *cpu, unsigned seg);
 
 /* Data access through a segment at the current CPL. */
 static inline int vmem_read(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size,
@@ -912,7 +947,7 @@ static inline uint64_t opnd_ea(const struct cpu *cpu, const struct insn *in, con
 {
     uint64_t ea = (uint64_t)o->val;
     if (o->reg == REG_RIP)
-        ea += cpu->next_rip;
+        ea += in->next;
     else if (o->reg != REG_NONE)
         ea += cpu->gpr[o->reg];
     if (o->index != REG_NONE)

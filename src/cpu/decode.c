@@ -352,21 +352,26 @@ static int decode_bytes(const ZydisDecodedInstruction *zi, const ZydisDecodedOpe
     return 0;
 }
 
-/* Relative branches in 64-bit mode get their target computed once. */
-static void resolve_branch(struct cpu *cpu, struct insn *in)
+/* Relative branches in 64-bit mode get their target computed once: true
+ * when in is now such a branch (it sets next_rip either way). */
+static bool resolve_branch(struct cpu *cpu, struct insn *in)
 {
     if (cpu->mode != CPU_MODE_LONG64 || in->nops < 1 || in->op[0].type != OPND_IMM)
-        return;
+        return false;
     uint64_t target = in->next + (uint64_t)in->op[0].val;
     if (!is_canonical(target))
-        return;
+        return false;
     if (in->fn == op_jcc) {
         in->op[0].val = (int64_t)target;
         in->fn = op_jcc_abs_by_cc[in->cc & 15];
-    } else if (in->fn == op_jmp) {
+        return true;
+    }
+    if (in->fn == op_jmp) {
         in->op[0].val = (int64_t)target;
         in->fn = op_jmp_abs;
+        return true;
     }
+    return false;
 }
 
 /* Decodes the instruction at linear RIP rip into *in. Returns 0, or -1 with
@@ -395,12 +400,16 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
     }
     in->rip = rip;
     in->next = (rip + in->len) & cpu->ip_mask;
+    insn_fn generic = in->fn;
     if (cpu->mode == CPU_MODE_LONG64)
         in->fn = specialize_fast(in);
+    bool goes_on = in->fn != generic; /* a specialised handler chains itself */
     /* A REP instruction may stay on its own RIP (ops_string.c slices). */
     in->ends_block = !insn_continues_block(in->fn) || (in->prefix & (INSN_REP | INSN_REPNE));
-    resolve_branch(cpu, in);
+    bool branch = resolve_branch(cpu, in);
     in->fn1 = in->fn;
+    if (!goes_on && !branch)
+        in->fn = in->ends_block ? insn_generic_last : insn_generic;
     return 0;
 }
 
@@ -408,7 +417,7 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
  * instruction cannot be fetched (the fault in cpu->exc). */
 static struct block *block_fill(struct cpu *cpu, struct block *blk)
 {
-    if (cpu->arena_used > BLOCK_ARENA - BLOCK_MAX)
+    if (cpu->arena_used > BLOCK_ARENA - (BLOCK_MAX + 1))
         blocks_forget(cpu); /* blk is a header: it stays where it is */
     struct exc saved = cpu->exc;
     unsigned n;
@@ -425,14 +434,20 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
                 cpu->exc = saved; /* reached when execution gets there */
                 break;
             }
-            struct insn *in = &insns[n++];
+            struct insn *in = &insns[n];
+            in->seq = (uint8_t)n++;
             if (in->ends_block)
                 break;
             rip = in->next;
         }
         blk->insns = insns;
     } while (cpu->fill_restart); /* the marks of its first pages were forgotten */
-    cpu->arena_used += n;
+    /* The end entry: where a block that does not branch goes on. */
+    uint64_t after = blk->insns[n - 1].next;
+    blk->insns[n] = (struct insn){ .fn = insn_block_end, .rip = after, .next = after,
+                                   .seq = (uint8_t)n };
+    cpu->arena_used += n + 1;
+    cpu->decoded += n;
     blk->n = (uint8_t)n;
     blk->weight = (uint8_t)n;
     /* A flag-setting instruction and the resolved Jcc ending the block run

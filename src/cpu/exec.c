@@ -53,7 +53,7 @@ int seg_linear(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, enum 
         if (seg == SEG_FS || seg == SEG_GS)
             a += s->base;
         if (!is_canonical(a))
-            return seg == SEG_SS ? raise_exc_err(cpu, X86_VEC_SS, 0) : raise_gp(cpu, 0);
+            return raise_noncanonical(cpu, seg);
         *la = a;
         return 0;
     }
@@ -80,6 +80,11 @@ int seg_linear(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size, enum 
     }
     *la = (s->base + off) & 0xffffffffull;
     return 0;
+}
+
+int raise_noncanonical(struct cpu *cpu, unsigned seg)
+{
+    return seg == SEG_SS ? raise_exc_err(cpu, X86_VEC_SS, 0) : raise_gp(cpu, 0);
 }
 
 int vmem_probe_write(struct cpu *cpu, unsigned seg, uint64_t off, unsigned size)
@@ -186,8 +191,11 @@ static bool code_breakpoint(struct cpu *cpu)
 
 /* One instruction with hardware single-step and interrupt shadows honoured:
  * the careful path, also used when the budget is smaller than a block. */
-static int step_one(struct cpu *cpu, struct insn *in)
+static int step_one(struct cpu *cpu, const struct insn *in)
 {
+    /* The instruction alone: its handler may go on into the entry after
+     * it, which here is one that ends the run. */
+    struct insn alone[2] = { *in, { .fn = insn_stay } };
     /* TF as the instruction found it decides the trap after it, unless the
      * instruction says otherwise (SYSCALL). */
     cpu->step_tf = cpu->rflags & X86_RFLAGS_TF;
@@ -199,7 +207,9 @@ static int step_one(struct cpu *cpu, struct insn *in)
     cpu->int_shadow = false;
     cpu->rip = in->rip;
     cpu->next_rip = in->next;
-    int r = in->fn1(cpu, in);
+    int r = in->fn1(cpu, alone);
+    if (r == STEP_STOPPED)
+        r = STEP_OK;
     cpu->db_trap = false; /* step_tf says it here */
     if (r != STEP_OK) {
         cpu->rflags |= rf;
@@ -243,63 +253,111 @@ static inline struct block *block_lookup(struct cpu *cpu)
     return block_lookup_slow(cpu, b, rip);
 }
 
+/* ---- entries of a block that are not specialised handlers (cpu.h,
+ * struct insn) */
+
+/* A generic handler in the middle of its block: it finds next_rip set as
+ * for any instruction; after it, the next entry, unless it failed or
+ * code or mappings changed under the block. */
+int insn_generic(struct cpu *cpu, const struct insn *in)
+{
+    uint32_t epoch = cpu->code_epoch;
+    cpu->next_rip = in->next;
+    int r = in->fn1(cpu, in);
+    if (unlikely(r != STEP_OK)) {
+        cpu->stop = in;
+        return r;
+    }
+    if (unlikely(cpu->code_epoch != epoch)) {
+        cpu->stop = in;
+        return STEP_STOPPED;
+    }
+    return insn_next(cpu, in);
+}
+
+/* A generic handler that ends its block: next_rip is where it goes. */
+int insn_generic_last(struct cpu *cpu, const struct insn *in)
+{
+    cpu->next_rip = in->next;
+    int r = in->fn1(cpu, in);
+    if (unlikely(r != STEP_OK))
+        cpu->stop = in;
+    return r;
+}
+
+/* After the last entry of a block that ran on into the next instruction
+ * (BLOCK_MAX reached, or a page it could not decode yet): its rip is that
+ * instruction's. */
+int insn_block_end(struct cpu *cpu, const struct insn *in)
+{
+    cpu->next_rip = in->rip;
+    return STEP_OK;
+}
+
+/* After an instruction step_one runs alone: next_rip stays as it left it. */
+int insn_stay(struct cpu *cpu, const struct insn *in)
+{
+    (void)cpu;
+    (void)in;
+    return STEP_OK;
+}
+
 /* run_block's answer when an exit it offered was not resumed: the exit is
  * recorded (or handled), cpu_exec returns. */
 #define RUN_EXITED (-1)
 
-/* The fast path: the block's instructions back to back (the handlers may
- * write any memory: the block's fields are read once, into locals). Returns
- * STEP_OK with cpu->rip where to go on, RUN_EXITED, or the step result of
- * the instruction at cpu->rip. */
+/* The fast path: the block's entries back to back, from its first (the
+ * handlers may write any memory: the header's fields are read once, into
+ * locals). Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
+ * the step result of the instruction at cpu->rip. */
 static inline int run_block(struct cpu *cpu, const struct block *b)
 {
-    const struct insn *insns = b->insns;
-    unsigned n = b->n, i, done; /* done: instructions already counted */
+    const struct insn *first = b->insns, *in = first;
+    uint64_t start = b->rip;
+    unsigned weight = b->weight, done = 0; /* done: instructions already counted */
     uint32_t epoch = cpu->code_epoch;
-    int r = STEP_OK;
-again:
-    done = 0;
-    for (i = 0; i < n; i++) {
-        const struct insn *in = &insns[i];
-        cpu->next_rip = in->next;
-        r = in->fn(cpu, in);
-        if (unlikely(r != STEP_OK)) {
-            cpu->rip = in->rip;
-            if (r != STEP_VMEXIT || !cpu->fast_exit.handle)
-                break;
-            /* Offered here (cpu_run), an exit handled in place that went
-             * past just this instruction goes on with the next entry. */
-            retire(cpu, i - done);
-            done = i;
-            if (!cpu_offer_exit(cpu))
-                return RUN_EXITED;
-            done = i + 1; /* the handler counted the instruction */
-            if (cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
-                cpu->budget < (uint64_t)(b->weight - done))
-                return STEP_OK;
-            r = STEP_OK;
-            continue;
+    for (;;) {
+        int r = in->fn(cpu, in);
+        if (likely(r == STEP_OK)) {
+            retire(cpu, weight - done); /* a fused pair retires two */
+            cpu->rip = cpu->next_rip;
+            if (unlikely(cpu->db_trap)) /* SYSRET setting TF: its own trap */
+                return single_step_trap(cpu);
+            /* A loop back to the block's own start runs it again here,
+             * while it is what cpu_exec would find (no block died, the
+             * decode context is the same) and cpu_exec would take the
+             * fast path. */
+            if (cpu->rip == start && cpu->code_epoch == epoch && !cpu->slow &&
+                cpu->budget >= weight) {
+                in = first;
+                done = 0;
+                continue;
+            }
+            return STEP_OK;
         }
-        /* Code or mappings changed under the block (a flush, a store into
-         * code, or the arena starting again): leave it. */
-        if (unlikely(cpu->code_epoch != epoch)) {
-            i++;
-            break;
+        in = cpu->stop;
+        if (r == STEP_STOPPED) {
+            /* Code or mappings changed under the block (a flush, a store
+             * into code): leave it after the instruction that did it. */
+            retire(cpu, in->seq + 1 - done);
+            cpu->rip = in->next;
+            return STEP_OK;
         }
+        retire(cpu, in->seq - done);
+        done = in->seq;
+        cpu->rip = in->rip;
+        if (r != STEP_VMEXIT || !cpu->fast_exit.handle)
+            return r;
+        /* Offered here (cpu_run), an exit handled in place that went past
+         * just this instruction goes on with the next entry. */
+        if (!cpu_offer_exit(cpu))
+            return RUN_EXITED;
+        done = in->seq + 1; /* the handler counted the instruction */
+        if (cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
+            cpu->budget < (uint64_t)(weight - done))
+            return STEP_OK;
+        in++;
     }
-    retire(cpu, (i == n ? b->weight : i) - done); /* a fused pair retires two */
-    if (likely(r == STEP_OK)) {
-        cpu->rip = cpu->next_rip;
-        if (unlikely(cpu->db_trap)) /* SYSRET setting TF: its own trap */
-            return single_step_trap(cpu);
-        /* A loop back to the block's own start runs it again here, while
-         * it is what cpu_exec would find (no block died, the decode
-         * context is the same) and cpu_exec would take the fast path. */
-        if (cpu->rip == b->rip && cpu->code_epoch == epoch && !cpu->slow &&
-            cpu->budget >= b->weight)
-            goto again;
-    }
-    return r;
 }
 
 void cpu_exec(struct cpu *cpu)

@@ -40,6 +40,43 @@ OP(mov_seg); OP(pop_seg); OP(push_seg); OP(lmsw); OP(rsm); OP(smsw); OP(ud2);
 /* ops_svm.c */
 OP(vmrun); OP(vmload); OP(vmsave); OP(vmmcall); OP(stgi); OP(clgi); OP(skinit); OP(invlpga);
 
+/* ---- a block's entries run back to back (cpu.h, struct insn; exec.c) */
+
+/* The next entry of the block: a specialised handler's last act, as a
+ * tail call (a block has at most BLOCK_MAX + 1 entries, so the chain is
+ * bounded where the compiler keeps the calls). */
+static inline int insn_next(struct cpu *cpu, const struct insn *in)
+{
+    return in[1].fn(cpu, in + 1);
+}
+
+/* A specialised handler's other way out: r is STEP_FAULT (nothing
+ * changed) or STEP_STOPPED (the instruction completed; the block may have
+ * died under it). */
+static inline int insn_stop(struct cpu *cpu, const struct insn *in, int r)
+{
+    cpu->stop = in;
+    cpu->next_rip = in->next;
+    return r;
+}
+
+/* The next entry when r is STEP_OK, else the stop. */
+static inline int insn_then(struct cpu *cpu, const struct insn *in, int r)
+{
+    if (likely(r == STEP_OK))
+        return insn_next(cpu, in);
+    return insn_stop(cpu, in, r);
+}
+
+/* Entries that wrap a generic handler (fn1): in the middle of a block,
+ * and at its end; the entry after a block's last instruction when the
+ * block does not end in a branch; and the one after an instruction that
+ * runs alone (step_one). */
+int insn_generic(struct cpu *cpu, const struct insn *in);
+int insn_generic_last(struct cpu *cpu, const struct insn *in);
+int insn_block_end(struct cpu *cpu, const struct insn *in);
+int insn_stay(struct cpu *cpu, const struct insn *in);
+
 /* ops_fast.c */
 #define OP_ALU_FAST(n) OP(n##_rr64); OP(n##_rr32); OP(n##_ri64); OP(n##_ri32); \
     OP(n##_rm64); OP(n##_rm32);

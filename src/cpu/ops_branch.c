@@ -50,13 +50,14 @@ int op_jmp_abs(struct cpu *cpu, const struct insn *in)
 }
 
 /* Jcc to a resolved target, one handler per condition: with the condition
- * a constant, each evaluates only the flags it reads. */
-#define JCC_ABS(cc)                                                      \
-    static int op_jcc_abs_##cc(struct cpu *cpu, const struct insn *in)   \
-    {                                                                    \
-        if (cond_eval(cpu, cc))                                          \
-            cpu->next_rip = (uint64_t)in->op[0].val;                     \
-        return STEP_OK;                                                  \
+ * a constant, each evaluates only the flags it reads. Like op_jmp_abs, it
+ * ends its block and is not wrapped (insn_generic_last): it sets next_rip
+ * either way. */
+#define JCC_ABS(cc)                                                                        \
+    static int op_jcc_abs_##cc(struct cpu *cpu, const struct insn *in)                     \
+    {                                                                                      \
+        cpu->next_rip = cond_eval(cpu, cc) ? (uint64_t)in->op[0].val : in->next;           \
+        return STEP_OK;                                                                    \
     }
 JCC_ABS(0) JCC_ABS(1) JCC_ABS(2) JCC_ABS(3) JCC_ABS(4) JCC_ABS(5) JCC_ABS(6) JCC_ABS(7)
 JCC_ABS(8) JCC_ABS(9) JCC_ABS(10) JCC_ABS(11) JCC_ABS(12) JCC_ABS(13) JCC_ABS(14) JCC_ABS(15)

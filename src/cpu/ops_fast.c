@@ -5,6 +5,12 @@
  * immediates and with memory, and INC/DEC of a register. Also the pairs of
  * such a flag-setting instruction and the Jcc after it, run as one entry
  * of a block (fuse_jcc).
+ *
+ * A block's entries run back to back (cpu.h, struct insn): each handler
+ * here ends by tail-calling the next entry (insn_next), and a fused pair,
+ * which ends its block, by setting next_rip. None reads next_rip, which
+ * nobody sets for them. A fault, or a slow path that changed code under
+ * the block, stops it (insn_stop).
  */
 #include "cpu/ops.h"
 
@@ -38,12 +44,61 @@ static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigne
     }
 }
 
-static inline int alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind,
-                           unsigned size, bool imm)
+/* ---- memory: the TLB hit inline, the rest out of line, so that no local
+ * of a handler has its address taken and its last call stays a tail call */
+
+/* The slow half of a load: a TLB miss (the walk, #AC, #PF), or an address
+ * that is not canonical. STEP_OK or STEP_STOPPED (the walk's A/D writes
+ * changed code) with the value in cpu->slow_val, or STEP_FAULT. */
+static __attribute__((noinline)) int fast_read_slow(struct cpu *cpu, unsigned seg, uint64_t la,
+                                                    unsigned size)
 {
-    uint64_t b = imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg];
-    alu_apply(cpu, in->op[0].reg, kind, size, b);
-    return STEP_OK;
+    if (!is_canonical(la))
+        return raise_noncanonical(cpu, seg);
+    uint32_t epoch = cpu->code_epoch;
+    if (mmu_read_slow(cpu, la, size, cpu->user, &cpu->slow_val) != 0)
+        return STEP_FAULT;
+    return cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
+}
+
+/* The same for a store (which may be into code: then STEP_STOPPED). */
+static __attribute__((noinline)) int fast_write_slow(struct cpu *cpu, unsigned seg, uint64_t la,
+                                                     unsigned size, uint64_t v)
+{
+    if (!is_canonical(la))
+        return raise_noncanonical(cpu, seg);
+    uint32_t epoch = cpu->code_epoch;
+    if (mmu_write_slow(cpu, la, size, cpu->user, v) != 0)
+        return STEP_FAULT;
+    return cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
+}
+
+/* A load of size bytes at la through a segment without a base (64-bit
+ * mode, not FS/GS). The hit test is la_read's one compare: a tag matches
+ * only a page the walk filled, so also only a canonical one. Returns as
+ * fast_read_slow, the value in *v unless STEP_FAULT. */
+static inline int fast_read(struct cpu *cpu, unsigned seg, uint64_t la, unsigned size,
+                            uint64_t *v)
+{
+    const struct tlb_entry *e = tlb_entry_of(cpu, la);
+    if (likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, cpu->user))) {
+        *v = host_read(la + e->addend, size);
+        return STEP_OK;
+    }
+    int r = fast_read_slow(cpu, seg, la, size);
+    *v = cpu->slow_val;
+    return r;
+}
+
+static inline int fast_write(struct cpu *cpu, unsigned seg, uint64_t la, unsigned size,
+                             uint64_t v)
+{
+    const struct tlb_entry *e = tlb_entry_of(cpu, la);
+    if (likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, cpu->user))) {
+        host_write(la + e->addend, size, v);
+        return STEP_OK;
+    }
+    return fast_write_slow(cpu, seg, la, size, v);
 }
 
 /* A memory operand's address: base + displacement when the decoder found
@@ -55,21 +110,22 @@ static inline uint64_t fast_ea(const struct cpu *cpu, const struct insn *in, con
     return bd ? cpu->gpr[o->reg] + (uint64_t)o->val : opnd_ea(cpu, in, o);
 }
 
-/* The source operand of a load, 64-bit mode, DS/ES/SS-relative (no
- * segment base). Returns STEP_OK with *v, or the fault. */
-static inline int load_src_as(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v,
-                              bool bd)
+/* The source operand of a load (in->op[1]). */
+static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v,
+                           bool bd)
 {
     const struct opnd *s = &in->op[1];
-    uint64_t la = fast_ea(cpu, in, s, bd);
-    if (unlikely(!is_canonical(la)))
-        return seg_linear(cpu, s->seg, la, size, ACC_READ, &la);
-    return la_read(cpu, la, size, cpu->user, v) != 0 ? STEP_FAULT : STEP_OK;
+    return fast_read(cpu, s->seg, fast_ea(cpu, in, s, bd), size, v);
 }
 
-static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v)
+/* ---- the handlers. Each do_ form is the instruction's work; its op_ form
+ * goes on to the next entry (a fused pair below runs the do_ form). */
+
+static inline void alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind,
+                            unsigned size, bool imm)
 {
-    return load_src_as(cpu, in, size, v, false);
+    uint64_t b = imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg];
+    alu_apply(cpu, in->op[0].reg, kind, size, b);
 }
 
 /* The same with the source operand in memory: a fault leaves the
@@ -77,19 +133,29 @@ static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size
 static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind, unsigned size)
 {
     uint64_t v;
-    int r = load_src(cpu, in, size, &v);
-    if (r == STEP_OK)
-        alu_apply(cpu, in->op[0].reg, kind, size, v);
-    return r;
+    int r = load_src(cpu, in, size, &v, false);
+    if (unlikely(r == STEP_FAULT))
+        return insn_stop(cpu, in, r);
+    alu_apply(cpu, in->op[0].reg, kind, size, v);
+    return insn_then(cpu, in, r);
 }
 
 #define ALU_FAST(name, kind)                                                                     \
+    static inline void do_##name##_rr64(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 8, false); } \
+    static inline void do_##name##_rr32(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 4, false); } \
+    static inline void do_##name##_ri64(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 8, true); }  \
+    static inline void do_##name##_ri32(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 4, true); }  \
     int op_##name##_rm64(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 8); } \
     int op_##name##_rm32(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 4); } \
-    int op_##name##_rr64(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 8, false); } \
-    int op_##name##_rr32(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 4, false); } \
-    int op_##name##_ri64(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 8, true); }  \
-    int op_##name##_ri32(struct cpu *cpu, const struct insn *in) { return alu_fast(cpu, in, kind, 4, true); }
+    GO_ON(name##_rr64) GO_ON(name##_rr32) GO_ON(name##_ri64) GO_ON(name##_ri32)
+
+/* op_name: do_name, then the next entry. */
+#define GO_ON(name)                                                     \
+    int op_##name(struct cpu *cpu, const struct insn *in)               \
+    {                                                                   \
+        do_##name(cpu, in);                                             \
+        return insn_next(cpu, in);                                      \
+    }
 
 ALU_FAST(add, ALU_ADD)
 ALU_FAST(sub, ALU_SUB)
@@ -99,61 +165,57 @@ ALU_FAST(xor, ALU_XOR)
 ALU_FAST(cmp, ALU_CMP)
 ALU_FAST(test, ALU_TEST)
 
-static inline int incdec_fast(struct cpu *cpu, const struct insn *in, bool inc, unsigned size)
+static inline void incdec_fast(struct cpu *cpu, const struct insn *in, bool inc, unsigned size)
 {
     unsigned d = in->op[0].reg;
     uint64_t a = cpu->gpr[d] & size_mask(size);
     uint64_t r = inc ? a + 1 : a - 1;
     reg_set(cpu, d, size, r);
     lf_set_incdec(cpu, inc ? LF_INC : LF_DEC, size, r, a);
-    return STEP_OK;
 }
 
-int op_inc_r64(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, true, 8); }
-int op_inc_r32(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, true, 4); }
-int op_dec_r64(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, false, 8); }
-int op_dec_r32(struct cpu *cpu, const struct insn *in) { return incdec_fast(cpu, in, false, 4); }
+static inline void do_inc_r64(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, true, 8); }
+static inline void do_inc_r32(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, true, 4); }
+static inline void do_dec_r64(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, false, 8); }
+static inline void do_dec_r32(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, false, 4); }
+GO_ON(inc_r64) GO_ON(inc_r32) GO_ON(dec_r64) GO_ON(dec_r32)
 
-int op_mov_rr64(struct cpu *cpu, const struct insn *in)
+static inline void do_mov_rr64(struct cpu *cpu, const struct insn *in)
 {
     cpu->gpr[in->op[0].reg] = cpu->gpr[in->op[1].reg];
-    return STEP_OK;
 }
 
-int op_mov_rr32(struct cpu *cpu, const struct insn *in)
+static inline void do_mov_rr32(struct cpu *cpu, const struct insn *in)
 {
     cpu->gpr[in->op[0].reg] = (uint32_t)cpu->gpr[in->op[1].reg];
-    return STEP_OK;
 }
 
-int op_mov_ri64(struct cpu *cpu, const struct insn *in)
+static inline void do_mov_ri64(struct cpu *cpu, const struct insn *in)
 {
     cpu->gpr[in->op[0].reg] = (uint64_t)in->op[1].val;
-    return STEP_OK;
 }
 
-int op_mov_ri32(struct cpu *cpu, const struct insn *in)
+static inline void do_mov_ri32(struct cpu *cpu, const struct insn *in)
 {
     cpu->gpr[in->op[0].reg] = (uint32_t)in->op[1].val;
-    return STEP_OK;
 }
+GO_ON(mov_rr64) GO_ON(mov_rr32) GO_ON(mov_ri64) GO_ON(mov_ri32)
 
 static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size, bool bd)
 {
     uint64_t v;
-    int r = load_src_as(cpu, in, size, &v, bd);
-    if (r == STEP_OK)
-        reg_set(cpu, in->op[0].reg, size, v);
-    return r;
+    int r = load_src(cpu, in, size, &v, bd);
+    if (unlikely(r == STEP_FAULT))
+        return insn_stop(cpu, in, r);
+    reg_set(cpu, in->op[0].reg, size, v);
+    return insn_then(cpu, in, r);
 }
 
 static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned size, bool bd)
 {
     const struct opnd *d = &in->op[0];
-    uint64_t la = fast_ea(cpu, in, d, bd);
-    if (unlikely(!is_canonical(la)))
-        return seg_linear(cpu, d->seg, la, size, ACC_WRITE, &la);
-    return la_write(cpu, la, size, cpu->user, cpu->gpr[in->op[1].reg]) != 0 ? STEP_FAULT : STEP_OK;
+    uint64_t v = cpu->gpr[in->op[1].reg];
+    return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, in, d, bd), size, v));
 }
 
 int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8, false); }
@@ -170,11 +232,8 @@ int op_mov_mr32_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cp
 static inline int mov_imm_store(struct cpu *cpu, const struct insn *in, unsigned size)
 {
     const struct opnd *d = &in->op[0], *i = &in->op[1];
-    uint64_t la = opnd_ea(cpu, in, d);
-    if (unlikely(!is_canonical(la)))
-        return seg_linear(cpu, d->seg, la, size, ACC_WRITE, &la);
     uint64_t v = (uint64_t)i->val & size_mask(i->size);
-    return la_write(cpu, la, size, cpu->user, v) != 0 ? STEP_FAULT : STEP_OK;
+    return insn_then(cpu, in, fast_write(cpu, d->seg, opnd_ea(cpu, in, d), size, v));
 }
 
 int op_mov_mi64(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cpu, in, 8); }
@@ -190,14 +249,13 @@ int op_movzx_rm16(struct cpu *cpu, const struct insn *in) { return mov_load(cpu,
 static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned size)
 {
     const struct opnd *d = &in->op[0], *i = &in->op[1];
-    uint64_t la = opnd_ea(cpu, in, d), a;
-    if (unlikely(!is_canonical(la)))
-        return seg_linear(cpu, d->seg, la, size, ACC_READ, &la);
-    if (la_read(cpu, la, size, cpu->user, &a) != 0)
-        return STEP_FAULT;
+    uint64_t a;
+    int r = fast_read(cpu, d->seg, opnd_ea(cpu, in, d), size, &a);
+    if (unlikely(r == STEP_FAULT))
+        return insn_stop(cpu, in, r);
     uint64_t m = size_mask(size), b = (uint64_t)i->val & size_mask(i->size) & m;
     lf_set(cpu, LF_SUB, size, a - b, a, b);
-    return STEP_OK;
+    return insn_then(cpu, in, r);
 }
 
 int op_cmp_mi64(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu, in, 8); }
@@ -205,39 +263,39 @@ int op_cmp_mi32(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu
 int op_cmp_mi8(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu, in, 1); }
 
 /* LEA of a 64-bit address into a 64-bit register. */
-int op_lea_r64(struct cpu *cpu, const struct insn *in)
+static inline void do_lea_r64(struct cpu *cpu, const struct insn *in)
 {
     cpu->gpr[in->op[0].reg] = opnd_ea(cpu, in, &in->op[1]);
-    return STEP_OK;
 }
+GO_ON(lea_r64)
 
 /* SHL/SHR/SAR of a 32/64-bit register by an immediate, as ops_shift.c's
  * shift() does them: the count masked, a masked count of 0 changing
  * nothing but the zero-extension of a 32-bit register, SF/ZF/PF lazy, AF
  * cleared. */
-static inline int shift_ri(struct cpu *cpu, const struct insn *in, enum shift kind,
-                           unsigned size)
+static inline void shift_ri(struct cpu *cpu, const struct insn *in, enum shift kind,
+                            unsigned size)
 {
     unsigned d = in->op[0].reg;
     unsigned c = (unsigned)in->op[1].val & (size == 8 ? 63 : 31);
     uint64_t v = cpu->gpr[d] & size_mask(size);
     if (c == 0) {
         reg_set(cpu, d, size, v);
-        return STEP_OK;
+        return;
     }
     bool cf, of;
     uint64_t r = shift_compute(kind, v, c, size, &cf, &of);
     reg_set(cpu, d, size, r);
     lf_set_szp(cpu, size, r, cf, of, false);
-    return STEP_OK;
 }
 
-int op_shl_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHL, 8); }
-int op_shl_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHL, 4); }
-int op_shr_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHR, 8); }
-int op_shr_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SHR, 4); }
-int op_sar_ri64(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SAR, 8); }
-int op_sar_ri32(struct cpu *cpu, const struct insn *in) { return shift_ri(cpu, in, SH_SAR, 4); }
+static inline void do_shl_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHL, 8); }
+static inline void do_shl_ri32(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHL, 4); }
+static inline void do_shr_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHR, 8); }
+static inline void do_shr_ri32(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHR, 4); }
+static inline void do_sar_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SAR, 8); }
+static inline void do_sar_ri32(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SAR, 4); }
+GO_ON(shl_ri64) GO_ON(shl_ri32) GO_ON(shr_ri64) GO_ON(shr_ri32) GO_ON(sar_ri64) GO_ON(sar_ri32)
 
 /* ---- a flag-setting register instruction and the resolved Jcc after it,
  * as one block entry: one dispatch, and the condition decided while the
@@ -257,17 +315,17 @@ static inline int jcc_after(struct cpu *cpu, const struct insn *in, bool taken)
 #define FUSE(name)                                                         \
     static int op_##name##_jcc(struct cpu *cpu, const struct insn *in)     \
     {                                                                      \
-        op_##name(cpu, in);                                                \
+        do_##name(cpu, in);                                                \
         return jcc_after(cpu, in, cond_eval(cpu, in[1].cc));               \
     }                                                                      \
     static int op_##name##_jz(struct cpu *cpu, const struct insn *in)      \
     {                                                                      \
-        op_##name(cpu, in);                                                \
+        do_##name(cpu, in);                                                \
         return jcc_after(cpu, in, cpu->lf.res == 0);                       \
     }                                                                      \
     static int op_##name##_jnz(struct cpu *cpu, const struct insn *in)     \
     {                                                                      \
-        op_##name(cpu, in);                                                \
+        do_##name(cpu, in);                                                \
         return jcc_after(cpu, in, cpu->lf.res != 0);                       \
     }
 #define FUSE4(n) FUSE(n##_rr64) FUSE(n##_rr32) FUSE(n##_ri64) FUSE(n##_ri32)
