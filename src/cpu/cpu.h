@@ -59,6 +59,7 @@ enum opnd_type { OPND_NONE, OPND_REG, OPND_MEM, OPND_IMM, OPND_PTR };
 
 #define REG_NONE 0xff
 #define REG_RIP 16
+#define REG_ZERO 16     /* only in a specialised handler's memory operand */
 
 /* For OPND_REG operands that are not general-purpose registers, reg is
  * REG_NONE, scale holds the class and sreg the register number. */
@@ -303,7 +304,13 @@ enum cpu_fast {
 
 struct cpu {
     /* hot: registers and flags */
-    uint64_t gpr[16];
+    /* The registers; as gpr_z also a seventeenth, REG_ZERO, that nothing
+     * writes: a specialised handler adds base and index registers
+     * without testing for either (ops_fast.c: fast_ea). */
+    union {
+        uint64_t gpr[16];
+        uint64_t gpr_z[17];
+    };
     uint64_t rip;
     /* Where the instruction running goes on: set before a generic handler
      * runs (to the next instruction) and by branches; a block's last

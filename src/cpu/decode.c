@@ -404,6 +404,8 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
     if (cpu->mode == CPU_MODE_LONG64)
         in->fn = specialize_fast(in);
     bool goes_on = in->fn != generic; /* a specialised handler chains itself */
+    if (goes_on)
+        fast_operands(in);
     /* A REP instruction may stay on its own RIP (ops_string.c slices). */
     in->ends_block = !insn_continues_block(in->fn) || (in->prefix & (INSN_REP | INSN_REPNE));
     bool branch = resolve_branch(cpu, in);

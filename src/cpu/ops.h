@@ -92,6 +92,10 @@ OP(mov_mi64); OP(mov_mi32); OP(mov_mi8); OP(movzx_rm8); OP(movzx_rm16);
 OP(cmp_mi64); OP(cmp_mi32); OP(cmp_mi8);
 /* The specialised handler for in (64-bit mode), or in->fn. */
 insn_fn specialize_fast(const struct insn *in);
+/* The memory operands of an instruction given a specialised handler, in
+ * the form those read them: a RIP-relative displacement holds the
+ * address, a missing base or index is REG_ZERO (cpu.h, gpr_z). */
+void fast_operands(struct insn *in);
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);

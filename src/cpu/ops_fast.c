@@ -101,13 +101,31 @@ static inline int fast_write(struct cpu *cpu, unsigned seg, uint64_t la, unsigne
     return fast_write_slow(cpu, seg, la, size, v);
 }
 
-/* A memory operand's address: base + displacement when the decoder found
- * that form (bd: a base that is not RIP, no index, 64-bit addressing), else
- * the general effective address. */
-static inline uint64_t fast_ea(const struct cpu *cpu, const struct insn *in, const struct opnd *o,
-                               bool bd)
+/* A memory operand's address (64-bit addressing). bd: the form base +
+ * displacement (a base that is not RIP, no index); else base + index *
+ * scale + displacement in the form fast_operands gave it. */
+static inline uint64_t fast_ea(const struct cpu *cpu, const struct opnd *o, bool bd)
 {
-    return bd ? cpu->gpr[o->reg] + (uint64_t)o->val : opnd_ea(cpu, in, o);
+    if (bd)
+        return cpu->gpr[o->reg] + (uint64_t)o->val;
+    return cpu->gpr_z[o->reg] + cpu->gpr_z[o->index] * o->scale + (uint64_t)o->val;
+}
+
+void fast_operands(struct insn *in)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        struct opnd *o = &in->op[i];
+        if (o->type != OPND_MEM)
+            continue;
+        if (o->reg == REG_RIP)
+            o->val = (int64_t)((uint64_t)o->val + in->next);
+        if (o->reg == REG_RIP || o->reg == REG_NONE)
+            o->reg = REG_ZERO;
+        if (o->index == REG_NONE) {
+            o->index = REG_ZERO;
+            o->scale = 0;
+        }
+    }
 }
 
 /* The source operand of a load (in->op[1]). */
@@ -115,7 +133,7 @@ static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size
                            bool bd)
 {
     const struct opnd *s = &in->op[1];
-    return fast_read(cpu, s->seg, fast_ea(cpu, in, s, bd), size, v);
+    return fast_read(cpu, s->seg, fast_ea(cpu, s, bd), size, v);
 }
 
 /* ---- the handlers. Each do_ form is the instruction's work; its op_ form
@@ -215,7 +233,7 @@ static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned siz
 {
     const struct opnd *d = &in->op[0];
     uint64_t v = cpu->gpr[in->op[1].reg];
-    return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, in, d, bd), size, v));
+    return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, d, bd), size, v));
 }
 
 int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8, false); }
@@ -233,7 +251,7 @@ static inline int mov_imm_store(struct cpu *cpu, const struct insn *in, unsigned
 {
     const struct opnd *d = &in->op[0], *i = &in->op[1];
     uint64_t v = (uint64_t)i->val & size_mask(i->size);
-    return insn_then(cpu, in, fast_write(cpu, d->seg, opnd_ea(cpu, in, d), size, v));
+    return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, d, false), size, v));
 }
 
 int op_mov_mi64(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cpu, in, 8); }
@@ -250,7 +268,7 @@ static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned s
 {
     const struct opnd *d = &in->op[0], *i = &in->op[1];
     uint64_t a;
-    int r = fast_read(cpu, d->seg, opnd_ea(cpu, in, d), size, &a);
+    int r = fast_read(cpu, d->seg, fast_ea(cpu, d, false), size, &a);
     if (unlikely(r == STEP_FAULT))
         return insn_stop(cpu, in, r);
     uint64_t m = size_mask(size), b = (uint64_t)i->val & size_mask(i->size) & m;
@@ -265,7 +283,7 @@ int op_cmp_mi8(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu,
 /* LEA of a 64-bit address into a 64-bit register. */
 static inline void do_lea_r64(struct cpu *cpu, const struct insn *in)
 {
-    cpu->gpr[in->op[0].reg] = opnd_ea(cpu, in, &in->op[1]);
+    cpu->gpr[in->op[0].reg] = fast_ea(cpu, &in->op[1], false);
 }
 GO_ON(lea_r64)
 

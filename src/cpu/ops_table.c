@@ -145,23 +145,25 @@ static bool plain_reg(const struct opnd *o, unsigned size)
     return o->type == OPND_REG && o->reg != REG_NONE && !o->hi8 && o->size == size;
 }
 
-/* No segment base: DS/ES/SS-relative in 64-bit mode. */
-static bool flat_mem(const struct opnd *o, unsigned size)
+/* No segment base: DS/ES/SS-relative in 64-bit mode, with 64-bit
+ * addressing (the specialised handlers' address, fast_ea, is not masked). */
+static bool flat_mem(const struct insn *in, const struct opnd *o, unsigned size)
 {
-    return o->type == OPND_MEM && o->size == size && o->seg != SEG_FS && o->seg != SEG_GS;
+    return in->asize == 8 && o->type == OPND_MEM && o->size == size && o->seg != SEG_FS &&
+           o->seg != SEG_GS;
 }
 
-/* base + displacement: a base register that is not RIP, no index, 64-bit
- * addressing (fast_ea in ops_fast.c). */
-static bool base_disp(const struct insn *in, const struct opnd *o)
+/* base + displacement: a base register that is not RIP, no index. */
+static bool base_disp(const struct opnd *o)
 {
-    return in->asize == 8 && o->reg != REG_NONE && o->reg != REG_RIP && o->index == REG_NONE;
+    return o->reg != REG_NONE && o->reg != REG_RIP && o->index == REG_NONE;
 }
 
 /* f64, f32 or f8 for a flat memory operand of that size; else NULL. */
-static insn_fn by_flat_size(const struct opnd *o, insn_fn f64, insn_fn f32, insn_fn f8)
+static insn_fn by_flat_size(const struct insn *in, const struct opnd *o, insn_fn f64,
+                            insn_fn f32, insn_fn f8)
 {
-    return flat_mem(o, 8) ? f64 : flat_mem(o, 4) ? f32 : flat_mem(o, 1) ? f8 : NULL;
+    return flat_mem(in, o, 8) ? f64 : flat_mem(in, o, 4) ? f32 : flat_mem(in, o, 1) ? f8 : NULL;
 }
 
 insn_fn specialize_fast(const struct insn *in)
@@ -178,9 +180,9 @@ insn_fn specialize_fast(const struct insn *in)
     const struct opnd *a = &in->op[0], *b = &in->op[1];
     insn_fn mi = NULL; /* a form with a flat memory destination and an immediate */
     if (in->fn == op_cmp && in->nops == 2 && b->type == OPND_IMM)
-        mi = by_flat_size(a, op_cmp_mi64, op_cmp_mi32, op_cmp_mi8);
+        mi = by_flat_size(in, a, op_cmp_mi64, op_cmp_mi32, op_cmp_mi8);
     else if (in->fn == op_mov && in->nops == 2 && b->type == OPND_IMM)
-        mi = by_flat_size(a, op_mov_mi64, op_mov_mi32, op_mov_mi8);
+        mi = by_flat_size(in, a, op_mov_mi64, op_mov_mi32, op_mov_mi8);
     if (mi)
         return mi;
     for (unsigned i = 0; i < sizeof(alu) / sizeof(alu[0]); i++) {
@@ -193,7 +195,7 @@ insn_fn specialize_fast(const struct insn *in)
                 return size == 8 ? alu[i].rr64 : alu[i].rr32;
             if (b->type == OPND_IMM)
                 return size == 8 ? alu[i].ri64 : alu[i].ri32;
-            if (flat_mem(b, size))
+            if (flat_mem(in, b, size))
                 return size == 8 ? alu[i].rm64 : alu[i].rm32;
         }
         return in->fn;
@@ -211,22 +213,22 @@ insn_fn specialize_fast(const struct insn *in)
                 return w ? op_mov_rr64 : op_mov_rr32;
             if (plain_reg(a, size) && b->type == OPND_IMM)
                 return w ? op_mov_ri64 : op_mov_ri32;
-            if (plain_reg(a, size) && flat_mem(b, size)) {
-                if (base_disp(in, b))
+            if (plain_reg(a, size) && flat_mem(in, b, size)) {
+                if (base_disp(b))
                     return w ? op_mov_rm64_bd : op_mov_rm32_bd;
                 return w ? op_mov_rm64 : op_mov_rm32;
             }
-            if (flat_mem(a, size) && plain_reg(b, size)) {
-                if (base_disp(in, a))
+            if (flat_mem(in, a, size) && plain_reg(b, size)) {
+                if (base_disp(a))
                     return w ? op_mov_mr64_bd : op_mov_mr32_bd;
                 return w ? op_mov_mr64 : op_mov_mr32;
             }
         }
     }
     if (in->fn == op_movzx && in->nops == 2 && (plain_reg(a, 8) || plain_reg(a, 4))) {
-        if (flat_mem(b, 1))
+        if (flat_mem(in, b, 1))
             return op_movzx_rm8;
-        if (flat_mem(b, 2))
+        if (flat_mem(in, b, 2))
             return op_movzx_rm16;
     }
     static const struct {
