@@ -162,8 +162,14 @@ struct block {
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
  * last flag-writing operation. For LF_SZP only SF/ZF/PF are lazy (CF/OF/AF
- * are already in rflags); for LF_INC/LF_DEC CF is in rflags. */
-enum lazy_op { LF_NONE, LF_SZP, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_INC, LF_DEC };
+ * are already in rflags); for LF_INC/LF_DEC CF is in rflags. From LF_ADD
+ * on, CF is the operation's own: LF_LOGIC (AND/OR/XOR/TEST) clears CF, OF
+ * and AF; the shifts by a count b of 1 to 63 of the value a (masked to
+ * the size) take CF and OF from a and b, and clear AF. */
+enum lazy_op {
+    LF_NONE, LF_SZP, LF_INC, LF_DEC,
+    LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_SHL, LF_SHR, LF_SAR,
+};
 
 struct lazy_flags {
     uint64_t res, a, b;

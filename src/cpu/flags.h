@@ -29,6 +29,34 @@ static inline bool flag_pf(const struct cpu *cpu)
     return !__builtin_parity((unsigned)(cpu->lf.res & 0xff));
 }
 
+/* CF of a shift (LF_SHL, LF_SHR, LF_SAR) of the size-byte value a by c
+ * (1 to 63; above the size only for an 8- or 16-bit operand): the last
+ * bit shifted out. */
+static inline bool shift_cf(enum lazy_op op, uint64_t a, unsigned c, unsigned size)
+{
+    unsigned bits = size * 8;
+    switch (op) {
+    case LF_SHL: return c <= bits ? (a >> (bits - c)) & 1 : 0;
+    case LF_SHR: return (a >> (c - 1)) & 1;
+    default: {
+        unsigned sh = 64 - bits;
+        return ((int64_t)(a << sh) >> sh >> (c - 1)) & 1;
+    }
+    }
+}
+
+/* OF of the same, with its result res: defined by the APM for c = 1
+ * only, the count-1 formula for the others. */
+static inline bool shift_of(enum lazy_op op, uint64_t a, uint64_t res, unsigned c, unsigned size)
+{
+    unsigned t = top_bit(size);
+    switch (op) {
+    case LF_SHL: return ((res >> t) & 1) ^ shift_cf(op, a, c, size);
+    case LF_SHR: return (a >> t) & 1;
+    default: return false;
+    }
+}
+
 static inline bool flag_cf(const struct cpu *cpu)
 {
     const struct lazy_flags *lf = &cpu->lf;
@@ -38,6 +66,9 @@ static inline bool flag_cf(const struct cpu *cpu)
     case LF_ADC: return (lf->res & m) <= (lf->a & m);
     case LF_SUB: return (lf->a & m) < (lf->b & m);
     case LF_SBB: return (lf->a & m) <= (lf->b & m);
+    case LF_LOGIC: return false;
+    case LF_SHL: case LF_SHR: case LF_SAR:
+        return shift_cf((enum lazy_op)lf->op, lf->a, (unsigned)lf->b, lf->size);
     default: return cpu->rflags & X86_RFLAGS_CF; /* NONE, SZP, INC, DEC */
     }
 }
@@ -55,6 +86,10 @@ static inline bool flag_of(const struct cpu *cpu)
     case LF_SBB:
     case LF_DEC:
         return (((lf->a ^ lf->b) & (lf->a ^ lf->res)) >> t) & 1;
+    case LF_LOGIC:
+        return false;
+    case LF_SHL: case LF_SHR: case LF_SAR:
+        return shift_of((enum lazy_op)lf->op, lf->a, lf->res, (unsigned)lf->b, lf->size);
     default:
         return cpu->rflags & X86_RFLAGS_OF;
     }
@@ -66,6 +101,8 @@ static inline bool flag_af(const struct cpu *cpu)
     switch (lf->op) {
     case LF_ADD: case LF_ADC: case LF_SUB: case LF_SBB: case LF_INC: case LF_DEC:
         return ((lf->a ^ lf->b ^ lf->res) >> 4) & 1;
+    case LF_LOGIC: case LF_SHL: case LF_SHR: case LF_SAR:
+        return false;
     default:
         return cpu->rflags & X86_RFLAGS_AF;
     }
@@ -107,8 +144,8 @@ static inline bool cond_eval(const struct cpu *cpu, unsigned cc)
 static inline void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res,
                                  uint64_t a)
 {
-    /* After any other operation CF is in rflags already. */
-    if (cpu->lf.op >= LF_ADD && cpu->lf.op <= LF_SBB)
+    /* Before LF_ADD (cpu.h, enum lazy_op) CF is in rflags already. */
+    if (cpu->lf.op >= LF_ADD)
         cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (flag_cf(cpu) ? X86_RFLAGS_CF : 0);
     lf_set(cpu, op, size, res, a, 1);
 }

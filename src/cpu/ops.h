@@ -140,31 +140,22 @@ static inline int io_permission(struct cpu *cpu, uint16_t port, unsigned size)
 void flags_load_checked(struct cpu *cpu, uint64_t v, unsigned size, bool iret);
 
 /* SHL/SHR/SAR of the size-byte value v by a masked count c (1 to 63):
- * the result, CF (the last bit shifted out) and OF (the count-1 formula;
- * defined by the APM for c = 1 only). Shared by ops_shift.c and the
- * specialised forms in ops_fast.c. */
-enum shift { SH_SHL, SH_SHR, SH_SAR };
-static inline uint64_t shift_compute(enum shift kind, uint64_t v, unsigned c, unsigned size,
-                                     bool *cf, bool *of)
+ * the result. Shared by ops_shift.c and the specialised forms in
+ * ops_fast.c; the flags stay lazy (a kind is its lazy operation: flags.h,
+ * shift_cf and shift_of). */
+enum shift { SH_SHL = LF_SHL, SH_SHR = LF_SHR, SH_SAR = LF_SAR };
+static inline uint64_t shift_result(enum shift kind, uint64_t v, unsigned c, unsigned size)
 {
-    unsigned bits = size * 8;
-    uint64_t m = size_mask(size), r;
+    uint64_t m = size_mask(size);
     switch (kind) {
     case SH_SHL:
         /* c <= 31 for sizes below 8, so v << c cannot lose bits we need. */
-        r = (v << c) & m;
-        *cf = c <= bits ? (v >> (bits - c)) & 1 : 0;
-        *of = ((r >> (bits - 1)) & 1) ^ *cf;
-        return r;
+        return (v << c) & m;
     case SH_SHR:
-        *cf = (v >> (c - 1)) & 1;
-        *of = (v >> (bits - 1)) & 1;
         return v >> c;
     default: {
-        unsigned sh = 64 - bits;
+        unsigned sh = 64 - size * 8;
         int64_t sv = (int64_t)(v << sh) >> sh;
-        *cf = (sv >> (c - 1)) & 1;
-        *of = false;
         return (uint64_t)(sv >> c) & m;
     }
     }

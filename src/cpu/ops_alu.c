@@ -47,7 +47,7 @@ static inline int alu2(struct cpu *cpu, const struct insn *in, enum alu kind)
     case ALU_ADC: lf_set(cpu, cin ? LF_ADC : LF_ADD, size, r, a, b); break;
     case ALU_SUB: case ALU_CMP: lf_set(cpu, LF_SUB, size, r, a, b); break;
     case ALU_SBB: lf_set(cpu, cin ? LF_SBB : LF_SUB, size, r, a, b); break;
-    default: lf_set_szp(cpu, size, r, false, false, false); break;
+    default: lf_set(cpu, LF_LOGIC, size, r, 0, 0); break;
     }
     return STEP_OK;
 }

@@ -40,7 +40,7 @@ static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigne
     switch (kind) {
     case ALU_ADD: lf_set(cpu, LF_ADD, size, r, a, b); break;
     case ALU_SUB: case ALU_CMP: lf_set(cpu, LF_SUB, size, r, a, b); break;
-    default: lf_set_szp(cpu, size, r, false, false, false); break;
+    default: lf_set(cpu, LF_LOGIC, size, r, 0, 0); break;
     }
 }
 
@@ -289,8 +289,8 @@ GO_ON(lea_r64)
 
 /* SHL/SHR/SAR of a 32/64-bit register by an immediate, as ops_shift.c's
  * shift() does them: the count masked, a masked count of 0 changing
- * nothing but the zero-extension of a 32-bit register, SF/ZF/PF lazy, AF
- * cleared. */
+ * nothing but the zero-extension of a 32-bit register; the flags lazy
+ * (LF_SHL, LF_SHR, LF_SAR). */
 static inline void shift_ri(struct cpu *cpu, const struct insn *in, enum shift kind,
                             unsigned size)
 {
@@ -301,10 +301,9 @@ static inline void shift_ri(struct cpu *cpu, const struct insn *in, enum shift k
         reg_set(cpu, d, size, v);
         return;
     }
-    bool cf, of;
-    uint64_t r = shift_compute(kind, v, c, size, &cf, &of);
+    uint64_t r = shift_result(kind, v, c, size);
     reg_set(cpu, d, size, r);
-    lf_set_szp(cpu, size, r, cf, of, false);
+    lf_set(cpu, (enum lazy_op)kind, size, r, v, c);
 }
 
 static inline void do_shl_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHL, 8); }

@@ -53,11 +53,10 @@ static int shift(struct cpu *cpu, const struct insn *in, enum shift kind)
     unsigned c = shift_count(cpu, &in->op[1], size);
     if (c == 0)
         return count_zero(cpu, d, v);
-    bool cf, of;
-    uint64_t r = shift_compute(kind, v, c, size, &cf, &of);
+    uint64_t r = shift_result(kind, v, c, size);
     if (opnd_write(cpu, in, d, r) != 0)
         return STEP_FAULT;
-    lf_set_szp(cpu, size, r, cf, of, false);
+    lf_set(cpu, (enum lazy_op)kind, size, r, v, c);
     return STEP_OK;
 }
 
