@@ -306,36 +306,14 @@ int insn_stay(struct cpu *cpu, const struct insn *in)
  * recorded (or handled), cpu_exec returns. */
 #define RUN_EXITED (-1)
 
-/* The fast path: the block's entries back to back, from its first (the
- * handlers may write any memory: the header's fields are read once, into
- * locals). Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
- * the step result of the instruction at cpu->rip. */
-static inline int run_block(struct cpu *cpu, const struct block *b)
+/* A block's run that did not end at its end: the instruction at
+ * cpu->stop completed and stopped the block (STEP_STOPPED), or failed,
+ * or exited (r). Returns as run_block. */
+static int run_block_stopped(struct cpu *cpu, const struct block *b, int r, uint32_t epoch)
 {
-    const struct insn *first = b->insns, *in = first;
-    uint64_t start = b->rip;
     unsigned weight = b->weight, done = 0; /* done: instructions already counted */
-    uint32_t epoch = cpu->code_epoch;
     for (;;) {
-        int r = in->fn(cpu, in);
-        if (likely(r == STEP_OK)) {
-            retire(cpu, weight - done); /* a fused pair retires two */
-            cpu->rip = cpu->next_rip;
-            if (unlikely(cpu->db_trap)) /* SYSRET setting TF: its own trap */
-                return single_step_trap(cpu);
-            /* A loop back to the block's own start runs it again here,
-             * while it is what cpu_exec would find (no block died, the
-             * decode context is the same) and cpu_exec would take the
-             * fast path. */
-            if (cpu->rip == start && cpu->code_epoch == epoch && !cpu->slow &&
-                cpu->budget >= weight) {
-                in = first;
-                done = 0;
-                continue;
-            }
-            return STEP_OK;
-        }
-        in = cpu->stop;
+        const struct insn *in = cpu->stop;
         if (r == STEP_STOPPED) {
             /* Code or mappings changed under the block (a flush, a store
              * into code): leave it after the instruction that did it. */
@@ -344,7 +322,6 @@ static inline int run_block(struct cpu *cpu, const struct block *b)
             return STEP_OK;
         }
         retire(cpu, in->seq - done);
-        done = in->seq;
         cpu->rip = in->rip;
         if (r != STEP_VMEXIT || !cpu->fast_exit.handle)
             return r;
@@ -356,8 +333,41 @@ static inline int run_block(struct cpu *cpu, const struct block *b)
         if (cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
             cpu->budget < (uint64_t)(weight - done))
             return STEP_OK;
-        in++;
+        r = in[1].fn(cpu, in + 1);
+        if (r == STEP_OK) {
+            retire(cpu, weight - done);
+            cpu->rip = cpu->next_rip;
+            return cpu->db_trap ? single_step_trap(cpu) : STEP_OK;
+        }
     }
+}
+
+/* The fast path: the block's entries back to back, from its first (the
+ * handlers may write any memory: the header's fields are read once, into
+ * locals). Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
+ * the step result of the instruction at cpu->rip. */
+static inline int run_block(struct cpu *cpu, const struct block *b)
+{
+    const struct insn *first = b->insns;
+    uint64_t start = b->rip;
+    unsigned weight = b->weight;
+    uint32_t epoch = cpu->code_epoch;
+    int r;
+    while (likely((r = first->fn(cpu, first)) == STEP_OK)) {
+        retire(cpu, weight); /* a fused pair retires two */
+        cpu->rip = cpu->next_rip;
+        /* A loop back to the block's own start runs it again here, while
+         * it is what cpu_exec would find (no block died, the decode
+         * context is the same) and cpu_exec would take the fast path. */
+        if (unlikely(cpu->slow)) {
+            /* A SYSRET that set TF (which makes the CPU slow) traps after
+             * itself. */
+            return cpu->db_trap ? single_step_trap(cpu) : STEP_OK;
+        }
+        if (cpu->rip != start || cpu->code_epoch != epoch || cpu->budget < weight)
+            return STEP_OK;
+    }
+    return run_block_stopped(cpu, b, r, epoch);
 }
 
 void cpu_exec(struct cpu *cpu)
