@@ -246,11 +246,12 @@ int op_mov_mr64_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cp
 int op_mov_mr32_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cpu, in, 4, true); }
 
 /* MOV of an immediate to memory: the immediate as the generic handler
- * reads it (masked to its operand size), stored at the destination's. */
+ * reads it, masked to its operand size, which is the destination's
+ * (decode.c gives an immediate the size of the operation it feeds). */
 static inline int mov_imm_store(struct cpu *cpu, const struct insn *in, unsigned size)
 {
     const struct opnd *d = &in->op[0], *i = &in->op[1];
-    uint64_t v = (uint64_t)i->val & size_mask(i->size);
+    uint64_t v = (uint64_t)i->val & size_mask(size);
     return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, d, false), size, v));
 }
 
@@ -271,7 +272,7 @@ static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned s
     int r = fast_read(cpu, d->seg, fast_ea(cpu, d, false), size, &a);
     if (unlikely(r == STEP_FAULT))
         return insn_stop(cpu, in, r);
-    uint64_t m = size_mask(size), b = (uint64_t)i->val & size_mask(i->size) & m;
+    uint64_t m = size_mask(size), b = (uint64_t)i->val & m; /* as mov_imm_store's */
     lf_set(cpu, LF_SUB, size, a - b, a, b);
     return insn_then(cpu, in, r);
 }
