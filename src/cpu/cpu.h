@@ -684,11 +684,13 @@ static inline uint64_t size_mask(unsigned size)
 static inline void lf_set(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res,
                           uint64_t a, uint64_t b)
 {
+    /* Kept masked: ZF is res == 0, and CF a compare (flags.h: flag_cf). */
+    uint64_t m = size_mask(size);
     cpu->lf.op = (uint8_t)op;
     cpu->lf.size = (uint8_t)size;
-    cpu->lf.res = res & size_mask(size); /* kept masked: ZF is res == 0 */
-    cpu->lf.a = a;
-    cpu->lf.b = b;
+    cpu->lf.res = res & m;
+    cpu->lf.a = a & m;
+    cpu->lf.b = b & m;
 }
 /* Sets CF/OF/AF explicitly and leaves SF/ZF/PF lazy from res. */
 void lf_set_szp(struct cpu *cpu, unsigned size, uint64_t res, bool cf, bool of, bool af);

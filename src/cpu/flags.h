@@ -59,13 +59,12 @@ static inline bool shift_of(enum lazy_op op, uint64_t a, uint64_t res, unsigned 
 
 static inline bool flag_cf(const struct cpu *cpu)
 {
-    const struct lazy_flags *lf = &cpu->lf;
-    uint64_t m = size_mask(lf->size);
+    const struct lazy_flags *lf = &cpu->lf; /* res, a and b masked (lf_set) */
     switch (lf->op) {
-    case LF_ADD: return (lf->res & m) < (lf->a & m);
-    case LF_ADC: return (lf->res & m) <= (lf->a & m);
-    case LF_SUB: return (lf->a & m) < (lf->b & m);
-    case LF_SBB: return (lf->a & m) <= (lf->b & m);
+    case LF_ADD: return lf->res < lf->a;
+    case LF_ADC: return lf->res <= lf->a;
+    case LF_SUB: return lf->a < lf->b;
+    case LF_SBB: return lf->a <= lf->b;
     case LF_LOGIC: return false;
     case LF_SHL: case LF_SHR: case LF_SAR:
         return shift_cf((enum lazy_op)lf->op, lf->a, (unsigned)lf->b, lf->size);
@@ -144,9 +143,14 @@ static inline bool cond_eval(const struct cpu *cpu, unsigned cc)
 static inline void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res,
                                  uint64_t a)
 {
-    /* Before LF_ADD (cpu.h, enum lazy_op) CF is in rflags already. */
-    if (cpu->lf.op >= LF_ADD)
-        cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (flag_cf(cpu) ? X86_RFLAGS_CF : 0);
+    /* Before LF_ADD (cpu.h, enum lazy_op) CF is in rflags already; the
+     * commonest others are answered first. */
+    const struct lazy_flags *lf = &cpu->lf;
+    if (lf->op >= LF_ADD) {
+        bool cf = lf->op == LF_ADD ? lf->res < lf->a
+                  : lf->op == LF_SUB ? lf->a < lf->b : flag_cf(cpu);
+        cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (cf ? X86_RFLAGS_CF : 0);
+    }
     lf_set(cpu, op, size, res, a, 1);
 }
 
