@@ -105,7 +105,7 @@ void cpu_kick(struct cpu *cpu)
 {
     cpu->intr_line = true;
     cpu->slow = true;
-    code_epoch_next(cpu); /* run_block leaves the block after this instruction */
+    code_epoch_next(cpu); /* run_blocks leaves the block after this instruction */
 }
 
 static void cpuid_vendor(uint32_t out[4])

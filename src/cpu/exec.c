@@ -230,12 +230,12 @@ static int step_one(struct cpu *cpu, const struct insn *in)
     return r;
 }
 
-/* Whether the header s holds the live block for cpu->rip in the running
+/* Whether the header s holds the live block for rip in the running
  * context: it was found alive in this epoch, and since then no block died
  * and the decode context stayed the same (code_epoch). */
-static inline bool block_is_next(const struct cpu *cpu, const struct block *s)
+static inline bool block_is_at(const struct cpu *cpu, const struct block *s, uint64_t rip)
 {
-    return s->rip == cpu->rip && s->epoch == cpu->code_epoch;
+    return s && s->rip == rip && s->epoch == cpu->code_epoch;
 }
 
 /* The block at cpu->rip: the set's first way if it is that block and
@@ -246,11 +246,30 @@ static inline struct block *block_lookup(struct cpu *cpu)
     uint64_t rip = cpu->rip;
     unsigned set = (unsigned)((rip ^ (rip >> 12) ^ cpu->tlb_salt) & (BLOCK_SETS - 1));
     struct block *b = &cpu->blocks[set * BLOCK_WAYS];
-    if (likely(block_is_next(cpu, b))) {
+    if (likely(block_is_at(cpu, b, rip))) {
         b->used = ++cpu->lookup_clock;
         return b;
     }
     return block_lookup_slow(cpu, b, rip);
+}
+
+/* The block that runs at cpu->rip after prev (NULL: none known): one of
+ * the two that followed prev before, if it is the one (chaining without a
+ * hash), else a lookup, whose block becomes prev's latest successor. */
+static inline struct block *block_after(struct cpu *cpu, struct block *prev)
+{
+    if (prev) {
+        if (block_is_at(cpu, prev->succ[0], cpu->rip))
+            return prev->succ[0];
+        if (block_is_at(cpu, prev->succ[1], cpu->rip))
+            return prev->succ[1];
+    }
+    struct block *b = block_lookup(cpu);
+    if (prev && b) {
+        prev->succ[1] = prev->succ[0];
+        prev->succ[0] = b;
+    }
+    return b;
 }
 
 /* ---- entries of a block that are not specialised handlers (cpu.h,
@@ -302,16 +321,17 @@ int insn_stay(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-/* run_block's answer when an exit it offered was not resumed: the exit is
+/* run_blocks' answer when an exit it offered was not resumed: the exit is
  * recorded (or handled), cpu_exec returns. */
 #define RUN_EXITED (-1)
 
 /* A block's run that did not end at its end: the instruction at
  * cpu->stop completed and stopped the block (STEP_STOPPED), or failed,
- * or exited (r). Returns as run_block. */
-static int run_block_stopped(struct cpu *cpu, const struct block *b, int r, uint32_t epoch)
+ * or exited (r). The block retires weight instructions when whole, and
+ * started in epoch. Returns as run_blocks. */
+static int run_block_stopped(struct cpu *cpu, unsigned weight, int r, uint32_t epoch)
 {
-    unsigned weight = b->weight, done = 0; /* done: instructions already counted */
+    unsigned done = 0; /* instructions already counted */
     for (;;) {
         const struct insn *in = cpu->stop;
         if (r == STEP_STOPPED) {
@@ -342,60 +362,60 @@ static int run_block_stopped(struct cpu *cpu, const struct block *b, int r, uint
     }
 }
 
-/* The fast path: the block's entries back to back, from its first (the
- * handlers may write any memory: the header's fields are read once, into
- * locals). Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
- * the step result of the instruction at cpu->rip. */
-static inline int run_block(struct cpu *cpu, const struct block *b)
+/* The fast path: blocks back to back from b, and each block's entries
+ * back to back (the handlers may write any memory: a header's fields are
+ * read into locals before its block runs). After a block that ran whole,
+ * the next is one of its two successor hints if that is the block a
+ * lookup would find (block_is_at: nothing died since it was found) and
+ * the budget covers it; a block that loops onto itself is its own hint.
+ * Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or the step
+ * result of the instruction at cpu->rip; *last is the block that ran
+ * last. */
+static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **last)
 {
-    const struct insn *first = b->insns;
-    uint64_t start = b->rip;
-    unsigned weight = b->weight;
     uint32_t epoch = cpu->code_epoch;
-    int r;
-    while (likely((r = first->fn(cpu, first)) == STEP_OK)) {
-        retire(cpu, weight); /* a fused pair retires two */
-        cpu->rip = cpu->next_rip;
-        /* A loop back to the block's own start runs it again here, while
-         * it is what cpu_exec would find (no block died, the decode
-         * context is the same) and cpu_exec would take the fast path. */
-        if (unlikely(cpu->slow)) {
-            /* A SYSRET that set TF (which makes the CPU slow) traps after
-             * itself. */
-            return cpu->db_trap ? single_step_trap(cpu) : STEP_OK;
+    for (;;) {
+        const struct insn *first = b->insns;
+        uint64_t start = b->rip;
+        unsigned weight = b->weight;
+        int r;
+        if (b->succ[0])
+            __builtin_prefetch(b->succ[0]); /* the header looked at next */
+        /* The block, and again while it loops onto itself. */
+        while (likely((r = first->fn(cpu, first)) == STEP_OK)) {
+            retire(cpu, weight); /* a fused pair retires two */
+            cpu->rip = cpu->next_rip;
+            if (unlikely(cpu->slow)) {
+                /* A SYSRET that set TF (which makes the CPU slow) traps
+                 * after itself. */
+                *last = b;
+                return cpu->db_trap ? single_step_trap(cpu) : STEP_OK;
+            }
+            if (cpu->rip != start || cpu->code_epoch != epoch || cpu->budget < weight)
+                break;
         }
-        if (cpu->rip != start || cpu->code_epoch != epoch || cpu->budget < weight)
+        *last = b;
+        if (unlikely(r != STEP_OK))
+            return run_block_stopped(cpu, weight, r, epoch);
+        if (unlikely(cpu->code_epoch != epoch))
+            return STEP_OK; /* a block died: the hints are not to be read */
+        struct block *n = b->succ[0];
+        if (!block_is_at(cpu, n, cpu->rip)) {
+            n = b->succ[1];
+            if (!block_is_at(cpu, n, cpu->rip))
+                return STEP_OK;
+        }
+        if (cpu->budget < n->weight)
             return STEP_OK;
+        b = n;
     }
-    return run_block_stopped(cpu, b, r, epoch);
 }
 
 void cpu_exec(struct cpu *cpu)
 {
-    struct block *b = NULL;
+    struct block *prev = NULL; /* the block that ran last */
     while (likely(cpu->budget > 0)) {
-        /* A block that ends by going back to its own start (a loop) runs
-         * again without a lookup while nothing died and the decode context
-         * is the same: then it is what the lookup would find. Else one of
-         * the two blocks that followed it before, if it is the one
-         * (chaining without a hash: the latest one's header was
-         * prefetched), else a lookup, whose block becomes the latest. */
-        if (!b || !block_is_next(cpu, b)) {
-            struct block *prev = b;
-            if (prev && prev->succ[0] && block_is_next(cpu, prev->succ[0])) {
-                b = prev->succ[0];
-            } else if (prev && prev->succ[1] && block_is_next(cpu, prev->succ[1])) {
-                b = prev->succ[1];
-            } else {
-                b = block_lookup(cpu);
-                if (prev && b) {
-                    prev->succ[1] = prev->succ[0];
-                    prev->succ[0] = b;
-                }
-            }
-            if (likely(b != NULL) && b->succ[0])
-                __builtin_prefetch(b->succ[0]);
-        }
+        struct block *b = block_after(cpu, prev);
         int r;
         if (unlikely(!b)) {
             r = STEP_FAULT;
@@ -404,6 +424,7 @@ void cpu_exec(struct cpu *cpu)
              * then for an instruction breakpoint (APM vol. 2 §8.5). One
              * taken through the IDT was charged to the budget and went to
              * its handler (which may be this very RIP): go round again. */
+            prev = b;
             uint64_t events = cpu->events;
             r = STEP_OK;
             if (cpu->slow && cpu_irq_armed(cpu))
@@ -415,7 +436,7 @@ void cpu_exec(struct cpu *cpu)
             else if (r == STEP_OK)
                 continue;
         } else {
-            r = run_block(cpu, b);
+            r = run_blocks(cpu, b, &prev);
             if (likely(r == STEP_OK))
                 continue;
             if (r == RUN_EXITED)
