@@ -556,9 +556,16 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, u
     unsigned first = 0x1000 - (unsigned)(la & 0xfff);
     struct tlb_entry *e = tlb_entry_of(cpu, la);
     if (e->tag_wc == tlb_tag_of(cpu, la + size - 1, user)) {
-        /* A store into a page with code (beside it, mostly): looked at,
-         * no walk. Once the page holds no code, the fast path has it. */
-        phys_write(cpu, e->pa | (la & 0xfff), size, val);
+        /* A store into a page with code, no walk: beside the code (no
+         * decoded line touched), straight into RAM (the entry is a RAM
+         * page's, and one page's: the tag is its last byte's); into it,
+         * as any physical write. Once the page holds no code, the fast
+         * path has it. */
+        unsigned off = (unsigned)(la & 0xfff);
+        if (gmem_code_lines(cpu->mem, e->pa >> GMEM_PAGE_SHIFT) & line_mask(off, size))
+            phys_write(cpu, e->pa | off, size, val);
+        else
+            host_write(la + e->addend, size, val);
         tlb_grant_write(cpu, e, e->tag_wc);
         return 0;
     }
