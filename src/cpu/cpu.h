@@ -90,13 +90,9 @@ typedef int (*insn_fn)(struct cpu *cpu, const struct insn *in);
 #define INSN_REPNE (1u << 1)
 #define INSN_LOCK  (1u << 2)
 
+/* 96 bytes; what a specialised handler reads (fn, next, op[0], op[1]) in
+ * the first 48. */
 struct insn {
-    uint64_t rip;        /* cache tag: linear address of the first byte */
-    uint32_t gen;        /* cache tag: decode-cache generation */
-    uint8_t ctx;         /* cache tag: mode and CPL it was decoded for */
-    uint8_t len;
-    uint8_t osize;       /* operand size in bytes */
-    uint8_t asize;       /* address size in bytes */
     /* The entry as a block runs it. Entries run back to back: a
      * specialised handler (ops_fast.c) ends by tail-calling the next
      * entry's fn; a branch ends its block; every other handler runs
@@ -105,10 +101,16 @@ struct insn {
      * that stops its block early, or fails, says which entry it was in
      * cpu->stop. */
     insn_fn fn;
+    uint64_t next;       /* RIP of the following instruction */
+    struct opnd op[3];
+    uint64_t rip;        /* RIP of its first byte */
     insn_fn fn1;         /* this instruction alone: the handler fn wraps, or
                           * the first half of a fused pair (ops_fast.c). It
                           * may go on into the entry after it */
     uint16_t mnemonic;   /* ZydisMnemonic */
+    uint8_t len;
+    uint8_t osize;       /* operand size in bytes */
+    uint8_t asize;       /* address size in bytes */
     uint8_t prefix;      /* INSN_* */
     uint8_t nops;        /* visible operands */
     uint8_t cc;          /* condition code for Jcc/SETcc/CMOVcc */
@@ -116,9 +118,8 @@ struct insn {
     uint8_t modrm;       /* ModRM byte, 0 if none */
     uint8_t ends_block;  /* may branch, change mode or need the careful path */
     uint8_t seq;         /* instructions of its block that retire before it */
-    uint64_t next;       /* linear RIP of the following instruction */
-    struct opnd op[3];
 };
+_Static_assert(sizeof(struct insn) == 96, "a block's entries stay 96 bytes apart");
 
 /* A basic block: consecutive instructions decoded together and run without
  * a cache lookup in between; it ends at the first instruction that may
