@@ -462,6 +462,7 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
             blk->n = (uint8_t)(n - 1);
         }
     }
+    fast_flags_dead(blk->insns, blk->n);
     blk->rip = cpu->rip;
     blk->succ[0] = blk->succ[1] = NULL;
     blk->used = ++cpu->lookup_clock;

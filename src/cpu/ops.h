@@ -96,6 +96,11 @@ insn_fn specialize_fast(const struct insn *in);
  * the form those read them: a RIP-relative displacement holds the
  * address, a missing base or index is REG_ZERO (cpu.h, gpr_z). */
 void fast_operands(struct insn *in);
+/* In the n entries of a block (the last one's flags read, or seen by
+ * whoever comes next), the specialised register instructions whose flags
+ * a later one overwrites before anything reads them or could fault get
+ * a handler that does not compute them (fn; fn1 still does). */
+void fast_flags_dead(struct insn *insns, unsigned n);
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);

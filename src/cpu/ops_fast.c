@@ -21,9 +21,10 @@ static inline void reg_set(struct cpu *cpu, unsigned reg, unsigned size, uint64_
     cpu->gpr[reg] = size == 8 ? v : (uint32_t)v;
 }
 
-/* dst op= b on register d, flags as the instruction sets them. */
+/* dst op= b on register d, flags as the instruction sets them (unless
+ * nothing reads them: fast_flags_dead). */
 static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigned size,
-                             uint64_t b)
+                             uint64_t b, bool flags)
 {
     uint64_t m = size_mask(size);
     uint64_t a = cpu->gpr[d] & m, r;
@@ -37,6 +38,8 @@ static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigne
     }
     if (kind != ALU_CMP && kind != ALU_TEST)
         reg_set(cpu, d, size, r);
+    if (!flags)
+        return;
     switch (kind) {
     case ALU_ADD: lf_set(cpu, LF_ADD, size, r, a, b); break;
     case ALU_SUB: case ALU_CMP: lf_set(cpu, LF_SUB, size, r, a, b); break;
@@ -140,10 +143,10 @@ static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size
  * goes on to the next entry (a fused pair below runs the do_ form). */
 
 static inline void alu_fast(struct cpu *cpu, const struct insn *in, enum alu kind,
-                            unsigned size, bool imm)
+                            unsigned size, bool imm, bool flags)
 {
     uint64_t b = imm ? (uint64_t)in->op[1].val : cpu->gpr[in->op[1].reg];
-    alu_apply(cpu, in->op[0].reg, kind, size, b);
+    alu_apply(cpu, in->op[0].reg, kind, size, b, flags);
 }
 
 /* The same with the source operand in memory: a fault leaves the
@@ -154,18 +157,35 @@ static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind
     int r = load_src(cpu, in, size, &v, false);
     if (unlikely(r == STEP_FAULT))
         return insn_stop(cpu, in, r);
-    alu_apply(cpu, in->op[0].reg, kind, size, v);
+    alu_apply(cpu, in->op[0].reg, kind, size, v, true);
     return insn_then(cpu, in, r);
 }
 
+/* A register instruction that writes all six arithmetic flags (INC and
+ * DEC: all but CF), from body(cpu, in, args..., flags): do_name sets
+ * them (for a fused pair), op_name sets them and goes on, op_name_nf
+ * does not set them and goes on (fast_flags_dead). */
+#define WRITER(name, body, ...)                                                       \
+    static inline void do_##name(struct cpu *cpu, const struct insn *in)              \
+    {                                                                                 \
+        body(cpu, in, __VA_ARGS__, true);                                             \
+    }                                                                                 \
+    int op_##name(struct cpu *cpu, const struct insn *in)                             \
+    {                                                                                 \
+        body(cpu, in, __VA_ARGS__, true);                                             \
+        return insn_next(cpu, in);                                                    \
+    }                                                                                 \
+    static int op_##name##_nf(struct cpu *cpu, const struct insn *in)                 \
+    {                                                                                 \
+        body(cpu, in, __VA_ARGS__, false);                                            \
+        return insn_next(cpu, in);                                                    \
+    }
+
 #define ALU_FAST(name, kind)                                                                     \
-    static inline void do_##name##_rr64(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 8, false); } \
-    static inline void do_##name##_rr32(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 4, false); } \
-    static inline void do_##name##_ri64(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 8, true); }  \
-    static inline void do_##name##_ri32(struct cpu *cpu, const struct insn *in) { alu_fast(cpu, in, kind, 4, true); }  \
+    WRITER(name##_rr64, alu_fast, kind, 8, false) WRITER(name##_rr32, alu_fast, kind, 4, false) \
+    WRITER(name##_ri64, alu_fast, kind, 8, true) WRITER(name##_ri32, alu_fast, kind, 4, true)   \
     int op_##name##_rm64(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 8); } \
-    int op_##name##_rm32(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 4); } \
-    GO_ON(name##_rr64) GO_ON(name##_rr32) GO_ON(name##_ri64) GO_ON(name##_ri32)
+    int op_##name##_rm32(struct cpu *cpu, const struct insn *in) { return alu_load(cpu, in, kind, 4); }
 
 /* op_name: do_name, then the next entry. */
 #define GO_ON(name)                                                     \
@@ -183,20 +203,19 @@ ALU_FAST(xor, ALU_XOR)
 ALU_FAST(cmp, ALU_CMP)
 ALU_FAST(test, ALU_TEST)
 
-static inline void incdec_fast(struct cpu *cpu, const struct insn *in, bool inc, unsigned size)
+static inline void incdec_fast(struct cpu *cpu, const struct insn *in, bool inc, unsigned size,
+                               bool flags)
 {
     unsigned d = in->op[0].reg;
     uint64_t a = cpu->gpr[d] & size_mask(size);
     uint64_t r = inc ? a + 1 : a - 1;
     reg_set(cpu, d, size, r);
-    lf_set_incdec(cpu, inc ? LF_INC : LF_DEC, size, r, a);
+    if (flags)
+        lf_set_incdec(cpu, inc ? LF_INC : LF_DEC, size, r, a);
 }
 
-static inline void do_inc_r64(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, true, 8); }
-static inline void do_inc_r32(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, true, 4); }
-static inline void do_dec_r64(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, false, 8); }
-static inline void do_dec_r32(struct cpu *cpu, const struct insn *in) { incdec_fast(cpu, in, false, 4); }
-GO_ON(inc_r64) GO_ON(inc_r32) GO_ON(dec_r64) GO_ON(dec_r32)
+WRITER(inc_r64, incdec_fast, true, 8) WRITER(inc_r32, incdec_fast, true, 4)
+WRITER(dec_r64, incdec_fast, false, 8) WRITER(dec_r32, incdec_fast, false, 4)
 
 static inline void do_mov_rr64(struct cpu *cpu, const struct insn *in)
 {
@@ -292,11 +311,16 @@ GO_ON(lea_r64)
  * shift() does them: the count masked, a masked count of 0 changing
  * nothing but the zero-extension of a 32-bit register; the flags lazy
  * (LF_SHL, LF_SHR, LF_SAR). */
+static inline unsigned shift_ri_count(const struct insn *in, unsigned size)
+{
+    return (unsigned)in->op[1].val & (size == 8 ? 63 : 31);
+}
+
 static inline void shift_ri(struct cpu *cpu, const struct insn *in, enum shift kind,
-                            unsigned size)
+                            unsigned size, bool flags)
 {
     unsigned d = in->op[0].reg;
-    unsigned c = (unsigned)in->op[1].val & (size == 8 ? 63 : 31);
+    unsigned c = shift_ri_count(in, size);
     uint64_t v = cpu->gpr[d] & size_mask(size);
     if (c == 0) {
         reg_set(cpu, d, size, v);
@@ -304,16 +328,13 @@ static inline void shift_ri(struct cpu *cpu, const struct insn *in, enum shift k
     }
     uint64_t r = shift_result(kind, v, c, size);
     reg_set(cpu, d, size, r);
-    lf_set(cpu, (enum lazy_op)kind, size, r, v, c);
+    if (flags)
+        lf_set(cpu, (enum lazy_op)kind, size, r, v, c);
 }
 
-static inline void do_shl_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHL, 8); }
-static inline void do_shl_ri32(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHL, 4); }
-static inline void do_shr_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHR, 8); }
-static inline void do_shr_ri32(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SHR, 4); }
-static inline void do_sar_ri64(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SAR, 8); }
-static inline void do_sar_ri32(struct cpu *cpu, const struct insn *in) { shift_ri(cpu, in, SH_SAR, 4); }
-GO_ON(shl_ri64) GO_ON(shl_ri32) GO_ON(shr_ri64) GO_ON(shr_ri32) GO_ON(sar_ri64) GO_ON(sar_ri32)
+WRITER(shl_ri64, shift_ri, SH_SHL, 8) WRITER(shl_ri32, shift_ri, SH_SHL, 4)
+WRITER(shr_ri64, shift_ri, SH_SHR, 8) WRITER(shr_ri32, shift_ri, SH_SHR, 4)
+WRITER(sar_ri64, shift_ri, SH_SAR, 8) WRITER(sar_ri32, shift_ri, SH_SAR, 4)
 
 /* ---- a flag-setting register instruction and the resolved Jcc after it,
  * as one block entry: one dispatch, and the condition decided while the
@@ -426,4 +447,50 @@ insn_fn fuse_jcc(insn_fn first, unsigned cc)
         if (pairs[i].alone == first)
             return cc == 4 ? pairs[i].jz : cc == 5 ? pairs[i].jnz : pairs[i].fused;
     return NULL;
+}
+
+/* ---- flags that nothing reads */
+
+void fast_flags_dead(struct insn *insns, unsigned n)
+{
+    enum { ALL, SHIFT, KEEPS_CF }; /* what a writer writes: SHIFT, unless its count is 0 */
+#define NF(n, k) { op_##n, op_##n##_nf, k }
+#define NF4(n) NF(n##_rr64, ALL), NF(n##_rr32, ALL), NF(n##_ri64, ALL), NF(n##_ri32, ALL)
+    static const struct {
+        insn_fn op, nf;
+        uint8_t writes;
+    } writers[] = {
+        NF4(add), NF4(sub), NF4(and), NF4(or), NF4(xor), NF4(cmp), NF4(test),
+        NF(shl_ri64, SHIFT), NF(shl_ri32, SHIFT), NF(shr_ri64, SHIFT), NF(shr_ri32, SHIFT),
+        NF(sar_ri64, SHIFT), NF(sar_ri32, SHIFT),
+        NF(inc_r64, KEEPS_CF), NF(inc_r32, KEEPS_CF), NF(dec_r64, KEEPS_CF), NF(dec_r32, KEEPS_CF),
+    };
+    static const insn_fn flagless[] = { op_mov_rr64, op_mov_rr32, op_mov_ri64, op_mov_ri32,
+                                        op_lea_r64 };
+    enum { NWRITERS = sizeof(writers) / sizeof(writers[0]) };
+    bool live = true; /* after entry i: read later, or seen (a fault, the block's end) */
+    for (unsigned i = n; i-- > 0;) {
+        struct insn *in = &insns[i];
+        bool passes = false; /* neither reads nor writes them, cannot fault */
+        for (unsigned k = 0; k < sizeof(flagless) / sizeof(flagless[0]); k++)
+            passes |= in->fn == flagless[k];
+        unsigned w = 0;
+        while (w < NWRITERS && writers[w].op != in->fn)
+            w++;
+        if (passes || (w < NWRITERS && writers[w].writes == SHIFT &&
+                       shift_ri_count(in, in->op[0].size) == 0))
+            continue; /* a shift by 0 leaves them too */
+        if (w == NWRITERS) {
+            live = true; /* reads them, may fault or exit, or is not known here */
+            continue;
+        }
+        if (!live)
+            in->fn = writers[w].nf;
+        /* Before a writer of all six they are dead; INC and DEC keep CF,
+         * so it is as live before them as after. */
+        if (writers[w].writes != KEEPS_CF)
+            live = false;
+    }
+#undef NF
+#undef NF4
 }
