@@ -64,44 +64,43 @@ static __attribute__((noinline)) int fast_read_slow(struct cpu *cpu, unsigned se
     return cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
 }
 
-/* The same for a store (which may be into code: then STEP_STOPPED). */
-static __attribute__((noinline)) int fast_write_slow(struct cpu *cpu, unsigned seg, uint64_t la,
-                                                     unsigned size, uint64_t v)
-{
-    if (!is_canonical(la))
-        return raise_noncanonical(cpu, seg);
-    uint32_t epoch = cpu->code_epoch;
-    if (mmu_write_slow(cpu, la, size, cpu->user, v) != 0)
-        return STEP_FAULT;
-    return cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
-}
-
-/* A load of size bytes at la through a segment without a base (64-bit
- * mode, not FS/GS). The hit test is la_read's one compare: a tag matches
- * only a page the walk filled, so also only a canonical one. Returns as
- * fast_read_slow, the value in *v unless STEP_FAULT. */
-static inline int fast_read(struct cpu *cpu, unsigned seg, uint64_t la, unsigned size,
-                            uint64_t *v)
+/* Whether the TLB has a load (fast_hit_r) or store (fast_hit_w) of size
+ * bytes at la through a segment without a base (64-bit mode, not FS/GS),
+ * and then its host address in *h. The hit test is la_read's one compare:
+ * a tag matches only a page the walk filled, so also only a canonical
+ * one. A miss is finished out of line (the _miss functions below, called
+ * last), so that a handler's hit path needs no stack frame. */
+static inline bool fast_hit_r(struct cpu *cpu, uint64_t la, unsigned size, uintptr_t *h)
 {
     const struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, cpu->user))) {
-        *v = host_read(la + e->addend, size);
-        return STEP_OK;
-    }
-    int r = fast_read_slow(cpu, seg, la, size);
-    *v = cpu->slow_val;
-    return r;
+    *h = la + e->addend;
+    return likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, cpu->user));
 }
 
-static inline int fast_write(struct cpu *cpu, unsigned seg, uint64_t la, unsigned size,
-                             uint64_t v)
+static inline bool fast_hit_w(struct cpu *cpu, uint64_t la, unsigned size, uintptr_t *h)
 {
     const struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, cpu->user))) {
-        host_write(la + e->addend, size, v);
-        return STEP_OK;
+    *h = la + e->addend;
+    return likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, cpu->user));
+}
+
+/* A store that missed the TLB (which may be into code: then the block
+ * stops after it). */
+static __attribute__((noinline)) int store_miss(struct cpu *cpu, const struct insn *in,
+                                                unsigned seg, uint64_t la, unsigned size,
+                                                uint64_t v)
+{
+    int r;
+    if (!is_canonical(la)) {
+        r = raise_noncanonical(cpu, seg);
+    } else {
+        uint32_t epoch = cpu->code_epoch;
+        if (mmu_write_slow(cpu, la, size, cpu->user, v) != 0)
+            r = STEP_FAULT;
+        else
+            r = cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
     }
-    return fast_write_slow(cpu, seg, la, size, v);
+    return insn_then(cpu, in, r);
 }
 
 /* A memory operand's address (64-bit addressing). bd: the form base +
@@ -131,14 +130,6 @@ void fast_operands(struct insn *in)
     }
 }
 
-/* The source operand of a load (in->op[1]). */
-static inline int load_src(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t *v,
-                           bool bd)
-{
-    const struct opnd *s = &in->op[1];
-    return fast_read(cpu, s->seg, fast_ea(cpu, s, bd), size, v);
-}
-
 /* ---- the handlers. Each do_ form is the instruction's work; its op_ form
  * goes on to the next entry (a fused pair below runs the do_ form). */
 
@@ -151,14 +142,24 @@ static inline void alu_fast(struct cpu *cpu, const struct insn *in, enum alu kin
 
 /* The same with the source operand in memory: a fault leaves the
  * destination as it was. */
+static __attribute__((noinline)) int alu_load_miss(struct cpu *cpu, const struct insn *in,
+                                                   uint64_t la, enum alu kind, unsigned size)
+{
+    int r = fast_read_slow(cpu, in->op[1].seg, la, size);
+    if (r == STEP_FAULT)
+        return insn_stop(cpu, in, r);
+    alu_apply(cpu, in->op[0].reg, kind, size, cpu->slow_val, true);
+    return insn_then(cpu, in, r);
+}
+
 static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind, unsigned size)
 {
-    uint64_t v;
-    int r = load_src(cpu, in, size, &v, false);
-    if (unlikely(r == STEP_FAULT))
-        return insn_stop(cpu, in, r);
-    alu_apply(cpu, in->op[0].reg, kind, size, v, true);
-    return insn_then(cpu, in, r);
+    uint64_t la = fast_ea(cpu, &in->op[1], false);
+    uintptr_t h;
+    if (unlikely(!fast_hit_r(cpu, la, size, &h)))
+        return alu_load_miss(cpu, in, la, kind, size);
+    alu_apply(cpu, in->op[0].reg, kind, size, host_read(h, size), true);
+    return insn_next(cpu, in);
 }
 
 /* A register instruction that writes all six arithmetic flags (INC and
@@ -238,21 +239,42 @@ static inline void do_mov_ri32(struct cpu *cpu, const struct insn *in)
 }
 GO_ON(mov_rr64) GO_ON(mov_rr32) GO_ON(mov_ri64) GO_ON(mov_ri32)
 
+static __attribute__((noinline)) int mov_load_miss(struct cpu *cpu, const struct insn *in,
+                                                   uint64_t la, unsigned size)
+{
+    int r = fast_read_slow(cpu, in->op[1].seg, la, size);
+    if (r == STEP_FAULT)
+        return insn_stop(cpu, in, r);
+    reg_set(cpu, in->op[0].reg, size, cpu->slow_val);
+    return insn_then(cpu, in, r);
+}
+
 static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size, bool bd)
 {
-    uint64_t v;
-    int r = load_src(cpu, in, size, &v, bd);
-    if (unlikely(r == STEP_FAULT))
-        return insn_stop(cpu, in, r);
-    reg_set(cpu, in->op[0].reg, size, v);
-    return insn_then(cpu, in, r);
+    uint64_t la = fast_ea(cpu, &in->op[1], bd);
+    uintptr_t h;
+    if (unlikely(!fast_hit_r(cpu, la, size, &h)))
+        return mov_load_miss(cpu, in, la, size);
+    reg_set(cpu, in->op[0].reg, size, host_read(h, size));
+    return insn_next(cpu, in);
+}
+
+/* A store of v to the destination operand (in->op[0]). */
+static inline int store(struct cpu *cpu, const struct insn *in, unsigned size, bool bd,
+                        uint64_t v)
+{
+    const struct opnd *d = &in->op[0];
+    uint64_t la = fast_ea(cpu, d, bd);
+    uintptr_t h;
+    if (unlikely(!fast_hit_w(cpu, la, size, &h)))
+        return store_miss(cpu, in, d->seg, la, size, v);
+    host_write(h, size, v);
+    return insn_next(cpu, in);
 }
 
 static inline int mov_store(struct cpu *cpu, const struct insn *in, unsigned size, bool bd)
 {
-    const struct opnd *d = &in->op[0];
-    uint64_t v = cpu->gpr[in->op[1].reg];
-    return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, d, bd), size, v));
+    return store(cpu, in, size, bd, cpu->gpr[in->op[1].reg]);
 }
 
 int op_mov_rm64(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 8, false); }
@@ -269,9 +291,7 @@ int op_mov_mr32_bd(struct cpu *cpu, const struct insn *in) { return mov_store(cp
  * (decode.c gives an immediate the size of the operation it feeds). */
 static inline int mov_imm_store(struct cpu *cpu, const struct insn *in, unsigned size)
 {
-    const struct opnd *d = &in->op[0], *i = &in->op[1];
-    uint64_t v = (uint64_t)i->val & size_mask(size);
-    return insn_then(cpu, in, fast_write(cpu, d->seg, fast_ea(cpu, d, false), size, v));
+    return store(cpu, in, size, false, (uint64_t)in->op[1].val & size_mask(size));
 }
 
 int op_mov_mi64(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cpu, in, 8); }
@@ -284,16 +304,31 @@ int op_movzx_rm8(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, 
 int op_movzx_rm16(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 2, false); }
 
 /* CMP of memory with an immediate: flags only. */
+static inline void cmp_mem_imm_flags(struct cpu *cpu, const struct insn *in, unsigned size,
+                                     uint64_t a)
+{
+    uint64_t m = size_mask(size), b = (uint64_t)in->op[1].val & m; /* as mov_imm_store's */
+    lf_set(cpu, LF_SUB, size, a - b, a, b);
+}
+
+static __attribute__((noinline)) int cmp_mem_imm_miss(struct cpu *cpu, const struct insn *in,
+                                                      uint64_t la, unsigned size)
+{
+    int r = fast_read_slow(cpu, in->op[0].seg, la, size);
+    if (r == STEP_FAULT)
+        return insn_stop(cpu, in, r);
+    cmp_mem_imm_flags(cpu, in, size, cpu->slow_val);
+    return insn_then(cpu, in, r);
+}
+
 static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned size)
 {
-    const struct opnd *d = &in->op[0], *i = &in->op[1];
-    uint64_t a;
-    int r = fast_read(cpu, d->seg, fast_ea(cpu, d, false), size, &a);
-    if (unlikely(r == STEP_FAULT))
-        return insn_stop(cpu, in, r);
-    uint64_t m = size_mask(size), b = (uint64_t)i->val & m; /* as mov_imm_store's */
-    lf_set(cpu, LF_SUB, size, a - b, a, b);
-    return insn_then(cpu, in, r);
+    uint64_t la = fast_ea(cpu, &in->op[0], false);
+    uintptr_t h;
+    if (unlikely(!fast_hit_r(cpu, la, size, &h)))
+        return cmp_mem_imm_miss(cpu, in, la, size);
+    cmp_mem_imm_flags(cpu, in, size, host_read(h, size));
+    return insn_next(cpu, in);
 }
 
 int op_cmp_mi64(struct cpu *cpu, const struct insn *in) { return cmp_mem_imm(cpu, in, 8); }
