@@ -379,8 +379,7 @@ static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **la
         uint64_t start = b->rip;
         unsigned weight = b->weight;
         int r;
-        if (b->succ[0])
-            __builtin_prefetch(b->succ[0]); /* the header looked at next */
+        __builtin_prefetch(b->succ[0]); /* the header looked at next (NULL: harmless) */
         /* The block, and again while it loops onto itself. */
         while (likely((r = first->fn(cpu, first)) == STEP_OK)) {
             retire(cpu, weight); /* a fused pair retires two */
