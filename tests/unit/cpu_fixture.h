@@ -242,4 +242,17 @@ static inline struct vmcb *alloc_vmcb(uint32_t asid, uint64_t cr3)
     return vmcb;
 }
 
+/* The start of a test that runs 64-bit code: the rig, write_gdt's GDT and
+ * RAM mapped 1:1 with 2 MiB pages; returns alloc_vmcb's VMCB with ASID 1
+ * and VMMCALL intercepted too, for the caller to free. */
+static inline struct vmcb *rig_init_long(uint64_t ram_size, const struct cpu_model *model)
+{
+    rig_init(ram_size, model);
+    write_gdt();
+    write_identity_tables(ram_size);
+    struct vmcb *vmcb = alloc_vmcb(1, PML4_GPA);
+    set_intercept(vmcb, SVM_EXIT_VMMCALL);
+    return vmcb;
+}
+
 #endif

@@ -78,12 +78,8 @@ static uint64_t lines_of(uint64_t gpa)
  * HLT and VMMCALL intercepted. */
 static void rig_setup(void)
 {
-    rig_init(RAM_SIZE, &default_model);
-    write_gdt();
-    write_identity_tables(RAM_SIZE);
-    rig.vmcb = alloc_vmcb(1, PML4_GPA);
+    rig.vmcb = rig_init_long(RAM_SIZE, &default_model);
     set_intercept(rig.vmcb, SVM_EXIT_HLT);
-    set_intercept(rig.vmcb, SVM_EXIT_VMMCALL);
 }
 
 static void rig_teardown(void)

@@ -32,11 +32,7 @@ static const struct cpu_model model = CPU_FIXTURE_MODEL(0x7000000ull, 0x700ffffu
 
 static void setup(void)
 {
-    rig_init(RAM_SIZE, &model);
-    write_gdt();
-    write_identity_tables(RAM_SIZE);
-    rig.vmcb = alloc_vmcb(1, PML4_GPA);
-    set_intercept(rig.vmcb, SVM_EXIT_VMMCALL);
+    rig.vmcb = rig_init_long(RAM_SIZE, &model);
     set_intercept(rig.vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_GP);
     set_intercept(rig.vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_PF);
     set_intercept(rig.vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_DB);

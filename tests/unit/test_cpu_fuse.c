@@ -29,11 +29,7 @@ static const struct cpu_model model = CPU_FIXTURE_MODEL(0x7000000ull, 0x700ffffu
 
 static void setup(void)
 {
-    rig_init(RAM_SIZE, &model);
-    write_gdt();
-    write_identity_tables(RAM_SIZE);
-    rig.vmcb = alloc_vmcb(1, PML4_GPA);
-    set_intercept(rig.vmcb, SVM_EXIT_VMMCALL);
+    rig.vmcb = rig_init_long(RAM_SIZE, &model);
 }
 
 static void teardown(void)
