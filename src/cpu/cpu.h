@@ -96,8 +96,9 @@ struct insn {
     /* The entry as a block runs it. Entries run back to back: a
      * specialised handler (ops_fast.c) ends by tail-calling the next
      * entry's fn; a branch ends its block; every other handler runs
-     * inside insn_generic or insn_generic_last (exec.c). A block's
-     * entries are followed by an end entry (insn_block_end). A handler
+     * inside insn_generic or insn_generic_last (exec.c). A block whose
+     * last entry goes on is followed by an end entry (insn_block_end),
+     * a fused pair by its Jcc. A handler
      * that stops its block early, or fails, says which entry it was in
      * cpu->stop. */
     insn_fn fn;
@@ -429,7 +430,7 @@ struct cpu {
     ZydisFormatter formatter;
     struct block *blocks; /* BLOCK_SETS * BLOCK_WAYS headers */
     struct insn *arena;   /* BLOCK_ARENA decoded instructions */
-    uint32_t arena_used;  /* entries: a block's instructions and its end entry */
+    uint32_t arena_used;  /* entries: blocks' instructions and end entries */
     uint64_t decoded;     /* instructions decoded into blocks, all runs */
     /* Moves on whenever a decoded block may have died, or the decode
      * context (icache_gen, ctx) changed: a block whose epoch is the

@@ -444,11 +444,18 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
         }
         blk->insns = insns;
     } while (cpu->fill_restart); /* the marks of its first pages were forgotten */
-    /* The end entry: where a block that does not branch goes on. */
-    uint64_t after = blk->insns[n - 1].next;
-    blk->insns[n] = (struct insn){ .fn = insn_block_end, .rip = after, .next = after,
-                                   .seq = (uint8_t)n };
-    cpu->arena_used += n + 1;
+    /* A block whose last instruction goes on into the next entry (BLOCK_MAX
+     * reached, or the next one not decodable yet) gets an end entry that
+     * says where; one that ends in a branch or a wrapped handler needs
+     * none, and its entries stay closer together. */
+    unsigned entries = n;
+    if (!blk->insns[n - 1].ends_block) {
+        uint64_t after = blk->insns[n - 1].next;
+        blk->insns[n] = (struct insn){ .fn = insn_block_end, .rip = after, .next = after,
+                                       .seq = (uint8_t)n };
+        entries++;
+    }
+    cpu->arena_used += entries;
     cpu->decoded += n;
     blk->n = (uint8_t)n;
     blk->weight = (uint8_t)n;

@@ -350,9 +350,9 @@ static int run_block_stopped(struct cpu *cpu, unsigned weight, int r, uint32_t e
         if (!cpu_offer_exit(cpu))
             return RUN_EXITED;
         done = in->seq + 1; /* the handler counted the instruction */
-        if (cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
+        if (done == weight || cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
             cpu->budget < (uint64_t)(weight - done))
-            return STEP_OK;
+            return STEP_OK; /* (done == weight: the block's last; no entry follows) */
         r = in[1].fn(cpu, in + 1);
         if (r == STEP_OK) {
             retire(cpu, weight - done);
