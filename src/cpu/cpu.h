@@ -97,10 +97,9 @@ struct insn {
      * specialised handler (ops_fast.c) ends by tail-calling the next
      * entry's fn; a branch ends its block; every other handler runs
      * inside insn_generic or insn_generic_last (exec.c). A block whose
-     * last entry goes on is followed by an end entry (insn_block_end),
-     * a fused pair by its Jcc. A handler
-     * that stops its block early, or fails, says which entry it was in
-     * cpu->stop. */
+     * last entry goes on is followed by an end entry (insn_block_end). A
+     * handler that stops its block early, or fails, says which entry it
+     * was in cpu->stop. */
     insn_fn fn;
     uint64_t next;       /* RIP of the following instruction */
     struct opnd op[3];

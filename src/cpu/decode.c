@@ -444,11 +444,27 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
         }
         blk->insns = insns;
     } while (cpu->fill_restart); /* the marks of its first pages were forgotten */
+    blk->n = (uint8_t)n;
+    blk->weight = (uint8_t)n;
+    unsigned entries = n;
+    /* A flag-setting instruction and the resolved Jcc ending the block run
+     * as one entry, the Jcc described in its op[2] (fuse_jcc): the Jcc's
+     * own entry is not kept. */
+    struct insn *last = &blk->insns[n - 1];
+    if (n >= 2 && last->fn == op_jcc_abs_by_cc[last->cc & 15]) {
+        insn_fn fused = fuse_jcc(last[-1].fn, last->cc & 15);
+        if (fused) {
+            last[-1].fn = fused;
+            last[-1].op[2] = (struct opnd){ .type = OPND_IMM, .size = last->len,
+                                            .index = last->cc & 15, .val = last->op[0].val };
+            blk->n = (uint8_t)(n - 1);
+            entries = n - 1;
+        }
+    }
     /* A block whose last instruction goes on into the next entry (BLOCK_MAX
      * reached, or the next one not decodable yet) gets an end entry that
      * says where; one that ends in a branch or a wrapped handler needs
      * none, and its entries stay closer together. */
-    unsigned entries = n;
     if (!blk->insns[n - 1].ends_block) {
         uint64_t after = blk->insns[n - 1].next;
         blk->insns[n] = (struct insn){ .fn = insn_block_end, .rip = after, .next = after,
@@ -457,18 +473,6 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
     }
     cpu->arena_used += entries;
     cpu->decoded += n;
-    blk->n = (uint8_t)n;
-    blk->weight = (uint8_t)n;
-    /* A flag-setting instruction and the resolved Jcc ending the block run
-     * as one entry; the Jcc stays after it for the fused handler to read. */
-    struct insn *last = &blk->insns[n - 1];
-    if (n >= 2 && last->fn == op_jcc_abs_by_cc[last->cc & 15]) {
-        insn_fn fused = fuse_jcc(last[-1].fn, last->cc & 15);
-        if (fused) {
-            last[-1].fn = fused;
-            blk->n = (uint8_t)(n - 1);
-        }
-    }
     fast_flags_dead(blk->insns, blk->n);
     blk->rip = cpu->rip;
     blk->succ[0] = blk->succ[1] = NULL;

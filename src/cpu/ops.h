@@ -122,7 +122,9 @@ enum cpu_decode_status decode_fetch(struct cpu *cpu, uint64_t rip, bool mark_cod
  * first instruction cannot be fetched. */
 struct block *block_lookup_slow(struct cpu *cpu, struct block *set, uint64_t rip);
 /* The handler running first and the resolved Jcc (condition cc) after it
- * as one entry (its Jcc is the next entry), or NULL if first does not fuse. */
+ * as one entry, or NULL if first does not fuse. The entry's op[2] then
+ * describes the Jcc: OPND_IMM, val its target, size its length, index its
+ * condition (decode.c block_fill). */
 insn_fn fuse_jcc(insn_fn first, unsigned cc);
 /* True for handlers that never branch, change mode, CPL or paging. */
 bool insn_continues_block(insn_fn fn);

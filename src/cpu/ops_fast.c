@@ -378,8 +378,8 @@ WRITER(sar_ri64, shift_ri, SH_SAR, 8) WRITER(sar_ri32, shift_ri, SH_SAR, 4)
 
 static inline int jcc_after(struct cpu *cpu, const struct insn *in, bool taken)
 {
-    const struct insn *j = in + 1;
-    cpu->next_rip = taken ? (uint64_t)j->op[0].val : j->next;
+    const struct opnd *j = &in->op[2];
+    cpu->next_rip = taken ? (uint64_t)j->val : in->next + j->size;
     return STEP_OK;
 }
 
@@ -390,7 +390,7 @@ static inline int jcc_after(struct cpu *cpu, const struct insn *in, bool taken)
     static int op_##name##_jcc(struct cpu *cpu, const struct insn *in)     \
     {                                                                      \
         do_##name(cpu, in);                                                \
-        return jcc_after(cpu, in, cond_eval(cpu, in[1].cc));               \
+        return jcc_after(cpu, in, cond_eval(cpu, in->op[2].index));        \
     }                                                                      \
     static int op_##name##_jz(struct cpu *cpu, const struct insn *in)      \
     {                                                                      \
