@@ -167,6 +167,7 @@ static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind
  * them (for a fused pair), op_name sets them and goes on, op_name_nf
  * does not set them and goes on (fast_flags_dead). */
 #define WRITER(name, body, ...)                                                       \
+    __attribute__((unused)) /* CMP's: its pairs are cmp_jcc's */                      \
     static inline void do_##name(struct cpu *cpu, const struct insn *in)              \
     {                                                                                 \
         body(cpu, in, __VA_ARGS__, true);                                             \
