@@ -1,5 +1,5 @@
 /* test_cpu_singlestep.c — single-stepping SYSCALL and SYSRET (src/cpu/
- * ops_branch.c op_syscall/op_sysret, src/cpu/exec.c step_one, run_block and
+ * ops_branch.c op_syscall/op_sysret, src/cpu/exec.c step_one, run_blocks and
  * single_step_trap; cpu->step_tf and cpu->db_trap in src/cpu/cpu.h): the
  * trap after either is decided by the TF it leaves, as KVM's emulator
  * decides it and kvm-unit-tests' syscall test expects. A SYSCALL whose
@@ -217,7 +217,7 @@ Test(singlestep, syscall_then_sysret_traps_once_after_the_sysret_at_the_user_rip
 /* ---- SYSRET */
 
 /* TF clear and a large budget: the block (three instructions, SYSRET last)
- * runs on the fast path, run_block. */
+ * runs on the fast path, run_blocks. */
 Test(singlestep, sysret_loading_tf_as_the_last_entry_of_a_fast_path_block_traps_after_itself)
 {
     GUEST_CODE(CODE_GPA,
