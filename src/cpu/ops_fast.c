@@ -10,7 +10,8 @@
  * here ends by tail-calling the next entry (insn_next), and a fused pair,
  * which ends its block, by setting next_rip. None reads next_rip, which
  * nobody sets for them. A fault, or a slow path that changed code under
- * the block, stops it (insn_stop).
+ * the block, stops it (insn_stop). A register instruction whose flags
+ * nothing reads runs a form that does not compute them (fast_flags_dead).
  */
 #include "cpu/ops.h"
 
@@ -47,14 +48,14 @@ static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigne
     }
 }
 
-/* ---- memory: the TLB hit inline, the rest out of line, so that no local
- * of a handler has its address taken and its last call stays a tail call */
+/* ---- memory: the TLB hit inline; a miss finished out of line, by a
+ * function the handler calls last, so that the hit path makes no call that
+ * returns (and keeps no stack frame) */
 
 /* The slow half of a load: a TLB miss (the walk, #AC, #PF), or an address
  * that is not canonical. STEP_OK or STEP_STOPPED (the walk's A/D writes
  * changed code) with the value in cpu->slow_val, or STEP_FAULT. */
-static __attribute__((noinline)) int fast_read_slow(struct cpu *cpu, unsigned seg, uint64_t la,
-                                                    unsigned size)
+static int fast_read_slow(struct cpu *cpu, unsigned seg, uint64_t la, unsigned size)
 {
     if (!is_canonical(la))
         return raise_noncanonical(cpu, seg);
