@@ -85,23 +85,24 @@ static inline bool fast_hit_w(struct cpu *cpu, uint64_t la, unsigned size, uintp
     return likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, cpu->user));
 }
 
-/* A store that missed the TLB (which may be into code: then the block
- * stops after it). */
+/* The slow half of a store, as fast_read_slow's (a store into code moves
+ * the epoch: STEP_STOPPED). */
+static int fast_write_slow(struct cpu *cpu, unsigned seg, uint64_t la, unsigned size, uint64_t v)
+{
+    if (!is_canonical(la))
+        return raise_noncanonical(cpu, seg);
+    uint32_t epoch = cpu->code_epoch;
+    if (mmu_write_slow(cpu, la, size, cpu->user, v) != 0)
+        return STEP_FAULT;
+    return cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
+}
+
+/* A store that missed the TLB. */
 static __attribute__((noinline)) int store_miss(struct cpu *cpu, const struct insn *in,
                                                 unsigned seg, uint64_t la, unsigned size,
                                                 uint64_t v)
 {
-    int r;
-    if (!is_canonical(la)) {
-        r = raise_noncanonical(cpu, seg);
-    } else {
-        uint32_t epoch = cpu->code_epoch;
-        if (mmu_write_slow(cpu, la, size, cpu->user, v) != 0)
-            r = STEP_FAULT;
-        else
-            r = cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
-    }
-    return insn_then(cpu, in, r);
+    return insn_then(cpu, in, fast_write_slow(cpu, seg, la, size, v));
 }
 
 /* A memory operand's address (64-bit addressing). bd: the form base +
@@ -372,6 +373,54 @@ static inline void shift_ri(struct cpu *cpu, const struct insn *in, enum shift k
 WRITER(shl_ri64, shift_ri, SH_SHL, 8) WRITER(shl_ri32, shift_ri, SH_SHL, 4)
 WRITER(shr_ri64, shift_ri, SH_SHR, 8) WRITER(shr_ri32, shift_ri, SH_SHR, 4)
 WRITER(sar_ri64, shift_ri, SH_SAR, 8) WRITER(sar_ri32, shift_ri, SH_SAR, 4)
+
+/* PUSH and POP of a 64-bit register (64-bit mode: SS has no base and the
+ * stack is 8 bytes wide), as stack_push and stack_pop do them: a stack
+ * address that is not canonical raises #SS(0), and RSP moves only when
+ * the access went through. PUSH RSP pushes RSP as it was; POP RSP leaves
+ * the value popped. */
+static __attribute__((noinline)) int push_miss(struct cpu *cpu, const struct insn *in,
+                                               uint64_t la, uint64_t v)
+{
+    int r = fast_write_slow(cpu, SEG_SS, la, 8, v);
+    if (r != STEP_FAULT)
+        cpu->gpr[4] = la;
+    return insn_then(cpu, in, r);
+}
+
+int op_push_r64(struct cpu *cpu, const struct insn *in)
+{
+    uint64_t v = cpu->gpr[in->op[0].reg], la = cpu->gpr[4] - 8;
+    uintptr_t h;
+    if (unlikely(!fast_hit_w(cpu, la, 8, &h)))
+        return push_miss(cpu, in, la, v);
+    host_write(h, 8, v);
+    cpu->gpr[4] = la;
+    return insn_next(cpu, in);
+}
+
+static __attribute__((noinline)) int pop_miss(struct cpu *cpu, const struct insn *in,
+                                              uint64_t la)
+{
+    int r = fast_read_slow(cpu, SEG_SS, la, 8);
+    if (r == STEP_FAULT)
+        return insn_stop(cpu, in, r);
+    cpu->gpr[4] = la + 8;
+    cpu->gpr[in->op[0].reg] = cpu->slow_val;
+    return insn_then(cpu, in, r);
+}
+
+int op_pop_r64(struct cpu *cpu, const struct insn *in)
+{
+    uint64_t la = cpu->gpr[4];
+    uintptr_t h;
+    if (unlikely(!fast_hit_r(cpu, la, 8, &h)))
+        return pop_miss(cpu, in, la);
+    uint64_t v = host_read(h, 8);
+    cpu->gpr[4] = la + 8;
+    cpu->gpr[in->op[0].reg] = v;
+    return insn_next(cpu, in);
+}
 
 /* ---- a flag-setting register instruction and the resolved Jcc after it,
  * as one block entry: one dispatch, and the condition decided while the
