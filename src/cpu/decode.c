@@ -352,8 +352,9 @@ static int decode_bytes(const ZydisDecodedInstruction *zi, const ZydisDecodedOpe
     return 0;
 }
 
-/* Relative branches in 64-bit mode get their target computed once: true
- * when in is now such a branch (it sets next_rip either way). */
+/* Relative branches (JMP, Jcc, CALL) in 64-bit mode get their target
+ * computed once: true when in is now such a branch (it sets next_rip
+ * either way). */
 static bool resolve_branch(struct cpu *cpu, struct insn *in)
 {
     if (cpu->mode != CPU_MODE_LONG64 || in->nops < 1 || in->op[0].type != OPND_IMM)
@@ -369,6 +370,11 @@ static bool resolve_branch(struct cpu *cpu, struct insn *in)
     if (in->fn == op_jmp) {
         in->op[0].val = (int64_t)target;
         in->fn = op_jmp_abs;
+        return true;
+    }
+    if (in->fn == op_call) {
+        in->op[0].val = (int64_t)target;
+        in->fn = op_call_abs;
         return true;
     }
     return false;

@@ -90,7 +90,7 @@ OP(shl_ri64); OP(shl_ri32); OP(shr_ri64); OP(shr_ri32); OP(sar_ri64); OP(sar_ri3
 OP(lea_r64);
 OP(mov_mi64); OP(mov_mi32); OP(mov_mi8); OP(movzx_rm8); OP(movzx_rm16);
 OP(cmp_mi64); OP(cmp_mi32); OP(cmp_mi8);
-OP(push_r64); OP(pop_r64);
+OP(push_r64); OP(pop_r64); OP(call_abs); OP(ret_r64);
 /* The specialised handler for in (64-bit mode), or in->fn. */
 insn_fn specialize_fast(const struct insn *in);
 /* The memory operands of an instruction given a specialised handler, in

@@ -422,6 +422,65 @@ int op_pop_r64(struct cpu *cpu, const struct insn *in)
     return insn_next(cpu, in);
 }
 
+/* CALL to a target resolved at decode (decode.c resolve_branch, as JMP's)
+ * and RET without an immediate, 64-bit mode: as op_call and op_ret do
+ * them, RSP moved only when the stack access went through. Both end their
+ * block: they set next_rip and do not go on. */
+static __attribute__((noinline)) int call_miss(struct cpu *cpu, const struct insn *in,
+                                               uint64_t la)
+{
+    int r = fast_write_slow(cpu, SEG_SS, la, 8, in->next);
+    if (r == STEP_FAULT)
+        return insn_stop(cpu, in, r);
+    cpu->gpr[4] = la;
+    cpu->next_rip = (uint64_t)in->op[0].val;
+    return STEP_OK; /* a block that died under it ends here anyway */
+}
+
+int op_call_abs(struct cpu *cpu, const struct insn *in)
+{
+    uint64_t la = cpu->gpr[4] - 8;
+    uintptr_t h;
+    if (unlikely(!fast_hit_w(cpu, la, 8, &h)))
+        return call_miss(cpu, in, la);
+    host_write(h, 8, in->next);
+    cpu->gpr[4] = la;
+    cpu->next_rip = (uint64_t)in->op[0].val;
+    return STEP_OK;
+}
+
+/* The return address popped (t) is a branch target: not canonical, #GP(0)
+ * at the RET. */
+static __attribute__((noinline)) int ret_slow(struct cpu *cpu, const struct insn *in,
+                                              uint64_t la, bool have, uint64_t t)
+{
+    if (!have) {
+        int r = fast_read_slow(cpu, SEG_SS, la, 8);
+        if (r == STEP_FAULT)
+            return insn_stop(cpu, in, r);
+        t = cpu->slow_val;
+    }
+    if (!is_canonical(t))
+        return insn_stop(cpu, in, raise_gp(cpu, 0));
+    cpu->gpr[4] = la + 8;
+    cpu->next_rip = t;
+    return STEP_OK;
+}
+
+int op_ret_r64(struct cpu *cpu, const struct insn *in)
+{
+    uint64_t la = cpu->gpr[4];
+    uintptr_t h;
+    if (unlikely(!fast_hit_r(cpu, la, 8, &h)))
+        return ret_slow(cpu, in, la, false, 0);
+    uint64_t t = host_read(h, 8);
+    if (unlikely(!is_canonical(t)))
+        return ret_slow(cpu, in, la, true, t);
+    cpu->gpr[4] = la + 8;
+    cpu->next_rip = t;
+    return STEP_OK;
+}
+
 /* ---- a flag-setting register instruction and the resolved Jcc after it,
  * as one block entry: one dispatch, and the condition decided while the
  * operands are at hand. The flags are set as the instruction alone sets

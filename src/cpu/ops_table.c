@@ -247,6 +247,8 @@ insn_fn specialize_fast(const struct insn *in)
     if ((in->fn == op_push || in->fn == op_pop) && in->nops == 1 && in->osize == 8 &&
         plain_reg(a, 8))
         return in->fn == op_push ? op_push_r64 : op_pop_r64;
+    if (in->fn == op_ret && in->nops == 0)
+        return op_ret_r64;
     return in->fn;
 }
 

@@ -1,10 +1,12 @@
-/* test_cpu_stack.c — PUSH and POP of a 64-bit register in 64-bit mode run
- * specialised handlers (src/cpu/ops_fast.c op_push_r64, op_pop_r64):
- * what they store and load, PUSH RSP and POP RSP, and their faults: a
- * stack address that is not canonical raises #SS(0), one not mapped #PF,
- * and either leaves RSP and the destination as they were.
+/* test_cpu_stack.c — PUSH and POP of a 64-bit register, CALL to a
+ * relative target and RET in 64-bit mode run specialised handlers
+ * (src/cpu/ops_fast.c op_push_r64, op_pop_r64, op_call_abs, op_ret_r64):
+ * what they store and load, PUSH RSP and POP RSP, where CALL and RET go,
+ * and their faults: a stack address that is not canonical raises #SS(0),
+ * one not mapped #PF, a RET to an address that is not canonical #GP(0),
+ * and each leaves RSP and the destination as they were.
  *
- * Owns: a guest written per case, ending in VMMCALL; #SS and #PF
+ * Owns: a guest written per case, ending in VMMCALL; #SS, #PF and #GP
  * intercepted, so that a fault exits with the state it saw.
  * Must not: use src/hv.
  */
@@ -33,6 +35,7 @@ static void setup(void)
     rig.vmcb = rig_init_long(RAM_SIZE, &model);
     set_intercept(rig.vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_SS);
     set_intercept(rig.vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+    set_intercept(rig.vmcb, SVM_EXIT_EXCP_BASE + X86_VEC_GP);
 }
 
 static void teardown(void)
@@ -128,4 +131,38 @@ Test(cpu_stack, an_unmapped_stack_raises_pf_and_leaves_rsp)
     cr_assert_eq(rig.vmcb->control.exit_info_2, UNMAPPED);
     cr_assert_eq(rig.vmcb->save.rsp, UNMAPPED);
     cr_assert_eq(rig.cpu.gpr[1], 5);
+}
+
+/* call +5 (to ADD RAX, 1; RET), then VMMCALL after the CALL. */
+static const uint8_t call_code[] = { 0xe8, 0x05, 0x00, 0x00, 0x00, VMMCALL, 0x90, 0x90,
+                                     0x48, 0x83, 0xc0, 0x01, 0xc3 };
+
+Test(cpu_stack, call_pushes_the_next_rip_and_ret_returns_to_it)
+{
+    rig.vmcb->save.rax = 41;
+    cr_assert_eq(run(call_code, sizeof(call_code), STACK_GPA), SVM_EXIT_VMMCALL);
+    cr_assert_eq(rig.vmcb->save.rip, CODE_GPA + 5);
+    cr_assert_eq(rig.vmcb->save.rax, 42);
+    cr_assert_eq(rig.vmcb->save.rsp, STACK_GPA);
+    cr_assert_eq(phys_read_u64(STACK_GPA - 8), CODE_GPA + 5);
+    expect_specialised(1); /* the CALL's block: the CALL alone */
+}
+
+Test(cpu_stack, a_call_whose_push_faults_leaves_rsp_and_rip)
+{
+    cr_assert_eq(run(call_code, sizeof(call_code), UNMAPPED), SVM_EXIT_EXCP_BASE + X86_VEC_PF);
+    cr_assert_eq(rig.vmcb->save.rip, CODE_GPA);
+    cr_assert_eq(rig.vmcb->save.rsp, UNMAPPED);
+    cr_assert_eq(rig.vmcb->control.exit_info_2, UNMAPPED - 8);
+}
+
+Test(cpu_stack, a_ret_to_a_non_canonical_address_raises_gp_at_the_ret)
+{
+    /* mov rbx, 0x8000000000000000; push rbx; ret */
+    const uint8_t code[] = { 0x48, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x53, 0xc3, VMMCALL };
+    cr_assert_eq(run(code, sizeof(code), STACK_GPA), SVM_EXIT_EXCP_BASE + X86_VEC_GP);
+    cr_assert_eq(rig.vmcb->control.exit_info_1, 0);
+    cr_assert_eq(rig.vmcb->save.rip, CODE_GPA + 11);
+    cr_assert_eq(rig.vmcb->save.rsp, STACK_GPA - 8);
+    expect_specialised(3);
 }
