@@ -772,16 +772,34 @@ static inline void host_write(uintptr_t a, unsigned size, uint64_t val)
     }
 }
 
-/* The TLB hit test of an access of size bytes at la: one compare of the
- * entry of la's page with the tag of the page of its last byte, which
- * fails for an access that crosses into the next page (no entry of la's
- * index holds that page: the pages' indexes differ). */
+/* The TLB hit test of a read (tlb_hit_r) or write (tlb_hit_w) of size
+ * bytes at la, and the host address in *h: one compare of the entry of
+ * la's page with the tag of the page of its last byte, which fails for an
+ * access that crosses into the next page (no entry of la's index holds
+ * that page: the pages' indexes differ). A tag matches only a page the
+ * walk filled, so also only a canonical one. */
+static inline bool tlb_hit_r(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
+                             uintptr_t *h)
+{
+    const struct tlb_entry *e = tlb_entry_of(cpu, la);
+    *h = la + e->addend;
+    return likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, user));
+}
+
+static inline bool tlb_hit_w(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
+                             uintptr_t *h)
+{
+    const struct tlb_entry *e = tlb_entry_of(cpu, la);
+    *h = la + e->addend;
+    return likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, user));
+}
+
 static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
                           uint64_t *val)
 {
-    struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, user))) {
-        *val = host_read(la + e->addend, size);
+    uintptr_t h;
+    if (tlb_hit_r(cpu, la, size, user, &h)) {
+        *val = host_read(h, size);
         return 0;
     }
     return mmu_read_slow(cpu, la, size, user, val);
@@ -790,9 +808,9 @@ static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, unsigned 
 static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
                            uint64_t val)
 {
-    struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, user))) {
-        host_write(la + e->addend, size, val);
+    uintptr_t h;
+    if (tlb_hit_w(cpu, la, size, user, &h)) {
+        host_write(h, size, val);
         return 0;
     }
     return mmu_write_slow(cpu, la, size, user, val);

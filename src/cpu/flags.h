@@ -143,14 +143,9 @@ static inline bool cond_eval(const struct cpu *cpu, unsigned cc)
 static inline void lf_set_incdec(struct cpu *cpu, enum lazy_op op, unsigned size, uint64_t res,
                                  uint64_t a)
 {
-    /* Before LF_ADD (cpu.h, enum lazy_op) CF is in rflags already; the
-     * commonest others are answered first. */
-    const struct lazy_flags *lf = &cpu->lf;
-    if (lf->op >= LF_ADD) {
-        bool cf = lf->op == LF_ADD ? lf->res < lf->a
-                  : lf->op == LF_SUB ? lf->a < lf->b : flag_cf(cpu);
-        cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (cf ? X86_RFLAGS_CF : 0);
-    }
+    /* Before LF_ADD (cpu.h, enum lazy_op) CF is in rflags already. */
+    if (cpu->lf.op >= LF_ADD)
+        cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (flag_cf(cpu) ? X86_RFLAGS_CF : 0);
     lf_set(cpu, op, size, res, a, 1);
 }
 

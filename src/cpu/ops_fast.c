@@ -48,9 +48,10 @@ static inline void alu_apply(struct cpu *cpu, unsigned d, enum alu kind, unsigne
     }
 }
 
-/* ---- memory: the TLB hit inline; a miss finished out of line, by a
- * function the handler calls last, so that the hit path makes no call that
- * returns (and keeps no stack frame) */
+/* ---- memory, through a segment without a base (64-bit mode, not FS/GS):
+ * the TLB hit inline (cpu.h tlb_hit_r, tlb_hit_w); a miss finished out of
+ * line, by a function the handler calls last, so that the hit path makes
+ * no call that returns (and keeps no stack frame) */
 
 /* The slow half of a load: a TLB miss (the walk, #AC, #PF), or an address
  * that is not canonical. STEP_OK or STEP_STOPPED (the walk's A/D writes
@@ -63,26 +64,6 @@ static int fast_read_slow(struct cpu *cpu, unsigned seg, uint64_t la, unsigned s
     if (mmu_read_slow(cpu, la, size, cpu->user, &cpu->slow_val) != 0)
         return STEP_FAULT;
     return cpu->code_epoch == epoch ? STEP_OK : STEP_STOPPED;
-}
-
-/* Whether the TLB has a load (fast_hit_r) or store (fast_hit_w) of size
- * bytes at la through a segment without a base (64-bit mode, not FS/GS),
- * and then its host address in *h. The hit test is la_read's one compare:
- * a tag matches only a page the walk filled, so also only a canonical
- * one. A miss is finished out of line (the _miss functions below, called
- * last), so that a handler's hit path needs no stack frame. */
-static inline bool fast_hit_r(struct cpu *cpu, uint64_t la, unsigned size, uintptr_t *h)
-{
-    const struct tlb_entry *e = tlb_entry_of(cpu, la);
-    *h = la + e->addend;
-    return likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, cpu->user));
-}
-
-static inline bool fast_hit_w(struct cpu *cpu, uint64_t la, unsigned size, uintptr_t *h)
-{
-    const struct tlb_entry *e = tlb_entry_of(cpu, la);
-    *h = la + e->addend;
-    return likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, cpu->user));
 }
 
 /* The slow half of a store, as fast_read_slow's (a store into code moves
@@ -158,7 +139,7 @@ static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind
 {
     uint64_t la = fast_ea(cpu, &in->op[1], false);
     uintptr_t h;
-    if (unlikely(!fast_hit_r(cpu, la, size, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->user, &h)))
         return alu_load_miss(cpu, in, la, kind, size);
     alu_apply(cpu, in->op[0].reg, kind, size, host_read(h, size), true);
     return insn_next(cpu, in);
@@ -256,7 +237,7 @@ static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size
 {
     uint64_t la = fast_ea(cpu, &in->op[1], bd);
     uintptr_t h;
-    if (unlikely(!fast_hit_r(cpu, la, size, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->user, &h)))
         return mov_load_miss(cpu, in, la, size);
     reg_set(cpu, in->op[0].reg, size, host_read(h, size));
     return insn_next(cpu, in);
@@ -269,7 +250,7 @@ static inline int store(struct cpu *cpu, const struct insn *in, unsigned size, b
     const struct opnd *d = &in->op[0];
     uint64_t la = fast_ea(cpu, d, bd);
     uintptr_t h;
-    if (unlikely(!fast_hit_w(cpu, la, size, &h)))
+    if (unlikely(!tlb_hit_w(cpu, la, size, cpu->user, &h)))
         return store_miss(cpu, in, d->seg, la, size, v);
     host_write(h, size, v);
     return insn_next(cpu, in);
@@ -328,7 +309,7 @@ static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned s
 {
     uint64_t la = fast_ea(cpu, &in->op[0], false);
     uintptr_t h;
-    if (unlikely(!fast_hit_r(cpu, la, size, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->user, &h)))
         return cmp_mem_imm_miss(cpu, in, la, size);
     cmp_mem_imm_flags(cpu, in, size, host_read(h, size));
     return insn_next(cpu, in);
@@ -392,7 +373,7 @@ int op_push_r64(struct cpu *cpu, const struct insn *in)
 {
     uint64_t v = cpu->gpr[in->op[0].reg], la = cpu->gpr[4] - 8;
     uintptr_t h;
-    if (unlikely(!fast_hit_w(cpu, la, 8, &h)))
+    if (unlikely(!tlb_hit_w(cpu, la, 8, cpu->user, &h)))
         return push_miss(cpu, in, la, v);
     host_write(h, 8, v);
     cpu->gpr[4] = la;
@@ -414,7 +395,7 @@ int op_pop_r64(struct cpu *cpu, const struct insn *in)
 {
     uint64_t la = cpu->gpr[4];
     uintptr_t h;
-    if (unlikely(!fast_hit_r(cpu, la, 8, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, 8, cpu->user, &h)))
         return pop_miss(cpu, in, la);
     uint64_t v = host_read(h, 8);
     cpu->gpr[4] = la + 8;
@@ -441,7 +422,7 @@ int op_call_abs(struct cpu *cpu, const struct insn *in)
 {
     uint64_t la = cpu->gpr[4] - 8;
     uintptr_t h;
-    if (unlikely(!fast_hit_w(cpu, la, 8, &h)))
+    if (unlikely(!tlb_hit_w(cpu, la, 8, cpu->user, &h)))
         return call_miss(cpu, in, la);
     host_write(h, 8, in->next);
     cpu->gpr[4] = la;
@@ -449,21 +430,18 @@ int op_call_abs(struct cpu *cpu, const struct insn *in)
     return STEP_OK;
 }
 
-/* The return address popped (t) is a branch target: not canonical, #GP(0)
- * at the RET. */
+/* The rest of a RET whose load missed the TLB or whose return address
+ * (a branch target) is not canonical: #GP(0) at the RET for the latter. */
 static __attribute__((noinline)) int ret_slow(struct cpu *cpu, const struct insn *in,
-                                              uint64_t la, bool have, uint64_t t)
+                                              uint64_t la)
 {
-    if (!have) {
-        int r = fast_read_slow(cpu, SEG_SS, la, 8);
-        if (r == STEP_FAULT)
-            return insn_stop(cpu, in, r);
-        t = cpu->slow_val;
-    }
-    if (!is_canonical(t))
+    int r = fast_read_slow(cpu, SEG_SS, la, 8);
+    if (r == STEP_FAULT)
+        return insn_stop(cpu, in, r);
+    if (!is_canonical(cpu->slow_val))
         return insn_stop(cpu, in, raise_gp(cpu, 0));
     cpu->gpr[4] = la + 8;
-    cpu->next_rip = t;
+    cpu->next_rip = cpu->slow_val;
     return STEP_OK;
 }
 
@@ -471,11 +449,11 @@ int op_ret_r64(struct cpu *cpu, const struct insn *in)
 {
     uint64_t la = cpu->gpr[4];
     uintptr_t h;
-    if (unlikely(!fast_hit_r(cpu, la, 8, &h)))
-        return ret_slow(cpu, in, la, false, 0);
+    if (unlikely(!tlb_hit_r(cpu, la, 8, cpu->user, &h)))
+        return ret_slow(cpu, in, la);
     uint64_t t = host_read(h, 8);
     if (unlikely(!is_canonical(t)))
-        return ret_slow(cpu, in, la, true, t);
+        return ret_slow(cpu, in, la);
     cpu->gpr[4] = la + 8;
     cpu->next_rip = t;
     return STEP_OK;
