@@ -157,9 +157,12 @@ struct block {
     struct insn *insns;  /* n of them, in the arena */
     /* The headers of the blocks that ran after this one the last two times
      * they differed (a branch's two ways), the latest first: hints that
-     * cpu_exec checks as block_lookup would, never trusted unchecked. */
+     * cpu_exec checks as block_lookup would, never trusted unchecked.
+     * Never NULL: block_none where there is none yet. */
     struct block *succ[2];
 };
+
+extern struct block block_none;
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
  * last flag-writing operation. For LF_SZP only SF/ZF/PF are lazy (CF/OF/AF
@@ -366,7 +369,11 @@ struct cpu {
     uint64_t insns;      /* instructions retired */
     uint64_t rep_elems;  /* REP string elements beyond each instruction's first */
     uint64_t events;     /* exceptions and interrupts delivered or injected */
-    uint64_t events_since_retire; /* events since an instruction last retired */
+    /* The events charged since insns was last event_run_insns: a run of
+     * them with no instruction retired in between, if insns is still that
+     * (cpu_events_since_retire). Kept by the events, so that retiring
+     * costs nothing more than the count. */
+    uint64_t event_run, event_run_insns;
     uint8_t last_event_vector;
     uint64_t last_event_rip;
     uint64_t tsc_offset;
@@ -559,12 +566,22 @@ static inline uint64_t cpu_work(const struct cpu *cpu)
     return cpu->insns + cpu->rep_elems + cpu->events;
 }
 
+/* The events charged since an instruction last retired. */
+static inline uint64_t cpu_events_since_retire(const struct cpu *cpu)
+{
+    return cpu->insns == cpu->event_run_insns ? cpu->event_run : 0;
+}
+
 /* Charges one event delivery (an exception or interrupt delivered through
  * the IDT, intercepted, or injected) against the run's budget. */
 static inline void cpu_charge_event(struct cpu *cpu, unsigned vector)
 {
     cpu->events++;
-    cpu->events_since_retire++;
+    if (cpu->insns != cpu->event_run_insns) {
+        cpu->event_run = 0;
+        cpu->event_run_insns = cpu->insns;
+    }
+    cpu->event_run++;
     cpu->last_event_vector = (uint8_t)vector;
     cpu->last_event_rip = cpu->rip;
     if (cpu->budget)

@@ -31,10 +31,19 @@ int decode_init(struct cpu *cpu)
     return 0;
 }
 
-/* Every header cleared (epoch 0: none matches) and the arena empty. */
+/* No block: the successor hint of a block that has none. No RIP is
+ * non-canonical, and no epoch is 0, so it never matches; nothing writes
+ * it. */
+struct block block_none = { .rip = 1ull << 63 };
+
+/* Every header cleared (epoch 0: none matches, no hints) and the arena
+ * empty. (The headers start as zeros, hints NULL; a header's hints are
+ * read only after it ran, and block_fill sets them.) */
 static void blocks_clear(struct cpu *cpu)
 {
     memset(cpu->blocks, 0, sizeof(struct block) * BLOCK_SETS * BLOCK_WAYS);
+    for (unsigned i = 0; i < BLOCK_SETS * BLOCK_WAYS; i++)
+        cpu->blocks[i].succ[0] = cpu->blocks[i].succ[1] = &block_none;
     cpu->arena_used = 0;
 }
 
@@ -481,7 +490,7 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
     cpu->decoded += n;
     fast_flags_dead(blk->insns, blk->n);
     blk->rip = cpu->rip;
-    blk->succ[0] = blk->succ[1] = NULL;
+    blk->succ[0] = blk->succ[1] = &block_none;
     blk->used = ++cpu->lookup_clock;
     blk->gen = cpu->icache_gen;
     blk->ctx = cpu->ctx;

@@ -156,8 +156,6 @@ static inline void retire(struct cpu *cpu, unsigned n)
 {
     cpu->budget = cpu->budget > n ? cpu->budget - n : 0;
     cpu->insns += n;
-    if (n)
-        cpu->events_since_retire = 0;
 }
 
 /* The #DB trap after an instruction, DR6.BS (APM vol. 2 §13.1.3.4). */
@@ -235,7 +233,7 @@ static int step_one(struct cpu *cpu, const struct insn *in)
  * and the decode context stayed the same (code_epoch). */
 static inline bool block_is_at(const struct cpu *cpu, const struct block *s, uint64_t rip)
 {
-    return s && s->rip == rip && s->epoch == cpu->code_epoch;
+    return s->rip == rip && s->epoch == cpu->code_epoch;
 }
 
 /* The block at cpu->rip: the set's first way if it is that block and
@@ -365,12 +363,13 @@ static int run_block_stopped(struct cpu *cpu, unsigned weight, int r, uint32_t e
 /* The fast path: blocks back to back from b, and each block's entries
  * back to back (the handlers may write any memory: a header's fields are
  * read into locals before its block runs). After a block that ran whole,
- * the next is one of its two successor hints if that is the block a
- * lookup would find (block_is_at: nothing died since it was found) and
- * the budget covers it; a block that loops onto itself is its own hint.
- * Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or the step
- * result of the instruction at cpu->rip; *last is the block that ran
- * last. */
+ * the next is one of its two successor hints (never NULL: block_none
+ * when there is none) if that is the block a lookup would find (its rip,
+ * and its epoch the one this run started in: nothing died since it was
+ * found) and the budget covers it; a block that loops onto itself is its
+ * own hint. Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
+ * the step result of the instruction at cpu->rip; *last is the block that
+ * ran last. */
 static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **last)
 {
     uint32_t epoch = cpu->code_epoch;
@@ -379,7 +378,7 @@ static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **la
         uint64_t start = b->rip;
         unsigned weight = b->weight;
         int r;
-        __builtin_prefetch(b->succ[0]); /* the header looked at next (NULL: harmless) */
+        __builtin_prefetch(b->succ[0]); /* the header looked at next */
         /* The block, and again while it loops onto itself. */
         while (likely((r = first->fn(cpu, first)) == STEP_OK)) {
             retire(cpu, weight); /* a fused pair retires two */
@@ -399,12 +398,12 @@ static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **la
         if (unlikely(cpu->code_epoch != epoch))
             return STEP_OK; /* a block died: the hints are not to be read */
         struct block *n = b->succ[0];
-        if (!block_is_at(cpu, n, cpu->rip)) {
+        if (n->rip != cpu->rip) {
             n = b->succ[1];
-            if (!block_is_at(cpu, n, cpu->rip))
+            if (n->rip != cpu->rip)
                 return STEP_OK;
         }
-        if (cpu->budget < n->weight)
+        if (n->epoch != epoch || cpu->budget < n->weight)
             return STEP_OK;
         b = n;
     }

@@ -238,7 +238,6 @@ int l0_skip_insn_quiet(struct l0 *l0)
      * (as KVM's skip clears it). */
     l0->vmcb->control.int_state &= ~SVM_INT_STATE_SHADOW;
     l0->cpu->insns++;
-    l0->cpu->events_since_retire = 0;
     return 0;
 }
 
@@ -454,10 +453,11 @@ static enum cpu_fast l0_fast_exit(void *opaque)
 void l0_end_budget(struct l0 *l0)
 {
     const struct cpu *cpu = l0->cpu;
-    if (cpu->events_since_retire >= FAULT_LOOP_EVENTS)
+    uint64_t events = cpu_events_since_retire(cpu);
+    if (events >= FAULT_LOOP_EVENTS)
         l0_end(l0, SVMSIM_END_MAX_INSNS, SVMSIM_STATUS_MAX_INSNS,
                "instruction limit reached in a fault loop: %llu events and no instruction "
-               "retired, the last vector %u", (unsigned long long)cpu->events_since_retire,
+               "retired, the last vector %u", (unsigned long long)events,
                cpu->last_event_vector);
     else
         l0_end(l0, SVMSIM_END_MAX_INSNS, SVMSIM_STATUS_MAX_INSNS, "instruction limit reached");

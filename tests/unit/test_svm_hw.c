@@ -875,7 +875,7 @@ Test(svm_hw, a_fault_loop_that_retires_nothing_still_spends_the_budget)
     cr_expect_eq(budget, 0);
     cr_expect_eq(rig.cpu.insns, 0);
     cr_expect_eq(rig.cpu.events, 1000);
-    cr_expect_eq(rig.cpu.events_since_retire, 1000);
+    cr_expect_eq(cpu_events_since_retire(&rig.cpu), 1000);
     cr_expect_eq(rig.cpu.last_event_vector, X86_VEC_UD);
 }
 
