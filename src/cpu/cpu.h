@@ -125,7 +125,7 @@ _Static_assert(sizeof(struct insn) == 96, "a block's entries stay 96 bytes apart
  * a cache lookup in between; it ends at the first instruction that may
  * transfer control or change the decode context.
  *
- * The block cache (decode.c): BLOCK_SETS sets of BLOCK_WAYS headers that
+ * The block cache (decode.c): BLOCK_SETS sets (block_set) of BLOCK_WAYS headers that
  * stay where they were filled (other blocks' successor hints point at
  * them), a miss replacing a dead way or else the least recently looked up;
  * a header's instructions live in an
@@ -138,8 +138,8 @@ _Static_assert(sizeof(struct insn) == 96, "a block's entries stay 96 bytes apart
  * by slot in a table of PAGE_GEN_SLOTS generations that pages share by
  * hash: sharing costs a spurious decode, never a stale one. */
 #define BLOCK_MAX 16
-#define BLOCK_SETS 4096u
-#define BLOCK_WAYS 4u
+#define BLOCK_SETS 2048u
+#define BLOCK_WAYS 8u
 #define BLOCK_ARENA (1u << 17)
 #define PAGE_GEN_SLOTS 4096u
 
@@ -163,6 +163,14 @@ struct block {
 };
 
 extern struct block block_none;
+
+/* The set of the block at rip: all of its bits mixed (MurmurHash3's
+ * 64-bit finalizer: one multiply leaves arithmetic runs of RIPs, such as
+ * equal loop bodies, in one set), so that code whose blocks start at
+ * uneven distances fills the sets as evenly as random addresses would; the context's salt, mixed in after, keeps two contexts' blocks
+ * at the same addresses apart (and blocks that share a set in one context
+ * share one in every other). Defined after struct cpu. */
+static inline unsigned block_set(const struct cpu *cpu, uint64_t rip);
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
  * last flag-writing operation. For LF_SZP only SF/ZF/PF are lazy (CF/OF/AF
@@ -681,6 +689,17 @@ void cpu_update_mode(struct cpu *cpu);
 void icache_flush(struct cpu *cpu);
 /* Forget every context's decoded blocks (code bytes changed). */
 void icache_flush_all(struct cpu *cpu);
+static inline unsigned block_set(const struct cpu *cpu, uint64_t rip)
+{
+    _Static_assert((BLOCK_SETS & (BLOCK_SETS - 1)) == 0, "a power of two of sets");
+    uint64_t x = rip ^ (rip >> 33);
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (unsigned)(x ^ cpu->tlb_salt) & (BLOCK_SETS - 1);
+}
+
 /* code_epoch came round to 0: every header forgotten, the epoch at 1, so
  * that no header from the lap before can match again. */
 void icache_epoch_wrapped(struct cpu *cpu);

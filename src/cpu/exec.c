@@ -242,8 +242,7 @@ static inline bool block_is_at(const struct cpu *cpu, const struct block *s, uin
 static inline struct block *block_lookup(struct cpu *cpu)
 {
     uint64_t rip = cpu->rip;
-    unsigned set = (unsigned)((rip ^ (rip >> 12) ^ cpu->tlb_salt) & (BLOCK_SETS - 1));
-    struct block *b = &cpu->blocks[set * BLOCK_WAYS];
+    struct block *b = &cpu->blocks[block_set(cpu, rip) * BLOCK_WAYS];
     if (likely(block_is_at(cpu, b, rip))) {
         b->used = ++cpu->lookup_clock;
         return b;

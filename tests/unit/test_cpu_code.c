@@ -477,6 +477,63 @@ Test(cpu_code, two_hundred_kib_of_straight_line_code_is_decoded_once_and_kept)
     cr_assert_eq(rig.cpu.code_epoch, epoch);
 }
 
+/* Kernel-like code: n short blocks, block i being adds(i) ADDs and a JMP
+ * over one byte to the next, looped over. Their start addresses must
+ * fill the sets about as random addresses would: a set that gets more of
+ * them than it has ways decodes its blocks again on every pass. */
+static void short_blocks_are_decoded_once(unsigned n, unsigned (*adds)(unsigned i))
+{
+    const uint8_t add_rax_1[4] = { 0x48, 0x83, 0xc0, 0x01 };
+    uint8_t *buf = malloc((size_t)n * 23 + 3);
+    cr_assert_not_null(buf);
+    size_t at = 0;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = adds(i);
+        cr_assert(k >= 1 && k <= 5);
+        for (unsigned j = 0; j < k; j++, at += 4)
+            memcpy(buf + at, add_rax_1, 4);
+        sum += k;
+        buf[at++] = 0xeb; /* jmp short over a HLT that never runs */
+        buf[at++] = 0x01;
+        buf[at++] = 0xf4;
+    }
+    memcpy(buf + at, (const uint8_t[]){ VMMCALL }, 3);
+    phys_write(BIG_GPA, buf, at + 3);
+    free(buf);
+    const uint64_t end = BIG_GPA + at;
+    uint64_t insns = sum + n + 1; /* the ADDs, the JMPs and the VMMCALL */
+    cr_assert_eq(run_rax(BIG_GPA, 0, end), sum);
+    cr_assert_eq(rig.cpu.decoded, insns, "decoded %llu instructions",
+                 (unsigned long long)rig.cpu.decoded);
+    for (unsigned pass = 1; pass <= 3; pass++) {
+        cr_assert_eq(run_rax(BIG_GPA, pass, end), pass + sum);
+        cr_assert_eq(rig.cpu.decoded, insns, "pass %u: decoded %llu more instructions", pass,
+                     (unsigned long long)(rig.cpu.decoded - insns));
+    }
+}
+
+static unsigned uneven_adds(unsigned i)
+{
+    return 1 + (i * 7u + i / 5u) % 5u;
+}
+
+static unsigned four_adds(unsigned i)
+{
+    (void)i;
+    return 4; /* 19-byte bodies, as bench/ bigloop64's */
+}
+
+Test(cpu_code, three_thousand_short_blocks_of_uneven_length_are_decoded_once)
+{
+    short_blocks_are_decoded_once(3000, uneven_adds);
+}
+
+Test(cpu_code, three_thousand_four_hundred_equal_short_blocks_are_decoded_once)
+{
+    short_blocks_are_decoded_once(3400, four_adds);
+}
+
 Test(cpu_code, more_instructions_than_the_arena_holds_still_run_right)
 {
     /* BLOCK_ARENA + 4099 two-byte INC EAX: 270 KiB. */
@@ -561,17 +618,33 @@ Test(cpu_code, code_on_more_pages_than_the_mark_table_holds_still_runs_right)
 
 /* ---- f. set associativity */
 
-/* Block k: mov eax, 0xf0000000 + k; vmmcall, at a RIP on page SET_PAGE + k
- * chosen so that every block falls in one set of the block cache. */
-static uint64_t set_rip(unsigned k)
-{
-    uint64_t page = SET_PAGE + k;
-    return (page << 12) | ((0x500 ^ page) & 0xfff);
-}
-
 static unsigned set_of(uint64_t rip)
 {
-    return (unsigned)((rip ^ (rip >> 12) ^ rig.cpu.tlb_salt) & (BLOCK_SETS - 1));
+    return block_set(&rig.cpu, rip);
+}
+
+/* Block k: mov eax, 0xf0000000 + k; vmmcall, at a RIP on a page of its
+ * own from SET_PAGE on, found so that every block falls in the set of
+ * block 0 (at SET_PAGE + 0x500) in every context (cpu.h, block_set). */
+static uint64_t set_rip(unsigned k)
+{
+    static uint64_t rips[BLOCK_WAYS + 1];
+    cr_assert_leq(k, BLOCK_WAYS);
+    if (!rips[0]) {
+        rips[0] = (SET_PAGE << 12) | 0x500;
+        uint64_t page = SET_PAGE + 1;
+        for (unsigned n = 1; n <= BLOCK_WAYS; page++) {
+            cr_assert_lt(page, SET_PAGE + 0x100, "no RIP of the set on 256 pages");
+            for (uint64_t off = 0; off + 8 <= 0x1000; off++) {
+                uint64_t rip = page << 12 | off;
+                if (set_of(rip) == set_of(rips[0])) {
+                    rips[n++] = rip;
+                    break;
+                }
+            }
+        }
+    }
+    return rips[k];
 }
 
 static void write_set_blocks(unsigned n)
@@ -640,6 +713,7 @@ Test(cpu_code, block_ways_plus_one_blocks_of_one_set_still_run_right)
     for (unsigned round = 0; round < 4; round++)
         for (unsigned k = 0; k <= BLOCK_WAYS; k++)
             run_set_block((k * 3 + round) % (BLOCK_WAYS + 1));
-    /* Five blocks do not fit in four ways: some were decoded again. */
+    /* BLOCK_WAYS + 1 blocks do not fit in BLOCK_WAYS ways: some were
+     * decoded again. */
     cr_assert_gt(rig.cpu.decoded, used);
 }
