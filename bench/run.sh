@@ -9,9 +9,13 @@
 # of QEMU's on it (QEMU's work time / svmsim's); then the boot-only image's
 # wall time and peak RSS for both.
 #
-# For each workload and each peer: REPS runs (default 3), median wall time,
-# minus the median of the boot-and-exit baseline image, gives the loop's
-# time; MIPS = instructions of the loop / that time. The instruction count
+# For each workload: REPS rounds (default 3), each a run of the
+# boot-and-exit baseline image and of the workload's under each peer in
+# turn; a run's wall time less its baseline's is the loop's time, MIPS =
+# instructions of the loop / the median of those times, and the ratio is
+# the median of the rounds' ratios (the rounds run the peers back to
+# back, so that both see the machine as loaded as the other: QEMU's own
+# figures move a lot between runs on these machines). The instruction count
 # is svmsim's own (--stats) for the loop image minus the baseline image: the
 # peers run the same instructions. svmsim's in-process figure (no process
 # start-up at all) is printed too. Each image must end with exit value 0
@@ -79,18 +83,36 @@ for w in loop mem bigloop bigloop64 straight codedata compiled; do
     printf '%-28s %14d %12s %12.1f\n' "$w (in-process)" "$n" svmsim "$inproc"
     peers="svmsim"
     [ -n "$QEMU" ] && peers="$peers qemu"
-    declare -A work=()
+    # The peers' runs interleaved, each with its own baseline run just
+    # before it, so that a round's ratio compares the two under the same
+    # load of the machine: MIPS from the median work time of each peer,
+    # the ratio the median of the rounds' (and their range).
+    declare -A works=()
+    ratios=""
+    for _ in $(seq "$REPS"); do
+        declare -A round=()
+        for p in $peers; do
+            b=$(wall "run_$p" "$G/bench_empty.elf")
+            t=$(wall "run_$p" "$img")
+            round[$p]=$(echo "$t - $b" | bc -l)
+            works[$p]="${works[$p]:-} ${round[$p]}"
+        done
+        # svmsim's speed as a fraction of QEMU's: QEMU's work time / svmsim's
+        [ -n "$QEMU" ] && ratios="$ratios $(echo "${round[qemu]} / ${round[svmsim]}" | bc -l)"
+        unset round
+    done
     for p in $peers; do
-        b=$(median_wall "run_$p" "$G/bench_empty.elf")
-        t=$(median_wall "run_$p" "$img")
-        work[$p]=$(echo "$t - $b" | bc -l)
-        mips=$(echo "$n / (${work[$p]}) / 1000000" | bc -l)
+        med=$(tr ' ' '\n' <<<"${works[$p]}" | grep . | median)
+        mips=$(echo "$n / ($med) / 1000000" | bc -l)
         printf '%-28s %14d %12s %12.1f\n' "$w (wall - baseline)" "$n" "$p" "$mips"
     done
-    # svmsim's speed as a fraction of QEMU's: QEMU's work time / svmsim's
-    [ -n "$QEMU" ] && printf '%-28s %14s %12s %12.2f\n' "$w (svmsim / qemu speed)" "" ratio \
-        "$(echo "${work[qemu]} / ${work[svmsim]}" | bc -l)"
-    unset work
+    if [ -n "$QEMU" ]; then
+        sorted=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g)
+        printf '%-28s %14s %12s %12.2f   (%.2f-%.2f over %d rounds)\n' "$w (svmsim / qemu speed)" "" \
+            ratio "$(median <<<"$sorted")" "$(head -n 1 <<<"$sorted")" "$(tail -n 1 <<<"$sorted")" \
+            "$REPS"
+    fi
+    unset works
 done
 
 # Start-up: the boot-only image (load, boot, exit at once), its median
