@@ -125,9 +125,10 @@ _Static_assert(sizeof(struct insn) == 96, "a block's entries stay 96 bytes apart
  * a cache lookup in between; it ends at the first instruction that may
  * transfer control or change the decode context.
  *
- * The block cache (decode.c): BLOCK_SETS sets (block_set) of BLOCK_WAYS headers that
- * stay where they were filled (other blocks' successor hints point at
- * them), a miss replacing a dead way or else the least recently looked up;
+ * The block cache (decode.c): BLOCK_SETS sets (block_set) of BLOCK_WAYS
+ * headers that stay where they were filled (other blocks' successor hints
+ * point at them), a miss replacing a dead way or else the least recently
+ * looked up;
  * a header's instructions live in an
  * arena of BLOCK_ARENA, which when full starts again empty with every
  * block forgotten. A block is valid while its context's generation (paging
@@ -167,9 +168,10 @@ extern struct block block_none;
 /* The set of the block at rip: all of its bits mixed (MurmurHash3's
  * 64-bit finalizer: one multiply leaves arithmetic runs of RIPs, such as
  * equal loop bodies, in one set), so that code whose blocks start at
- * uneven distances fills the sets as evenly as random addresses would; the context's salt, mixed in after, keeps two contexts' blocks
- * at the same addresses apart (and blocks that share a set in one context
- * share one in every other). Defined after struct cpu. */
+ * uneven or equal distances fills the sets as evenly as random addresses
+ * would; the context's salt, mixed in after, keeps two contexts' blocks
+ * at the same addresses apart (and blocks that share a set in one
+ * context share one in every other). Defined after struct cpu. */
 static inline unsigned block_set(const struct cpu *cpu, uint64_t rip);
 
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
