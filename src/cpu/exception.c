@@ -74,6 +74,40 @@ static int gate_code_segment(struct cpu *cpu, uint16_t sel, bool long_mode, stru
     return 0;
 }
 
+/* The checks on a gate's descriptor (low quadword lo) after its type's:
+ * INT n, INT3 or INTO through a gate whose DPL is below the CPL is #GP,
+ * a gate not present #NP, both with the IDT error code idt_err. Returns
+ * 0, or -1 with the fault. */
+static int gate_checks(struct cpu *cpu, const struct event *ev, uint64_t lo, uint32_t idt_err)
+{
+    unsigned dpl = (lo >> 45) & 3;
+    if ((ev->kind == EV_SOFT_INT || ev->kind == EV_SOFT_EXC) && dpl < cpu->cpl)
+        return raise_gp(cpu, idt_err), -1;
+    if (!(lo & (1ull << 47)))
+        return raise_exc_err(cpu, X86_VEC_NP, idt_err), -1;
+    return 0;
+}
+
+/* Into the handler a gate names, once its frame is written: CS (the
+ * gate's selector sel with the new CPL as RPL), the CPL, RFLAGS with TF,
+ * NT, RF and VM cleared (and IF, through an interrupt gate), RIP =
+ * target, and the branch to linear address la recorded (LBR). */
+static void gate_commit(struct cpu *cpu, struct seg cs, uint16_t sel, unsigned new_cpl,
+                        uint64_t rflags, bool interrupt_gate, uint64_t target, uint64_t la)
+{
+    event_branch(cpu, la);
+    cs.sel = (uint16_t)((sel & ~3u) | new_cpl);
+    cpu->seg[SEG_CS] = cs;
+    cpu->cpl = (uint8_t)new_cpl;
+    rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
+    if (interrupt_gate)
+        rflags &= ~X86_RFLAGS_IF;
+    flags_set(cpu, rflags);
+    cpu->rip = target;
+    cpu->int_shadow = false;
+    cpu_update_mode(cpu);
+}
+
 /* One attempt to enter the handler for ev through the 64-bit IDT. Returns 0,
  * or -1 with the nested exception in cpu->exc. */
 static int idt_enter_long(struct cpu *cpu, const struct event *ev)
@@ -85,13 +119,11 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
     if (read_sys_u64(cpu, cpu->idtr.base + ev->vector * 16, &lo) != 0 ||
         read_sys_u64(cpu, cpu->idtr.base + ev->vector * 16 + 8, &hi) != 0)
         return -1;
-    unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3, ist = (lo >> 32) & 7;
+    unsigned type = (lo >> 40) & 0xf, ist = (lo >> 32) & 7;
     if (type != 0xe && type != 0xf)
         return raise_gp(cpu, idt_err), -1;
-    if ((ev->kind == EV_SOFT_INT || ev->kind == EV_SOFT_EXC) && dpl < cpu->cpl)
-        return raise_gp(cpu, idt_err), -1;
-    if (!(lo & (1ull << 47)))
-        return raise_exc_err(cpu, X86_VEC_NP, idt_err), -1;
+    if (gate_checks(cpu, ev, lo, idt_err) != 0)
+        return -1;
     uint16_t sel = (uint16_t)(lo >> 16);
     uint64_t target = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull) | (hi << 32);
 
@@ -147,17 +179,7 @@ static int idt_enter_long(struct cpu *cpu, const struct event *ev)
         ss->attrib = (uint16_t)(VMCB_ATTR_P | VMCB_ATTR_S | 3 | (new_cpl << VMCB_ATTR_DPL_SHIFT));
     }
     cpu->gpr[4] = sp;
-    cs.sel = (uint16_t)((sel & ~3u) | new_cpl);
-    cpu->seg[SEG_CS] = cs;
-    cpu->cpl = (uint8_t)new_cpl;
-    rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
-    if (type == 0xe)
-        rflags &= ~X86_RFLAGS_IF;
-    flags_set(cpu, rflags);
-    event_branch(cpu, target);
-    cpu->rip = target;
-    cpu->int_shadow = false;
-    cpu_update_mode(cpu);
+    gate_commit(cpu, cs, sel, new_cpl, rflags, type == 0xe, target, target);
     return 0;
 }
 
@@ -214,15 +236,13 @@ static int idt_enter_legacy(struct cpu *cpu, const struct event *ev)
     uint64_t lo;
     if (read_sys_u64(cpu, cpu->idtr.base + ev->vector * 8, &lo) != 0)
         return -1;
-    unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3;
+    unsigned type = (lo >> 40) & 0xf;
     if (type == 5)
         return -2; /* a task gate: task switches are not modelled */
     if (type != 0xe && type != 0xf && type != 6 && type != 7)
         return raise_gp(cpu, idt_err), -1;
-    if ((ev->kind == EV_SOFT_INT || ev->kind == EV_SOFT_EXC) && dpl < cpu->cpl)
-        return raise_gp(cpu, idt_err), -1;
-    if (!(lo & (1ull << 47)))
-        return raise_exc_err(cpu, X86_VEC_NP, idt_err), -1;
+    if (gate_checks(cpu, ev, lo, idt_err) != 0)
+        return -1;
     unsigned size = type & 8 ? 4 : 2;
     uint16_t sel = (uint16_t)(lo >> 16);
     uint64_t target = (lo & 0xffff) | (size == 4 ? (lo >> 32) & 0xffff0000ull : 0);
@@ -280,17 +300,7 @@ static int idt_enter_legacy(struct cpu *cpu, const struct event *ev)
         cpu_update_mode(cpu);
         return -1;
     }
-    event_branch(cpu, cs.base + target);
-    cs.sel = (uint16_t)((sel & ~3u) | new_cpl);
-    cpu->seg[SEG_CS] = cs;
-    cpu->cpl = (uint8_t)new_cpl;
-    rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
-    if (!(type & 1)) /* an interrupt gate */
-        rflags &= ~X86_RFLAGS_IF;
-    flags_set(cpu, rflags);
-    cpu->rip = target;
-    cpu->int_shadow = false;
-    cpu_update_mode(cpu);
+    gate_commit(cpu, cs, sel, new_cpl, rflags, !(type & 1), target, cs.base + target);
     return 0;
 }
 
