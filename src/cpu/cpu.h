@@ -165,15 +165,6 @@ struct block {
 
 extern struct block block_none;
 
-/* The set of the block at rip: all of its bits mixed (MurmurHash3's
- * 64-bit finalizer: one multiply leaves arithmetic runs of RIPs, such as
- * equal loop bodies, in one set), so that code whose blocks start at
- * uneven or equal distances fills the sets as evenly as random addresses
- * would; the context's salt, mixed in after, keeps two contexts' blocks
- * at the same addresses apart (and blocks that share a set in one
- * context share one in every other). Defined after struct cpu. */
-static inline unsigned block_set(const struct cpu *cpu, uint64_t rip);
-
 /* ---- lazy flags: the six arithmetic flags are computed on demand from the
  * last flag-writing operation. For LF_SZP only SF/ZF/PF are lazy (CF/OF/AF
  * are already in rflags); for LF_INC/LF_DEC CF is in rflags. From LF_ADD
@@ -691,6 +682,14 @@ void cpu_update_mode(struct cpu *cpu);
 void icache_flush(struct cpu *cpu);
 /* Forget every context's decoded blocks (code bytes changed). */
 void icache_flush_all(struct cpu *cpu);
+
+/* The set of the block at rip: all of its bits mixed (MurmurHash3's
+ * 64-bit finalizer: one multiply leaves arithmetic runs of RIPs, such as
+ * equal loop bodies, in one set), so that code whose blocks start at
+ * uneven or equal distances fills the sets as evenly as random addresses
+ * would; the context's salt, mixed in after, keeps two contexts' blocks
+ * at the same addresses apart (and blocks that share a set in one
+ * context share one in every other). */
 static inline unsigned block_set(const struct cpu *cpu, uint64_t rip)
 {
     _Static_assert((BLOCK_SETS & (BLOCK_SETS - 1)) == 0, "a power of two of sets");

@@ -250,18 +250,31 @@ static inline struct block *block_lookup(struct cpu *cpu)
     return block_lookup_slow(cpu, b, rip);
 }
 
-/* The block that runs at cpu->rip after prev (NULL: none known): one of
- * the two that followed prev before, if it is the one (chaining without a
- * hash), else a lookup, whose block becomes prev's latest successor. */
+/* The one of prev's two successor hints that is the live block at rip
+ * (chaining without a hash) and retires at most budget instructions, or
+ * NULL; epoch is cpu->code_epoch. */
+static inline struct block *block_hint(const struct block *prev, uint64_t rip, uint32_t epoch,
+                                       uint64_t budget)
+{
+    struct block *n = prev->succ[0];
+    if (n->rip != rip) {
+        n = prev->succ[1];
+        if (n->rip != rip)
+            return NULL;
+    }
+    if (n->epoch != epoch || budget < n->weight)
+        return NULL;
+    return n;
+}
+
+/* The block that runs at cpu->rip after prev (NULL: none known): its hint,
+ * else a lookup, whose block becomes prev's latest successor. */
 static inline struct block *block_after(struct cpu *cpu, struct block *prev)
 {
-    if (prev) {
-        if (block_is_at(cpu, prev->succ[0], cpu->rip))
-            return prev->succ[0];
-        if (block_is_at(cpu, prev->succ[1], cpu->rip))
-            return prev->succ[1];
-    }
-    struct block *b = block_lookup(cpu);
+    struct block *b = prev ? block_hint(prev, cpu->rip, cpu->code_epoch, UINT64_MAX) : NULL;
+    if (b)
+        return b;
+    b = block_lookup(cpu);
     if (prev && b) {
         prev->succ[1] = prev->succ[0];
         prev->succ[0] = b;
@@ -362,11 +375,9 @@ static int run_block_stopped(struct cpu *cpu, unsigned weight, int r, uint32_t e
 /* The fast path: blocks back to back from b, and each block's entries
  * back to back (the handlers may write any memory: a header's fields are
  * read into locals before its block runs). After a block that ran whole,
- * the next is one of its two successor hints (never NULL: block_none
- * when there is none) if that is the block a lookup would find (its rip,
- * and its epoch the one this run started in: nothing died since it was
- * found) and the budget covers it; a block that loops onto itself is its
- * own hint. Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
+ * the next is its successor hint that is the block a lookup would find,
+ * if the budget covers it (block_hint); a block that loops onto itself is
+ * its own hint. Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
  * the step result of the instruction at cpu->rip; *last is the block that
  * ran last. */
 static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **last)
@@ -396,15 +407,9 @@ static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **la
             return run_block_stopped(cpu, weight, r, epoch);
         if (unlikely(cpu->code_epoch != epoch))
             return STEP_OK; /* a block died: the hints are not to be read */
-        struct block *n = b->succ[0];
-        if (n->rip != cpu->rip) {
-            n = b->succ[1];
-            if (n->rip != cpu->rip)
-                return STEP_OK;
-        }
-        if (n->epoch != epoch || cpu->budget < n->weight)
+        b = block_hint(b, cpu->rip, epoch, cpu->budget);
+        if (!b)
             return STEP_OK;
-        b = n;
     }
 }
 
