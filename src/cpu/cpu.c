@@ -432,8 +432,8 @@ static void record_exit(struct cpu *cpu, struct vmcb *vmcb)
  * limit check) or the save-area checks need making. */
 static bool fast_resume(struct cpu *cpu, struct vmcb *vmcb, uint64_t spent)
 {
-    cpu->budget = cpu->budget > spent ? cpu->budget - spent : 0;
-    if (!cpu->budget || !checked_still(cpu))
+    cpu->budget -= (int64_t)spent;
+    if (cpu->budget <= 0 || !checked_still(cpu))
         return false;
     cpu->held = NULL;
     cpu->exited = false;
@@ -500,7 +500,7 @@ static void exec_timed(struct cpu *cpu)
     for (bool entry = true;; entry = false) {
         /* keep: budget held back for after the slice; kick: raise the line
          * once the slice (one instruction) is done. */
-        uint64_t total = cpu->budget, keep = 0;
+        int64_t total = cpu->budget, keep = 0;
         bool kick = false;
         if (unlikely(cpu->host_timer)) {
             uint64_t now = cpu_host_tsc(cpu);
@@ -517,7 +517,7 @@ static void exec_timed(struct cpu *cpu)
                     cpu_kick(cpu);
                 }
             } else {
-                uint64_t slice = insns_to_timer(cpu, now);
+                int64_t slice = (int64_t)insns_to_timer(cpu, now); /* < 2^62 */
                 keep = slice < total ? total - slice : 0;
             }
         }
@@ -566,13 +566,13 @@ enum cpu_run_result cpu_run(struct cpu *cpu, struct vmcb *vmcb, const uint8_t *i
 
     /* The budget is this run's from here: the injected event is charged
      * against it too. */
-    cpu->budget = *budget;
+    cpu->budget = *budget < INT64_MAX ? (int64_t)*budget : INT64_MAX;
     if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
         inject_event(cpu, vmcb);
 
     if (!cpu->exited)
         exec_timed(cpu);
-    *budget = cpu->budget;
+    *budget = cpu->budget > 0 ? (uint64_t)cpu->budget : 0;
     enum cpu_run_result rr = cpu->recorded;
     if (rr == CPU_RUN_NONE) {
         record_exit(cpu, vmcb);

@@ -331,7 +331,11 @@ struct cpu {
     uint64_t slow_val;   /* a specialised load's value, from its slow half */
     uint64_t rflags;     /* arithmetic bits valid only where lf says so */
     struct lazy_flags lf;
-    uint64_t budget;     /* units of work left in this run (cpu_work) */
+    /* Units of work left in this run (cpu_work). A block is let in on a
+     * budget that covers its instructions but not an event its last one
+     * delivers (INT n), so it may end a little below 0: the run ends at 0
+     * or below, and cpu_run reports what is left as 0. */
+    int64_t budget;
     uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode (EIP) */
     uint8_t cpl;
     uint8_t mode;        /* enum cpu_mode */
@@ -585,8 +589,7 @@ static inline void cpu_charge_event(struct cpu *cpu, unsigned vector)
     cpu->event_run++;
     cpu->last_event_vector = (uint8_t)vector;
     cpu->last_event_rip = cpu->rip;
-    if (cpu->budget)
-        cpu->budget--;
+    cpu->budget--;
 }
 
 /* The instruction breakpoints DR7 enables (L or G set, R/W = 00), as a

@@ -149,12 +149,10 @@ int stack_pop(struct cpu *cpu, unsigned size, uint64_t *v)
     return 0;
 }
 
-/* n instructions retired. The budget saturates: an instruction that
- * delivered an event (INT3, INT n) was charged for it already, and its
- * block was let in on a budget that did not count that event. */
+/* n instructions retired (the budget may go below 0: cpu.h). */
 static inline void retire(struct cpu *cpu, unsigned n)
 {
-    cpu->budget = cpu->budget > n ? cpu->budget - n : 0;
+    cpu->budget -= n;
     cpu->insns += n;
 }
 
@@ -254,7 +252,7 @@ static inline struct block *block_lookup(struct cpu *cpu)
  * (chaining without a hash) and retires at most budget instructions, or
  * NULL; epoch is cpu->code_epoch. */
 static inline struct block *block_hint(const struct block *prev, uint64_t rip, uint32_t epoch,
-                                       uint64_t budget)
+                                       int64_t budget)
 {
     struct block *n = prev->succ[0];
     if (n->rip != rip) {
@@ -271,7 +269,7 @@ static inline struct block *block_hint(const struct block *prev, uint64_t rip, u
  * else a lookup, whose block becomes prev's latest successor. */
 static inline struct block *block_after(struct cpu *cpu, struct block *prev)
 {
-    struct block *b = prev ? block_hint(prev, cpu->rip, cpu->code_epoch, UINT64_MAX) : NULL;
+    struct block *b = prev ? block_hint(prev, cpu->rip, cpu->code_epoch, INT64_MAX) : NULL;
     if (b)
         return b;
     b = block_lookup(cpu);
@@ -361,7 +359,7 @@ static int run_block_stopped(struct cpu *cpu, unsigned weight, int r, uint32_t e
             return RUN_EXITED;
         done = in->seq + 1; /* the handler counted the instruction */
         if (done == weight || cpu->rip != in->next || cpu->code_epoch != epoch || cpu->slow ||
-            cpu->budget < (uint64_t)(weight - done))
+            cpu->budget < (int64_t)(weight - done))
             return STEP_OK; /* (done == weight: the block's last; no entry follows) */
         r = in[1].fn(cpu, in + 1);
         if (r == STEP_OK) {

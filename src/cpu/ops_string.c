@@ -223,7 +223,7 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
      * more than the budget holds. The block this instruction ends may have
      * run up to BLOCK_MAX instructions not yet charged. (REP-prefixed
      * instructions end their decoded block, see decode.c.) */
-    uint64_t limit = cpu->budget > BLOCK_MAX ? cpu->budget - BLOCK_MAX + 1 : 1;
+    uint64_t limit = cpu->budget > BLOCK_MAX ? (uint64_t)cpu->budget - BLOCK_MAX + 1 : 1;
     if (limit > STR_SLICE)
         limit = STR_SLICE;
     uint64_t done = 0;
@@ -249,7 +249,7 @@ static int str_run(struct cpu *cpu, const struct insn *in, enum str_kind kind)
     }
     if (done > 1) {
         cpu->rep_elems += done - 1;
-        cpu->budget -= done - 1;
+        cpu->budget -= (int64_t)(done - 1);
     }
     return r;
 }

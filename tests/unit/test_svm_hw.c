@@ -711,8 +711,8 @@ Test(svm_hw, a_second_run_resumes_where_the_budget_stopped)
 
 /* An instruction that delivers an event (INT3) is charged for the event
  * during its block and then retired with it: a budget that let the block in
- * exactly must still stop the run, one unit over at most (found by
- * fuzz_guest: the budget wrapped and the run went on). */
+ * exactly must still stop the run, one unit over at most, with nothing said
+ * left (found by fuzz_guest: the budget wrapped and the run went on). */
 Test(svm_hw, an_int3_ending_a_block_on_the_last_units_of_budget_stops_the_run)
 {
     /* 0x10000: inc rcx; int3. #BP handler: dec rbx; jnz 0x10000; hlt */
@@ -732,6 +732,8 @@ Test(svm_hw, an_int3_ending_a_block_on_the_last_units_of_budget_stops_the_run)
                      (unsigned long long)given);
         cr_assert_leq(cpu_work(&rig.cpu) - before, given + 1, "budget %llu",
                       (unsigned long long)given);
+        cr_assert_eq(budget, 0, "budget %llu: %llu said left", (unsigned long long)given,
+                     (unsigned long long)budget);
     }
 }
 
