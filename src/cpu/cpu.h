@@ -138,7 +138,7 @@ _Static_assert(sizeof(struct insn) == 96, "a block's entries stay 96 bytes apart
  * at most 2 pages (BLOCK_MAX instructions of at most 15 bytes) are known
  * by slot in a table of PAGE_GEN_SLOTS generations that pages share by
  * hash: sharing costs a spurious decode, never a stale one. */
-#define BLOCK_MAX 16
+#define BLOCK_MAX 64
 #define BLOCK_SETS 2048u
 #define BLOCK_WAYS 8u
 #define BLOCK_ARENA (1u << 17)
