@@ -200,6 +200,8 @@ static void context_switch(struct cpu *cpu, unsigned idx)
     cpu->context = idx;
     cpu->tlb_ctx = (uint64_t)idx << 2;
     cpu->tlb_salt = idx * 0x93u;
+    cpu->tlb_mix = cpu->tlb_salt << 12;
+    cpu->tlb_bits = cpu->tlb_ctx | cpu->user;
     cpu->icache_gen = cpu->contexts[idx].gen;
     code_epoch_next(cpu);
 }

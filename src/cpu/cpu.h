@@ -212,13 +212,19 @@ struct cpu_context {
 /* One 4 KiB translation: a tag per access kind that the walk allowed
  * (execute apart from read: NX, SMEP and SMAP tell them apart). A page
  * holding decoded code is never in tag_w (its stores must be looked at),
- * but in tag_wc: the slow path's store then needs no walk. */
+ * but in tag_wc: the slow path's store then needs no walk. What the hit
+ * paths read is 32 bytes (struct tlb_entry); the rest is kept apart, at
+ * the same index (struct tlb_cold). */
 struct tlb_entry {
     uint64_t tag_r;
     uint64_t tag_w;
     uintptr_t addend;
-    uint64_t pa;         /* physical page */
     uint64_t tag_x;      /* instruction fetch */
+};
+_Static_assert(sizeof(struct tlb_entry) == 32, "tlb_entry_of scales the index by 32");
+
+struct tlb_cold {
+    uint64_t pa;         /* physical page */
     uint64_t tag_wc;     /* writable, but the page holds code */
 };
 
@@ -347,8 +353,12 @@ struct cpu {
     uint32_t icache_gen; /* the running context's decode generation */
     uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
     uint64_t tlb_salt;   /* ... and its TLB index mix */
+    uint64_t tlb_mix;    /* tlb_salt << 12, as tlb_entry_of applies it */
+    uint64_t tlb_bits;   /* tlb_ctx | user: the tag bits of the CPU's own
+                          * accesses (cpu_update_mode, context_switch) */
     bool slow;           /* TF or interrupt shadow: take the careful path */
     struct tlb_entry tlb[TLB_SIZE];
+    struct tlb_cold tlb_cold[TLB_SIZE];
     bool tlb_large;      /* the TLB holds pieces of a 2 MiB/4 MiB/1 GiB page */
     bool tlb_writable;   /* some entry may allow writes (since the last flush) */
 
@@ -781,7 +791,14 @@ static inline uint64_t code_linear(const struct cpu *cpu, uint64_t rip)
 
 static inline struct tlb_entry *tlb_entry_of(struct cpu *cpu, uint64_t la)
 {
-    return &cpu->tlb[((la >> 12) ^ cpu->tlb_salt) & (TLB_SIZE - 1)];
+    /* The index ((la >> 12) ^ tlb_salt) % TLB_SIZE, already scaled */
+    uintptr_t off = ((la ^ cpu->tlb_mix) >> (12 - 5)) & ((TLB_SIZE - 1) << 5);
+    return (struct tlb_entry *)((char *)cpu->tlb + off);
+}
+
+static inline struct tlb_cold *tlb_cold_of(struct cpu *cpu, const struct tlb_entry *e)
+{
+    return &cpu->tlb_cold[e - cpu->tlb];
 }
 
 static inline uint64_t tlb_tag_of(const struct cpu *cpu, uint64_t la, unsigned user)
@@ -817,28 +834,29 @@ static inline void host_write(uintptr_t a, unsigned size, uint64_t val)
  * la's page with the tag of the page of its last byte, which fails for an
  * access that crosses into the next page (no entry of la's index holds
  * that page: the pages' indexes differ). A tag matches only a page the
- * walk filled, so also only a canonical one. */
-static inline bool tlb_hit_r(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
+ * walk filled, so also only a canonical one. bits: the tag's low bits,
+ * cpu->tlb_bits for an access at the CPU's own CPL, else tlb_ctx | user. */
+static inline bool tlb_hit_r(struct cpu *cpu, uint64_t la, unsigned size, uint64_t bits,
                              uintptr_t *h)
 {
     const struct tlb_entry *e = tlb_entry_of(cpu, la);
     *h = la + e->addend;
-    return likely(e->tag_r == tlb_tag_of(cpu, la + size - 1, user));
+    return likely(e->tag_r == (((la + size - 1) & ~0xfffull) | bits));
 }
 
-static inline bool tlb_hit_w(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
+static inline bool tlb_hit_w(struct cpu *cpu, uint64_t la, unsigned size, uint64_t bits,
                              uintptr_t *h)
 {
     const struct tlb_entry *e = tlb_entry_of(cpu, la);
     *h = la + e->addend;
-    return likely(e->tag_w == tlb_tag_of(cpu, la + size - 1, user));
+    return likely(e->tag_w == (((la + size - 1) & ~0xfffull) | bits));
 }
 
 static inline int la_read(struct cpu *cpu, uint64_t la, unsigned size, unsigned user,
                           uint64_t *val)
 {
     uintptr_t h;
-    if (tlb_hit_r(cpu, la, size, user, &h)) {
+    if (tlb_hit_r(cpu, la, size, cpu->tlb_ctx | user, &h)) {
         *val = host_read(h, size);
         return 0;
     }
@@ -849,7 +867,7 @@ static inline int la_write(struct cpu *cpu, uint64_t la, unsigned size, unsigned
                            uint64_t val)
 {
     uintptr_t h;
-    if (tlb_hit_w(cpu, la, size, user, &h)) {
+    if (tlb_hit_w(cpu, la, size, cpu->tlb_ctx | user, &h)) {
         host_write(h, size, val);
         return 0;
     }

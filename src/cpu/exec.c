@@ -28,6 +28,7 @@ void cpu_update_mode(struct cpu *cpu)
     cpu->user = cpu->cpl == 3;
     if (cpu->user && (cpu->cr0 & X86_CR0_AM) && (cpu->rflags & X86_RFLAGS_AC))
         cpu->user |= CPU_USER_AC;
+    cpu->tlb_bits = cpu->tlb_ctx | cpu->user;
     /* Decoded blocks are keyed by RIP, an offset into CS: a new CS base
      * outside 64-bit mode means different code at the same keys. */
     uint64_t code_base = mode == CPU_MODE_LONG64 ? 0 : cpu->seg[SEG_CS].base;

@@ -298,12 +298,12 @@ static int walk(struct cpu *cpu, uint64_t la, enum access acc, bool user, struct
     return 0;
 }
 
-static void tlb_entry_invalidate(struct tlb_entry *e)
+static void tlb_entry_invalidate(struct cpu *cpu, struct tlb_entry *e)
 {
     e->tag_r = TLB_INVALID;
     e->tag_w = TLB_INVALID;
     e->tag_x = TLB_INVALID;
-    e->tag_wc = TLB_INVALID;
+    tlb_cold_of(cpu, e)->tag_wc = TLB_INVALID;
 }
 
 /* A write the walk allowed (tag): into tag_w for the fast path, or, while
@@ -311,12 +311,13 @@ static void tlb_entry_invalidate(struct tlb_entry *e)
  * at (mmu_write_slow) without a walk. */
 static void tlb_grant_write(struct cpu *cpu, struct tlb_entry *e, uint64_t tag)
 {
-    if (cpu->mem->code[e->pa >> GMEM_PAGE_SHIFT]) {
-        e->tag_wc = tag;
+    struct tlb_cold *cold = tlb_cold_of(cpu, e);
+    if (cpu->mem->code[cold->pa >> GMEM_PAGE_SHIFT]) {
+        cold->tag_wc = tag;
         e->tag_w = TLB_INVALID;
     } else {
         e->tag_w = tag;
-        e->tag_wc = TLB_INVALID;
+        cold->tag_wc = TLB_INVALID;
         cpu->tlb_writable = true;
     }
 }
@@ -335,12 +336,13 @@ int mmu_translate(struct cpu *cpu, uint64_t la, enum access acc, bool user, uint
     if (host) {
         uint64_t lpage = la & ~0xfffull;
         struct tlb_entry *e = tlb_entry_of(cpu, la);
+        struct tlb_cold *cold = tlb_cold_of(cpu, e);
         uint64_t tag = tlb_tag_of(cpu, lpage, user);
         cpu->tlb_large |= w.large;
-        if (e->pa != ppage || (e->tag_r != tag && e->tag_x != tag))
-            tlb_entry_invalidate(e);
+        if (cold->pa != ppage || (e->tag_r != tag && e->tag_x != tag))
+            tlb_entry_invalidate(cpu, e);
         e->addend = (uintptr_t)host - (uintptr_t)lpage;
-        e->pa = ppage;
+        cold->pa = ppage;
         if (acc == ACC_EXEC) {
             e->tag_x = tag;
         } else {
@@ -357,7 +359,7 @@ void tlb_flush_all(struct cpu *cpu)
     cpu->tlb_large = false;
     cpu->tlb_writable = false;
     for (unsigned i = 0; i < TLB_SIZE; i++)
-        tlb_entry_invalidate(&cpu->tlb[i]);
+        tlb_entry_invalidate(cpu, &cpu->tlb[i]);
 }
 
 void tlb_flush(struct cpu *cpu)
@@ -366,8 +368,9 @@ void tlb_flush(struct cpu *cpu)
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         struct tlb_entry *e = &cpu->tlb[i];
         if ((e->tag_r & 0xe) == cpu->tlb_ctx || (e->tag_w & 0xe) == cpu->tlb_ctx ||
-            (e->tag_x & 0xe) == cpu->tlb_ctx || (e->tag_wc & 0xe) == cpu->tlb_ctx)
-            tlb_entry_invalidate(e);
+            (e->tag_x & 0xe) == cpu->tlb_ctx ||
+            (cpu->tlb_cold[i].tag_wc & 0xe) == cpu->tlb_ctx)
+            tlb_entry_invalidate(cpu, e);
     }
 }
 
@@ -379,7 +382,7 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
         tlb_flush(cpu);
         return;
     }
-    tlb_entry_invalidate(tlb_entry_of(cpu, la));
+    tlb_entry_invalidate(cpu, tlb_entry_of(cpu, la));
 }
 
 static unsigned page_slot(uint64_t page)
@@ -424,8 +427,8 @@ void mmu_mark_code(struct cpu *cpu, uint64_t pa, unsigned len)
                 continue;
             for (unsigned i = 0; i < TLB_SIZE; i++) {
                 struct tlb_entry *e = &c->tlb[i];
-                if (e->pa == ppage && e->tag_w != TLB_INVALID) {
-                    e->tag_wc = e->tag_w;
+                if (c->tlb_cold[i].pa == ppage && e->tag_w != TLB_INVALID) {
+                    c->tlb_cold[i].tag_wc = e->tag_w;
                     e->tag_w = TLB_INVALID;
                 }
             }
@@ -555,18 +558,19 @@ int mmu_write_slow(struct cpu *cpu, uint64_t la, unsigned size, unsigned user, u
     user &= 1;
     unsigned first = 0x1000 - (unsigned)(la & 0xfff);
     struct tlb_entry *e = tlb_entry_of(cpu, la);
-    if (e->tag_wc == tlb_tag_of(cpu, la + size - 1, user)) {
+    struct tlb_cold *cold = tlb_cold_of(cpu, e);
+    if (cold->tag_wc == tlb_tag_of(cpu, la + size - 1, user)) {
         /* A store into a page with code, no walk: beside the code (no
          * decoded line touched), straight into RAM (the entry is a RAM
          * page's, and one page's: the tag is its last byte's); into it,
          * as any physical write. Once the page holds no code, the fast
          * path has it. */
         unsigned off = (unsigned)(la & 0xfff);
-        if (gmem_code_lines(cpu->mem, e->pa >> GMEM_PAGE_SHIFT) & line_mask(off, size))
-            phys_write(cpu, e->pa | off, size, val);
+        if (gmem_code_lines(cpu->mem, cold->pa >> GMEM_PAGE_SHIFT) & line_mask(off, size))
+            phys_write(cpu, cold->pa | off, size, val);
         else
             host_write(la + e->addend, size, val);
-        tlb_grant_write(cpu, e, e->tag_wc);
+        tlb_grant_write(cpu, e, cold->tag_wc);
         return 0;
     }
     if (mmu_translate(cpu, la, ACC_WRITE, user, &pa0) != 0)
@@ -592,7 +596,7 @@ unsigned mmu_fetch(struct cpu *cpu, uint64_t la, uint8_t *buf, unsigned len, str
             a &= 0xffffffffull;
         const struct tlb_entry *e = tlb_entry_of(cpu, a);
         if (e->tag_x == tlb_tag_of(cpu, a, cpu->user & 1)) { /* fetches: no #AC */
-            pa = e->pa | (a & 0xfff);
+            pa = tlb_cold_of(cpu, e)->pa | (a & 0xfff);
         } else {
             struct exc saved = cpu->exc;
             if (mmu_translate(cpu, a, ACC_EXEC, cpu->user, &pa) != 0) {

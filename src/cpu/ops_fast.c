@@ -139,7 +139,7 @@ static inline int alu_load(struct cpu *cpu, const struct insn *in, enum alu kind
 {
     uint64_t la = fast_ea(cpu, &in->op[1], false);
     uintptr_t h;
-    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->user, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->tlb_bits, &h)))
         return alu_load_miss(cpu, in, la, kind, size);
     alu_apply(cpu, in->op[0].reg, kind, size, host_read(h, size), true);
     return insn_next(cpu, in);
@@ -237,7 +237,7 @@ static inline int mov_load(struct cpu *cpu, const struct insn *in, unsigned size
 {
     uint64_t la = fast_ea(cpu, &in->op[1], bd);
     uintptr_t h;
-    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->user, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->tlb_bits, &h)))
         return mov_load_miss(cpu, in, la, size);
     reg_set(cpu, in->op[0].reg, size, host_read(h, size));
     return insn_next(cpu, in);
@@ -250,7 +250,7 @@ static inline int store(struct cpu *cpu, const struct insn *in, unsigned size, b
     const struct opnd *d = &in->op[0];
     uint64_t la = fast_ea(cpu, d, bd);
     uintptr_t h;
-    if (unlikely(!tlb_hit_w(cpu, la, size, cpu->user, &h)))
+    if (unlikely(!tlb_hit_w(cpu, la, size, cpu->tlb_bits, &h)))
         return store_miss(cpu, in, d->seg, la, size, v);
     host_write(h, size, v);
     return insn_next(cpu, in);
@@ -309,7 +309,7 @@ static inline int cmp_mem_imm(struct cpu *cpu, const struct insn *in, unsigned s
 {
     uint64_t la = fast_ea(cpu, &in->op[0], false);
     uintptr_t h;
-    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->user, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, size, cpu->tlb_bits, &h)))
         return cmp_mem_imm_miss(cpu, in, la, size);
     cmp_mem_imm_flags(cpu, in, size, host_read(h, size));
     return insn_next(cpu, in);
@@ -373,7 +373,7 @@ int op_push_r64(struct cpu *cpu, const struct insn *in)
 {
     uint64_t v = cpu->gpr[in->op[0].reg], la = cpu->gpr[4] - 8;
     uintptr_t h;
-    if (unlikely(!tlb_hit_w(cpu, la, 8, cpu->user, &h)))
+    if (unlikely(!tlb_hit_w(cpu, la, 8, cpu->tlb_bits, &h)))
         return push_miss(cpu, in, la, v);
     host_write(h, 8, v);
     cpu->gpr[4] = la;
@@ -395,7 +395,7 @@ int op_pop_r64(struct cpu *cpu, const struct insn *in)
 {
     uint64_t la = cpu->gpr[4];
     uintptr_t h;
-    if (unlikely(!tlb_hit_r(cpu, la, 8, cpu->user, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, 8, cpu->tlb_bits, &h)))
         return pop_miss(cpu, in, la);
     uint64_t v = host_read(h, 8);
     cpu->gpr[4] = la + 8;
@@ -422,7 +422,7 @@ int op_call_abs(struct cpu *cpu, const struct insn *in)
 {
     uint64_t la = cpu->gpr[4] - 8;
     uintptr_t h;
-    if (unlikely(!tlb_hit_w(cpu, la, 8, cpu->user, &h)))
+    if (unlikely(!tlb_hit_w(cpu, la, 8, cpu->tlb_bits, &h)))
         return call_miss(cpu, in, la);
     host_write(h, 8, in->next);
     cpu->gpr[4] = la;
@@ -449,7 +449,7 @@ int op_ret_r64(struct cpu *cpu, const struct insn *in)
 {
     uint64_t la = cpu->gpr[4];
     uintptr_t h;
-    if (unlikely(!tlb_hit_r(cpu, la, 8, cpu->user, &h)))
+    if (unlikely(!tlb_hit_r(cpu, la, 8, cpu->tlb_bits, &h)))
         return ret_slow(cpu, in, la);
     uint64_t t = host_read(h, 8);
     if (unlikely(!is_canonical(t)))

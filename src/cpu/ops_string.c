@@ -77,7 +77,7 @@ static inline void str_advance(struct cpu *cpu, const struct str *st, unsigned r
 static inline uint8_t *tlb_host(const struct cpu *cpu, uint64_t la, bool write)
 {
     const struct tlb_entry *e = tlb_entry_of((struct cpu *)cpu, la);
-    uint64_t tag = tlb_tag_of(cpu, la, cpu->user);
+    uint64_t tag = (la & ~0xfffull) | cpu->tlb_bits;
     if ((write ? e->tag_w : e->tag_r) != tag)
         return NULL;
     return (uint8_t *)(uintptr_t)(la + e->addend);
