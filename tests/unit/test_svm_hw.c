@@ -697,6 +697,43 @@ Test(svm_hw, a_budget_of_n_retires_exactly_n_instructions)
     cr_expect_eq(save()->rip, CODE_GPA + 3, "stopped before the 1002nd, a JMP");
 }
 
+/* Straight-line code longer than a block (BLOCK_MAX): a budget that ends
+ * inside a block, at its edge or past it stops after exactly that many
+ * instructions, and a later run goes on from there. */
+Test(svm_hw, a_budget_ending_inside_a_long_straight_block_retires_exactly_that_many)
+{
+    enum { N = 3 * BLOCK_MAX + 7 };
+    static uint8_t code[3 * N + 1];
+    for (unsigned i = 0; i < N; i++)
+        memcpy(&code[3 * i], (const uint8_t[]){ 0x48, 0xff, 0xc1 }, 3); /* inc rcx */
+    code[3 * N] = 0xf4; /* hlt */
+    phys_write(CODE_GPA, code, sizeof(code));
+    intercept(SVM_EXIT_HLT);
+    const uint64_t budgets[] = { 1, 2, BLOCK_MAX - 1, BLOCK_MAX, BLOCK_MAX + 1,
+                                 2 * BLOCK_MAX + 3, N - 1 };
+    for (unsigned k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+        uint64_t given = budgets[k], budget = given, before = rig.cpu.insns;
+        rig.vmcb->save.rip = CODE_GPA;
+        rig.cpu.gpr[1] = 0;
+        cr_assert_eq(run_budget(&budget), CPU_RUN_BUDGET, "budget %llu",
+                     (unsigned long long)given);
+        cr_expect_eq(rig.cpu.insns - before, given, "budget %llu: %llu retired",
+                     (unsigned long long)given, (unsigned long long)(rig.cpu.insns - before));
+        cr_expect_eq(rig.cpu.gpr[1], given, "budget %llu: RCX %llu", (unsigned long long)given,
+                     (unsigned long long)rig.cpu.gpr[1]);
+        cr_expect_eq(save()->rip, CODE_GPA + 3 * given);
+        cr_expect_eq(budget, 0);
+        /* From where it stopped (inside a block decoded from the start) to
+         * the HLT. */
+        budget = 10000;
+        cr_assert_eq(run_budget(&budget), CPU_RUN_VMEXIT);
+        cr_expect_eq(ctl()->exit_code, SVM_EXIT_HLT);
+        cr_expect_eq(rig.cpu.gpr[1], N, "budget %llu: RCX %llu at the HLT",
+                     (unsigned long long)given, (unsigned long long)rig.cpu.gpr[1]);
+        cr_expect_eq(save()->rip, CODE_GPA + 3 * N);
+    }
+}
+
 Test(svm_hw, a_second_run_resumes_where_the_budget_stopped)
 {
     GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc1, 0xeb, 0xfb);
