@@ -90,6 +90,14 @@ struct svmsim_config {
     /* The CPU has RDTSCP (CPUID 8000_0001 EDX[27]); false: a model without
      * it, as QEMU's -cpu max,-rdtscp. Default true. */
     bool rdtscp;
+    /* Host code for the commonest 64-bit instruction forms (x86-64 hosts;
+     * guest-visible behaviour is the same without). Default true; false:
+     * every block runs through the interpreter's handlers. */
+    bool jit;
+    /* The fewest leading instructions of a block that get host code; 0:
+     * the default (8: shorter blocks run faster through the handlers).
+     * Tests set 1 so that short sequences go through host code too. */
+    unsigned jit_min;
 
     /* The VMware backdoor device (ports 0x5658/0x5659). */
     uint32_t vmware_version;           /* GETVERSION's EAX; default 6 (as QEMU) */

@@ -95,6 +95,8 @@ void cmd_run_usage(FILE *f)
             "  --testdev                  QEMU's pc-testdev: port 0xe0, I/O memory at 0xff000000\n"
             "  --force-emulation-prefix   ud2; \"kvm\" before an instruction asks L0 to emulate it\n"
             "  --no-rdtscp                a CPU without RDTSCP (QEMU's -cpu max,-rdtscp)\n"
+            "  --no-jit                   no host code: every block runs through the\n"
+            "                             interpreter's handlers (the same guest behaviour)\n"
             "  --smp=N                    vCPUs, 1-64 (default 1): vCPU 0 boots, the\n"
             "                             others wait for INIT and SIPI\n"
             "  --semantics=S              kvm-7.1 (default), kvm-7.0 or architectural\n"

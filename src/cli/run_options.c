@@ -324,6 +324,7 @@ static int opt_flag(struct run_args *a, const char *opt, const char *val)
     else if (strcmp(opt, "--testdev") == 0)                  c->testdev = true;
     else if (strcmp(opt, "--force-emulation-prefix") == 0)   c->force_emulation_prefix = true;
     else if (strcmp(opt, "--no-rdtscp") == 0)                c->rdtscp = false;
+    else if (strcmp(opt, "--no-jit") == 0)                   c->jit = false;
     else if (strcmp(opt, "--help") == 0)                     a->help = true;
     return 0;
 }
@@ -355,6 +356,7 @@ static const struct run_option run_options[] = {
     { "--enable-vmware-backdoor", false, opt_flag },
     { "--force-emulation-prefix", false, opt_flag },
     { "--no-rdtscp", false, opt_flag },
+    { "--no-jit", false, opt_flag },
     { "--no-gp-erratum-intercept", false, opt_flag },
     { "--cpu-erratum", false, opt_flag },
     { "--no-cpu-erratum", false, opt_flag },

@@ -88,6 +88,7 @@ void cpu_fini(struct cpu *cpu)
     }
     table_free(cpu->blocks, BLOCK_TABLE_BYTES);
     table_free(cpu->arena, ARENA_BYTES);
+    jit_fini(cpu);
     cpu->blocks = NULL;
     cpu->arena = NULL;
 }

@@ -303,6 +303,8 @@ struct cpu_model {
     bool vls;            /* virtual VMLOAD/VMSAVE (EDX[15]); needs np */
     bool no_rdtscp;      /* no RDTSCP (CPUID 8000_0001 EDX[27]): it is #UD */
     bool gmet;           /* Guest Mode Execute Trap (CPUID 8000_000A EDX[17]); needs np */
+    bool no_jit;         /* no host code for blocks (jit.c) */
+    unsigned jit_min;    /* fewest leading entries given host code; 0: JIT_MIN */
 };
 
 /* A #VMEXIT as the CPU produced it (also written into the VMCB). */
@@ -351,11 +353,13 @@ struct cpu {
      * takes the slow path, which checks (APM vol. 2 §8.2.18, #AC). */
     uint8_t user;
     uint32_t icache_gen; /* the running context's decode generation */
-    uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
-    uint64_t tlb_salt;   /* ... and its TLB index mix */
-    uint64_t tlb_mix;    /* tlb_salt << 12, as tlb_entry_of applies it */
+    /* (tlb_bits and tlb_mix within 255 bytes of the start: jit.c reaches
+     * them, the registers and the lazy flags with 8-bit displacements) */
     uint64_t tlb_bits;   /* tlb_ctx | user: the tag bits of the CPU's own
                           * accesses (cpu_update_mode, context_switch) */
+    uint64_t tlb_mix;    /* tlb_salt << 12, as tlb_entry_of applies it */
+    uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
+    uint64_t tlb_salt;   /* ... and its TLB index mix */
     bool slow;           /* TF or interrupt shadow: take the careful path */
     struct tlb_entry tlb[TLB_SIZE];
     struct tlb_cold tlb_cold[TLB_SIZE];
@@ -452,6 +456,10 @@ struct cpu {
     struct block *blocks; /* BLOCK_SETS * BLOCK_WAYS headers */
     struct insn *arena;   /* BLOCK_ARENA decoded instructions */
     uint32_t arena_used;  /* entries: blocks' instructions and end entries */
+    uint8_t *jit_code;    /* host code of blocks (jit.c), JIT_BYTES; NULL until used */
+    size_t jit_used;
+    uint64_t jitted;      /* blocks given host code, all runs */
+    bool jit_off;         /* no host code (none could be mapped, or asked) */
     uint64_t decoded;     /* instructions decoded into blocks, all runs */
     /* Moves on whenever a decoded block may have died, or the decode
      * context (icache_gen, ctx) changed: a block whose epoch is the

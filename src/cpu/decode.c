@@ -45,6 +45,7 @@ static void blocks_clear(struct cpu *cpu)
     for (unsigned i = 0; i < BLOCK_SETS * BLOCK_WAYS; i++)
         cpu->blocks[i].succ[0] = cpu->blocks[i].succ[1] = &block_none;
     cpu->arena_used = 0;
+    jit_clear(cpu);
 }
 
 /* Every block forgotten, and the epoch moved on for those still held. */
@@ -489,6 +490,7 @@ static struct block *block_fill(struct cpu *cpu, struct block *blk)
     cpu->arena_used += entries;
     cpu->decoded += n;
     fast_flags_dead(blk->insns, blk->n);
+    jit_block(cpu, blk);
     blk->rip = cpu->rip;
     blk->succ[0] = blk->succ[1] = &block_none;
     blk->used = ++cpu->lookup_clock;

@@ -103,6 +103,29 @@ void fast_operands(struct insn *in);
  * a handler that does not compute them (fn; fn1 still does). */
 void fast_flags_dead(struct insn *insns, unsigned n);
 
+/* What a specialised handler does, for host code (jit.c): the 64-bit
+ * register, immediate, load, store and LEA forms. */
+enum fast_kind {
+    FAST_ALU_RR = 1, FAST_ALU_RI, FAST_SHIFT_RI, FAST_MOV_RR, FAST_MOV_RI, FAST_LOAD,
+    FAST_STORE, FAST_LEA,
+};
+struct fast_desc {
+    uint8_t kind;   /* enum fast_kind */
+    uint8_t lazy;   /* the lazy flags operation it leaves (ALU, shift) */
+    bool writes;    /* writes op[0] (not CMP or TEST) */
+    bool flags;     /* sets the flags (not a form fast_flags_dead gave) */
+    bool bd;        /* memory operand in the base + displacement form */
+};
+/* fn's form, or false if it is not one of those. */
+bool fast_describe(insn_fn fn, struct fast_desc *d);
+/* Host code for the leading entries of blk (x86-64 hosts): its first
+ * entry's fn then runs them and goes on into the first entry it does not
+ * cover. Leaves blk as it is when there is no room or nothing to cover. */
+void jit_block(struct cpu *cpu, struct block *blk);
+/* Forgets all host code (with every block: decode.c blocks_clear). */
+void jit_clear(struct cpu *cpu);
+void jit_fini(struct cpu *cpu);
+
 /* shared helpers */
 int decode_init(struct cpu *cpu);
 /* Fetches up to 15 bytes at RIP: how many could be read before a fault

@@ -617,3 +617,43 @@ void fast_flags_dead(struct insn *insns, unsigned n)
 #undef NF
 #undef NF4
 }
+
+/* ---- what an entry's specialised handler does, for jit.c */
+
+bool fast_describe(insn_fn fn, struct fast_desc *d)
+{
+#define D(f, k, l, w, fl, b) { f, { k, l, w, fl, b } }
+#define ALU_D(n, lazy, w)                                                                   \
+    D(op_##n##_rr64, FAST_ALU_RR, lazy, w, true, false),                                    \
+        D(op_##n##_rr64_nf, FAST_ALU_RR, lazy, w, false, false),                            \
+        D(op_##n##_ri64, FAST_ALU_RI, lazy, w, true, false),                                \
+        D(op_##n##_ri64_nf, FAST_ALU_RI, lazy, w, false, false)
+#define SH_D(n, lazy)                                                                       \
+    D(op_##n##_ri64, FAST_SHIFT_RI, lazy, true, true, false),                               \
+        D(op_##n##_ri64_nf, FAST_SHIFT_RI, lazy, true, false, false)
+    static const struct {
+        insn_fn fn;
+        struct fast_desc d;
+    } forms[] = {
+        ALU_D(add, LF_ADD, true), ALU_D(sub, LF_SUB, true), ALU_D(and, LF_LOGIC, true),
+        ALU_D(or, LF_LOGIC, true), ALU_D(xor, LF_LOGIC, true), ALU_D(cmp, LF_SUB, false),
+        ALU_D(test, LF_LOGIC, false),
+        SH_D(shl, LF_SHL), SH_D(shr, LF_SHR), SH_D(sar, LF_SAR),
+        D(op_mov_rr64, FAST_MOV_RR, 0, true, false, false),
+        D(op_mov_ri64, FAST_MOV_RI, 0, true, false, false),
+        D(op_mov_rm64, FAST_LOAD, 0, true, false, false),
+        D(op_mov_rm64_bd, FAST_LOAD, 0, true, false, true),
+        D(op_mov_mr64, FAST_STORE, 0, false, false, false),
+        D(op_mov_mr64_bd, FAST_STORE, 0, false, false, true),
+        D(op_lea_r64, FAST_LEA, 0, true, false, false),
+    };
+#undef D
+#undef ALU_D
+#undef SH_D
+    for (unsigned i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
+        if (forms[i].fn == fn) {
+            *d = forms[i].d;
+            return true;
+        }
+    return false;
+}

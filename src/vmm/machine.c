@@ -68,6 +68,7 @@ void svmsim_config_default(struct svmsim_config *cfg)
     cfg->gp_erratum_intercept = true;
     cfg->cpu_erratum = true;
     cfg->rdtscp = true;
+    cfg->jit = true;
     cfg->host_reserved_start = 0x03000000;
     cfg->host_reserved_end = 0x030fffff;
     cfg->nested = true;
@@ -368,6 +369,8 @@ struct svmsim_vm *svmsim_create(const struct svmsim_config *cfg, char *err, size
         .np = true,
         .vls = true,
         .no_rdtscp = !cfg->rdtscp,
+        .no_jit = !cfg->jit,
+        .jit_min = cfg->jit_min,
         .gmet = true,
     };
     struct l0_io io = { .pio = vm_pio, .pio_string = vm_pio_string, .ended = vm_ended,
