@@ -38,8 +38,10 @@
 
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
-/* Host registers guest registers are kept in: caller-saved first. */
-static const uint8_t pool[] = { RSI, R8, R9, R10, R11, RBX, RBP, R12, R13, R14, R15 };
+/* Host registers guest registers are kept in: caller-saved first. RAX,
+ * RCX and RDX are the code's own, RDI the CPU, R11 the TLB. */
+static const uint8_t pool[] = { RSI, R8, R9, R10, RBX, RBP, R12, R13, R14, R15 };
+#define TLB_BASE R11
 #define POOL_N (sizeof(pool) / sizeof(pool[0]))
 
 struct emit {
@@ -223,9 +225,10 @@ static void ea(struct jit_state *s, const struct opnd *o, bool bd)
 static void probe(struct jit_state *s, unsigned k, bool write)
 {
     struct emit *e = &s->e;
-    mov_rr(e, RCX, RAX);
-    op_mem(e, true, 0x33, RCX, RDI, RSP, 1, CPU_AT(tlb_mix)); /* xor rcx, tlb_mix */
-    op_rr(e, true, 0xc1, 5, RCX);                             /* shr rcx, 7 */
+    /* The index takes bits 12-20: 32-bit operations do */
+    op_rr(e, false, 0x89, RAX, RCX);                           /* mov ecx, eax */
+    op_mem(e, false, 0x33, RCX, RDI, RSP, 1, CPU_AT(tlb_mix)); /* xor ecx, tlb_mix */
+    op_rr(e, false, 0xc1, 5, RCX);                             /* shr ecx, 7 */
     b1(e, 12 - 5);
     b1(e, 0x81); /* and ecx, (TLB_SIZE - 1) << 5 */
     b1(e, 0xe1);
@@ -234,15 +237,15 @@ static void probe(struct jit_state *s, unsigned k, bool write)
     op_rr(e, true, 0x81, 4, RDX);                              /* and rdx, -4096 */
     b4(e, 0xfffff000u);
     op_mem(e, true, 0x0b, RDX, RDI, RSP, 1, CPU_AT(tlb_bits)); /* or rdx, tlb_bits */
-    int32_t tag = CPU_AT(tlb) + (write ? (int32_t)offsetof(struct tlb_entry, tag_w)
-                                       : (int32_t)offsetof(struct tlb_entry, tag_r));
-    op_mem(e, true, 0x3b, RDX, RDI, RCX, 1, tag);              /* cmp rdx, [rdi+rcx+tag] */
+    int32_t tag = write ? (int32_t)offsetof(struct tlb_entry, tag_w)
+                        : (int32_t)offsetof(struct tlb_entry, tag_r);
+    op_mem(e, true, 0x3b, RDX, TLB_BASE, RCX, 1, tag);         /* cmp rdx, [r11+rcx+tag] */
     b1(e, 0x0f); /* jne stub */
     b1(e, 0x85);
     s->stubs[s->nstubs++] = (struct stub){ e->p, k };
     b4(e, 0);
-    op_mem(e, true, 0x03, RAX, RDI, RCX, 1,                    /* add rax, addend */
-           CPU_AT(tlb) + (int32_t)offsetof(struct tlb_entry, addend));
+    op_mem(e, true, 0x03, RAX, TLB_BASE, RCX, 1,               /* add rax, addend */
+           (int32_t)offsetof(struct tlb_entry, addend));
 }
 
 static void uses(uint32_t *m, unsigned reg)
@@ -389,6 +392,7 @@ void jit_block(struct cpu *cpu, struct block *blk)
                 b1(&s.e, 0x50 + (h & 7)); /* push */
             }
         }
+    op_mem(&s.e, true, 0x8d, TLB_BASE, RDI, RSP, 1, (int32_t)offsetof(struct cpu, tlb));
     op_mem(&s.e, true, 0x8d, RDI, RDI, RSP, 1, JIT_BIAS); /* lea rdi, [rdi + bias] */
     for (unsigned g = 0; g < 16; g++)
         if (used >> g & 1)
