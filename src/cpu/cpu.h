@@ -457,7 +457,8 @@ struct cpu {
     struct insn *arena;   /* BLOCK_ARENA decoded instructions */
     uint32_t arena_used;  /* entries: blocks' instructions and end entries */
     uint8_t *jit_code;    /* host code of blocks (jit.c), JIT_BYTES; NULL until used */
-    size_t jit_used;
+    size_t jit_used;      /* from the start: the code that runs */
+    size_t jit_cold;      /* from here to the end: the code of TLB misses */
     uint64_t jitted;      /* blocks given host code, all runs */
     bool jit_off;         /* no host code (none could be mapped, or asked) */
     uint64_t decoded;     /* instructions decoded into blocks, all runs */

@@ -29,6 +29,7 @@
 #define JIT_ENTRY_MAX 128u
 #define JIT_FIXED 1024u
 #define JIT_BLOCK_MAX (BLOCK_MAX * JIT_ENTRY_MAX + JIT_FIXED)
+#define JIT_COLD_MAX (BLOCK_MAX * 16u + 512u) /* the stubs and the tail */
 /* The fewest covered leading entries worth host code by default: a block
  * with code is entered through run_blocks' one indirect call, which
  * predicts well while few handlers start blocks and badly when each of
@@ -352,9 +353,9 @@ static uint8_t *code_room(struct cpu *cpu)
             return NULL;
         }
         cpu->jit_code = p;
-        cpu->jit_used = 0;
+        jit_clear(cpu);
     }
-    if (cpu->jit_used > JIT_BYTES - JIT_BLOCK_MAX)
+    if (cpu->jit_cold - cpu->jit_used < JIT_BLOCK_MAX)
         return NULL;
     return cpu->jit_code + cpu->jit_used;
 }
@@ -432,16 +433,20 @@ void jit_block(struct cpu *cpu, struct block *blk)
     }
     leave(&s, s.dirty);
     go_into(&s, &insns[n], insns[n].fn);
-    /* A miss at entry k: EAX = k, then one tail for all of them. Writing
-     * back a register not yet written stores the value it was loaded
-     * with, which nothing else changed meanwhile. */
+    /* A miss at entry k: EAX = k, then one tail for all of them, both
+     * apart from the code that runs (at the top of the buffer, growing
+     * down), so that the blocks' code that runs lies close together.
+     * Writing back a register not yet written stores the value it was
+     * loaded with, which nothing else changed meanwhile. */
+    size_t hot = (size_t)(s.e.p - start);
+    uint8_t cold[JIT_COLD_MAX];
+    size_t stub_at[BLOCK_MAX];
     uint8_t *tail_rel[BLOCK_MAX];
+    s.e.p = cold;
     for (unsigned i = 0; i < s.nstubs; i++) {
-        struct stub *st = &s.stubs[i];
-        int32_t rel = (int32_t)(s.e.p - (st->jne + 4));
-        memcpy(st->jne, &rel, 4);
+        stub_at[i] = (size_t)(s.e.p - cold);
         b1(&s.e, 0xb8); /* mov eax, k */
-        b4(&s.e, st->entry);
+        b4(&s.e, s.stubs[i].entry);
         b1(&s.e, 0xe9); /* jmp tail */
         tail_rel[i] = s.e.p;
         b4(&s.e, 0);
@@ -468,11 +473,17 @@ void jit_block(struct cpu *cpu, struct block *blk)
         b1(e, 0xff); /* jmp [rsi] */
         b1(e, 0x26);
     }
-    size_t len = (size_t)(s.e.p - start);
-    if (len > JIT_BLOCK_MAX)
+    size_t cold_len = (size_t)(s.e.p - cold);
+    if (hot + cold_len > JIT_BLOCK_MAX || cold_len > sizeof(cold))
         abort(); /* past the room it was given: JIT_ENTRY_MAX or JIT_FIXED is wrong */
-    cpu->jit_used += len;
-    cpu->jit_used = (cpu->jit_used + 15) & ~(size_t)15;
+    cpu->jit_cold = (cpu->jit_cold - cold_len) & ~(size_t)15;
+    uint8_t *cold_at = cpu->jit_code + cpu->jit_cold;
+    memcpy(cold_at, cold, cold_len);
+    for (unsigned i = 0; i < s.nstubs; i++) {
+        int32_t rel = (int32_t)(cold_at + stub_at[i] - (s.stubs[i].jne + 4));
+        memcpy(s.stubs[i].jne, &rel, 4);
+    }
+    cpu->jit_used = (cpu->jit_used + hot + 15) & ~(size_t)15;
     insns[0].fn = (insn_fn)(void *)start;
     cpu->jitted++;
 }
@@ -480,6 +491,7 @@ void jit_block(struct cpu *cpu, struct block *blk)
 void jit_clear(struct cpu *cpu)
 {
     cpu->jit_used = 0;
+    cpu->jit_cold = JIT_BYTES;
 }
 
 void jit_fini(struct cpu *cpu)
