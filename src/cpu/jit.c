@@ -249,6 +249,16 @@ static void probe(struct jit_state *s, unsigned k, bool write)
            (int32_t)offsetof(struct tlb_entry, addend));
 }
 
+/* Entry k's load into host register reg from memory operand o, or its
+ * store of reg there. */
+static void access(struct jit_state *s, unsigned k, const struct opnd *o, bool bd, bool store,
+                   unsigned reg)
+{
+    ea(s, o, bd);
+    probe(s, k, store);
+    op_mem(&s->e, true, store ? 0x89 : 0x8b, reg, RAX, RSP, 1, 0); /* mov reg, [rax] / back */
+}
+
 static void uses(uint32_t *m, unsigned reg)
 {
     if (reg < 16)
@@ -419,15 +429,11 @@ void jit_block(struct cpu *cpu, struct block *blk)
             s.dirty |= 1u << a->reg;
             break;
         case FAST_LOAD:
-            ea(&s, b, d[k].bd);
-            probe(&s, k, false);
-            op_mem(&s.e, true, 0x8b, s.host[a->reg], RAX, RSP, 1, 0);
+            access(&s, k, b, d[k].bd, false, s.host[a->reg]);
             s.dirty |= 1u << a->reg;
             break;
         case FAST_STORE:
-            ea(&s, a, d[k].bd);
-            probe(&s, k, true);
-            op_mem(&s.e, true, 0x89, s.host[b->reg], RAX, RSP, 1, 0);
+            access(&s, k, a, d[k].bd, true, s.host[b->reg]);
             break;
         }
     }
