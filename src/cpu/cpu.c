@@ -59,6 +59,7 @@ int cpu_init(struct cpu *cpu, struct gmem *mem, const struct cpu_model *model)
         return -1;
     }
     cpu->gen_next = 1;
+    cpu->jit_off = model->no_jit;
     icache_flush_all(cpu);
     if (decode_init(cpu) != 0 ||
         !ZYAN_SUCCESS(ZydisFormatterInit(&cpu->formatter, ZYDIS_FORMATTER_STYLE_INTEL))) {

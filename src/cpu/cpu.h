@@ -460,7 +460,7 @@ struct cpu {
     size_t jit_used;      /* from the start: the code that runs */
     size_t jit_cold;      /* from here to the end: the code of TLB misses */
     uint64_t jitted;      /* blocks given host code, all runs */
-    bool jit_off;         /* no host code: its buffer could not be mapped */
+    bool jit_off;         /* no host code: model.no_jit, or its buffer could not be mapped */
     uint64_t decoded;     /* instructions decoded into blocks, all runs */
     /* Moves on whenever a decoded block may have died, or the decode
      * context (icache_gen, ctx) changed: a block whose epoch is the

@@ -265,18 +265,36 @@ static void uses(uint32_t *m, unsigned reg)
         *m |= 1u << reg;
 }
 
+/* An ALU instruction's x86 encodings: the opcode of its register form
+ * (r/m, reg) and the /digit of its imm32 form (81 /digit). False for an
+ * operation the code does not do. */
+static bool alu_encoding(unsigned mnemonic, unsigned *rr, unsigned *ext)
+{
+    switch (mnemonic) {
+    case ZYDIS_MNEMONIC_ADD: *rr = 0x01; *ext = 0; return true;
+    case ZYDIS_MNEMONIC_OR: *rr = 0x09; *ext = 1; return true;
+    case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_TEST: *rr = 0x21; *ext = 4; return true;
+    case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_CMP: *rr = 0x29; *ext = 5; return true;
+    case ZYDIS_MNEMONIC_XOR: *rr = 0x31; *ext = 6; return true;
+    default: return false;
+    }
+}
+
 /* The guest registers entry in reads or writes, or false if the code
  * cannot cover it. */
 static bool covers(const struct insn *in, const struct fast_desc *d, uint32_t *m)
 {
     const struct opnd *a = &in->op[0], *b = &in->op[1];
+    unsigned rr, ext;
     switch (d->kind) {
     case FAST_ALU_RR: case FAST_MOV_RR:
         uses(m, a->reg);
         uses(m, b->reg);
-        return true;
+        return d->kind == FAST_MOV_RR || alu_encoding(in->mnemonic, &rr, &ext);
     case FAST_ALU_RI: case FAST_MOV_RI: case FAST_SHIFT_RI:
         uses(m, a->reg);
+        if (d->kind == FAST_ALU_RI && !alu_encoding(in->mnemonic, &rr, &ext))
+            return false;
         return d->kind == FAST_MOV_RI || fits32(b->val);
     case FAST_LOAD: case FAST_LEA:
         uses(m, a->reg);
@@ -301,15 +319,8 @@ static void alu_op(struct jit_state *s, const struct insn *in, const struct fast
     unsigned dst = s->host[in->op[0].reg];
     unsigned src = imm ? NONE : s->host[in->op[1].reg];
     int32_t v = imm ? (int32_t)in->op[1].val : 0;
-    /* The x86 operation (r/m, reg form) and its /digit with an imm32. */
-    unsigned rr, ext;
-    switch (in->mnemonic) {
-    case ZYDIS_MNEMONIC_ADD: rr = 0x01; ext = 0; break;
-    case ZYDIS_MNEMONIC_OR: rr = 0x09; ext = 1; break;
-    case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_TEST: rr = 0x21; ext = 4; break;
-    case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_CMP: rr = 0x29; ext = 5; break;
-    default: rr = 0x31; ext = 6; break; /* XOR */
-    }
+    unsigned rr = 0, ext = 0;
+    alu_encoding(in->mnemonic, &rr, &ext); /* covers() made sure it has one */
     unsigned target = dst;
     if (!d->writes) { /* CMP, TEST: into RAX */
         mov_rr(e, RAX, dst);
@@ -353,7 +364,7 @@ static void shift_op(struct jit_state *s, const struct insn *in, const struct fa
 
 static uint8_t *code_room(struct cpu *cpu)
 {
-    if (cpu->jit_off || cpu->model.no_jit)
+    if (cpu->jit_off)
         return NULL;
     if (!cpu->jit_code) {
         void *p = mmap(NULL, JIT_BYTES, PROT_READ | PROT_WRITE | PROT_EXEC,
