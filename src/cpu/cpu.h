@@ -51,6 +51,11 @@ enum step {
      * completed, but code or mappings changed under the block (a store
      * into code, a walk's A/D write): it goes no further. */
     STEP_STOPPED,
+    /* Only from a block's host code (jit.c), which retires what it runs:
+     * its blocks ran whole, cpu->rip is where to go on, cpu->chain_last
+     * the block that ran last and cpu->link_at its edge to link, if any.
+     * Host code that fails instead sets cpu->chain_last too. */
+    STEP_CHAINED,
 };
 
 /* ---- decoded instructions */
@@ -344,7 +349,13 @@ struct cpu {
      * delivers (INT n), so it may end a little below 0: the run ends at 0
      * or below, and cpu_run reports what is left as 0. */
     int64_t budget;
-    uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode (EIP) */
+    uint64_t insns;      /* instructions retired, all runs (cpu_work) */
+    /* Moves on whenever a decoded block may have died, or the decode
+     * context (icache_gen, ctx) changed: a block whose epoch is the
+     * current one is live for cpu->rip as it stands. Never 0 (a header
+     * cleared to zeros never matches): code_epoch_next. */
+    uint32_t code_epoch;
+    bool slow;           /* TF or interrupt shadow: take the careful path */
     uint8_t cpl;
     uint8_t mode;        /* enum cpu_mode */
     uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */
@@ -353,14 +364,14 @@ struct cpu {
      * takes the slow path, which checks (APM vol. 2 §8.2.18, #AC). */
     uint8_t user;
     uint32_t icache_gen; /* the running context's decode generation */
-    /* (tlb_bits and tlb_mix within 255 bytes of the start: jit.c reaches
+    /* (budget to tlb_mix within 255 bytes of the start: jit.c reaches
      * them, the registers and the lazy flags with 8-bit displacements) */
     uint64_t tlb_bits;   /* tlb_ctx | user: the tag bits of the CPU's own
                           * accesses (cpu_update_mode, context_switch) */
     uint64_t tlb_mix;    /* tlb_salt << 12, as tlb_entry_of applies it */
     uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
     uint64_t tlb_salt;   /* ... and its TLB index mix */
-    bool slow;           /* TF or interrupt shadow: take the careful path */
+    uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode (EIP) */
     struct tlb_entry tlb[TLB_SIZE];
     struct tlb_cold tlb_cold[TLB_SIZE];
     bool tlb_large;      /* the TLB holds pieces of a 2 MiB/4 MiB/1 GiB page */
@@ -385,7 +396,7 @@ struct cpu {
 
 
     /* work, all runs: what --max-insns bounds (cpu_work) */
-    uint64_t insns;      /* instructions retired */
+    /* (insns with the hot fields above: host code retires into it) */
     uint64_t rep_elems;  /* REP string elements beyond each instruction's first */
     uint64_t events;     /* exceptions and interrupts delivered or injected */
     /* The events charged since insns was last event_run_insns: a run of
@@ -457,16 +468,17 @@ struct cpu {
     struct insn *arena;   /* BLOCK_ARENA decoded instructions */
     uint32_t arena_used;  /* entries: blocks' instructions and end entries */
     uint8_t *jit_code;    /* host code of blocks (jit.c), JIT_BYTES; NULL until used */
-    size_t jit_used;      /* from the start: the code that runs */
-    size_t jit_cold;      /* from here to the end: the code of TLB misses */
+    size_t jit_used;      /* the code that runs, from the start */
+    size_t jit_cold;      /* the code of slow paths and exits, from JIT_HOT_BYTES */
     uint64_t jitted;      /* blocks given host code, all runs */
+    /* Left by host code as it returns (STEP_CHAINED or a failure): the
+     * block that ran last, and the edge that went to cpu->rip unlinked
+     * (jit_link); NULL while no host code has returned. */
+    struct block *chain_last;
+    uint8_t *link_at;
+    struct insn jit_alone[2]; /* an entry run alone from host code, and the end */
     bool jit_off;         /* no host code: model.no_jit, or its buffer could not be mapped */
     uint64_t decoded;     /* instructions decoded into blocks, all runs */
-    /* Moves on whenever a decoded block may have died, or the decode
-     * context (icache_gen, ctx) changed: a block whose epoch is the
-     * current one is live for cpu->rip as it stands. Never 0 (a header
-     * cleared to zeros never matches): code_epoch_next. */
-    uint32_t code_epoch;
     uint32_t page_gen[PAGE_GEN_SLOTS];
     /* The block being decoded: the page_gen slots its bytes came from. */
     uint16_t fill_slot[2];

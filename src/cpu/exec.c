@@ -289,17 +289,9 @@ static inline struct block *block_after(struct cpu *cpu, struct block *prev)
  * code or mappings changed under the block. */
 int insn_generic(struct cpu *cpu, const struct insn *in)
 {
-    uint32_t epoch = cpu->code_epoch;
-    cpu->next_rip = in->next;
-    int r = in->fn1(cpu, in);
-    if (unlikely(r != STEP_OK)) {
-        cpu->stop = in;
+    int r = insn_generic_alone(cpu, in);
+    if (unlikely(r != STEP_OK))
         return r;
-    }
-    if (unlikely(cpu->code_epoch != epoch)) {
-        cpu->stop = in;
-        return STEP_STOPPED;
-    }
     return insn_next(cpu, in);
 }
 
@@ -402,8 +394,32 @@ static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **la
                 break;
         }
         *last = b;
-        if (unlikely(r != STEP_OK))
-            return run_block_stopped(cpu, weight, r, epoch);
+        if (unlikely(r != STEP_OK)) {
+            if (!cpu->chain_last)
+                return run_block_stopped(cpu, weight, r, epoch);
+            /* Host code (jit.c): it retired what it ran */
+            b = *last = cpu->chain_last;
+            cpu->chain_last = NULL;
+            uint8_t *link = cpu->link_at;
+            cpu->link_at = NULL;
+            if (r != STEP_CHAINED) /* no entry after cpu->stop runs on here */
+                return run_block_stopped(cpu, cpu->stop->seq + 1u, r, epoch);
+            if (unlikely(cpu->slow))
+                return cpu->db_trap ? single_step_trap(cpu) : STEP_OK;
+            if (unlikely(cpu->code_epoch != epoch))
+                return STEP_OK;
+            struct block *n = block_after(cpu, b);
+            /* A fill may have forgotten every block, and the code with
+             * them: the epoch says so. */
+            if (!n || cpu->code_epoch != epoch)
+                return STEP_OK;
+            if (link)
+                jit_link(cpu, link, n);
+            if (cpu->budget < n->weight)
+                return STEP_OK;
+            b = n;
+            continue;
+        }
         if (unlikely(cpu->code_epoch != epoch))
             return STEP_OK; /* a block died: the hints are not to be read */
         b = block_hint(b, cpu->rip, epoch, cpu->budget);

@@ -1,15 +1,26 @@
-/* jit.c — host code for the leading entries of a block (x86-64 hosts).
+/* jit.c — host code for blocks (x86-64 hosts, 64-bit guest code).
  *
- * Owns: the code buffer, and translating the specialised 64-bit forms
- * ops_fast.c describes (fast_describe) into x86-64 code that keeps the
- * guest registers it uses in host registers for the block's run.
- * Must not: change what any instruction does. The code does what the
- * entries' handlers do on their fast paths, store for store; a TLB miss
- * writes the registers back and jumps into that entry's own handler, which
- * redoes the instruction and goes on through the rest of the block as
- * threaded code. So faults, stores into code and everything slow stay the
- * handlers'. After the last entry it covers, the code goes on the same way
- * into the next entry (a branch, an end entry, anything else).
+ * Owns: the code buffer; translating a block into x86-64 code that runs
+ * all of it, retires it and goes on into the next block's code directly
+ * (a linked edge) or returns STEP_CHAINED; linking edges (jit_link).
+ * Must not: change what any instruction does. The specialised forms
+ * ops_fast.c describes (fast_describe) become host instructions that do
+ * what their handlers' fast paths do, store for store, with the guest
+ * registers they use in host registers for the block's run. Every other
+ * entry, and every slow path of a covered one (a TLB miss), runs its own
+ * handler, called with the registers written back; so faults, stores
+ * into code and everything slow stay the handlers'.
+ *
+ * The protocol (exec.c run_blocks): a block with code has its first
+ * entry's fn pointing at the code. The code retires the blocks it runs
+ * (budget and insns, as retire does), and a block's edge to a successor
+ * whose RIP is known at decode goes straight into that block's code when
+ * linked and the epoch, the budget and cpu->slow allow, as run_blocks
+ * would have let it in. Otherwise it returns STEP_CHAINED with cpu->rip
+ * set, the block in cpu->chain_last and the edge in cpu->link_at. A
+ * handler that fails or stops the block (cpu->stop) makes the code
+ * return its result with cpu->chain_last set; the blocks before it in the
+ * chain are retired, its own entries before cpu->stop are not.
  */
 #include "cpu/ops.h"
 
@@ -21,28 +32,27 @@
 #if defined(__x86_64__)
 
 /* The code buffer, per CPU, mapped at the first block given code and
- * emptied with the decoded blocks (decode.c blocks_clear). A block is given
- * code only while JIT_BLOCK_MAX bytes are free; the most its code takes is
- * JIT_ENTRY_MAX a covered entry and JIT_FIXED for the rest (prologue, the
- * exits, the miss tail), checked after each block. */
+ * emptied with the decoded blocks (decode.c blocks_clear): the code that
+ * runs from the start (after the shared epilogue), the slow paths and
+ * exits from JIT_HOT_BYTES, so that the code that runs lies together. A
+ * block is given code only while the most it can take fits in both,
+ * checked after each block (abort rather than overrun if a bound were
+ * wrong). */
+#define JIT_HOT_BYTES (24u << 20)
 #define JIT_BYTES (32u << 20)
-#define JIT_ENTRY_MAX 128u
-#define JIT_FIXED 1024u
-#define JIT_BLOCK_MAX (BLOCK_MAX * JIT_ENTRY_MAX + JIT_FIXED)
-#define JIT_COLD_MAX (BLOCK_MAX * 16u + 512u) /* the stubs and the tail */
-/* The fewest covered leading entries worth host code by default: a block
- * with code is entered through run_blocks' one indirect call, which
- * predicts well while few handlers start blocks and badly when each of
- * thousands of short blocks has its own code (the 64 KiB loop of 5-entry
- * blocks ran 2.6 times slower), while a long block repays it many times. */
-#define JIT_MIN 8
+#define JIT_HOT_ENTRY 256u   /* an entry's code, at most */
+#define JIT_HOT_MAX ((BLOCK_MAX + 1) * JIT_HOT_ENTRY + 1024u)
+#define JIT_COLD_ENTRY 32u   /* an entry's stub and resume address */
+#define JIT_COLD_MAX ((BLOCK_MAX + 1) * JIT_COLD_ENTRY + 1024u)
+/* The fewest entries done in host instructions that make a block worth
+ * its code (model.jit_min overrides). */
+#define JIT_MIN 1
 
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
-/* Host registers guest registers are kept in: caller-saved first. RAX,
- * RCX and RDX are the code's own, RDI the CPU, R11 the TLB. */
-static const uint8_t pool[] = { RSI, R8, R9, R10, RBX, RBP, R12, R13, R14, R15 };
-#define TLB_BASE R11
+/* Host registers guest registers are kept in. RAX, RCX and RDX are the
+ * code's own; RBP is the CPU (biased) for the whole chain. */
+static const uint8_t pool[] = { RSI, RDI, R8, R9, R10, R11, RBX, R12, R13, R14, R15 };
 #define POOL_N (sizeof(pool) / sizeof(pool[0]))
 
 struct emit {
@@ -61,13 +71,11 @@ static void rex(struct emit *e, bool w, unsigned reg, unsigned index, unsigned b
         b1(e, r);
 }
 
-/* op with a ModRM: register reg and memory [base + index * scale + disp]
- * (index RSP: none), with the shortest displacement. */
-static void op_mem(struct emit *e, bool w, unsigned op, unsigned reg, unsigned base,
-                   unsigned index, unsigned scale, int32_t disp)
+/* The ModRM (and SIB, displacement) of register reg and memory [base +
+ * index * scale + disp] (index RSP: none), with the shortest displacement. */
+static void modrm_mem(struct emit *e, unsigned reg, unsigned base, unsigned index,
+                      unsigned scale, int32_t disp)
 {
-    rex(e, w, reg, index == RSP ? 0 : index, base);
-    b1(e, op);
     /* mod 00 with base RBP/R13 would mean no base: those take a disp8 */
     unsigned mod = disp == 0 && (base & 7) != RBP ? 0 : disp == (int8_t)disp ? 1 : 2;
     if (index == RSP && (base & 7) != RSP) {
@@ -83,6 +91,24 @@ static void op_mem(struct emit *e, bool w, unsigned op, unsigned reg, unsigned b
         b4(e, (uint32_t)disp);
 }
 
+/* op with a ModRM: register reg and memory [base + index * scale + disp]. */
+static void op_mem(struct emit *e, bool w, unsigned op, unsigned reg, unsigned base,
+                   unsigned index, unsigned scale, int32_t disp)
+{
+    rex(e, w, reg, index == RSP ? 0 : index, base);
+    b1(e, op);
+    modrm_mem(e, reg, base, index, scale, disp);
+}
+
+/* A two-byte opcode (0F op) with a ModRM on memory. */
+static void op2_mem(struct emit *e, bool w, unsigned op, unsigned reg, unsigned base)
+{
+    rex(e, w, reg, 0, base);
+    b1(e, 0x0f);
+    b1(e, op);
+    modrm_mem(e, reg, base, RSP, 1, 0);
+}
+
 /* op with a ModRM between two registers (rm the r/m one). */
 static void op_rr(struct emit *e, bool w, unsigned op, unsigned reg, unsigned rm)
 {
@@ -91,43 +117,33 @@ static void op_rr(struct emit *e, bool w, unsigned op, unsigned reg, unsigned rm
     b1(e, 0xc0 | (reg & 7) << 3 | (rm & 7));
 }
 
-/* RDI is the CPU + JIT_BIAS while the code runs, so that the registers,
+/* RBP is the CPU + JIT_BIAS while the code runs, so that the registers,
  * the lazy flags and the TLB's tag bits and mix are all within an 8-bit
  * displacement. */
 #define JIT_BIAS 0x80
 #define CPU_AT(field) ((int32_t)offsetof(struct cpu, field) - JIT_BIAS)
 _Static_assert(offsetof(struct cpu, tlb_mix) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, tlb_bits) - JIT_BIAS < 128 &&
-                   offsetof(struct cpu, lf.op) - JIT_BIAS < 128,
-               "jit.c: the hot CPU fields within disp8 of the biased RDI");
+                   offsetof(struct cpu, lf.op) - JIT_BIAS < 128 &&
+                   offsetof(struct cpu, budget) - JIT_BIAS < 128 &&
+                   offsetof(struct cpu, insns) - JIT_BIAS < 128 &&
+                   offsetof(struct cpu, code_epoch) - JIT_BIAS < 128 &&
+                   offsetof(struct cpu, slow) - JIT_BIAS < 128,
+               "jit.c: the hot CPU fields within disp8 of the biased RBP");
+
+static void cpu_op(struct emit *e, bool w, unsigned op, unsigned reg, int32_t at)
+{
+    op_mem(e, w, op, reg, RBP, RSP, 1, at);
+}
 
 static void load_gpr(struct emit *e, unsigned host, unsigned g)
 {
-    op_mem(e, true, 0x8b, host, RDI, RSP, 1, CPU_AT(gpr) + 8 * (int32_t)g);
+    cpu_op(e, true, 0x8b, host, CPU_AT(gpr) + 8 * (int32_t)g);
 }
 
 static void store_gpr(struct emit *e, unsigned host, unsigned g)
 {
-    op_mem(e, true, 0x89, host, RDI, RSP, 1, CPU_AT(gpr) + 8 * (int32_t)g);
-}
-
-static void mov_rr(struct emit *e, unsigned dst, unsigned src)
-{
-    op_rr(e, true, 0x89, src, dst);
-}
-
-static void mov_imm(struct emit *e, unsigned dst, uint64_t v)
-{
-    rex(e, true, 0, 0, dst);
-    b1(e, 0xb8 + (dst & 7));
-    b8(e, v);
-}
-
-/* mov qword [rdi + disp], imm32 sign-extended */
-static void store_imm(struct emit *e, int32_t disp, int32_t v)
-{
-    op_mem(e, true, 0xc7, 0, RDI, RSP, 1, disp);
-    b4(e, (uint32_t)v);
+    cpu_op(e, true, 0x89, host, CPU_AT(gpr) + 8 * (int32_t)g);
 }
 
 static bool fits32(int64_t v)
@@ -135,134 +151,199 @@ static bool fits32(int64_t v)
     return v == (int32_t)v;
 }
 
-/* The lazy flags as lf_set leaves them for a 64-bit operation: res and a
- * from host registers (or 0: NONE), b from a register or an immediate. */
-#define NONE 0xff
-static void lazy_flags(struct emit *e, unsigned op, unsigned res, unsigned a, unsigned b,
-                       bool b_imm, int32_t imm)
+/* mov size (4 or 8) dst, src */
+static void mov_rr(struct emit *e, unsigned size, unsigned dst, unsigned src)
 {
-    op_mem(e, true, 0x89, res, RDI, RSP, 1, CPU_AT(lf.res));
+    op_rr(e, size == 8, 0x89, src, dst);
+}
+
+/* dst = v, in the shortest form. */
+static void mov_imm(struct emit *e, unsigned dst, uint64_t v)
+{
+    if (v <= 0xffffffffu) { /* mov r32, imm32: zero-extends */
+        rex(e, false, 0, 0, dst);
+        b1(e, 0xb8 + (dst & 7));
+        b4(e, (uint32_t)v);
+    } else if (fits32((int64_t)v)) { /* mov r64, simm32 */
+        op_rr(e, true, 0xc7, 0, dst);
+        b4(e, (uint32_t)v);
+    } else {
+        rex(e, true, 0, 0, dst);
+        b1(e, 0xb8 + (dst & 7));
+        b8(e, v);
+    }
+}
+
+/* The qword at [rbp + at] = v. */
+static void store_u64(struct emit *e, int32_t at, uint64_t v)
+{
+    if (fits32((int64_t)v)) {
+        cpu_op(e, true, 0xc7, 0, at);
+        b4(e, (uint32_t)v);
+    } else {
+        mov_imm(e, RCX, v);
+        cpu_op(e, true, 0x89, RCX, at);
+    }
+}
+
+static void jmp_to(struct emit *e, const uint8_t *target)
+{
+    b1(e, 0xe9);
+    b4(e, (uint32_t)(int32_t)(target - (e->p + 4)));
+}
+
+/* jcc rel32 to target, or to be patched (patch_rel) if target is NULL:
+ * the address of its rel32. */
+static uint8_t *jcc_to(struct emit *e, unsigned cc, const uint8_t *target)
+{
+    b1(e, 0x0f);
+    b1(e, 0x80 + cc);
+    uint8_t *rel = e->p;
+    b4(e, target ? (uint32_t)(int32_t)(target - (e->p + 4)) : 0);
+    return rel;
+}
+
+static void patch_rel(uint8_t *rel, const uint8_t *target)
+{
+    int32_t v = (int32_t)(target - (rel + 4));
+    memcpy(rel, &v, 4);
+}
+
+/* call fn(cpu, in, arg), with the arguments set up (arg only if not NULL). */
+static void call_c(struct emit *e, const void *fn, const void *in, const void *arg)
+{
+    op_mem(e, true, 0x8d, RDI, RBP, RSP, 1, -JIT_BIAS); /* lea rdi, [rbp - bias] */
+    mov_imm(e, RSI, (uint64_t)(uintptr_t)in);
+    if (arg)
+        mov_imm(e, RDX, (uint64_t)(uintptr_t)arg);
+    mov_imm(e, RAX, (uint64_t)(uintptr_t)fn);
+    b1(e, 0xff); /* call rax */
+    b1(e, 0xd0);
+}
+
+/* The link an edge leaves in the code that runs: three checks, each
+ * jumping to the edge's exit, and the jump that linking patches. */
+#define LINK_EPOCH 3   /* cmp dword [rbp + code_epoch], imm32: its imm32 */
+#define LINK_WEIGHT 17 /* cmp qword [rbp + budget], imm8: its imm8 */
+#define LINK_REL 35    /* jmp rel32: its rel32 */
+#define LINK_END 39
+/* The outer entry: the pushes and RBP; the inner entry (a link's target)
+ * after it. */
+#define OUTER_LEN 18
+
+struct jit {
+    struct cpu *cpu;
+    struct block *blk;
+    struct insn *insns;
+    struct emit h, c;       /* the code that runs; slow paths and exits */
+    uint8_t host[17];       /* guest register -> host register, NONE if not kept */
+    uint32_t used;          /* guest registers kept */
+    uint32_t dirty;         /* guest registers written since they were loaded */
+    insn_fn fn0;            /* the first entry's own fn (its entry's fn becomes the code) */
+    const uint8_t *fail;    /* cold: returns EAX, the block as chain_last */
+    const uint8_t *chained; /* cold: returns STEP_CHAINED so */
+    const uint8_t *tail;    /* cold: a covered entry's slow path (EAX: which) */
+    uint64_t *resume;       /* cold: where each entry's code ends */
+    uint8_t lazy;           /* the lazy operation the code left in lf, 0 if not known */
+};
+#define NONE 0xff
+
+static void write_back(struct emit *e, const struct jit *s, uint32_t regs)
+{
+    for (unsigned g = 0; g < 16; g++)
+        if (regs >> g & 1)
+            store_gpr(e, s->host[g], g);
+}
+
+static void reload(struct emit *e, const struct jit *s)
+{
+    for (unsigned g = 0; g < 16; g++)
+        if (s->used >> g & 1)
+            load_gpr(e, s->host[g], g);
+}
+
+/* After a call whose result is in EAX: to the fail path unless STEP_OK. */
+static void check_result(struct emit *e, const struct jit *s)
+{
+    b1(e, 0x85); /* test eax, eax */
+    b1(e, 0xc0);
+    jcc_to(e, 5, s->fail);
+}
+
+/* ---- helpers the code calls */
+
+/* Entry in alone (its handler goes on into the entry after it: here one
+ * that ends the run), fn being its handler; a failure stops at in. */
+static int jit_alone(struct cpu *cpu, const struct insn *in, insn_fn fn)
+{
+    struct insn *alone = cpu->jit_alone; /* alone[1] ends the run (jit_clear) */
+    alone[0] = *in;
+    alone[0].fn = fn;
+    int r = fn(cpu, alone);
+    if (r != STEP_OK)
+        cpu->stop = in;
+    return r;
+}
+
+static int jit_generic(struct cpu *cpu, const struct insn *in)
+{
+    return insn_generic_alone(cpu, in);
+}
+
+/* Entry k, not covered, run by its handler with the registers written
+ * back; they are reloaded after. */
+static void call_entry(struct jit *s, unsigned k)
+{
+    const struct insn *in = &s->insns[k]; /* its fn still its own */
+    write_back(&s->h, s, s->dirty);
+    if (in->fn == insn_generic)
+        call_c(&s->h, (const void *)jit_generic, in, NULL);
+    else
+        call_c(&s->h, (const void *)jit_alone, in, (const void *)in->fn);
+    check_result(&s->h, s);
+    reload(&s->h, s);
+    s->dirty = 0;
+    s->lazy = 0;
+}
+
+/* ---- lazy flags, as lf_set leaves them */
+
+/* res and a in host registers (a NONE: 0), b in one or (b_imm) the value
+ * imm; all already masked to size. */
+static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res, unsigned a,
+                       unsigned b, bool b_imm, uint64_t imm)
+{
+    cpu_op(e, true, 0x89, res, CPU_AT(lf.res));
     if (a == NONE)
-        store_imm(e, CPU_AT(lf.a), 0);
+        store_u64(e, CPU_AT(lf.a), 0);
     else
-        op_mem(e, true, 0x89, a, RDI, RSP, 1, CPU_AT(lf.a));
-    if (b_imm)
-        store_imm(e, CPU_AT(lf.b), imm);
-    else if (b == NONE)
-        store_imm(e, CPU_AT(lf.b), 0);
+        cpu_op(e, true, 0x89, a, CPU_AT(lf.a));
+    if (b_imm || b == NONE)
+        store_u64(e, CPU_AT(lf.b), b_imm ? imm : 0);
     else
-        op_mem(e, true, 0x89, b, RDI, RSP, 1, CPU_AT(lf.b));
+        cpu_op(e, true, 0x89, b, CPU_AT(lf.b));
     /* op and size, one 16-bit store */
     b1(e, 0x66);
-    op_mem(e, false, 0xc7, 0, RDI, RSP, 1, CPU_AT(lf.op));
+    cpu_op(e, false, 0xc7, 0, CPU_AT(lf.op));
     b1(e, op);
-    b1(e, 8);
+    b1(e, size);
 }
 _Static_assert(offsetof(struct lazy_flags, size) == offsetof(struct lazy_flags, op) + 1,
                "lazy_flags: op and size stored together");
 
-struct jit_state {
-    struct emit e;
-    uint8_t host[17];    /* guest register -> host register, NONE if not kept */
-    uint32_t dirty;      /* guest registers written so far */
-    uint16_t saved;      /* callee-saved host registers pushed */
-    struct stub {
-        uint8_t *jne;    /* the rel32 to patch */
-        unsigned entry;  /* whose access missed */
-    } stubs[BLOCK_MAX];
-    unsigned nstubs;
-};
-
-static bool callee_saved(unsigned h)
-{
-    return h == RBX || h == RBP || h >= R12;
-}
-
-/* Writes back the registers in dirty, pops what the prologue pushed. */
-static void leave(struct jit_state *s, uint32_t dirty)
-{
-    for (unsigned g = 0; g < 16; g++)
-        if (dirty >> g & 1)
-            store_gpr(&s->e, s->host[g], g);
-    op_mem(&s->e, true, 0x8d, RDI, RDI, RSP, 1, -JIT_BIAS); /* lea rdi, [rdi - bias] */
-    for (int i = (int)POOL_N - 1; i >= 0; i--) {
-        unsigned h = pool[i];
-        if (s->saved >> h & 1) {
-            rex(&s->e, false, 0, 0, h);
-            b1(&s->e, 0x58 + (h & 7));
-        }
-    }
-}
-
-/* Goes on into entry in's handler fn, as the entry after the code. */
-static void go_into(struct jit_state *s, const struct insn *in, insn_fn fn)
-{
-    mov_imm(&s->e, RSI, (uint64_t)(uintptr_t)in);
-    mov_imm(&s->e, RAX, (uint64_t)(uintptr_t)fn);
-    b1(&s->e, 0xff); /* jmp rax */
-    b1(&s->e, 0xe0);
-}
-
-/* RAX = the address of memory operand o (fast_operands' form). */
-static void ea(struct jit_state *s, const struct opnd *o, bool bd)
-{
-    unsigned base = o->reg < 16 ? s->host[o->reg] : NONE;
-    unsigned index = !bd && o->index < 16 ? s->host[o->index] : NONE;
-    if (base == NONE && index == NONE) {
-        mov_imm(&s->e, RAX, (uint64_t)o->val);
-        return;
-    }
-    if (base == NONE) { /* index * scale + disp: no base in SIB needs mod 00 */
-        mov_imm(&s->e, RAX, (uint64_t)o->val);
-        op_mem(&s->e, true, 0x8d, RAX, RAX, index, o->scale, 0);
-        return;
-    }
-    op_mem(&s->e, true, 0x8d, RAX, base, index == NONE ? RSP : index, o->scale,
-           (int32_t)o->val);
-}
-
-/* The TLB probe of an 8-byte access at RAX (tlb_hit_r/tlb_hit_w): on a
- * hit RAX is the host address; a miss goes to entry k's stub. */
-static void probe(struct jit_state *s, unsigned k, bool write)
-{
-    struct emit *e = &s->e;
-    /* The index takes bits 12-20: 32-bit operations do */
-    op_rr(e, false, 0x89, RAX, RCX);                           /* mov ecx, eax */
-    op_mem(e, false, 0x33, RCX, RDI, RSP, 1, CPU_AT(tlb_mix)); /* xor ecx, tlb_mix */
-    op_rr(e, false, 0xc1, 5, RCX);                             /* shr ecx, 7 */
-    b1(e, 12 - 5);
-    b1(e, 0x81); /* and ecx, (TLB_SIZE - 1) << 5 */
-    b1(e, 0xe1);
-    b4(e, (TLB_SIZE - 1) << 5);
-    op_mem(e, true, 0x8d, RDX, RAX, RSP, 1, 7);                /* lea rdx, [rax + 7] */
-    op_rr(e, true, 0x81, 4, RDX);                              /* and rdx, -4096 */
-    b4(e, 0xfffff000u);
-    op_mem(e, true, 0x0b, RDX, RDI, RSP, 1, CPU_AT(tlb_bits)); /* or rdx, tlb_bits */
-    int32_t tag = write ? (int32_t)offsetof(struct tlb_entry, tag_w)
-                        : (int32_t)offsetof(struct tlb_entry, tag_r);
-    op_mem(e, true, 0x3b, RDX, TLB_BASE, RCX, 1, tag);         /* cmp rdx, [r11+rcx+tag] */
-    b1(e, 0x0f); /* jne stub */
-    b1(e, 0x85);
-    s->stubs[s->nstubs++] = (struct stub){ e->p, k };
-    b4(e, 0);
-    op_mem(e, true, 0x03, RAX, TLB_BASE, RCX, 1,               /* add rax, addend */
-           (int32_t)offsetof(struct tlb_entry, addend));
-}
-
-/* Entry k's load into host register reg from memory operand o, or its
- * store of reg there. */
-static void access(struct jit_state *s, unsigned k, const struct opnd *o, bool bd, bool store,
-                   unsigned reg)
-{
-    ea(s, o, bd);
-    probe(s, k, store);
-    op_mem(&s->e, true, store ? 0x89 : 0x8b, reg, RAX, RSP, 1, 0); /* mov reg, [rax] / back */
-}
+/* ---- what the code covers */
 
 static void uses(uint32_t *m, unsigned reg)
 {
     if (reg < 16)
         *m |= 1u << reg;
+}
+
+static void uses_mem(uint32_t *m, const struct opnd *o, bool bd)
+{
+    uses(m, o->reg);
+    if (!bd)
+        uses(m, o->index);
 }
 
 /* An ALU instruction's x86 encodings: the opcode of its register form
@@ -280,86 +361,486 @@ static bool alu_encoding(unsigned mnemonic, unsigned *rr, unsigned *ext)
     }
 }
 
-/* The guest registers entry in reads or writes, or false if the code
- * cannot cover it. */
+/* The guest registers entry in reads or writes (into *m), or false if the
+ * code cannot do it. */
 static bool covers(const struct insn *in, const struct fast_desc *d, uint32_t *m)
 {
     const struct opnd *a = &in->op[0], *b = &in->op[1];
     unsigned rr, ext;
+    bool w = d->size == 8;
     switch (d->kind) {
-    case FAST_ALU_RR: case FAST_MOV_RR:
+    case FAST_ALU_RR:
         uses(m, a->reg);
         uses(m, b->reg);
-        return d->kind == FAST_MOV_RR || alu_encoding(in->mnemonic, &rr, &ext);
-    case FAST_ALU_RI: case FAST_MOV_RI: case FAST_SHIFT_RI:
+        return alu_encoding(in->mnemonic, &rr, &ext);
+    case FAST_ALU_RI:
         uses(m, a->reg);
-        if (d->kind == FAST_ALU_RI && !alu_encoding(in->mnemonic, &rr, &ext))
-            return false;
-        return d->kind == FAST_MOV_RI || fits32(b->val);
+        return alu_encoding(in->mnemonic, &rr, &ext) && (!w || fits32(b->val));
+    case FAST_ALU_RM:
+        uses(m, a->reg);
+        uses_mem(m, b, false);
+        return alu_encoding(in->mnemonic, &rr, &ext) && fits32(b->val);
+    case FAST_MOV_RR:
+        uses(m, a->reg);
+        uses(m, b->reg);
+        return true;
+    case FAST_MOV_RI: case FAST_SHIFT_RI: case FAST_INCDEC:
+        uses(m, a->reg);
+        return true;
     case FAST_LOAD: case FAST_LEA:
         uses(m, a->reg);
-        uses(m, b->reg);
-        if (!d->bd)
-            uses(m, b->index);
+        uses_mem(m, b, d->bd);
         return fits32(b->val);
     case FAST_STORE:
         uses(m, b->reg);
-        uses(m, a->reg);
-        if (!d->bd)
-            uses(m, a->index);
+        uses_mem(m, a, d->bd);
         return fits32(a->val);
+    case FAST_STORE_IMM: case FAST_CMP_MI:
+        uses_mem(m, a, false);
+        return fits32(a->val) && (d->size != 8 || fits32(b->val));
     }
     return false;
 }
 
-static void alu_op(struct jit_state *s, const struct insn *in, const struct fast_desc *d,
-                   bool imm)
+/* Whether the host instruction of a covered form leaves the host flags
+ * as the guest's for condition cc: all of them for ALU and CMP; INC and
+ * DEC keep the guest's CF, which the host's is not. */
+static bool host_flags_for(const struct fast_desc *d, unsigned cc)
 {
-    struct emit *e = &s->e;
+    bool reads_cf = (cc >> 1) == 1 || (cc >> 1) == 3; /* B, AE, BE, A */
+    return d->flags && (d->kind == FAST_ALU_RR || d->kind == FAST_ALU_RI ||
+                        d->kind == FAST_ALU_RM || d->kind == FAST_CMP_MI ||
+                        (d->kind == FAST_INCDEC && !reads_cf));
+}
+
+/* ---- the covered forms */
+
+/* RAX = the address of memory operand o (fast_operands' form). */
+static void ea(struct jit *s, const struct opnd *o, bool bd)
+{
+    struct emit *e = &s->h;
+    unsigned base = o->reg < 16 ? s->host[o->reg] : NONE;
+    unsigned index = !bd && o->index < 16 ? s->host[o->index] : NONE;
+    if (base == NONE && index == NONE) {
+        mov_imm(e, RAX, (uint64_t)o->val);
+        return;
+    }
+    if (base == NONE) { /* index * scale + disp: no base in SIB needs mod 00 */
+        mov_imm(e, RAX, (uint64_t)o->val);
+        op_mem(e, true, 0x8d, RAX, RAX, index, o->scale, 0);
+        return;
+    }
+    op_mem(e, true, 0x8d, RAX, base, index == NONE ? RSP : index, o->scale, (int32_t)o->val);
+}
+
+/* The TLB probe of a size-byte access at RAX (tlb_hit_r/tlb_hit_w): on a
+ * hit RAX is the host address; a miss goes to entry k's stub, which runs
+ * the entry's handler and comes back after the entry's code. */
+static void probe(struct jit *s, unsigned k, bool write, unsigned size)
+{
+    struct emit *e = &s->h;
+    /* The index takes bits 12-20: 32-bit operations do */
+    op_rr(e, false, 0x89, RAX, RCX);                   /* mov ecx, eax */
+    cpu_op(e, false, 0x33, RCX, CPU_AT(tlb_mix));      /* xor ecx, tlb_mix */
+    op_rr(e, false, 0xc1, 5, RCX);                     /* shr ecx, 7 */
+    b1(e, 12 - 5);
+    b1(e, 0x81); /* and ecx, (TLB_SIZE - 1) << 5 */
+    b1(e, 0xe1);
+    b4(e, (TLB_SIZE - 1) << 5);
+    op_mem(e, true, 0x8d, RDX, RAX, RSP, 1, (int32_t)size - 1); /* lea rdx, [rax + size - 1] */
+    op_rr(e, true, 0x81, 4, RDX);                      /* and rdx, -4096 */
+    b4(e, 0xfffff000u);
+    cpu_op(e, true, 0x0b, RDX, CPU_AT(tlb_bits));      /* or rdx, tlb_bits */
+    int32_t tlb = CPU_AT(tlb) + (int32_t)(write ? offsetof(struct tlb_entry, tag_w)
+                                                : offsetof(struct tlb_entry, tag_r));
+    op_mem(e, true, 0x3b, RDX, RBP, RCX, 1, tlb);     /* cmp rdx, [rbp + rcx + tag] */
+    /* the stub: EAX = k, then the tail */
+    const uint8_t *stub = s->c.p;
+    b1(&s->c, 0xb8);
+    b4(&s->c, k);
+    jmp_to(&s->c, s->tail);
+    jcc_to(e, 5, stub);                                /* jne stub */
+    op_mem(e, true, 0x03, RAX, RBP, RCX, 1,            /* add rax, addend */
+           CPU_AT(tlb) + (int32_t)offsetof(struct tlb_entry, addend));
+}
+
+/* The code of a slow path (a covered entry's TLB miss, EAX its index):
+ * every register kept written back (one not written since it was loaded
+ * stores what it was loaded with, which nothing else changed), the
+ * entry's own handler run alone, the registers reloaded, and on after the
+ * entry's code. */
+static void emit_tail(struct jit *s)
+{
+    struct emit *e = &s->c;
+    s->tail = e->p;
+    write_back(e, s, s->used);
+    op_mem(e, true, 0x89, RAX, RSP, RSP, 1, 0);       /* mov [rsp], rax: the pad slot */
+    op_rr(e, false, 0x69, RSI, RAX);                  /* imul esi, eax, sizeof(struct insn) */
+    b4(e, sizeof(struct insn));
+    mov_imm(e, RCX, (uint64_t)(uintptr_t)s->insns);
+    op_rr(e, true, 0x01, RCX, RSI);                   /* add rsi, rcx */
+    op_mem(e, true, 0x8d, RDI, RBP, RSP, 1, -JIT_BIAS);
+    /* fn: the first entry's own, else the entry's */
+    mov_imm(e, RDX, (uint64_t)(uintptr_t)s->fn0);
+    b1(e, 0x85); /* test eax, eax */
+    b1(e, 0xc0);
+    b1(e, 0x74); /* jz past the next: keep fn0 */
+    uint8_t *skip = e->p;
+    b1(e, 0);
+    op_mem(e, true, 0x8b, RDX, RSI, RSP, 1, 0);       /* mov rdx, [rsi]: in->fn */
+    *skip = (uint8_t)(e->p - (skip + 1));
+    _Static_assert(offsetof(struct insn, fn) == 0, "jit.c: an entry's fn first");
+    mov_imm(e, RAX, (uint64_t)(uintptr_t)jit_alone);
+    b1(e, 0xff); /* call rax */
+    b1(e, 0xd0);
+    check_result(e, s);
+    reload(e, s);
+    op_mem(e, true, 0x8b, RCX, RSP, RSP, 1, 0);       /* mov rcx, [rsp] */
+    mov_imm(e, RAX, (uint64_t)(uintptr_t)s->resume);
+    op_mem(e, false, 0xff, 4, RAX, RCX, 8, 0);        /* jmp [rax + rcx * 8] */
+}
+
+/* A load of size bytes at RAX (a host address) into host register reg,
+ * zero-extended. */
+static void load_host(struct emit *e, unsigned size, unsigned reg)
+{
+    if (size == 1)
+        op2_mem(e, false, 0xb6, reg, RAX); /* movzx r32, byte [rax] */
+    else if (size == 2)
+        op2_mem(e, false, 0xb7, reg, RAX); /* movzx r32, word [rax] */
+    else
+        op_mem(e, size == 8, 0x8b, reg, RAX, RSP, 1, 0);
+}
+
+static void alu_op(struct jit *s, const struct insn *in, const struct fast_desc *d)
+{
+    struct emit *e = &s->h;
+    unsigned size = d->size;
+    bool w = size == 8;
     unsigned dst = s->host[in->op[0].reg];
-    unsigned src = imm ? NONE : s->host[in->op[1].reg];
-    int32_t v = imm ? (int32_t)in->op[1].val : 0;
+    bool imm = d->kind == FAST_ALU_RI;
+    uint64_t v = imm ? (uint64_t)in->op[1].val & size_mask(size) : 0;
     unsigned rr = 0, ext = 0;
     alu_encoding(in->mnemonic, &rr, &ext); /* covers() made sure it has one */
+    unsigned src = NONE; /* b's host register */
+    if (d->kind == FAST_ALU_RM) {
+        ea(s, &in->op[1], false);
+        probe(s, (unsigned)(in - s->insns), false, size);
+        load_host(e, size, RDX);
+        src = RDX;
+    } else if (!imm) {
+        src = s->host[in->op[1].reg];
+    }
+    bool lazy_ab = d->flags && d->lazy != LF_LOGIC;
+    unsigned b_lazy = src; /* b as lf_set keeps it: masked, and as it was */
+    if (lazy_ab) {
+        mov_rr(e, size, RCX, dst); /* a */
+        if (d->kind == FAST_ALU_RR && in->op[1].reg == in->op[0].reg) {
+            b_lazy = RCX;
+        } else if (d->kind == FAST_ALU_RR && !w) {
+            mov_rr(e, 4, RDX, src);
+            b_lazy = RDX;
+        }
+    }
     unsigned target = dst;
-    if (!d->writes) { /* CMP, TEST: into RAX */
-        mov_rr(e, RAX, dst);
+    if (!d->writes) { /* CMP, TEST: SUB and AND into RAX */
+        mov_rr(e, size, RAX, dst);
         target = RAX;
-    } else if (d->flags && d->lazy != LF_LOGIC) {
-        mov_rr(e, RAX, dst); /* a */
     }
     if (imm) {
-        op_rr(e, true, 0x81, ext, target);
+        op_rr(e, w, 0x81, ext, target);
         b4(e, (uint32_t)v);
     } else {
-        op_rr(e, true, rr, src, target);
+        op_rr(e, w, rr, src, target);
     }
     if (d->writes)
         s->dirty |= 1u << in->op[0].reg;
     if (!d->flags)
         return;
+    s->lazy = d->lazy;
     if (d->lazy == LF_LOGIC)
-        lazy_flags(e, LF_LOGIC, target, NONE, NONE, false, 0);
-    else if (d->writes) /* a is in RAX; so is b when it was the destination too */
-        lazy_flags(e, d->lazy, target, RAX, src == dst ? RAX : src, imm, v);
+        lazy_flags(e, LF_LOGIC, size, target, NONE, NONE, false, 0);
     else
-        lazy_flags(e, d->lazy, target, dst, src, imm, v);
+        lazy_flags(e, d->lazy, size, target, RCX, b_lazy, imm, v);
 }
 
-static void shift_op(struct jit_state *s, const struct insn *in, const struct fast_desc *d)
+static void shift_op(struct jit *s, const struct insn *in, const struct fast_desc *d)
 {
-    struct emit *e = &s->e;
+    struct emit *e = &s->h;
+    unsigned size = d->size;
     unsigned dst = s->host[in->op[0].reg];
-    unsigned c = (unsigned)in->op[1].val & 63;
-    if (c == 0)
-        return; /* a 64-bit register shifted by 0: nothing changes */
+    unsigned c = (unsigned)in->op[1].val & (size == 8 ? 63 : 31);
+    s->dirty |= 1u << in->op[0].reg;
+    if (c == 0) { /* nothing changes, but a 32-bit register is zero-extended */
+        if (size == 4)
+            mov_rr(e, 4, dst, dst);
+        return;
+    }
     if (d->flags)
-        mov_rr(e, RAX, dst);
-    op_rr(e, true, 0xc1, d->lazy == LF_SHL ? 4 : d->lazy == LF_SHR ? 5 : 7, dst);
+        mov_rr(e, size, RCX, dst); /* a, masked */
+    op_rr(e, size == 8, 0xc1, d->lazy == LF_SHL ? 4 : d->lazy == LF_SHR ? 5 : 7, dst);
     b1(e, c);
+    if (d->flags) {
+        lazy_flags(e, d->lazy, size, dst, RCX, NONE, true, c);
+        s->lazy = d->lazy;
+    }
+}
+
+static void cmp_mi(struct jit *s, const struct insn *in, const struct fast_desc *d)
+{
+    struct emit *e = &s->h;
+    unsigned size = d->size;
+    uint64_t v = (uint64_t)in->op[1].val & size_mask(size);
+    ea(s, &in->op[0], false);
+    probe(s, (unsigned)(in - s->insns), false, size);
+    load_host(e, size, RDX);  /* a */
+    mov_rr(e, 8, RAX, RDX);
+    if (size == 1) { /* sub al, imm8: the upper bytes stay 0 */
+        b1(e, 0x2c);
+        b1(e, (unsigned)v);
+    } else {
+        op_rr(e, size == 8, 0x81, 5, RAX);
+        b4(e, (uint32_t)v);
+    }
+    lazy_flags(e, LF_SUB, size, RAX, RDX, NONE, true, v);
+    s->lazy = LF_SUB;
+}
+
+static void store_op(struct jit *s, const struct insn *in, const struct fast_desc *d)
+{
+    struct emit *e = &s->h;
+    unsigned size = d->size;
+    ea(s, &in->op[0], d->bd);
+    probe(s, (unsigned)(in - s->insns), true, size);
+    if (d->kind == FAST_STORE) {
+        op_mem(e, size == 8, 0x89, s->host[in->op[1].reg], RAX, RSP, 1, 0);
+        return;
+    }
+    uint64_t v = (uint64_t)in->op[1].val & size_mask(size);
+    if (size == 1) {
+        op_mem(e, false, 0xc6, 0, RAX, RSP, 1, 0); /* mov byte [rax], imm8 */
+        b1(e, (unsigned)v);
+    } else {
+        op_mem(e, size == 8, 0xc7, 0, RAX, RSP, 1, 0);
+        b4(e, (uint32_t)v);
+    }
+}
+
+/* CF into rflags, as lf_set_incdec does it before INC or DEC. */
+static void jit_keep_cf(struct cpu *cpu)
+{
+    cpu->rflags = (cpu->rflags & ~X86_RFLAGS_CF) | (flag_cf(cpu) ? X86_RFLAGS_CF : 0);
+}
+
+/* CF into rflags from lf as lf_set_incdec puts it there, where the code
+ * knows which operation left lf (flag_cf): CF = res < a after ADD, a < b
+ * after SUB, 0 after a logical operation, already there after INC/DEC. */
+static bool keep_cf_known(struct emit *e, unsigned lazy)
+{
+    if (lazy == LF_INC || lazy == LF_DEC)
+        return true;
+    if (lazy != LF_ADD && lazy != LF_SUB && lazy != LF_LOGIC)
+        return false;
+    cpu_op(e, false, 0x80, 4, CPU_AT(rflags)); /* and byte [rbp + rflags], ~CF */
+    b1(e, 0xfe);
+    if (lazy == LF_LOGIC)
+        return true;
+    _Static_assert(X86_RFLAGS_CF == 1, "jit.c: CF is bit 0");
+    cpu_op(e, true, 0x8b, RAX, lazy == LF_ADD ? CPU_AT(lf.res) : CPU_AT(lf.a));
+    cpu_op(e, true, 0x3b, RAX, lazy == LF_ADD ? CPU_AT(lf.a) : CPU_AT(lf.b)); /* cmp: CF */
+    b1(e, 0x0f); /* setc al */
+    b1(e, 0x92);
+    b1(e, 0xc0);
+    cpu_op(e, false, 0x08, RAX, CPU_AT(rflags)); /* or byte [rbp + rflags], al */
+    return true;
+}
+
+static void incdec_op(struct jit *s, const struct insn *in, const struct fast_desc *d)
+{
+    struct emit *e = &s->h;
+    unsigned dst = s->host[in->op[0].reg];
+    if (d->flags) {
+        if (!keep_cf_known(e, s->lazy)) {
+            /* not known here: once in rflags (lf.op below LF_ADD), else
+             * the cold path puts it there */
+            cpu_op(e, false, 0x80, 7, CPU_AT(lf.op)); /* cmp byte [rbp + lf.op], LF_ADD */
+            b1(e, LF_ADD);
+            const uint8_t *cold = s->c.p;
+            jcc_to(e, 3, cold);                      /* jae cold */
+            write_back(&s->c, s, s->dirty);
+            call_c(&s->c, (const void *)jit_keep_cf, NULL, NULL);
+            reload(&s->c, s);
+            jmp_to(&s->c, e->p);
+        }
+        mov_rr(e, d->size, RCX, dst); /* a */
+        s->lazy = d->lazy;
+    }
+    op_rr(e, d->size == 8, 0xff, d->lazy == LF_INC ? 0 : 1, dst);
     s->dirty |= 1u << in->op[0].reg;
     if (d->flags)
-        lazy_flags(e, d->lazy, dst, RAX, NONE, true, (int32_t)c);
+        lazy_flags(e, d->lazy, d->size, dst, RCX, NONE, true, 1);
+}
+
+/* Entry k, covered. */
+static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
+{
+    const struct insn *in = &s->insns[k];
+    const struct opnd *a = &in->op[0], *b = &in->op[1];
+    struct emit *e = &s->h;
+    switch (d->kind) {
+    case FAST_ALU_RR: case FAST_ALU_RI: case FAST_ALU_RM:
+        alu_op(s, in, d);
+        break;
+    case FAST_SHIFT_RI:
+        shift_op(s, in, d);
+        break;
+    case FAST_MOV_RR:
+        mov_rr(e, d->size, s->host[a->reg], s->host[b->reg]);
+        s->dirty |= 1u << a->reg;
+        break;
+    case FAST_MOV_RI:
+        mov_imm(e, s->host[a->reg],
+                d->size == 8 ? (uint64_t)b->val : (uint64_t)(uint32_t)b->val);
+        s->dirty |= 1u << a->reg;
+        break;
+    case FAST_LEA:
+        ea(s, b, false);
+        mov_rr(e, 8, s->host[a->reg], RAX);
+        s->dirty |= 1u << a->reg;
+        break;
+    case FAST_LOAD:
+        ea(s, b, d->bd);
+        probe(s, k, false, d->size);
+        load_host(e, d->size, s->host[a->reg]);
+        s->dirty |= 1u << a->reg;
+        break;
+    case FAST_STORE: case FAST_STORE_IMM:
+        store_op(s, in, d);
+        break;
+    case FAST_CMP_MI:
+        cmp_mi(s, in, d);
+        break;
+    case FAST_INCDEC:
+        incdec_op(s, in, d);
+        break;
+    }
+}
+
+/* ---- a block's end */
+
+/* The edge to the block at rip t: the block retired, then the link
+ * (LINK_*), whose checks and jump go to the exit until jit_link patches
+ * the jump. The exit leaves rip and the link for run_blocks. */
+static void edge(struct jit *s, uint64_t t)
+{
+    struct emit *e = &s->h;
+    unsigned w = s->blk->weight;
+    cpu_op(e, true, 0x83, 5, CPU_AT(budget)); /* sub qword [rbp + budget], weight */
+    b1(e, w);
+    cpu_op(e, true, 0x83, 0, CPU_AT(insns));  /* add qword [rbp + insns], weight */
+    b1(e, w);
+    uint8_t *link = e->p;
+    const uint8_t *exit = s->c.p;
+    mov_imm(&s->c, RAX, t);
+    op_mem(&s->c, true, 0x89, RAX, RBP, RSP, 1, CPU_AT(rip));
+    mov_imm(&s->c, RAX, (uint64_t)(uintptr_t)link);
+    op_mem(&s->c, true, 0x89, RAX, RBP, RSP, 1, CPU_AT(link_at));
+    jmp_to(&s->c, s->chained);
+    /* the link, each with an 8-bit displacement: a fixed layout */
+    b1(e, 0x81); /* cmp dword [rbp + code_epoch], imm32 */
+    b1(e, 0x7d);
+    b1(e, (uint8_t)CPU_AT(code_epoch));
+    b4(e, 0);
+    jcc_to(e, 5, exit);
+    b1(e, 0x48); /* cmp qword [rbp + budget], imm8: the next block's weight */
+    b1(e, 0x83);
+    b1(e, 0x7d);
+    b1(e, (uint8_t)CPU_AT(budget));
+    b1(e, 0);
+    jcc_to(e, 0xc, exit); /* jl */
+    b1(e, 0x80); /* cmp byte [rbp + slow], 0 */
+    b1(e, 0x7d);
+    b1(e, (uint8_t)CPU_AT(slow));
+    b1(e, 0);
+    jcc_to(e, 5, exit);
+    jmp_to(e, exit);
+    if (e->p - link != LINK_END)
+        abort(); /* the layout jit_link patches */
+}
+
+/* A block's end through its own handler: the static targets it may go to
+ * get edges, anything else leaves through rip. */
+static void end_by_handler(struct jit *s, unsigned end)
+{
+    struct emit *e = &s->h;
+    const struct insn *in = &s->insns[end];
+    insn_fn fn = end == 0 ? s->fn0 : in->fn;
+    write_back(e, s, s->dirty);
+    call_c(e, (const void *)fn, in, NULL);
+    check_result(e, s);
+    uint64_t t[2];
+    unsigned nt = 0;
+    if (s->blk->weight > s->blk->n) { /* a fused pair (decode.c block_fill) */
+        t[nt++] = (uint64_t)in->op[2].val;
+        t[nt++] = in->next + in->op[2].size;
+    } else if (fn == op_jcc_abs_by_cc[in->cc & 15]) {
+        t[nt++] = (uint64_t)in->op[0].val;
+        t[nt++] = in->next;
+    } else if (fn == op_jmp_abs || fn == op_call_abs) {
+        t[nt++] = (uint64_t)in->op[0].val;
+    } else if (fn == insn_block_end) {
+        t[nt++] = in->rip;
+    }
+    uint8_t *to[2];
+    cpu_op(e, true, 0x8b, RAX, CPU_AT(next_rip));
+    for (unsigned i = 0; i < nt; i++) {
+        mov_imm(e, RCX, t[i]);
+        op_rr(e, true, 0x39, RCX, RAX); /* cmp rax, rcx */
+        to[i] = jcc_to(e, 4, NULL);     /* je */
+    }
+    /* elsewhere: retired, and back to run_blocks */
+    cpu_op(e, true, 0x89, RAX, CPU_AT(rip));
+    cpu_op(e, true, 0x83, 5, CPU_AT(budget));
+    b1(e, s->blk->weight);
+    cpu_op(e, true, 0x83, 0, CPU_AT(insns));
+    b1(e, s->blk->weight);
+    jmp_to(e, s->chained);
+    for (unsigned i = 0; i < nt; i++) {
+        patch_rel(to[i], e->p);
+        edge(s, t[i]);
+    }
+}
+
+/* A block's end decided by the host flags (condition cc): both edges. */
+static void end_by_flags(struct jit *s, unsigned cc, uint64_t taken, uint64_t fall)
+{
+    write_back(&s->h, s, s->dirty); /* MOVs: the flags stay */
+    uint8_t *to = jcc_to(&s->h, cc, NULL);
+    edge(s, fall);
+    patch_rel(to, s->h.p);
+    edge(s, taken);
+}
+
+/* Where entry d's slow path comes back to when a Jcc reads the host
+ * flags after it (its handler ran instead of its code, and the tail left
+ * other flags): the host flags again from the lazy ones it set, then on
+ * after its code (cold). */
+static const uint8_t *flags_again(struct jit *s, const struct fast_desc *d)
+{
+    struct emit *e = &s->c;
+    const uint8_t *pad = e->p;
+    bool w = d->size == 8, byte = d->size == 1;
+    if (d->lazy == LF_LOGIC) {
+        cpu_op(e, true, 0x8b, RAX, CPU_AT(lf.res));
+        op_rr(e, w, byte ? 0x84 : 0x85, RAX, RAX);            /* test */
+    } else {
+        cpu_op(e, true, 0x8b, RAX, CPU_AT(lf.a));
+        cpu_op(e, true, 0x8b, RCX, CPU_AT(lf.b));
+        unsigned op = d->lazy == LF_ADD ? 0x01 : 0x39;         /* add, cmp */
+        op_rr(e, w, byte ? op - 1 : op, RCX, RAX);
+    }
+    jmp_to(e, s->h.p);
+    return pad;
 }
 
 static uint8_t *code_room(struct cpu *cpu)
@@ -374,141 +855,139 @@ static uint8_t *code_room(struct cpu *cpu)
             return NULL;
         }
         cpu->jit_code = p;
+        /* The shared epilogue, at the start for good: the result in EAX */
+        struct emit e = { cpu->jit_code };
+        b1(&e, 0x59); /* pop rcx: the pad */
+        static const uint8_t pops[] = { R15, R14, R13, R12, RBP, RBX };
+        for (unsigned i = 0; i < sizeof(pops); i++) {
+            rex(&e, false, 0, 0, pops[i]);
+            b1(&e, 0x58 + (pops[i] & 7));
+        }
+        b1(&e, 0xc3);
         jit_clear(cpu);
     }
-    if (cpu->jit_cold - cpu->jit_used < JIT_BLOCK_MAX)
+    if (JIT_HOT_BYTES - cpu->jit_used < JIT_HOT_MAX ||
+        JIT_BYTES - JIT_HOT_BYTES - cpu->jit_cold < JIT_COLD_MAX)
         return NULL;
     return cpu->jit_code + cpu->jit_used;
 }
 
 void jit_block(struct cpu *cpu, struct block *blk)
 {
+    if (cpu->mode != CPU_MODE_LONG64)
+        return; /* the specialised forms are 64-bit mode's */
     struct insn *insns = blk->insns;
-    struct fast_desc d[BLOCK_MAX];
-    unsigned n = 0;
+    bool fused = blk->weight > blk->n;
+    unsigned end = fused || insns[blk->n - 1].ends_block ? blk->n - 1u : blk->n;
+    struct fast_desc d[BLOCK_MAX + 1];
+    bool native[BLOCK_MAX + 1];
     uint32_t used = 0;
-    while (n < blk->n && fast_describe(insns[n].fn, &d[n])) {
+    unsigned covered = 0;
+    /* each entry covered while the registers it needs fit */
+    for (unsigned k = 0; k <= end; k++) {
+        insn_fn fn = k == end && fused ? insns[k].fn1 : insns[k].fn;
         uint32_t m = used;
-        if (!covers(&insns[n], &d[n], &m) || (unsigned)__builtin_popcount(m) > POOL_N)
-            break;
-        used = m;
-        n++;
+        native[k] = (k < end || fused) && fast_describe(fn, &d[k]) && covers(&insns[k], &d[k], &m) &&
+                    (unsigned)__builtin_popcount(m) <= POOL_N;
+        if (k == end && fused) /* the first half of a fused pair: its flags decide */
+            native[k] = native[k] && host_flags_for(&d[k], insns[k].op[2].index);
+        if (native[k]) {
+            used = m;
+            covered++;
+        }
     }
-    if (n == 0 || n < (cpu->model.jit_min ? cpu->model.jit_min : JIT_MIN))
+    if (covered < (cpu->model.jit_min ? cpu->model.jit_min : JIT_MIN))
         return;
     uint8_t *start = code_room(cpu);
     if (!start)
         return;
-    struct jit_state s;
+    struct jit s;
     memset(&s, 0, sizeof(s));
-    s.e.p = start;
+    s.cpu = cpu;
+    s.blk = blk;
+    s.insns = insns;
+    s.fn0 = insns[0].fn;
+    s.used = used;
+    s.h.p = start;
+    s.c.p = cpu->jit_code + JIT_HOT_BYTES + cpu->jit_cold;
+    uint8_t *cold = s.c.p;
     memset(s.host, NONE, sizeof(s.host));
-    unsigned next = 0;
-    for (unsigned g = 0; g < 16; g++)
-        if (used >> g & 1) {
-            unsigned h = pool[next++];
-            s.host[g] = (uint8_t)h;
-            if (callee_saved(h)) {
-                s.saved |= (uint16_t)(1u << h);
-                rex(&s.e, false, 0, 0, h);
-                b1(&s.e, 0x50 + (h & 7)); /* push */
-            }
-        }
-    op_mem(&s.e, true, 0x8d, TLB_BASE, RDI, RSP, 1, (int32_t)offsetof(struct cpu, tlb));
-    op_mem(&s.e, true, 0x8d, RDI, RDI, RSP, 1, JIT_BIAS); /* lea rdi, [rdi + bias] */
-    for (unsigned g = 0; g < 16; g++)
+    for (unsigned g = 0, next = 0; g < 16; g++)
         if (used >> g & 1)
-            load_gpr(&s.e, s.host[g], g);
-    for (unsigned k = 0; k < n; k++) {
-        const struct insn *in = &insns[k];
-        const struct opnd *a = &in->op[0], *b = &in->op[1];
-        switch (d[k].kind) {
-        case FAST_ALU_RR: alu_op(&s, in, &d[k], false); break;
-        case FAST_ALU_RI: alu_op(&s, in, &d[k], true); break;
-        case FAST_SHIFT_RI: shift_op(&s, in, &d[k]); break;
-        case FAST_MOV_RR:
-            mov_rr(&s.e, s.host[a->reg], s.host[b->reg]);
-            s.dirty |= 1u << a->reg;
-            break;
-        case FAST_MOV_RI:
-            mov_imm(&s.e, s.host[a->reg], (uint64_t)b->val);
-            s.dirty |= 1u << a->reg;
-            break;
-        case FAST_LEA:
-            ea(&s, b, false);
-            mov_rr(&s.e, s.host[a->reg], RAX);
-            s.dirty |= 1u << a->reg;
-            break;
-        case FAST_LOAD:
-            access(&s, k, b, d[k].bd, false, s.host[a->reg]);
-            s.dirty |= 1u << a->reg;
-            break;
-        case FAST_STORE:
-            access(&s, k, a, d[k].bd, true, s.host[b->reg]);
-            break;
-        }
+            s.host[g] = pool[next++];
+    /* cold: the fail path and the chained return, the resume addresses,
+     * the slow-path tail */
+    s.fail = s.c.p;
+    mov_imm(&s.c, RCX, (uint64_t)(uintptr_t)blk);
+    op_mem(&s.c, true, 0x89, RCX, RBP, RSP, 1, CPU_AT(chain_last));
+    jmp_to(&s.c, cpu->jit_code); /* the epilogue */
+    s.chained = s.c.p;
+    b1(&s.c, 0xb8); /* mov eax, STEP_CHAINED */
+    b4(&s.c, STEP_CHAINED);
+    jmp_to(&s.c, s.fail);
+    s.c.p = (uint8_t *)(((uintptr_t)s.c.p + 7) & ~(uintptr_t)7);
+    s.resume = (uint64_t *)(void *)s.c.p;
+    s.c.p += 8 * (end + 1);
+    emit_tail(&s);
+    /* the outer entry: the callee-saved registers (and a pad, so that
+     * calls find the stack aligned), RBP; then the inner entry */
+    static const uint8_t pushes[] = { RBX, RBP, R12, R13, R14, R15, RAX };
+    for (unsigned i = 0; i < sizeof(pushes); i++) {
+        rex(&s.h, false, 0, 0, pushes[i]);
+        b1(&s.h, 0x50 + (pushes[i] & 7));
     }
-    leave(&s, s.dirty);
-    go_into(&s, &insns[n], insns[n].fn);
-    /* A miss at entry k: EAX = k, then one tail for all of them, both
-     * apart from the code that runs (at the top of the buffer, growing
-     * down), so that the blocks' code that runs lies close together.
-     * Writing back a register not yet written stores the value it was
-     * loaded with, which nothing else changed meanwhile. */
-    size_t hot = (size_t)(s.e.p - start);
-    uint8_t cold[JIT_COLD_MAX];
-    size_t stub_at[BLOCK_MAX];
-    uint8_t *tail_rel[BLOCK_MAX];
-    s.e.p = cold;
-    for (unsigned i = 0; i < s.nstubs; i++) {
-        stub_at[i] = (size_t)(s.e.p - cold);
-        b1(&s.e, 0xb8); /* mov eax, k */
-        b4(&s.e, s.stubs[i].entry);
-        b1(&s.e, 0xe9); /* jmp tail */
-        tail_rel[i] = s.e.p;
-        b4(&s.e, 0);
+    op_mem(&s.h, true, 0x8d, RBP, RDI, RSP, 1, JIT_BIAS); /* lea rbp, [rdi + bias] */
+    if (s.h.p - start != OUTER_LEN)
+        abort(); /* jit_link's inner entry */
+    reload(&s.h, &s);
+    for (unsigned k = 0; k < end; k++) {
+        if (native[k])
+            emit_entry(&s, k, &d[k]);
+        else
+            call_entry(&s, k);
+        s.resume[k] = (uint64_t)(uintptr_t)s.h.p;
     }
-    if (s.nstubs) {
-        for (unsigned i = 0; i < s.nstubs; i++) {
-            int32_t rel = (int32_t)(s.e.p - (tail_rel[i] + 4));
-            memcpy(tail_rel[i], &rel, 4);
-        }
-        leave(&s, used);
-        /* entry k's handler: entry 0's own (its fn is this code), else its fn */
-        struct emit *e = &s.e;
-        op_rr(e, true, 0x69, RSI, RAX); /* imul rsi, rax, sizeof(struct insn) */
-        b4(e, sizeof(struct insn));
-        mov_imm(e, RCX, (uint64_t)(uintptr_t)insns);
-        op_rr(e, true, 0x01, RCX, RSI); /* add rsi, rcx */
-        b1(e, 0x85); /* test eax, eax */
-        b1(e, 0xc0);
-        b1(e, 0x75); /* jnz +12: past entry 0's jump */
-        b1(e, 12);
-        mov_imm(e, RAX, (uint64_t)(uintptr_t)insns[0].fn);
-        b1(e, 0xff); /* jmp rax */
-        b1(e, 0xe0);
-        b1(e, 0xff); /* jmp [rsi] */
-        b1(e, 0x26);
+    const struct insn *last = &insns[end];
+    bool by_flags = end > 0 && native[end - 1] && last->fn == op_jcc_abs_by_cc[last->cc & 15] &&
+                    host_flags_for(&d[end - 1], last->cc & 15);
+    if (by_flags && (d[end - 1].kind == FAST_ALU_RM || d[end - 1].kind == FAST_CMP_MI))
+        s.resume[end - 1] = (uint64_t)(uintptr_t)flags_again(&s, &d[end - 1]);
+    if (native[end]) { /* a fused pair */
+        emit_entry(&s, end, &d[end]);
+        end_by_flags(&s, last->op[2].index, (uint64_t)last->op[2].val,
+                     last->next + last->op[2].size);
+    } else if (by_flags) {
+        end_by_flags(&s, last->cc & 15, (uint64_t)last->op[0].val, last->next);
+    } else {
+        end_by_handler(&s, end);
     }
-    size_t cold_len = (size_t)(s.e.p - cold);
-    if (hot + cold_len > JIT_BLOCK_MAX || cold_len > sizeof(cold))
-        abort(); /* past the room it was given: JIT_ENTRY_MAX or JIT_FIXED is wrong */
-    cpu->jit_cold = (cpu->jit_cold - cold_len) & ~(size_t)15;
-    uint8_t *cold_at = cpu->jit_code + cpu->jit_cold;
-    memcpy(cold_at, cold, cold_len);
-    for (unsigned i = 0; i < s.nstubs; i++) {
-        int32_t rel = (int32_t)(cold_at + stub_at[i] - (s.stubs[i].jne + 4));
-        memcpy(s.stubs[i].jne, &rel, 4);
-    }
+    size_t hot = (size_t)(s.h.p - start), cold_len = (size_t)(s.c.p - cold);
+    if (hot > JIT_HOT_MAX || cold_len > JIT_COLD_MAX)
+        abort(); /* past the room it was given: JIT_HOT_ENTRY or JIT_COLD_ENTRY is wrong */
     cpu->jit_used = (cpu->jit_used + hot + 15) & ~(size_t)15;
+    cpu->jit_cold = (cpu->jit_cold + cold_len + 15) & ~(size_t)15;
     insns[0].fn = (insn_fn)(void *)start;
     cpu->jitted++;
 }
 
+void jit_link(struct cpu *cpu, uint8_t *link, const struct block *y)
+{
+    uint8_t *code = (uint8_t *)(void *)y->insns[0].fn;
+    if (!cpu->jit_code || code < cpu->jit_code || code >= cpu->jit_code + JIT_HOT_BYTES)
+        return; /* y has no code */
+    _Static_assert(BLOCK_MAX < 128, "jit.c: a block's weight is an imm8");
+    uint32_t epoch = cpu->code_epoch;
+    memcpy(link + LINK_EPOCH, &epoch, 4);
+    link[LINK_WEIGHT] = y->weight;
+    patch_rel(link + LINK_REL, code + OUTER_LEN);
+}
+
 void jit_clear(struct cpu *cpu)
 {
-    cpu->jit_used = 0;
-    cpu->jit_cold = JIT_BYTES;
+    cpu->jit_alone[1] = (struct insn){ .fn = insn_stay };
+    cpu->jit_used = 16; /* after the epilogue */
+    cpu->jit_cold = 0;
+    cpu->link_at = NULL;
 }
 
 void jit_fini(struct cpu *cpu)
@@ -526,8 +1005,16 @@ void jit_block(struct cpu *cpu, struct block *blk)
     (void)blk;
 }
 
+void jit_link(struct cpu *cpu, uint8_t *link, const struct block *y)
+{
+    (void)cpu;
+    (void)link;
+    (void)y;
+}
+
 void jit_clear(struct cpu *cpu)
 {
+    cpu->jit_alone[1] = (struct insn){ .fn = insn_stay };
     (void)cpu;
 }
 

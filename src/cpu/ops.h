@@ -103,28 +103,51 @@ void fast_operands(struct insn *in);
  * a handler that does not compute them (fn; fn1 still does). */
 void fast_flags_dead(struct insn *insns, unsigned n);
 
-/* What a specialised handler does, for host code (jit.c): the 64-bit
- * register, immediate, load, store and LEA forms. */
+/* What a specialised handler does, for host code (jit.c): the 32/64-bit
+ * register, immediate, shift and INC/DEC forms, loads (MOVZX's too), stores of a
+ * register or an immediate, ALU with a memory source, CMP of memory with
+ * an immediate, and LEA. */
 enum fast_kind {
-    FAST_ALU_RR = 1, FAST_ALU_RI, FAST_SHIFT_RI, FAST_MOV_RR, FAST_MOV_RI, FAST_LOAD,
-    FAST_STORE, FAST_LEA,
+    FAST_ALU_RR = 1, FAST_ALU_RI, FAST_ALU_RM, FAST_SHIFT_RI, FAST_MOV_RR, FAST_MOV_RI,
+    FAST_LOAD, FAST_STORE, FAST_STORE_IMM, FAST_CMP_MI, FAST_LEA, FAST_INCDEC,
 };
 struct fast_desc {
     uint8_t kind;   /* enum fast_kind */
-    uint8_t lazy;   /* the lazy flags operation it leaves (ALU, shift) */
+    uint8_t lazy;   /* the lazy flags operation it leaves (ALU, shift, CMP) */
     bool writes;    /* writes op[0] (not CMP or TEST) */
     bool flags;     /* sets the flags (not a form fast_flags_dead gave) */
     bool bd;        /* memory operand in the base + displacement form */
+    uint8_t size;   /* operand size: of the memory access for loads and stores */
 };
 /* fn's form, or false if it is not one of those. */
 bool fast_describe(insn_fn fn, struct fast_desc *d);
-/* Host code for the leading entries of blk (x86-64 hosts): its first
- * entry's fn then runs them and goes on into the first entry it does not
- * cover. Leaves blk as it is when there is no room or nothing to cover. */
+/* Host code for blk (x86-64 hosts, 64-bit mode): its first entry's fn
+ * then runs the whole block, retires it and goes on into the next block's
+ * code where it is linked (jit_link), else returns STEP_CHAINED. Leaves
+ * blk as it is when there is no room or too little to cover. */
 void jit_block(struct cpu *cpu, struct block *blk);
+/* Links the edge at link (cpu->link_at, left by a block's code that went
+ * to y's RIP) to y's code, if y has code: valid while the epoch is the
+ * current one, which the caller checked had not moved since. */
+void jit_link(struct cpu *cpu, uint8_t *link, const struct block *y);
 /* Forgets all host code (with every block: decode.c blocks_clear). */
 void jit_clear(struct cpu *cpu);
 void jit_fini(struct cpu *cpu);
+
+/* An entry run alone, as insn_generic runs it: next_rip set, then the
+ * generic handler; a failure, or code or mappings changed under it
+ * (STEP_STOPPED), stops at it. */
+static inline int insn_generic_alone(struct cpu *cpu, const struct insn *in)
+{
+    uint32_t epoch = cpu->code_epoch;
+    cpu->next_rip = in->next;
+    int r = in->fn1(cpu, in);
+    if (likely(r == STEP_OK) && unlikely(cpu->code_epoch != epoch))
+        r = STEP_STOPPED;
+    if (unlikely(r != STEP_OK))
+        cpu->stop = in;
+    return r;
+}
 
 /* shared helpers */
 int decode_init(struct cpu *cpu);

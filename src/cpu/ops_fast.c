@@ -622,15 +622,18 @@ void fast_flags_dead(struct insn *insns, unsigned n)
 
 bool fast_describe(insn_fn fn, struct fast_desc *d)
 {
-#define D(f, k, l, w, fl, b) { f, { k, l, w, fl, b } }
-#define ALU_D(n, lazy, w)                                                                   \
-    D(op_##n##_rr64, FAST_ALU_RR, lazy, w, true, false),                                    \
-        D(op_##n##_rr64_nf, FAST_ALU_RR, lazy, w, false, false),                            \
-        D(op_##n##_ri64, FAST_ALU_RI, lazy, w, true, false),                                \
-        D(op_##n##_ri64_nf, FAST_ALU_RI, lazy, w, false, false)
-#define SH_D(n, lazy)                                                                       \
-    D(op_##n##_ri64, FAST_SHIFT_RI, lazy, true, true, false),                               \
-        D(op_##n##_ri64_nf, FAST_SHIFT_RI, lazy, true, false, false)
+#define D(f, k, l, w, fl, b, sz) { f, { k, l, w, fl, b, sz } }
+#define ALU_SZ(n, lazy, w, sz)                                                              \
+    D(op_##n##_rr##sz, FAST_ALU_RR, lazy, w, true, false, sz / 8),                          \
+        D(op_##n##_rr##sz##_nf, FAST_ALU_RR, lazy, w, false, false, sz / 8),                \
+        D(op_##n##_ri##sz, FAST_ALU_RI, lazy, w, true, false, sz / 8),                      \
+        D(op_##n##_ri##sz##_nf, FAST_ALU_RI, lazy, w, false, false, sz / 8),                \
+        D(op_##n##_rm##sz, FAST_ALU_RM, lazy, w, true, false, sz / 8)
+#define ALU_D(n, lazy, w) ALU_SZ(n, lazy, w, 64), ALU_SZ(n, lazy, w, 32)
+#define SH_SZ(n, lazy, sz)                                                                  \
+    D(op_##n##_ri##sz, FAST_SHIFT_RI, lazy, true, true, false, sz / 8),                     \
+        D(op_##n##_ri##sz##_nf, FAST_SHIFT_RI, lazy, true, false, false, sz / 8)
+#define SH_D(n, lazy) SH_SZ(n, lazy, 64), SH_SZ(n, lazy, 32)
     static const struct {
         insn_fn fn;
         struct fast_desc d;
@@ -639,16 +642,40 @@ bool fast_describe(insn_fn fn, struct fast_desc *d)
         ALU_D(or, LF_LOGIC, true), ALU_D(xor, LF_LOGIC, true), ALU_D(cmp, LF_SUB, false),
         ALU_D(test, LF_LOGIC, false),
         SH_D(shl, LF_SHL), SH_D(shr, LF_SHR), SH_D(sar, LF_SAR),
-        D(op_mov_rr64, FAST_MOV_RR, 0, true, false, false),
-        D(op_mov_ri64, FAST_MOV_RI, 0, true, false, false),
-        D(op_mov_rm64, FAST_LOAD, 0, true, false, false),
-        D(op_mov_rm64_bd, FAST_LOAD, 0, true, false, true),
-        D(op_mov_mr64, FAST_STORE, 0, false, false, false),
-        D(op_mov_mr64_bd, FAST_STORE, 0, false, false, true),
-        D(op_lea_r64, FAST_LEA, 0, true, false, false),
+        D(op_mov_rr64, FAST_MOV_RR, 0, true, false, false, 8),
+        D(op_mov_rr32, FAST_MOV_RR, 0, true, false, false, 4),
+        D(op_mov_ri64, FAST_MOV_RI, 0, true, false, false, 8),
+        D(op_mov_ri32, FAST_MOV_RI, 0, true, false, false, 4),
+        D(op_mov_rm64, FAST_LOAD, 0, true, false, false, 8),
+        D(op_mov_rm32, FAST_LOAD, 0, true, false, false, 4),
+        D(op_movzx_rm16, FAST_LOAD, 0, true, false, false, 2),
+        D(op_movzx_rm8, FAST_LOAD, 0, true, false, false, 1),
+        D(op_mov_rm64_bd, FAST_LOAD, 0, true, false, true, 8),
+        D(op_mov_rm32_bd, FAST_LOAD, 0, true, false, true, 4),
+        D(op_mov_mr64, FAST_STORE, 0, false, false, false, 8),
+        D(op_mov_mr32, FAST_STORE, 0, false, false, false, 4),
+        D(op_mov_mr64_bd, FAST_STORE, 0, false, false, true, 8),
+        D(op_mov_mr32_bd, FAST_STORE, 0, false, false, true, 4),
+        D(op_mov_mi64, FAST_STORE_IMM, 0, false, false, false, 8),
+        D(op_mov_mi32, FAST_STORE_IMM, 0, false, false, false, 4),
+        D(op_mov_mi8, FAST_STORE_IMM, 0, false, false, false, 1),
+        D(op_cmp_mi64, FAST_CMP_MI, LF_SUB, false, true, false, 8),
+        D(op_cmp_mi32, FAST_CMP_MI, LF_SUB, false, true, false, 4),
+        D(op_cmp_mi8, FAST_CMP_MI, LF_SUB, false, true, false, 1),
+        D(op_lea_r64, FAST_LEA, 0, true, false, false, 8),
+        D(op_inc_r64, FAST_INCDEC, LF_INC, true, true, false, 8),
+        D(op_inc_r64_nf, FAST_INCDEC, LF_INC, true, false, false, 8),
+        D(op_inc_r32, FAST_INCDEC, LF_INC, true, true, false, 4),
+        D(op_inc_r32_nf, FAST_INCDEC, LF_INC, true, false, false, 4),
+        D(op_dec_r64, FAST_INCDEC, LF_DEC, true, true, false, 8),
+        D(op_dec_r64_nf, FAST_INCDEC, LF_DEC, true, false, false, 8),
+        D(op_dec_r32, FAST_INCDEC, LF_DEC, true, true, false, 4),
+        D(op_dec_r32_nf, FAST_INCDEC, LF_DEC, true, false, false, 4),
     };
 #undef D
+#undef ALU_SZ
 #undef ALU_D
+#undef SH_SZ
 #undef SH_D
     for (unsigned i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
         if (forms[i].fn == fn) {

@@ -166,18 +166,33 @@ static unsigned writable(const struct gen *g)
     return r;
 }
 
-/* REX.W with R, X, B, then op. */
-static void rex_op(struct gen *g, unsigned reg, unsigned index, unsigned base, unsigned op)
+/* REX (W when w; R, X, B from the registers) if it is needed, then the
+ * opcode bytes. */
+static void rex_ops(struct gen *g, bool w, unsigned reg, unsigned index, unsigned base,
+                    const uint8_t *op, unsigned nop)
 {
-    put(g, 0x48 | (reg >> 3) << 2 | (index >> 3) << 1 | (base >> 3));
-    put(g, op);
+    unsigned r = (w ? 8 : 0) | (reg >> 3) << 2 | (index >> 3) << 1 | (base >> 3);
+    if (r)
+        put(g, 0x40 | r);
+    for (unsigned i = 0; i < nop; i++)
+        put(g, op[i]);
 }
 
-/* op reg, memory: a data address in one of the forms the decoder gives
- * fast_operands (base + disp, base + index * scale + disp, index * scale +
- * disp, disp alone, RIP-relative); now and then one that faults (a
- * written register as the base) or crosses a page. */
-static void mem_operand(struct gen *g, unsigned op, unsigned reg)
+static void rex_op(struct gen *g, unsigned reg, unsigned index, unsigned base, unsigned op)
+{
+    const uint8_t o = (uint8_t)op;
+    rex_ops(g, true, reg, index, base, &o, 1);
+}
+
+/* An instruction with a memory operand (opcode bytes op, ModRM reg field
+ * reg, operand size 8 when w, imm bytes of immediate after the
+ * displacement, which the caller puts): a data address in one of the
+ * forms the decoder gives fast_operands (base + disp, base + index *
+ * scale + disp, index * scale + disp, disp alone, RIP-relative); now and
+ * then one that faults (a written register as the base) or crosses a
+ * page. */
+static void mem_insn(struct gen *g, bool w, const uint8_t *op, unsigned nop, unsigned reg,
+                     unsigned imm)
 {
     unsigned base = g->ptr[below(3)], index = g->idx[below(2)];
     uint32_t disp = (uint32_t)below(0x3000) & ~7u;
@@ -188,61 +203,79 @@ static void mem_operand(struct gen *g, unsigned op, unsigned reg)
     unsigned ss = below(4);
     switch (below(5)) {
     case 0: /* base + disp32 (RSP and R12 as the base take a SIB without an index) */
-        rex_op(g, reg, 0, base, op);
+        rex_ops(g, w, reg, 0, base, op, nop);
         put(g, 0x80 | (reg & 7) << 3 | (base & 7));
         if ((base & 7) == RSP)
             put(g, 0x24);
         put32(g, disp);
         return;
     case 1: /* base + index * scale + disp32 */
-        rex_op(g, reg, index, base, op);
+        rex_ops(g, w, reg, index, base, op, nop);
         put(g, 0x84 | (reg & 7) << 3);
         put(g, ss << 6 | (index & 7) << 3 | (base & 7));
         put32(g, disp);
         return;
     case 2: /* index * scale + disp32, no base */
-        rex_op(g, reg, index, 0, op);
+        rex_ops(g, w, reg, index, 0, op, nop);
         put(g, 0x04 | (reg & 7) << 3);
         put(g, ss << 6 | (index & 7) << 3 | 5);
         put32(g, (uint32_t)DATA_GPA + disp);
         return;
     case 3: /* disp32 alone */
-        rex_op(g, reg, 0, 0, op);
+        rex_ops(g, w, reg, 0, 0, op, nop);
         put(g, 0x04 | (reg & 7) << 3);
         put(g, 0x25);
         put32(g, (uint32_t)DATA_GPA + disp);
         return;
-    default: { /* RIP-relative */
-        rex_op(g, reg, 0, 0, op);
+    default: { /* RIP-relative: from the end of the instruction */
+        rex_ops(g, w, reg, 0, 0, op, nop);
         put(g, 0x05 | (reg & 7) << 3);
-        uint64_t next = g->rip + 4;
+        uint64_t next = g->rip + 4 + imm;
         put32(g, (uint32_t)(DATA_GPA + 0x4000 + disp - next));
         return;
     }
     }
 }
 
-/* One instruction of a covered form. */
-static void insn(struct gen *g)
+static void mem_operand(struct gen *g, unsigned op, unsigned reg)
+{
+    const uint8_t o = (uint8_t)op;
+    mem_insn(g, true, &o, 1, reg, 0);
+}
+
+/* An immediate of size bytes: small or any. */
+static void put_imm(struct gen *g, unsigned size)
+{
+    uint32_t v = below(4) ? (uint32_t)rnd() : (uint32_t)below(256) - 128;
+    for (unsigned i = 0; i < size; i++)
+        put(g, v >> (8 * i));
+}
+
+/* One instruction of a covered form, 64-bit (the first ten) or another
+ * size; or now and then (mixed) one that is not covered. */
+static void insn_mixed(struct gen *g, bool mixed)
 {
     static const uint8_t alu_rr[] = { 0x01, 0x29, 0x21, 0x09, 0x31, 0x39, 0x85 };
+    static const uint8_t alu_rm[] = { 0x03, 0x2b, 0x23, 0x0b, 0x33, 0x3b };
     static const uint8_t alu_ext[] = { 0, 5, 4, 1, 6, 7 };
     static const uint8_t shift_ext[] = { 4, 5, 7 };
     unsigned d = writable(g), s = below(4) ? below(16) : d; /* add rax, rax and the like */
-    switch (below(10)) {
+    bool w = below(2);
+    unsigned k = below(mixed ? 23 : 10);
+    switch (k) {
     case 0: case 1: /* ALU between registers (CMP and TEST write nothing) */
         rex_op(g, s, 0, d, alu_rr[below(sizeof(alu_rr))]);
         put(g, 0xc0 | (s & 7) << 3 | (d & 7));
         return;
     case 2: { /* ALU with an imm32, or TEST's */
-        unsigned k = below(7);
+        unsigned a = below(7);
         uint32_t imm = below(4) ? (uint32_t)rnd() : (uint32_t)below(256) - 128;
-        if (k == 6) {
+        if (a == 6) {
             rex_op(g, 0, 0, d, 0xf7);
             put(g, 0xc0 | (d & 7));
         } else {
             rex_op(g, 0, 0, d, 0x81);
-            put(g, 0xc0 | alu_ext[k] << 3 | (d & 7));
+            put(g, 0xc0 | alu_ext[a] << 3 | (d & 7));
         }
         put32(g, imm);
         return;
@@ -267,19 +300,120 @@ static void insn(struct gen *g)
     case 8: /* store */
         mem_operand(g, 0x89, s);
         return;
-    default: /* LEA */
+    case 9: /* LEA */
         mem_operand(g, 0x8d, d);
         return;
+    case 10: { /* 32-bit ALU between registers, or with an imm32 */
+        const uint8_t op = alu_rr[below(sizeof(alu_rr))];
+        if (below(2)) {
+            rex_ops(g, false, s, 0, d, &op, 1);
+            put(g, 0xc0 | (s & 7) << 3 | (d & 7));
+        } else {
+            const uint8_t o = 0x81;
+            rex_ops(g, false, 0, 0, d, &o, 1);
+            put(g, 0xc0 | alu_ext[below(6)] << 3 | (d & 7));
+            put_imm(g, 4);
+        }
+        return;
+    }
+    case 11: { /* 32-bit MOV, SHIFT */
+        const uint8_t mov = 0x89, movi = (uint8_t)(0xb8 + (d & 7)), sh = 0xc1;
+        switch (below(3)) {
+        case 0:
+            rex_ops(g, false, s, 0, d, &mov, 1);
+            put(g, 0xc0 | (s & 7) << 3 | (d & 7));
+            return;
+        case 1:
+            rex_ops(g, false, 0, 0, d, &movi, 1);
+            put_imm(g, 4);
+            return;
+        default:
+            rex_ops(g, false, 0, 0, d, &sh, 1);
+            put(g, 0xc0 | shift_ext[below(3)] << 3 | (d & 7));
+            put(g, below(5) ? below(32) : below(256));
+            return;
+        }
+    }
+    case 12: { /* 32-bit load or store, MOVZX of a byte or word */
+        static const uint8_t ld[] = { 0x8b }, st[] = { 0x89 }, zb[] = { 0x0f, 0xb6 },
+                             zw[] = { 0x0f, 0xb7 };
+        switch (below(4)) {
+        case 0: mem_insn(g, false, ld, 1, d, 0); return;
+        case 1: mem_insn(g, false, st, 1, s, 0); return;
+        case 2: mem_insn(g, w, zb, 2, d, 0); return;
+        default: mem_insn(g, w, zw, 2, d, 0); return;
+        }
+    }
+    case 13: { /* MOV of an immediate to memory: byte, dword, qword */
+        static const uint8_t mb[] = { 0xc6 }, mv[] = { 0xc7 };
+        unsigned size = below(3);
+        if (size == 0) {
+            mem_insn(g, false, mb, 1, 0, 1);
+            put_imm(g, 1);
+        } else {
+            mem_insn(g, size == 2, mv, 1, 0, 4);
+            put_imm(g, 4);
+        }
+        return;
+    }
+    case 14: case 15: { /* CMP of memory with an immediate: byte, dword, qword */
+        static const uint8_t cb[] = { 0x80 }, cv[] = { 0x81 };
+        unsigned size = below(3);
+        if (size == 0) {
+            mem_insn(g, false, cb, 1, 7, 1);
+            put_imm(g, 1);
+        } else {
+            mem_insn(g, size == 2, cv, 1, 7, 4);
+            put_imm(g, 4);
+        }
+        return;
+    }
+    case 16: case 17: { /* ALU with a memory source */
+        const uint8_t op = alu_rm[below(sizeof(alu_rm))];
+        mem_insn(g, w, &op, 1, d, 0);
+        return;
+    }
+    case 18: case 19: { /* INC, DEC */
+        const uint8_t op = 0xff;
+        rex_ops(g, w, 0, 0, d, &op, 1);
+        put(g, 0xc0 | below(2) << 3 | (d & 7));
+        return;
+    }
+    case 20: { /* not covered: IMUL, BSWAP */
+        static const uint8_t imul[] = { 0x0f, 0xaf };
+        if (below(2)) {
+            rex_ops(g, w, d, 0, s, imul, 2);
+            put(g, 0xc0 | (d & 7) << 3 | (s & 7));
+        } else {
+            const uint8_t bs[] = { 0x0f, (uint8_t)(0xc8 + (d & 7)) };
+            rex_ops(g, w, 0, 0, d, bs, 2);
+        }
+        return;
+    }
+    case 21: /* CF set or flipped: what INC and DEC keep */
+        put(g, below(2) ? 0xf9 : 0xf5); /* stc, cmc */
+        return;
+    default: { /* ADC: reads CF, not covered */
+        const uint8_t op = 0x11;
+        rex_ops(g, w, s, 0, d, &op, 1);
+        put(g, 0xc0 | (s & 7) << 3 | (d & 7));
+        return;
+    }
     }
 }
 
-/* A block of n covered instructions and a VMMCALL at CODE_GPA; regs and
- * data to start it from. */
-static void random_case(unsigned n, uint64_t regs[16], uint8_t *data)
+static void insn(struct gen *g)
 {
-    static uint8_t code[64 * 15 + 3];
-    struct gen g = { .p = code, .rip = CODE_GPA };
-    /* five registers with fixed roles: any of the sixteen but RSP as an index */
+    insn_mixed(g, true);
+}
+
+/* Registers with fixed roles for a case (three data pointers, two small
+ * indexes, and a loop counter when count is not 0: any of the sixteen but
+ * RSP as an index or the counter), the others random; data random. */
+static void gen_init(struct gen *g, uint8_t *code, uint64_t regs[16], uint8_t *data,
+                     unsigned count, unsigned *counter)
+{
+    *g = (struct gen){ .p = code, .rip = CODE_GPA };
     unsigned perm[16];
     for (unsigned i = 0; i < 16; i++)
         perm[i] = i;
@@ -289,40 +423,133 @@ static void random_case(unsigned n, uint64_t regs[16], uint8_t *data)
         perm[j] = t;
     }
     unsigned k = 0;
-    for (unsigned i = 0; i < 2; i++) {
+    for (unsigned i = 0; i < 3; i++) {
         while (perm[k] == RSP)
             k++;
-        g.idx[i] = perm[k];
+        if (i < 2)
+            g->idx[i] = perm[k];
+        else
+            *counter = perm[k];
         perm[k++] = 0xff;
     }
     for (unsigned i = 0, j = 0; i < 3; j++)
         if (perm[j] != 0xff) {
-            g.ptr[i++] = perm[j];
+            g->ptr[i++] = perm[j];
             perm[j] = 0xff;
         }
     for (unsigned r = 0; r < 16; r++)
         regs[r] = rnd();
     for (unsigned i = 0; i < 3; i++) {
-        regs[g.ptr[i]] = DATA_GPA + (below(0x800) << 3);
-        g.fixed |= (uint16_t)(1u << g.ptr[i]);
+        regs[g->ptr[i]] = DATA_GPA + (below(0x800) << 3);
+        g->fixed |= (uint16_t)(1u << g->ptr[i]);
     }
     for (unsigned i = 0; i < 2; i++) {
-        regs[g.idx[i]] = below(256);
-        g.fixed |= (uint16_t)(1u << g.idx[i]);
+        regs[g->idx[i]] = below(256);
+        g->fixed |= (uint16_t)(1u << g->idx[i]);
     }
-    for (unsigned i = 0; i < n; i++)
-        insn(&g);
-    if (below(2)) { /* the flags at the end: an ALU operation's, often of a register with itself */
-        unsigned d = writable(&g), s2 = below(2) ? d : below(16);
-        rex_op(&g, s2, 0, d, below(2) ? 0x01 : 0x29);
-        put(&g, 0xc0 | (s2 & 7) << 3 | (d & 7));
+    if (count) {
+        regs[*counter] = count;
+        g->fixed |= (uint16_t)(1u << *counter);
     }
-    const uint8_t end[] = { VMMCALL };
-    memcpy(g.p, end, sizeof(end));
-    g.p += sizeof(end);
-    phys_write(CODE_GPA, code, (size_t)(g.p - code));
     for (unsigned i = 0; i < DATA_SIZE; i++)
         data[i] = (uint8_t)rnd();
+}
+
+static void gen_end(struct gen *g, const uint8_t *code)
+{
+    const uint8_t end[] = { VMMCALL };
+    memcpy(g->p, end, sizeof(end));
+    g->p += sizeof(end);
+    phys_write(CODE_GPA, code, (size_t)(g->p - code));
+}
+
+/* The flags from an ALU operation of two registers (often one with
+ * itself), 64-bit or 32-bit. */
+static void flags_op(struct gen *g)
+{
+    static const uint8_t ops[] = { 0x01, 0x29, 0x39, 0x85, 0x31 };
+    unsigned d = writable(g), s = below(2) ? d : below(16);
+    const uint8_t op = ops[below(sizeof(ops))];
+    rex_ops(g, below(2), s, 0, d, &op, 1);
+    put(g, 0xc0 | (s & 7) << 3 | (d & 7));
+}
+
+/* A block of n instructions and a VMMCALL at CODE_GPA; regs and data to
+ * start it from. */
+static void random_case(unsigned n, uint64_t regs[16], uint8_t *data)
+{
+    static uint8_t code[64 * 15 + 3];
+    struct gen g;
+    unsigned counter;
+    gen_init(&g, code, regs, data, 0, &counter);
+    for (unsigned i = 0; i < n; i++)
+        insn(&g);
+    if (below(2)) /* the flags at the end */
+        flags_op(&g);
+    gen_end(&g, code);
+}
+
+/* Jcc rel32 with condition cc to target, or (target 0) to be patched:
+ * the address of its rel32. */
+static uint8_t *jcc(struct gen *g, unsigned cc, uint64_t target)
+{
+    put(g, 0x0f);
+    put(g, 0x80 + cc);
+    uint8_t *rel = g->p;
+    put32(g, target ? (uint32_t)(target - (g->rip + 4)) : 0);
+    return rel;
+}
+
+/* A loop at CODE_GPA run count times: a block of the forms, a Jcc on its
+ * flags (or a compare's) over a second block to a third, and the loop's
+ * branch on the counter; then VMMCALL. */
+static void random_loop(uint64_t regs[16], uint8_t *data)
+{
+    static uint8_t code[32 * 15 + 64];
+    struct gen g;
+    unsigned counter;
+    gen_init(&g, code, regs, data, 1 + below(12), &counter);
+    uint64_t top = g.rip;
+    for (unsigned i = 1 + below(8); i > 0; i--)
+        insn(&g);
+    if (below(2))
+        flags_op(&g);
+    uint8_t *over = jcc(&g, below(16), 0);
+    uint64_t from = g.rip;
+    for (unsigned i = below(8); i > 0; i--)
+        insn(&g);
+    uint32_t rel = (uint32_t)(g.rip - from);
+    memcpy(over, &rel, 4);
+    for (unsigned i = below(6); i > 0; i--)
+        insn(&g);
+    bool w = below(2);
+    switch (below(3)) {
+    case 0: { /* dec counter; jnz top */
+        const uint8_t op = 0xff;
+        rex_ops(&g, w, 0, 0, counter, &op, 1);
+        put(&g, 0xc8 | (counter & 7));
+        break;
+    }
+    case 1: { /* sub counter, 1; jnz top */
+        const uint8_t op = 0x83;
+        rex_ops(&g, w, 0, 0, counter, &op, 1);
+        put(&g, 0xe8 | (counter & 7));
+        put(&g, 1);
+        break;
+    }
+    default: { /* a memory operation between: sub counter, 1; mov to memory; test; jnz */
+        const uint8_t op = 0x83, st[] = { 0x89 }, test = 0x85;
+        rex_ops(&g, w, 0, 0, counter, &op, 1);
+        put(&g, 0xe8 | (counter & 7));
+        put(&g, 1);
+        mem_insn(&g, true, st, 1, counter, 0);
+        rex_ops(&g, w, counter, 0, counter, &test, 1);
+        put(&g, 0xc0 | (counter & 7) << 3 | (counter & 7));
+        break;
+    }
+    }
+    jcc(&g, 5, top);
+    gen_end(&g, code);
 }
 
 TestSuite(cpu_jit);
@@ -363,6 +590,43 @@ Test(cpu_jit, random_blocks_of_the_covered_forms_run_as_the_handlers_run_them)
     cr_expect_geq(jitted, CASES / 2, "host code for %llu blocks", (unsigned long long)jitted);
     cr_expect_geq(faults, 10, "%llu cases faulted", (unsigned long long)faults);
     cr_expect_leq(faults, CASES / 2, "%llu cases faulted", (unsigned long long)faults);
+}
+
+/* Loops of blocks that go into each other (host code linked to host
+ * code), each run to its end twice and then with budgets that end it
+ * anywhere: the same as without host code, instruction for instruction. */
+Test(cpu_jit, random_loops_run_as_the_handlers_run_them)
+{
+    enum { CASES = 200, RUNS = 4 };
+    static uint8_t data[DATA_SIZE];
+    static struct outcome with[RUNS], without[RUNS];
+    uint64_t regs[16], budgets[RUNS];
+    uint64_t jitted = 0, looped = 0;
+    for (unsigned c = 0; c < CASES; c++) {
+        for (int jit = 1; jit >= 0; jit--) {
+            machine(jit);
+            rng_state = 0x2545f4914f6cdd1dull * (c + 1);
+            random_loop(regs, data);
+            budgets[0] = budgets[1] = 100000;
+            budgets[2] = 1 + below(40);
+            budgets[3] = 1 + below(400);
+            for (unsigned i = 0; i < RUNS; i++)
+                run(regs, data, budgets[i], jit ? &with[i] : &without[i]);
+            if (jit)
+                jitted += rig.cpu.jitted;
+            machine_free();
+        }
+        char what[80];
+        for (unsigned i = 0; i < RUNS; i++) {
+            snprintf(what, sizeof(what), "loop case %u, run %u (budget %llu)", c, i,
+                     (unsigned long long)budgets[i]);
+            expect_same(&with[i], &without[i], what);
+        }
+        looped += with[1].insns > 40;
+    }
+    cr_expect_geq(jitted, CASES, "host code for %llu blocks", (unsigned long long)jitted);
+    cr_expect_geq(looped, CASES / 4, "%llu cases ran more than 40 instructions",
+                  (unsigned long long)looped);
 }
 
 /* ---- directed cases */
