@@ -106,7 +106,7 @@ uint64_t cpu_host_tsc(const struct cpu *cpu)
 void cpu_kick(struct cpu *cpu)
 {
     cpu->intr_line = true;
-    cpu->slow = true;
+    cpu_set_slow(cpu, true);
     code_epoch_next(cpu); /* run_blocks leaves the block after this instruction */
 }
 

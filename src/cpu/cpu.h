@@ -155,6 +155,9 @@ struct block {
     uint8_t ctx;
     uint8_t n;           /* entries to run */
     uint8_t weight;      /* instructions they retire (a fused pair is one entry) */
+    /* Host code (jit.c) whose edges onto the block itself keep the
+     * registers in host registers: where they go, past the loads; else 0 */
+    uint8_t jit_body;
     uint16_t pslot[2];   /* page_gen slots of its pages (both the same if one) */
     uint32_t pgen[2];    /* ... and their generations at decode */
     uint32_t epoch;      /* code_epoch when it was last found alive (pages and
@@ -355,7 +358,11 @@ struct cpu {
      * current one is live for cpu->rip as it stands. Never 0 (a header
      * cleared to zeros never matches): code_epoch_next. */
     uint32_t code_epoch;
-    bool slow;           /* TF or interrupt shadow: take the careful path */
+    bool slow;           /* TF or interrupt shadow: take the careful path (cpu_set_slow) */
+    /* code_epoch while not slow, else 0: what host code's links check
+     * (jit.c), one compare for both; kept by cpu_set_slow and
+     * code_epoch_next. */
+    uint32_t chain_key;
     uint8_t cpl;
     uint8_t mode;        /* enum cpu_mode */
     uint8_t ctx;         /* (mode << 2) | cpl: decode-cache context */
@@ -363,7 +370,6 @@ struct cpu {
      * CR0.AM, RFLAGS.AC): no TLB entry carries it, so every data access
      * takes the slow path, which checks (APM vol. 2 §8.2.18, #AC). */
     uint8_t user;
-    uint32_t icache_gen; /* the running context's decode generation */
     /* (budget to tlb_mix within 255 bytes of the start: jit.c reaches
      * them, the registers and the lazy flags with 8-bit displacements) */
     uint64_t tlb_bits;   /* tlb_ctx | user: the tag bits of the CPU's own
@@ -371,6 +377,7 @@ struct cpu {
     uint64_t tlb_mix;    /* tlb_salt << 12, as tlb_entry_of applies it */
     uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
     uint64_t tlb_salt;   /* ... and its TLB index mix */
+    uint32_t icache_gen; /* the running context's decode generation */
     uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode (EIP) */
     struct tlb_entry tlb[TLB_SIZE];
     struct tlb_cold tlb_cold[TLB_SIZE];
@@ -660,11 +667,17 @@ static inline bool cpu_irq_armed(const struct cpu *cpu)
  * time, interrupts looked at between them): TF, an interrupt shadow, or an
  * interrupt that may be taken, an instruction breakpoint, or branches to
  * record (DEBUGCTL.LBR). */
+static inline void cpu_set_slow(struct cpu *cpu, bool slow)
+{
+    cpu->slow = slow;
+    cpu->chain_key = slow ? 0 : cpu->code_epoch;
+}
+
 static inline void cpu_update_slow(struct cpu *cpu)
 {
-    cpu->slow = (cpu->rflags & (X86_RFLAGS_TF | X86_RFLAGS_RF)) || cpu->int_shadow ||
-                cpu_irq_armed(cpu) || cpu_code_breakpoints(cpu->dr[7]) ||
-                (cpu->dbgctl & X86_DEBUGCTL_LBR);
+    cpu_set_slow(cpu, (cpu->rflags & (X86_RFLAGS_TF | X86_RFLAGS_RF)) || cpu->int_shadow ||
+                          cpu_irq_armed(cpu) || cpu_code_breakpoints(cpu->dr[7]) ||
+                          (cpu->dbgctl & X86_DEBUGCTL_LBR));
 }
 
 /* Raises the INTR line (the host wants the CPU: KVM's kick): the running
@@ -743,6 +756,7 @@ static inline void code_epoch_next(struct cpu *cpu)
 {
     if (unlikely(++cpu->code_epoch == 0))
         icache_epoch_wrapped(cpu);
+    cpu->chain_key = cpu->slow ? 0 : cpu->code_epoch;
 }
 
 /* ---- flags.c */

@@ -59,6 +59,7 @@ void icache_epoch_wrapped(struct cpu *cpu)
 {
     blocks_clear(cpu);
     cpu->code_epoch = 1;
+    cpu->chain_key = cpu->slow ? 0 : cpu->code_epoch;
 }
 
 /* A decode generation no block has yet. Generations are unique across

@@ -414,7 +414,7 @@ static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **la
             if (!n || cpu->code_epoch != epoch)
                 return STEP_OK;
             if (link)
-                jit_link(cpu, link, n);
+                jit_link(cpu, link, b, n);
             if (cpu->budget < n->weight)
                 return STEP_OK;
             b = n;

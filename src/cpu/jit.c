@@ -127,8 +127,7 @@ _Static_assert(offsetof(struct cpu, tlb_mix) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, lf.op) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, budget) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, insns) - JIT_BIAS < 128 &&
-                   offsetof(struct cpu, code_epoch) - JIT_BIAS < 128 &&
-                   offsetof(struct cpu, slow) - JIT_BIAS < 128,
+                   offsetof(struct cpu, chain_key) - JIT_BIAS < 128,
                "jit.c: the hot CPU fields within disp8 of the biased RBP");
 
 static void cpu_op(struct emit *e, bool w, unsigned op, unsigned reg, int32_t at)
@@ -223,10 +222,10 @@ static void call_c(struct emit *e, const void *fn, const void *in, const void *a
 
 /* The link an edge leaves in the code that runs: three checks, each
  * jumping to the edge's exit, and the jump that linking patches. */
-#define LINK_EPOCH 3   /* cmp dword [rbp + code_epoch], imm32: its imm32 */
+#define LINK_EPOCH 3   /* cmp dword [rbp + chain_key], imm32: its imm32 */
 #define LINK_WEIGHT 17 /* cmp qword [rbp + budget], imm8: its imm8 */
-#define LINK_REL 35    /* jmp rel32: its rel32 */
-#define LINK_END 39
+#define LINK_REL 25    /* jmp rel32: its rel32 */
+#define LINK_END 29
 /* The outer entry: the pushes and RBP; the inner entry (a link's target)
  * after it. */
 #define OUTER_LEN 18
@@ -245,6 +244,21 @@ struct jit {
     const uint8_t *tail;    /* cold: a covered entry's slow path (EAX: which) */
     uint64_t *resume;       /* cold: where each entry's code ends */
     uint8_t lazy;           /* the lazy operation the code left in lf, 0 if not known */
+    const uint8_t *inner;   /* the inner entry: where links go */
+    const uint8_t *body;    /* past its loads */
+    /* The lazy flags of the block's last flag writer, when the edges
+     * store them (defer), kept in host registers until then (pend). */
+    bool defer;
+    struct pending {
+        bool on, b_imm;
+        uint8_t op, size, res, a, b;
+        uint64_t imm;
+    } pend;
+    bool dead_at_entry;     /* the block writes all the flags before it reads them */
+    /* what an edge's exit does before it leaves: registers written back,
+     * the pending flags stored */
+    uint32_t exit_regs;
+    bool exit_flags;
 };
 #define NONE 0xff
 
@@ -314,6 +328,8 @@ static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res,
                        unsigned b, bool b_imm, uint64_t imm)
 {
     cpu_op(e, true, 0x89, res, CPU_AT(lf.res));
+    if (op == LF_LOGIC)
+        goto op_size; /* flags.h reads neither a nor b after a logical operation */
     if (a == NONE)
         store_u64(e, CPU_AT(lf.a), 0);
     else
@@ -322,6 +338,7 @@ static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res,
         store_u64(e, CPU_AT(lf.b), b_imm ? imm : 0);
     else
         cpu_op(e, true, 0x89, b, CPU_AT(lf.b));
+op_size:
     /* op and size, one 16-bit store */
     b1(e, 0x66);
     cpu_op(e, false, 0xc7, 0, CPU_AT(lf.op));
@@ -411,6 +428,25 @@ static bool host_flags_for(const struct fast_desc *d, unsigned cc)
     return d->flags && (d->kind == FAST_ALU_RR || d->kind == FAST_ALU_RI ||
                         d->kind == FAST_ALU_RM || d->kind == FAST_CMP_MI ||
                         (d->kind == FAST_INCDEC && !reads_cf));
+}
+
+/* The lazy flags of a flag writer: stored now, or pending for the edges
+ * (the writer is the block's last and its Jcc reads the host flags). */
+static void set_flags(struct jit *s, unsigned op, unsigned size, unsigned res, unsigned a,
+                      unsigned b, bool b_imm, uint64_t imm)
+{
+    if (s->defer)
+        s->pend = (struct pending){ true, b_imm, (uint8_t)op, (uint8_t)size, (uint8_t)res,
+                                    (uint8_t)a, (uint8_t)b, imm };
+    else
+        lazy_flags(&s->h, op, size, res, a, b, b_imm, imm);
+}
+
+static void store_pending(struct emit *e, const struct jit *s)
+{
+    const struct pending *p = &s->pend;
+    if (p->on)
+        lazy_flags(e, p->op, p->size, p->res, p->a, p->b, p->b_imm, p->imm);
 }
 
 /* ---- the covered forms */
@@ -559,9 +595,9 @@ static void alu_op(struct jit *s, const struct insn *in, const struct fast_desc 
         return;
     s->lazy = d->lazy;
     if (d->lazy == LF_LOGIC)
-        lazy_flags(e, LF_LOGIC, size, target, NONE, NONE, false, 0);
+        set_flags(s, LF_LOGIC, size, target, NONE, NONE, false, 0);
     else
-        lazy_flags(e, d->lazy, size, target, RCX, b_lazy, imm, v);
+        set_flags(s, d->lazy, size, target, RCX, b_lazy, imm, v);
 }
 
 static void shift_op(struct jit *s, const struct insn *in, const struct fast_desc *d)
@@ -678,7 +714,7 @@ static void incdec_op(struct jit *s, const struct insn *in, const struct fast_de
     op_rr(e, d->size == 8, 0xff, d->lazy == LF_INC ? 0 : 1, dst);
     s->dirty |= 1u << in->op[0].reg;
     if (d->flags)
-        lazy_flags(e, d->lazy, d->size, dst, RCX, NONE, true, 1);
+        set_flags(s, d->lazy, d->size, dst, RCX, NONE, true, 1);
 }
 
 /* Entry k, covered. */
@@ -728,10 +764,22 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
 
 /* ---- a block's end */
 
+/* The link at link goes to target while the epoch is epoch and the budget
+ * covers weight. */
+static void link_to(uint8_t *link, uint32_t epoch, unsigned weight, const uint8_t *target)
+{
+    _Static_assert(BLOCK_MAX < 128, "jit.c: a block's weight is an imm8");
+    memcpy(link + LINK_EPOCH, &epoch, 4);
+    link[LINK_WEIGHT] = (uint8_t)weight;
+    patch_rel(link + LINK_REL, target);
+}
+
 /* The edge to the block at rip t: the block retired, then the link
  * (LINK_*), whose checks and jump go to the exit until jit_link patches
- * the jump. The exit leaves rip and the link for run_blocks. */
-static void edge(struct jit *s, uint64_t t)
+ * the jump. The exit leaves rip and the link for run_blocks. An edge onto
+ * the block itself is linked now: past the loads when the host registers
+ * still hold the guest's (kept: no call since they were written back). */
+static void edge(struct jit *s, uint64_t t, bool kept)
 {
     struct emit *e = &s->h;
     unsigned w = s->blk->weight;
@@ -741,15 +789,18 @@ static void edge(struct jit *s, uint64_t t)
     b1(e, w);
     uint8_t *link = e->p;
     const uint8_t *exit = s->c.p;
+    if (s->exit_flags)
+        store_pending(&s->c, s);
+    write_back(&s->c, s, s->exit_regs);
     mov_imm(&s->c, RAX, t);
     op_mem(&s->c, true, 0x89, RAX, RBP, RSP, 1, CPU_AT(rip));
     mov_imm(&s->c, RAX, (uint64_t)(uintptr_t)link);
     op_mem(&s->c, true, 0x89, RAX, RBP, RSP, 1, CPU_AT(link_at));
     jmp_to(&s->c, s->chained);
     /* the link, each with an 8-bit displacement: a fixed layout */
-    b1(e, 0x81); /* cmp dword [rbp + code_epoch], imm32 */
+    b1(e, 0x81); /* cmp dword [rbp + chain_key], imm32: the epoch, not slow */
     b1(e, 0x7d);
-    b1(e, (uint8_t)CPU_AT(code_epoch));
+    b1(e, (uint8_t)CPU_AT(chain_key));
     b4(e, 0);
     jcc_to(e, 5, exit);
     b1(e, 0x48); /* cmp qword [rbp + budget], imm8: the next block's weight */
@@ -758,14 +809,11 @@ static void edge(struct jit *s, uint64_t t)
     b1(e, (uint8_t)CPU_AT(budget));
     b1(e, 0);
     jcc_to(e, 0xc, exit); /* jl */
-    b1(e, 0x80); /* cmp byte [rbp + slow], 0 */
-    b1(e, 0x7d);
-    b1(e, (uint8_t)CPU_AT(slow));
-    b1(e, 0);
-    jcc_to(e, 5, exit);
     jmp_to(e, exit);
     if (e->p - link != LINK_END)
         abort(); /* the layout jit_link patches */
+    if (t == s->insns[0].rip) /* (blk->rip is set after) */
+        link_to(link, s->cpu->code_epoch, s->blk->weight, kept ? s->body : s->inner);
 }
 
 /* A block's end through its own handler: the static targets it may go to
@@ -807,18 +855,49 @@ static void end_by_handler(struct jit *s, unsigned end)
     jmp_to(e, s->chained);
     for (unsigned i = 0; i < nt; i++) {
         patch_rel(to[i], e->p);
-        edge(s, t[i]);
+        edge(s, t[i], false);
     }
 }
 
 /* A block's end decided by the host flags (condition cc): both edges. */
+/* An edge after a Jcc on the host flags. Onto the block itself the code
+ * goes on with the registers as they are (not written back: the block
+ * starts with them dirty) and, if the block writes all the flags before
+ * it reads them, without the pending flags; the exit does both. */
+static void edge_after_flags(struct jit *s, uint64_t t)
+{
+    bool self = t == s->insns[0].rip;
+    if (!self || !s->dead_at_entry)
+        store_pending(&s->h, s);
+    if (!self)
+        write_back(&s->h, s, s->dirty);
+    s->exit_regs = self ? s->dirty : 0;
+    s->exit_flags = self && s->dead_at_entry;
+    edge(s, t, true);
+    s->exit_regs = 0;
+    s->exit_flags = false;
+}
+
 static void end_by_flags(struct jit *s, unsigned cc, uint64_t taken, uint64_t fall)
 {
-    write_back(&s->h, s, s->dirty); /* MOVs: the flags stay */
-    uint8_t *to = jcc_to(&s->h, cc, NULL);
-    edge(s, fall);
+    uint8_t *to = jcc_to(&s->h, cc, NULL); /* nothing between changes the flags */
+    edge_after_flags(s, fall);
     patch_rel(to, s->h.p);
-    edge(s, taken);
+    edge_after_flags(s, taken);
+}
+
+/* Whether the block writes all six flags (an ALU operation between
+ * registers) before anything reads them or could see them (a fault, a
+ * handler). */
+static bool flags_dead_at_entry(const bool *native, const struct fast_desc *d, unsigned n)
+{
+    for (unsigned k = 0; k < n && native[k]; k++) {
+        if (d[k].kind == FAST_ALU_RR || d[k].kind == FAST_ALU_RI)
+            return true;
+        if (d[k].kind != FAST_MOV_RR && d[k].kind != FAST_MOV_RI && d[k].kind != FAST_LEA)
+            return false;
+    }
+    return false;
 }
 
 /* Where entry d's slow path comes back to when a Jcc reads the host
@@ -939,17 +1018,34 @@ void jit_block(struct cpu *cpu, struct block *blk)
     op_mem(&s.h, true, 0x8d, RBP, RDI, RSP, 1, JIT_BIAS); /* lea rbp, [rdi + bias] */
     if (s.h.p - start != OUTER_LEN)
         abort(); /* jit_link's inner entry */
+    s.inner = s.h.p;
     reload(&s.h, &s);
+    s.body = s.h.p;
+    /* A block that ends in a Jcc on the host flags: its last flag writer's
+     * lazy flags go to the edges; one that loops onto itself keeps the
+     * registers across (they start dirty). */
+    const struct insn *last = &insns[end];
+    bool by_flags = end > 0 && native[end - 1] && last->fn == op_jcc_abs_by_cc[last->cc & 15] &&
+                    host_flags_for(&d[end - 1], last->cc & 15);
+    unsigned writer = native[end] ? end : end - 1;
+    if (native[end] || by_flags) {
+        s.dead_at_entry = flags_dead_at_entry(native, d, end + 1);
+        uint64_t taken = native[end] ? (uint64_t)last->op[2].val : (uint64_t)last->op[0].val;
+        uint64_t fall = native[end] ? last->next + last->op[2].size : last->next;
+        if (taken == insns[0].rip || fall == insns[0].rip)
+            for (unsigned k = 0; k <= end; k++)
+                if (native[k] && d[k].writes)
+                    s.dirty |= 1u << insns[k].op[0].reg;
+    }
     for (unsigned k = 0; k < end; k++) {
+        s.defer = by_flags && k == writer && d[k].kind != FAST_ALU_RM && d[k].kind != FAST_CMP_MI;
         if (native[k])
             emit_entry(&s, k, &d[k]);
         else
             call_entry(&s, k);
         s.resume[k] = (uint64_t)(uintptr_t)s.h.p;
     }
-    const struct insn *last = &insns[end];
-    bool by_flags = end > 0 && native[end - 1] && last->fn == op_jcc_abs_by_cc[last->cc & 15] &&
-                    host_flags_for(&d[end - 1], last->cc & 15);
+    s.defer = native[end];
     if (by_flags && (d[end - 1].kind == FAST_ALU_RM || d[end - 1].kind == FAST_CMP_MI))
         s.resume[end - 1] = (uint64_t)(uintptr_t)flags_again(&s, &d[end - 1]);
     if (native[end]) { /* a fused pair */
@@ -961,6 +1057,7 @@ void jit_block(struct cpu *cpu, struct block *blk)
     } else {
         end_by_handler(&s, end);
     }
+    blk->jit_body = native[end] || by_flags ? (uint8_t)(s.body - start) : 0;
     size_t hot = (size_t)(s.h.p - start), cold_len = (size_t)(s.c.p - cold);
     if (hot > JIT_HOT_MAX || cold_len > JIT_COLD_MAX)
         abort(); /* past the room it was given: JIT_HOT_ENTRY or JIT_COLD_ENTRY is wrong */
@@ -970,16 +1067,13 @@ void jit_block(struct cpu *cpu, struct block *blk)
     cpu->jitted++;
 }
 
-void jit_link(struct cpu *cpu, uint8_t *link, const struct block *y)
+void jit_link(struct cpu *cpu, uint8_t *link, const struct block *x, const struct block *y)
 {
     uint8_t *code = (uint8_t *)(void *)y->insns[0].fn;
     if (!cpu->jit_code || code < cpu->jit_code || code >= cpu->jit_code + JIT_HOT_BYTES)
         return; /* y has no code */
-    _Static_assert(BLOCK_MAX < 128, "jit.c: a block's weight is an imm8");
-    uint32_t epoch = cpu->code_epoch;
-    memcpy(link + LINK_EPOCH, &epoch, 4);
-    link[LINK_WEIGHT] = y->weight;
-    patch_rel(link + LINK_REL, code + OUTER_LEN);
+    link_to(link, cpu->code_epoch, y->weight,
+            code + (x == y && y->jit_body ? y->jit_body : OUTER_LEN));
 }
 
 void jit_clear(struct cpu *cpu)
@@ -1005,10 +1099,11 @@ void jit_block(struct cpu *cpu, struct block *blk)
     (void)blk;
 }
 
-void jit_link(struct cpu *cpu, uint8_t *link, const struct block *y)
+void jit_link(struct cpu *cpu, uint8_t *link, const struct block *x, const struct block *y)
 {
     (void)cpu;
     (void)link;
+    (void)x;
     (void)y;
 }
 

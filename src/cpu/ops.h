@@ -126,10 +126,10 @@ bool fast_describe(insn_fn fn, struct fast_desc *d);
  * code where it is linked (jit_link), else returns STEP_CHAINED. Leaves
  * blk as it is when there is no room or too little to cover. */
 void jit_block(struct cpu *cpu, struct block *blk);
-/* Links the edge at link (cpu->link_at, left by a block's code that went
- * to y's RIP) to y's code, if y has code: valid while the epoch is the
+/* Links the edge at link (cpu->link_at, left by x's code that went to
+ * y's RIP) to y's code, if y has code: valid while the epoch is the
  * current one, which the caller checked had not moved since. */
-void jit_link(struct cpu *cpu, uint8_t *link, const struct block *y);
+void jit_link(struct cpu *cpu, uint8_t *link, const struct block *x, const struct block *y);
 /* Forgets all host code (with every block: decode.c blocks_clear). */
 void jit_clear(struct cpu *cpu);
 void jit_fini(struct cpu *cpu);

@@ -46,7 +46,7 @@ int op_sti(struct cpu *cpu, const struct insn *in)
     if (!(cpu->rflags & X86_RFLAGS_IF)) {
         cpu->rflags |= X86_RFLAGS_IF;
         cpu->int_shadow = true;
-        cpu->slow = true;
+        cpu_set_slow(cpu, true);
     }
     return STEP_OK;
 }

@@ -512,18 +512,20 @@ static void random_loop(uint64_t regs[16], uint8_t *data)
     uint64_t top = g.rip;
     for (unsigned i = 1 + below(8); i > 0; i--)
         insn(&g);
-    if (below(2))
-        flags_op(&g);
-    uint8_t *over = jcc(&g, below(16), 0);
-    uint64_t from = g.rip;
-    for (unsigned i = below(8); i > 0; i--)
-        insn(&g);
-    uint32_t rel = (uint32_t)(g.rip - from);
-    memcpy(over, &rel, 4);
-    for (unsigned i = below(6); i > 0; i--)
-        insn(&g);
+    if (below(3)) { /* else one block that loops onto itself */
+        if (below(2))
+            flags_op(&g);
+        uint8_t *over = jcc(&g, below(16), 0);
+        uint64_t from = g.rip;
+        for (unsigned i = below(8); i > 0; i--)
+            insn(&g);
+        uint32_t rel = (uint32_t)(g.rip - from);
+        memcpy(over, &rel, 4);
+        for (unsigned i = below(6); i > 0; i--)
+            insn(&g);
+    }
     bool w = below(2);
-    switch (below(3)) {
+    switch (below(4)) {
     case 0: { /* dec counter; jnz top */
         const uint8_t op = 0xff;
         rex_ops(&g, w, 0, 0, counter, &op, 1);
@@ -535,6 +537,14 @@ static void random_loop(uint64_t regs[16], uint8_t *data)
         rex_ops(&g, w, 0, 0, counter, &op, 1);
         put(&g, 0xe8 | (counter & 7));
         put(&g, 1);
+        break;
+    }
+    case 2: { /* dec counter; bswap (flags untouched, not covered); jnz: the Jcc's handler */
+        unsigned r = writable(&g);
+        const uint8_t op = 0xff, bs[] = { 0x0f, (uint8_t)(0xc8 + (r & 7)) };
+        rex_ops(&g, w, 0, 0, counter, &op, 1);
+        put(&g, 0xc8 | (counter & 7));
+        rex_ops(&g, false, 0, 0, r, bs, 2);
         break;
     }
     default: { /* a memory operation between: sub counter, 1; mov to memory; test; jnz */
@@ -741,6 +751,74 @@ Test(cpu_jit, a_budget_ending_inside_a_block_with_host_code_retires_exactly_that
     }
     free(o);
     machine_free();
+}
+
+/* A block that loops onto itself keeps its registers in host registers
+ * across the loop; when a store into another page's code moves the epoch
+ * on, its link is made again and must still find them. At CODE_GPA:
+ *   00 jmp 1000
+ *   05 add rax, 1            (A: loops onto itself)
+ *   09 cmp rax, rbx
+ *   0c jb 05
+ *   12 add rbx, 50
+ *   16 mov [rip -> 1001], dl (C's immediate: C dies, the epoch moves on)
+ *   1c dec rdx
+ *   1f jnz 05
+ *   25 vmmcall
+ * and at CODE_GPA + 0x1000 (C): mov ecx, imm32; jmp 05. */
+Test(cpu_jit, a_loop_onto_itself_keeps_its_registers_across_a_new_epoch)
+{
+    static uint8_t data[DATA_SIZE];
+    struct outcome *o[2] = { calloc(1, sizeof(struct outcome)), calloc(1, sizeof(struct outcome)) };
+    for (int jit = 1; jit >= 0; jit--) {
+        machine(jit);
+        GUEST_CODE(CODE_GPA, 0xe9, LE32(0x1000 - 5), 0x48, 0x83, 0xc0, 0x01, 0x48, 0x39, 0xd8,
+                   0x0f, 0x82, LE32(0x05 - 0x12), 0x48, 0x83, 0xc3, 0x32, 0x88, 0x15,
+                   LE32(0x1001 - 0x1c), 0x48, 0xff, 0xca, 0x0f, 0x85, LE32(0x05 - 0x25),
+                   VMMCALL);
+        GUEST_CODE(CODE_GPA + 0x1000, 0xb9, LE32(0), 0xe9, LE32(0x05 - 0x100a));
+        uint64_t regs[16] = { 0 };
+        regs[RBX] = 100;
+        regs[RDX] = 20;
+        regs[RSP] = STACK_TOP;
+        run(regs, data, 100000, o[jit]);
+        machine_free();
+    }
+    cr_expect_eq(o[0]->exit_code, SVM_EXIT_VMMCALL);
+    cr_expect_eq(o[0]->gpr[RAX], 100 + 19 * 50, "RAX %llu", (unsigned long long)o[0]->gpr[RAX]);
+    expect_same(o[1], o[0], "the loop");
+    free(o[0]);
+    free(o[1]);
+}
+
+/* A block that loops onto itself leaves its last flags unstored on the
+ * way round only when it writes all the flags before reading them; one
+ * that starts with INC (which keeps CF, for the ADC after it) must see
+ * the CMP's CF of the round before. At CODE_GPA:
+ *   00 inc rax
+ *   03 adc rsi, 0
+ *   07 add rcx, 1
+ *   0b cmp rcx, rbx
+ *   0e jb 00
+ *   10 vmmcall */
+Test(cpu_jit, a_loop_onto_itself_that_reads_cf_first_sees_the_last_rounds)
+{
+    static uint8_t data[DATA_SIZE];
+    struct outcome *o[2] = { calloc(1, sizeof(struct outcome)), calloc(1, sizeof(struct outcome)) };
+    for (int jit = 1; jit >= 0; jit--) {
+        machine(jit);
+        GUEST_CODE(CODE_GPA, 0x48, 0xff, 0xc0, 0x48, 0x83, 0xd6, 0x00, 0x48, 0x83, 0xc1, 0x01,
+                   0x48, 0x39, 0xd9, 0x72, 0xf0, VMMCALL);
+        uint64_t regs[16] = { 0 };
+        regs[RBX] = 10;
+        regs[RSP] = STACK_TOP;
+        run(regs, data, 100000, o[jit]);
+        machine_free();
+    }
+    cr_expect_eq(o[0]->gpr[RSI], 9, "RSI %llu", (unsigned long long)o[0]->gpr[RSI]);
+    expect_same(o[1], o[0], "the loop");
+    free(o[0]);
+    free(o[1]);
 }
 
 /* An ALU operation of a register with itself (ADD RAX, RAX): the flags'
