@@ -338,13 +338,10 @@ struct cpu {
         uint64_t gpr[16];
         uint64_t gpr_z[17];
     };
-    uint64_t rip;
     /* Where the instruction running goes on: set before a generic handler
      * runs (to the next instruction) and by branches; a block's last
      * entry leaves it set. */
     uint64_t next_rip;
-    const struct insn *stop; /* the entry a block's run stopped at */
-    uint64_t slow_val;   /* a specialised load's value, from its slow half */
     uint64_t rflags;     /* arithmetic bits valid only where lf says so */
     struct lazy_flags lf;
     /* Units of work left in this run (cpu_work). A block is let in on a
@@ -353,12 +350,6 @@ struct cpu {
      * or below, and cpu_run reports what is left as 0. */
     int64_t budget;
     uint64_t insns;      /* instructions retired, all runs (cpu_work) */
-    /* Moves on whenever a decoded block may have died, or the decode
-     * context (icache_gen, ctx) changed: a block whose epoch is the
-     * current one is live for cpu->rip as it stands. Never 0 (a header
-     * cleared to zeros never matches): code_epoch_next. */
-    uint32_t code_epoch;
-    bool slow;           /* TF or interrupt shadow: take the careful path (cpu_set_slow) */
     /* code_epoch while not slow, else 0: what host code's links check
      * (jit.c), one compare for both; kept by cpu_set_slow and
      * code_epoch_next. */
@@ -370,17 +361,26 @@ struct cpu {
      * CR0.AM, RFLAGS.AC): no TLB entry carries it, so every data access
      * takes the slow path, which checks (APM vol. 2 §8.2.18, #AC). */
     uint8_t user;
-    /* (budget to tlb_mix within 255 bytes of the start: jit.c reaches
-     * them, the registers and the lazy flags with 8-bit displacements) */
+    /* (the registers to the first TLB entry within 255 bytes of the
+     * start: jit.c reaches them with 8-bit displacements) */
     uint64_t tlb_bits;   /* tlb_ctx | user: the tag bits of the CPU's own
                           * accesses (cpu_update_mode, context_switch) */
     uint64_t tlb_mix;    /* tlb_salt << 12, as tlb_entry_of applies it */
+    struct tlb_entry tlb[TLB_SIZE];
+    struct tlb_cold tlb_cold[TLB_SIZE];
+    const struct insn *stop; /* the entry a block's run stopped at */
+    uint64_t slow_val;   /* a specialised load's value, from its slow half */
     uint64_t tlb_ctx;    /* the running context's TLB tag bits (index << 2) */
     uint64_t tlb_salt;   /* ... and its TLB index mix */
     uint32_t icache_gen; /* the running context's decode generation */
     uint64_t ip_mask;    /* 0xffffffff outside 64-bit mode (EIP) */
-    struct tlb_entry tlb[TLB_SIZE];
-    struct tlb_cold tlb_cold[TLB_SIZE];
+    uint64_t rip;
+    /* Moves on whenever a decoded block may have died, or the decode
+     * context (icache_gen, ctx) changed: a block whose epoch is the
+     * current one is live for cpu->rip as it stands. Never 0 (a header
+     * cleared to zeros never matches): code_epoch_next. */
+    uint32_t code_epoch;
+    bool slow;           /* TF or interrupt shadow: take the careful path (cpu_set_slow) */
     bool tlb_large;      /* the TLB holds pieces of a 2 MiB/4 MiB/1 GiB page */
     bool tlb_writable;   /* some entry may allow writes (since the last flush) */
 

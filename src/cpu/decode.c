@@ -436,8 +436,11 @@ static int decode_at(struct cpu *cpu, uint64_t rip, struct insn *in)
  * instruction cannot be fetched (the fault in cpu->exc). */
 static struct block *block_fill(struct cpu *cpu, struct block *blk)
 {
-    if (cpu->arena_used > BLOCK_ARENA - (BLOCK_MAX + 1))
-        blocks_forget(cpu); /* blk is a header: it stays where it is */
+    /* Room for the block's instructions, and for its host code: when
+     * either is full every block is forgotten (blk is a header: it stays
+     * where it is) */
+    if (cpu->arena_used > BLOCK_ARENA - (BLOCK_MAX + 1) || jit_full(cpu))
+        blocks_forget(cpu);
     struct exc saved = cpu->exc;
     unsigned n;
     do {

@@ -127,7 +127,8 @@ _Static_assert(offsetof(struct cpu, tlb_mix) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, lf.op) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, budget) - JIT_BIAS < 128 &&
                    offsetof(struct cpu, insns) - JIT_BIAS < 128 &&
-                   offsetof(struct cpu, chain_key) - JIT_BIAS < 128,
+                   offsetof(struct cpu, chain_key) - JIT_BIAS < 128 &&
+                   offsetof(struct cpu, tlb) + offsetof(struct tlb_entry, addend) - JIT_BIAS < 128,
                "jit.c: the hot CPU fields within disp8 of the biased RBP");
 
 static void cpu_op(struct emit *e, bool w, unsigned op, unsigned reg, int32_t at)
@@ -259,6 +260,8 @@ struct jit {
      * the pending flags stored */
     uint32_t exit_regs;
     bool exit_flags;
+    bool shared;            /* both edges' flags and registers stored before the Jcc */
+    bool retired;           /* before the last flag writer (which cannot fail) */
 };
 #define NONE 0xff
 
@@ -764,6 +767,16 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
 
 /* ---- a block's end */
 
+/* The block retired: budget and insns, as exec.c retire does. */
+static void retire(struct jit *s)
+{
+    unsigned w = s->blk->weight;
+    cpu_op(&s->h, true, 0x83, 5, CPU_AT(budget)); /* sub qword [rbp + budget], weight */
+    b1(&s->h, w);
+    cpu_op(&s->h, true, 0x83, 0, CPU_AT(insns));  /* add qword [rbp + insns], weight */
+    b1(&s->h, w);
+}
+
 /* The link at link goes to target while the epoch is epoch and the budget
  * covers weight. */
 static void link_to(uint8_t *link, uint32_t epoch, unsigned weight, const uint8_t *target)
@@ -782,11 +795,8 @@ static void link_to(uint8_t *link, uint32_t epoch, unsigned weight, const uint8_
 static void edge(struct jit *s, uint64_t t, bool kept)
 {
     struct emit *e = &s->h;
-    unsigned w = s->blk->weight;
-    cpu_op(e, true, 0x83, 5, CPU_AT(budget)); /* sub qword [rbp + budget], weight */
-    b1(e, w);
-    cpu_op(e, true, 0x83, 0, CPU_AT(insns));  /* add qword [rbp + insns], weight */
-    b1(e, w);
+    if (!s->retired)
+        retire(s);
     uint8_t *link = e->p;
     const uint8_t *exit = s->c.p;
     if (s->exit_flags)
@@ -848,10 +858,7 @@ static void end_by_handler(struct jit *s, unsigned end)
     }
     /* elsewhere: retired, and back to run_blocks */
     cpu_op(e, true, 0x89, RAX, CPU_AT(rip));
-    cpu_op(e, true, 0x83, 5, CPU_AT(budget));
-    b1(e, s->blk->weight);
-    cpu_op(e, true, 0x83, 0, CPU_AT(insns));
-    b1(e, s->blk->weight);
+    retire(s);
     jmp_to(e, s->chained);
     for (unsigned i = 0; i < nt; i++) {
         patch_rel(to[i], e->p);
@@ -867,9 +874,11 @@ static void end_by_handler(struct jit *s, unsigned end)
 static void edge_after_flags(struct jit *s, uint64_t t)
 {
     bool self = t == s->insns[0].rip;
-    if (!self || !s->dead_at_entry)
+    if (s->shared) /* done before the Jcc for both */
+        self = false;
+    else if (!self || !s->dead_at_entry)
         store_pending(&s->h, s);
-    if (!self)
+    if (!self && !s->shared)
         write_back(&s->h, s, s->dirty);
     s->exit_regs = self ? s->dirty : 0;
     s->exit_flags = self && s->dead_at_entry;
@@ -880,6 +889,13 @@ static void edge_after_flags(struct jit *s, uint64_t t)
 
 static void end_by_flags(struct jit *s, unsigned cc, uint64_t taken, uint64_t fall)
 {
+    /* Neither edge onto the block itself: what they do alike, once,
+     * before the Jcc (MOVs: the flags stay) */
+    s->shared = taken != s->insns[0].rip && fall != s->insns[0].rip;
+    if (s->shared) {
+        store_pending(&s->h, s);
+        write_back(&s->h, s, s->dirty);
+    }
     uint8_t *to = jcc_to(&s->h, cc, NULL); /* nothing between changes the flags */
     edge_after_flags(s, fall);
     patch_rel(to, s->h.p);
@@ -922,6 +938,12 @@ static const uint8_t *flags_again(struct jit *s, const struct fast_desc *d)
     return pad;
 }
 
+bool jit_full(const struct cpu *cpu)
+{
+    return cpu->jit_code && (JIT_HOT_BYTES - cpu->jit_used < JIT_HOT_MAX ||
+                             JIT_BYTES - JIT_HOT_BYTES - cpu->jit_cold < JIT_COLD_MAX);
+}
+
 static uint8_t *code_room(struct cpu *cpu)
 {
     if (cpu->jit_off)
@@ -945,8 +967,7 @@ static uint8_t *code_room(struct cpu *cpu)
         b1(&e, 0xc3);
         jit_clear(cpu);
     }
-    if (JIT_HOT_BYTES - cpu->jit_used < JIT_HOT_MAX ||
-        JIT_BYTES - JIT_HOT_BYTES - cpu->jit_cold < JIT_COLD_MAX)
+    if (jit_full(cpu))
         return NULL;
     return cpu->jit_code + cpu->jit_used;
 }
@@ -1039,6 +1060,10 @@ void jit_block(struct cpu *cpu, struct block *blk)
     }
     for (unsigned k = 0; k < end; k++) {
         s.defer = by_flags && k == writer && d[k].kind != FAST_ALU_RM && d[k].kind != FAST_CMP_MI;
+        if (s.defer) {
+            retire(&s);
+            s.retired = true;
+        }
         if (native[k])
             emit_entry(&s, k, &d[k]);
         else
@@ -1046,6 +1071,12 @@ void jit_block(struct cpu *cpu, struct block *blk)
         s.resume[k] = (uint64_t)(uintptr_t)s.h.p;
     }
     s.defer = native[end];
+    /* A last flag writer that cannot fail (no memory): the block retires
+     * before it, once for both edges */
+    if (native[end]) {
+        retire(&s);
+        s.retired = true;
+    }
     if (by_flags && (d[end - 1].kind == FAST_ALU_RM || d[end - 1].kind == FAST_CMP_MI))
         s.resume[end - 1] = (uint64_t)(uintptr_t)flags_again(&s, &d[end - 1]);
     if (native[end]) { /* a fused pair */
@@ -1107,9 +1138,14 @@ void jit_link(struct cpu *cpu, uint8_t *link, const struct block *x, const struc
     (void)y;
 }
 
+bool jit_full(const struct cpu *cpu)
+{
+    (void)cpu;
+    return false;
+}
+
 void jit_clear(struct cpu *cpu)
 {
-    cpu->jit_alone[1] = (struct insn){ .fn = insn_stay };
     (void)cpu;
 }
 

@@ -130,6 +130,8 @@ void jit_block(struct cpu *cpu, struct block *blk);
  * y's RIP) to y's code, if y has code: valid while the epoch is the
  * current one, which the caller checked had not moved since. */
 void jit_link(struct cpu *cpu, uint8_t *link, const struct block *x, const struct block *y);
+/* Whether the code buffer has no room for another block's code. */
+bool jit_full(const struct cpu *cpu);
 /* Forgets all host code (with every block: decode.c blocks_clear). */
 void jit_clear(struct cpu *cpu);
 void jit_fini(struct cpu *cpu);
