@@ -400,7 +400,7 @@ static bool covers(const struct insn *in, const struct fast_desc *d, uint32_t *m
         uses(m, a->reg);
         uses_mem(m, b, false);
         return alu_encoding(in->mnemonic, &rr, &ext) && fits32(b->val);
-    case FAST_MOV_RR:
+    case FAST_MOV_RR: case FAST_MOVZX_RR:
         uses(m, a->reg);
         uses(m, b->reg);
         return true;
@@ -762,6 +762,17 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
     case FAST_INCDEC:
         incdec_op(s, in, d);
         break;
+    case FAST_MOVZX_RR: { /* movzx r32, r8/r16: SIL and DIL need a REX */
+        unsigned dst = s->host[a->reg], src = s->host[b->reg];
+        unsigned r = 0x40 | ((dst >> 3) & 1) << 2 | ((src >> 3) & 1);
+        if (r != 0x40 || (d->size == 1 && src >= RSP))
+            b1(e, r);
+        b1(e, 0x0f);
+        b1(e, d->size == 1 ? 0xb6 : 0xb7);
+        b1(e, 0xc0 | (dst & 7) << 3 | (src & 7));
+        s->dirty |= 1u << a->reg;
+        break;
+    }
     }
 }
 
@@ -910,7 +921,8 @@ static bool flags_dead_at_entry(const bool *native, const struct fast_desc *d, u
     for (unsigned k = 0; k < n && native[k]; k++) {
         if (d[k].kind == FAST_ALU_RR || d[k].kind == FAST_ALU_RI)
             return true;
-        if (d[k].kind != FAST_MOV_RR && d[k].kind != FAST_MOV_RI && d[k].kind != FAST_LEA)
+        if (d[k].kind != FAST_MOV_RR && d[k].kind != FAST_MOV_RI && d[k].kind != FAST_LEA &&
+            d[k].kind != FAST_MOVZX_RR)
             return false;
     }
     return false;

@@ -89,6 +89,7 @@ OP(mov_rm64_bd); OP(mov_rm32_bd); OP(mov_mr64_bd); OP(mov_mr32_bd);
 OP(shl_ri64); OP(shl_ri32); OP(shr_ri64); OP(shr_ri32); OP(sar_ri64); OP(sar_ri32);
 OP(lea_r64);
 OP(mov_mi64); OP(mov_mi32); OP(mov_mi8); OP(movzx_rm8); OP(movzx_rm16);
+OP(movzx_rr8); OP(movzx_rr16);
 OP(cmp_mi64); OP(cmp_mi32); OP(cmp_mi8);
 OP(push_r64); OP(pop_r64); OP(call_abs); OP(ret_r64);
 /* The specialised handler for in (64-bit mode), or in->fn. */
@@ -109,7 +110,7 @@ void fast_flags_dead(struct insn *insns, unsigned n);
  * an immediate, and LEA. */
 enum fast_kind {
     FAST_ALU_RR = 1, FAST_ALU_RI, FAST_ALU_RM, FAST_SHIFT_RI, FAST_MOV_RR, FAST_MOV_RI,
-    FAST_LOAD, FAST_STORE, FAST_STORE_IMM, FAST_CMP_MI, FAST_LEA, FAST_INCDEC,
+    FAST_LOAD, FAST_STORE, FAST_STORE_IMM, FAST_CMP_MI, FAST_LEA, FAST_INCDEC, FAST_MOVZX_RR,
 };
 struct fast_desc {
     uint8_t kind;   /* enum fast_kind */
@@ -117,7 +118,8 @@ struct fast_desc {
     bool writes;    /* writes op[0] (not CMP or TEST) */
     bool flags;     /* sets the flags (not a form fast_flags_dead gave) */
     bool bd;        /* memory operand in the base + displacement form */
-    uint8_t size;   /* operand size: of the memory access for loads and stores */
+    uint8_t size;   /* operand size: of the memory access for loads and stores, of
+                     * the source for MOVZX */
 };
 /* fn's form, or false if it is not one of those. */
 bool fast_describe(insn_fn fn, struct fast_desc *d);

@@ -287,6 +287,19 @@ int op_mov_mi8(struct cpu *cpu, const struct insn *in) { return mov_imm_store(cp
 int op_movzx_rm8(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 1, false); }
 int op_movzx_rm16(struct cpu *cpu, const struct insn *in) { return mov_load(cpu, in, 2, false); }
 
+/* MOVZX of a byte register (not AH-BH) or a word register into a 32/64-bit
+ * register. */
+static inline void do_movzx_rr8(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = (uint8_t)cpu->gpr[in->op[1].reg];
+}
+
+static inline void do_movzx_rr16(struct cpu *cpu, const struct insn *in)
+{
+    cpu->gpr[in->op[0].reg] = (uint16_t)cpu->gpr[in->op[1].reg];
+}
+GO_ON(movzx_rr8) GO_ON(movzx_rr16)
+
 /* CMP of memory with an immediate: flags only. */
 static inline void cmp_mem_imm_flags(struct cpu *cpu, const struct insn *in, unsigned size,
                                      uint64_t a)
@@ -589,7 +602,7 @@ void fast_flags_dead(struct insn *insns, unsigned n)
         NF(inc_r64, KEEPS_CF), NF(inc_r32, KEEPS_CF), NF(dec_r64, KEEPS_CF), NF(dec_r32, KEEPS_CF),
     };
     static const insn_fn flagless[] = { op_mov_rr64, op_mov_rr32, op_mov_ri64, op_mov_ri32,
-                                        op_lea_r64 };
+                                        op_lea_r64, op_movzx_rr8, op_movzx_rr16 };
     enum { NWRITERS = sizeof(writers) / sizeof(writers[0]) };
     bool live = true; /* after entry i: read later, or seen (a fault, the block's end) */
     for (unsigned i = n; i-- > 0;) {
@@ -663,6 +676,8 @@ bool fast_describe(insn_fn fn, struct fast_desc *d)
         D(op_cmp_mi32, FAST_CMP_MI, LF_SUB, false, true, false, 4),
         D(op_cmp_mi8, FAST_CMP_MI, LF_SUB, false, true, false, 1),
         D(op_lea_r64, FAST_LEA, 0, true, false, false, 8),
+        D(op_movzx_rr8, FAST_MOVZX_RR, 0, true, false, false, 1),
+        D(op_movzx_rr16, FAST_MOVZX_RR, 0, true, false, false, 2),
         D(op_inc_r64, FAST_INCDEC, LF_INC, true, true, false, 8),
         D(op_inc_r64_nf, FAST_INCDEC, LF_INC, true, false, false, 8),
         D(op_inc_r32, FAST_INCDEC, LF_INC, true, true, false, 4),

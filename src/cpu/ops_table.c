@@ -138,6 +138,7 @@ static const insn_fn block_continuing[] = {
     op_mov_rm32_bd, op_mov_mr64_bd, op_mov_mr32_bd, op_shl_ri64, op_shl_ri32, op_shr_ri64,
     op_shr_ri32, op_sar_ri64, op_sar_ri32, op_lea_r64, op_mov_mi64, op_mov_mi32, op_mov_mi8,
     op_movzx_rm8, op_movzx_rm16, op_cmp_mi64, op_cmp_mi32, op_cmp_mi8, op_push_r64, op_pop_r64,
+    op_movzx_rr8, op_movzx_rr16,
 };
 
 static bool plain_reg(const struct opnd *o, unsigned size)
@@ -230,6 +231,10 @@ insn_fn specialize_fast(const struct insn *in)
             return op_movzx_rm8;
         if (flat_mem(in, b, 2))
             return op_movzx_rm16;
+        if (plain_reg(b, 1))
+            return op_movzx_rr8;
+        if (plain_reg(b, 2))
+            return op_movzx_rr16;
     }
     static const struct {
         insn_fn generic, ri64, ri32;

@@ -261,7 +261,7 @@ static void insn_mixed(struct gen *g, bool mixed)
     static const uint8_t shift_ext[] = { 4, 5, 7 };
     unsigned d = writable(g), s = below(4) ? below(16) : d; /* add rax, rax and the like */
     bool w = below(2);
-    unsigned k = below(mixed ? 23 : 10);
+    unsigned k = below(mixed ? 24 : 10);
     switch (k) {
     case 0: case 1: /* ALU between registers (CMP and TEST write nothing) */
         rex_op(g, s, 0, d, alu_rr[below(sizeof(alu_rr))]);
@@ -388,6 +388,18 @@ static void insn_mixed(struct gen *g, bool mixed)
             const uint8_t bs[] = { 0x0f, (uint8_t)(0xc8 + (d & 7)) };
             rex_ops(g, w, 0, 0, d, bs, 2);
         }
+        return;
+    }
+    case 23: { /* MOVZX from a byte or word register: with a REX (SIL, DIL...) or
+                * without (AH-BH, not covered) */
+        const uint8_t op[] = { 0x0f, below(2) ? 0xb6 : 0xb7 };
+        if (below(4))
+            put(g, 0x40 | (w ? 8 : 0) | (d >> 3) << 2 | (s >> 3));
+        else if (d >= 8 || s >= 8 || w)
+            put(g, 0x40 | (w ? 8 : 0) | (d >> 3) << 2 | (s >> 3));
+        put(g, op[0]);
+        put(g, op[1]);
+        put(g, 0xc0 | (d & 7) << 3 | (s & 7));
         return;
     }
     case 21: /* CF set or flipped: what INC and DEC keep */
