@@ -90,13 +90,13 @@ struct svmsim_config {
     /* The CPU has RDTSCP (CPUID 8000_0001 EDX[27]); false: a model without
      * it, as QEMU's -cpu max,-rdtscp. Default true. */
     bool rdtscp;
-    /* Host code for the commonest 64-bit instruction forms (x86-64 hosts;
-     * guest-visible behaviour is the same without). Default true; false:
-     * every block runs through the interpreter's handlers. */
+    /* Host code for 64-bit blocks (x86-64 hosts; guest-visible behaviour
+     * is the same without). Default true; false: every block runs
+     * through the interpreter's handlers. */
     bool jit;
-    /* The fewest leading instructions of a block that get host code; 0:
-     * the default (8: shorter blocks run faster through the handlers).
-     * Tests set 1 so that short sequences go through host code too. */
+    /* The fewest instructions of a block done in host instructions (the
+     * commonest forms; the others call their handlers) for the block to
+     * get host code; 0: the default, 1. */
     unsigned jit_min;
 
     /* The VMware backdoor device (ports 0x5658/0x5659). */

@@ -312,7 +312,7 @@ struct cpu_model {
     bool no_rdtscp;      /* no RDTSCP (CPUID 8000_0001 EDX[27]): it is #UD */
     bool gmet;           /* Guest Mode Execute Trap (CPUID 8000_000A EDX[17]); needs np */
     bool no_jit;         /* no host code for blocks (jit.c) */
-    unsigned jit_min;    /* fewest leading entries given host code; 0: JIT_MIN */
+    unsigned jit_min;    /* fewest covered entries for host code; 0: JIT_MIN (jit.c) */
 };
 
 /* A #VMEXIT as the CPU produced it (also written into the VMCB). */

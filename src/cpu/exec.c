@@ -368,9 +368,12 @@ static int run_block_stopped(struct cpu *cpu, unsigned weight, int r, uint32_t e
  * read into locals before its block runs). After a block that ran whole,
  * the next is its successor hint that is the block a lookup would find,
  * if the budget covers it (block_hint); a block that loops onto itself is
- * its own hint. Returns STEP_OK with cpu->rip where to go on, RUN_EXITED, or
- * the step result of the instruction at cpu->rip; *last is the block that
- * ran last. */
+ * its own hint. A block with host code (jit.c) runs itself and the blocks
+ * it is linked to and retires them, and says which ran last
+ * (STEP_CHAINED); the edge it left by unlinked is linked here to the block
+ * found next, if the epoch has not moved. Returns STEP_OK with cpu->rip
+ * where to go on, RUN_EXITED, or the step result of the instruction at
+ * cpu->rip; *last is the block that ran last. */
 static inline int run_blocks(struct cpu *cpu, struct block *b, struct block **last)
 {
     uint32_t epoch = cpu->code_epoch;

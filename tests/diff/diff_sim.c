@@ -31,7 +31,7 @@ static struct svmsim_vm *sim_new_machine(char *err, size_t errlen)
     svmsim_config_default(&cfg);
     cfg.max_insns = SIM_MAX_INSNS;
     cfg.deterministic = true;
-    cfg.jit_min = 1; /* the sequences are short: host code for them too */
+    cfg.jit_min = 1; /* host code for every sequence with a covered instruction, whatever the default */
     cfg.console_write = sim_console_discard;
     return svmsim_create(&cfg, err, errlen);
 }

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.semantics = (flags & 8) ? SVMSIM_SEMANTICS_KVM_7_0 : SVMSIM_SEMANTICS_KVM_7_1;
     cfg.console_write = discard;
     cfg.vcpus = (flags & 16) ? 2 : 1;
-    cfg.jit_min = 1; /* host code for short blocks too: the fuzzer's are short */
+    cfg.jit_min = 1; /* host code for every block with a covered instruction, whatever the default */
     char err[160];
     struct svmsim_vm *vm = svmsim_create(&cfg, err, sizeof err);
     if (!vm)

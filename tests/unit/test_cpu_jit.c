@@ -3,13 +3,16 @@
  *
  * Owns: a machine on cpu_fixture.h's rig (16 MiB of RAM mapped 1:1 by
  * 2 MiB pages, one 64-bit ring-0 VMCB with VMMCALL and #PF, #GP, #SS, #UD
- * intercepted), run once with host code for every block that starts with a
- * covered form (jit_min 1) and once without (no_jit), and tests that
+ * intercepted), run once with host code for every block with a covered
+ * instruction (jit_min 1) and once without (no_jit), and tests that
  * compare the two runs' guest-visible outcomes exactly: random blocks of
- * the covered forms, with every register in every role, faults, page
- * crossings and TLB misses among them; and directed tests for a fault in
- * the middle of a block, a store into the running block's code, and a
- * budget ending inside a block.
+ * the covered forms and some that are not, with every register in every
+ * role, faults, page crossings and TLB misses among them; random loops of
+ * blocks linked to each other, run whole and with budgets that end them
+ * anywhere; and directed tests for a fault in the middle of a block, a
+ * store into the running block's code, a budget ending inside a block,
+ * and blocks that loop onto themselves across a new epoch or reading CF
+ * first.
  * Must not: use src/hv or touch any file but this one.
  */
 #include "cpu/cpu.h"
