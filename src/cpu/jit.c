@@ -40,10 +40,11 @@
  * wrong). */
 #define JIT_HOT_BYTES (24u << 20)
 #define JIT_BYTES (32u << 20)
-#define JIT_HOT_ENTRY 256u   /* an entry's code, at most */
-#define JIT_HOT_MAX ((BLOCK_MAX + 1) * JIT_HOT_ENTRY + 1024u)
-#define JIT_COLD_ENTRY 32u   /* an entry's stub and resume address */
-#define JIT_COLD_MAX ((BLOCK_MAX + 1) * JIT_COLD_ENTRY + 1024u)
+#define JIT_HOT_ENTRY 256u   /* an entry's code, at most (a call: about 140) */
+#define JIT_HOT_MAX ((BLOCK_MAX + 1) * JIT_HOT_ENTRY + 2048u)
+/* an entry's slow path and resume address, at most (a store's: about 170) */
+#define JIT_COLD_ENTRY 320u
+#define JIT_COLD_MAX ((BLOCK_MAX + 1) * JIT_COLD_ENTRY + 2048u)
 /* The fewest entries done in host instructions that make a block worth
  * its code (model.jit_min overrides). */
 #define JIT_MIN 1
@@ -475,7 +476,7 @@ static void ea(struct jit *s, const struct opnd *o, bool bd)
 /* The TLB probe of a size-byte access at RAX (tlb_hit_r/tlb_hit_w): on a
  * hit RAX is the host address; a miss goes to entry k's stub, which runs
  * the entry's handler and comes back after the entry's code. */
-static void probe(struct jit *s, unsigned k, bool write, unsigned size)
+static void probe(struct jit *s, unsigned k, bool write, unsigned size, const uint8_t *stub)
 {
     struct emit *e = &s->h;
     /* The index takes bits 12-20: 32-bit operations do */
@@ -493,11 +494,12 @@ static void probe(struct jit *s, unsigned k, bool write, unsigned size)
     int32_t tlb = CPU_AT(tlb) + (int32_t)(write ? offsetof(struct tlb_entry, tag_w)
                                                 : offsetof(struct tlb_entry, tag_r));
     op_mem(e, true, 0x3b, RDX, RBP, RCX, 1, tlb);     /* cmp rdx, [rbp + rcx + tag] */
-    /* the stub: EAX = k, then the tail */
-    const uint8_t *stub = s->c.p;
-    b1(&s->c, 0xb8);
-    b4(&s->c, k);
-    jmp_to(&s->c, s->tail);
+    if (!stub) { /* the stub: EAX = k, then the tail */
+        stub = s->c.p;
+        b1(&s->c, 0xb8);
+        b4(&s->c, k);
+        jmp_to(&s->c, s->tail);
+    }
     jcc_to(e, 5, stub);                                /* jne stub */
     op_mem(e, true, 0x03, RAX, RBP, RCX, 1,            /* add rax, addend */
            CPU_AT(tlb) + (int32_t)offsetof(struct tlb_entry, addend));
@@ -564,7 +566,7 @@ static void alu_op(struct jit *s, const struct insn *in, const struct fast_desc 
     unsigned src = NONE; /* b's host register */
     if (d->kind == FAST_ALU_RM) {
         ea(s, &in->op[1], false);
-        probe(s, (unsigned)(in - s->insns), false, size);
+        probe(s, (unsigned)(in - s->insns), false, size, NULL);
         load_host(e, size, RDX);
         src = RDX;
     } else if (!imm) {
@@ -631,7 +633,7 @@ static void cmp_mi(struct jit *s, const struct insn *in, const struct fast_desc 
     unsigned size = d->size;
     uint64_t v = (uint64_t)in->op[1].val & size_mask(size);
     ea(s, &in->op[0], false);
-    probe(s, (unsigned)(in - s->insns), false, size);
+    probe(s, (unsigned)(in - s->insns), false, size, NULL);
     load_host(e, size, RDX);  /* a */
     mov_rr(e, 8, RAX, RDX);
     if (size == 1) { /* sub al, imm8: the upper bytes stay 0 */
@@ -645,24 +647,50 @@ static void cmp_mi(struct jit *s, const struct insn *in, const struct fast_desc 
     s->lazy = LF_SUB;
 }
 
+/* A store's slow path (a TLB miss, or a page with code: the store beside
+ * code goes this way each time): its slow half called straight, without
+ * running the handler again (RAX is the address). Then on after the
+ * store: the rel32 returned. */
+static uint8_t *store_stub(struct jit *s, const struct insn *in, const struct fast_desc *d)
+{
+    struct emit *c = &s->c;
+    write_back(c, s, s->dirty);
+    if (d->kind == FAST_STORE)
+        mov_rr(c, 8, RCX, s->host[in->op[1].reg]);          /* v */
+    else
+        mov_imm(c, RCX, (uint64_t)in->op[1].val & size_mask(d->size));
+    mov_rr(c, 8, RDX, RAX);                                 /* la */
+    mov_imm(c, R8, d->size);
+    call_c(c, (const void *)fast_store_slow, in, NULL);
+    check_result(c, s);
+    reload(c, s);
+    b1(c, 0xe9); /* jmp back */
+    uint8_t *rel = c->p;
+    b4(c, 0);
+    return rel;
+}
+
 static void store_op(struct jit *s, const struct insn *in, const struct fast_desc *d)
 {
     struct emit *e = &s->h;
     unsigned size = d->size;
     ea(s, &in->op[0], d->bd);
-    probe(s, (unsigned)(in - s->insns), true, size);
+    const uint8_t *stub = s->c.p;
+    uint8_t *back = store_stub(s, in, d);
+    probe(s, (unsigned)(in - s->insns), true, size, stub);
     if (d->kind == FAST_STORE) {
         op_mem(e, size == 8, 0x89, s->host[in->op[1].reg], RAX, RSP, 1, 0);
-        return;
-    }
-    uint64_t v = (uint64_t)in->op[1].val & size_mask(size);
-    if (size == 1) {
-        op_mem(e, false, 0xc6, 0, RAX, RSP, 1, 0); /* mov byte [rax], imm8 */
-        b1(e, (unsigned)v);
     } else {
-        op_mem(e, size == 8, 0xc7, 0, RAX, RSP, 1, 0);
-        b4(e, (uint32_t)v);
+        uint64_t v = (uint64_t)in->op[1].val & size_mask(size);
+        if (size == 1) {
+            op_mem(e, false, 0xc6, 0, RAX, RSP, 1, 0); /* mov byte [rax], imm8 */
+            b1(e, (unsigned)v);
+        } else {
+            op_mem(e, size == 8, 0xc7, 0, RAX, RSP, 1, 0);
+            b4(e, (uint32_t)v);
+        }
     }
+    patch_rel(back, e->p);
 }
 
 /* CF into rflags, as lf_set_incdec does it before INC or DEC. */
@@ -749,7 +777,7 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
         break;
     case FAST_LOAD:
         ea(s, b, d->bd);
-        probe(s, k, false, d->size);
+        probe(s, k, false, d->size, NULL);
         load_host(e, d->size, s->host[a->reg]);
         s->dirty |= 1u << a->reg;
         break;

@@ -92,6 +92,11 @@ OP(mov_mi64); OP(mov_mi32); OP(mov_mi8); OP(movzx_rm8); OP(movzx_rm16);
 OP(movzx_rr8); OP(movzx_rr16);
 OP(cmp_mi64); OP(cmp_mi32); OP(cmp_mi8);
 OP(push_r64); OP(pop_r64); OP(call_abs); OP(ret_r64);
+/* The slow half of a specialised store (in's) of v, size bytes at la
+ * (one that missed the TLB, or a page with code): STEP_OK, or the stop
+ * (STEP_FAULT, or STEP_STOPPED when code changed). For host code. */
+int fast_store_slow(struct cpu *cpu, const struct insn *in, uint64_t la, uint64_t v,
+                    unsigned size);
 /* The specialised handler for in (64-bit mode), or in->fn. */
 insn_fn specialize_fast(const struct insn *in);
 /* The memory operands of an instruction given a specialised handler, in

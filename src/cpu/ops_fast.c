@@ -86,6 +86,13 @@ static __attribute__((noinline)) int store_miss(struct cpu *cpu, const struct in
     return insn_then(cpu, in, fast_write_slow(cpu, seg, la, size, v));
 }
 
+int fast_store_slow(struct cpu *cpu, const struct insn *in, uint64_t la, uint64_t v,
+                    unsigned size)
+{
+    int r = fast_write_slow(cpu, in->op[0].seg, la, size, v);
+    return r == STEP_OK ? r : insn_stop(cpu, in, r);
+}
+
 /* A memory operand's address (64-bit addressing). bd: the form base +
  * displacement (a base that is not RIP, no index); else base + index *
  * scale + displacement in the form fast_operands gave it. */
