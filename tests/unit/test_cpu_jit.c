@@ -836,6 +836,82 @@ Test(cpu_jit, a_loop_onto_itself_that_reads_cf_first_sees_the_last_rounds)
     free(o[1]);
 }
 
+/* The largest code a block can need fits the room the buffer gives it:
+ * blocks of BLOCK_MAX instructions that write eleven registers and then
+ * make every instruction a slow path's (stores that miss the TLB, INC
+ * after a flag writer not known, calls of handlers), each run against
+ * the handlers. */
+Test(cpu_jit, the_largest_blocks_fit_and_run_as_the_handlers_run_them)
+{
+    static const uint8_t regs11[] = { RAX, RCX, RDX, RSI, RDI, 8, 9, 10, 11, 12, 13 };
+    static uint8_t code[BLOCK_MAX * 15 + 3];
+    static uint8_t data[DATA_SIZE];
+    struct outcome *o[2] = { calloc(1, sizeof(struct outcome)), calloc(1, sizeof(struct outcome)) };
+    for (unsigned form = 0; form < 4; form++) {
+        for (int jit = 1; jit >= 0; jit--) {
+            machine(jit);
+            struct gen g = { .p = code, .rip = CODE_GPA };
+            for (unsigned i = 0; i < sizeof(regs11); i++) { /* mov r, imm32 */
+                const uint8_t op = (uint8_t)(0xb8 + (regs11[i] & 7));
+                rex_ops(&g, false, 0, 0, regs11[i], &op, 1);
+                put32(&g, 0x1000 * i);
+            }
+            for (unsigned i = sizeof(regs11); i < BLOCK_MAX; i++) {
+                unsigned r = regs11[i % sizeof(regs11)];
+                switch (form) {
+                case 0: { /* mov [rbx + disp32], r: RBX points at the code page, which
+                           * holds code: every store takes its slow path */
+                    const uint8_t op = 0x89;
+                    rex_ops(&g, true, r, 0, RBX, &op, 1);
+                    put(&g, 0x80 | (r & 7) << 3 | RBX);
+                    put32(&g, 0x800 + 8 * i);
+                    break;
+                }
+                case 1: { /* adc r, r (not covered) */
+                    const uint8_t op = 0x11;
+                    rex_ops(&g, true, r, 0, r, &op, 1);
+                    put(&g, 0xc0 | (r & 7) << 3 | (r & 7));
+                    break;
+                }
+                case 2: { /* inc r after a call: the flags' writer not known */
+                    const uint8_t op = 0xff, adc = 0x11;
+                    if (i % 2) {
+                        rex_ops(&g, true, r, 0, r, &adc, 1);
+                        put(&g, 0xc0 | (r & 7) << 3 | (r & 7));
+                    } else {
+                        rex_ops(&g, true, 0, 0, r, &op, 1);
+                        put(&g, 0xc0 | (r & 7));
+                    }
+                    break;
+                }
+                default: { /* add r, [rbx + disp32] with a page crossing now and then */
+                    const uint8_t op = 0x03;
+                    rex_ops(&g, true, r, 0, RBX, &op, 1);
+                    put(&g, 0x80 | (r & 7) << 3 | RBX);
+                    put32(&g, 0x2000 + 0xffc * (i % 3) + 8 * i);
+                    break;
+                }
+                }
+            }
+            gen_end(&g, code);
+            uint64_t regs[16] = { 0 };
+            regs[RBX] = form == 0 ? CODE_GPA : DATA_GPA;
+            regs[RSP] = STACK_TOP;
+            run(regs, data, 100000, o[jit]);
+            if (jit)
+                cr_expect_geq(rig.cpu.jitted, 1, "form %u: no host code", form);
+            machine_free();
+        }
+        char what[32];
+        snprintf(what, sizeof(what), "form %u", form);
+        expect_same(o[1], o[0], what);
+        cr_expect_eq(o[0]->exit_code, SVM_EXIT_VMMCALL, "form %u: exit 0x%llx", form,
+                     (unsigned long long)o[0]->exit_code);
+    }
+    free(o[0]);
+    free(o[1]);
+}
+
 /* An ALU operation of a register with itself (ADD RAX, RAX): the flags'
  * second operand is the register as it was, not as the operation left
  * it. Each form on values that set OF, AF and CF one way or the other,
