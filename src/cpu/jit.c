@@ -332,8 +332,8 @@ static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res,
                        unsigned b, bool b_imm, uint64_t imm)
 {
     cpu_op(e, true, 0x89, res, CPU_AT(lf.res));
-    if (op == LF_LOGIC)
-        goto op_size; /* flags.h reads neither a nor b after a logical operation */
+    if (op == LF_LOGIC || op == LF_SZP)
+        goto op_size; /* flags.h reads neither a nor b after these */
     if (a == NONE)
         store_u64(e, CPU_AT(lf.a), 0);
     else
@@ -401,7 +401,7 @@ static bool covers(const struct insn *in, const struct fast_desc *d, uint32_t *m
         uses(m, a->reg);
         uses_mem(m, b, false);
         return alu_encoding(in->mnemonic, &rr, &ext) && fits32(b->val);
-    case FAST_MOV_RR: case FAST_MOVZX_RR:
+    case FAST_MOV_RR: case FAST_MOVZX_RR: case FAST_IMUL_RR:
         uses(m, a->reg);
         uses(m, b->reg);
         return true;
@@ -704,7 +704,7 @@ static void jit_keep_cf(struct cpu *cpu)
  * after SUB, 0 after a logical operation, already there after INC/DEC. */
 static bool keep_cf_known(struct emit *e, unsigned lazy)
 {
-    if (lazy == LF_INC || lazy == LF_DEC)
+    if (lazy == LF_INC || lazy == LF_DEC || lazy == LF_SZP)
         return true;
     if (lazy != LF_ADD && lazy != LF_SUB && lazy != LF_LOGIC)
         return false;
@@ -790,6 +790,29 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
     case FAST_INCDEC:
         incdec_op(s, in, d);
         break;
+    case FAST_IMUL_RR: { /* CF and OF into rflags, AF cleared; SF/ZF/PF lazy */
+        unsigned dst = s->host[a->reg];
+        rex(e, d->size == 8, dst, 0, s->host[b->reg]);
+        b1(e, 0x0f); /* imul dst, src */
+        b1(e, 0xaf);
+        b1(e, 0xc0 | (dst & 7) << 3 | (s->host[b->reg] & 7));
+        b1(e, 0x0f); /* seto cl */
+        b1(e, 0x90);
+        b1(e, 0xc1);
+        cpu_op(e, true, 0x81, 4, CPU_AT(rflags)); /* and qword [rbp + rflags], ~(CF|OF|AF) */
+        b4(e, (uint32_t)~(X86_RFLAGS_CF | X86_RFLAGS_OF | X86_RFLAGS_AF));
+
+        b1(e, 0x0f); /* movzx ecx, cl */
+        b1(e, 0xb6);
+        b1(e, 0xc9);
+        op_rr(e, false, 0x69, RCX, RCX); /* imul ecx, ecx, CF | OF */
+        b4(e, (uint32_t)(X86_RFLAGS_CF | X86_RFLAGS_OF));
+        cpu_op(e, true, 0x09, RCX, CPU_AT(rflags)); /* or [rbp + rflags], rcx */
+        s->dirty |= 1u << a->reg;
+        lazy_flags(e, LF_SZP, d->size, dst, NONE, NONE, false, 0);
+        s->lazy = LF_SZP;
+        break;
+    }
     case FAST_MOVZX_RR: { /* movzx r32, r8/r16: SIL and DIL need a REX */
         unsigned dst = s->host[a->reg], src = s->host[b->reg];
         unsigned r = 0x40 | ((dst >> 3) & 1) << 2 | ((src >> 3) & 1);

@@ -89,7 +89,7 @@ OP(mov_rm64_bd); OP(mov_rm32_bd); OP(mov_mr64_bd); OP(mov_mr32_bd);
 OP(shl_ri64); OP(shl_ri32); OP(shr_ri64); OP(shr_ri32); OP(sar_ri64); OP(sar_ri32);
 OP(lea_r64);
 OP(mov_mi64); OP(mov_mi32); OP(mov_mi8); OP(movzx_rm8); OP(movzx_rm16);
-OP(movzx_rr8); OP(movzx_rr16);
+OP(movzx_rr8); OP(movzx_rr16); OP(imul_rr64); OP(imul_rr32);
 OP(cmp_mi64); OP(cmp_mi32); OP(cmp_mi8);
 OP(push_r64); OP(pop_r64); OP(call_abs); OP(ret_r64);
 /* The slow half of a specialised store (in's) of v, size bytes at la
@@ -110,12 +110,13 @@ void fast_operands(struct insn *in);
 void fast_flags_dead(struct insn *insns, unsigned n);
 
 /* What a specialised handler does, for host code (jit.c): the 32/64-bit
- * register, immediate, shift and INC/DEC forms, loads (MOVZX's too), stores of a
+ * register, immediate, shift, INC/DEC and IMUL forms, loads (MOVZX's too), stores of a
  * register or an immediate, ALU with a memory source, CMP of memory with
  * an immediate, and LEA. */
 enum fast_kind {
     FAST_ALU_RR = 1, FAST_ALU_RI, FAST_ALU_RM, FAST_SHIFT_RI, FAST_MOV_RR, FAST_MOV_RI,
     FAST_LOAD, FAST_STORE, FAST_STORE_IMM, FAST_CMP_MI, FAST_LEA, FAST_INCDEC, FAST_MOVZX_RR,
+    FAST_IMUL_RR,
 };
 struct fast_desc {
     uint8_t kind;   /* enum fast_kind */

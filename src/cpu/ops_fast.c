@@ -307,6 +307,39 @@ static inline void do_movzx_rr16(struct cpu *cpu, const struct insn *in)
 }
 GO_ON(movzx_rr8) GO_ON(movzx_rr16)
 
+/* IMUL of two 32/64-bit registers (two operands), as op_imul does it: the
+ * low half of the signed product, CF and OF set when it does not hold the
+ * whole product, AF cleared, SF/ZF/PF from the result (LF_SZP). */
+static inline void imul_rr(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    unsigned d = in->op[0].reg;
+    uint64_t a = cpu->gpr[d], b = cpu->gpr[in->op[1].reg], r;
+    bool ovf;
+    if (size == 8) {
+        __int128 p = (__int128)(int64_t)a * (int64_t)b;
+        r = (uint64_t)p;
+        ovf = p != (__int128)(int64_t)r;
+    } else {
+        int64_t p = (int64_t)(int32_t)a * (int32_t)b;
+        r = (uint32_t)p;
+        ovf = p != (int64_t)(int32_t)r;
+    }
+    reg_set(cpu, d, size, r);
+    lf_set_szp(cpu, size, r, ovf, ovf, false);
+}
+
+int op_imul_rr64(struct cpu *cpu, const struct insn *in)
+{
+    imul_rr(cpu, in, 8);
+    return insn_next(cpu, in);
+}
+
+int op_imul_rr32(struct cpu *cpu, const struct insn *in)
+{
+    imul_rr(cpu, in, 4);
+    return insn_next(cpu, in);
+}
+
 /* CMP of memory with an immediate: flags only. */
 static inline void cmp_mem_imm_flags(struct cpu *cpu, const struct insn *in, unsigned size,
                                      uint64_t a)
@@ -683,6 +716,8 @@ bool fast_describe(insn_fn fn, struct fast_desc *d)
         D(op_cmp_mi32, FAST_CMP_MI, LF_SUB, false, true, false, 4),
         D(op_cmp_mi8, FAST_CMP_MI, LF_SUB, false, true, false, 1),
         D(op_lea_r64, FAST_LEA, 0, true, false, false, 8),
+        D(op_imul_rr64, FAST_IMUL_RR, LF_SZP, true, true, false, 8),
+        D(op_imul_rr32, FAST_IMUL_RR, LF_SZP, true, true, false, 4),
         D(op_movzx_rr8, FAST_MOVZX_RR, 0, true, false, false, 1),
         D(op_movzx_rr16, FAST_MOVZX_RR, 0, true, false, false, 2),
         D(op_inc_r64, FAST_INCDEC, LF_INC, true, true, false, 8),

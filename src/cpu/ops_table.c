@@ -138,7 +138,7 @@ static const insn_fn block_continuing[] = {
     op_mov_rm32_bd, op_mov_mr64_bd, op_mov_mr32_bd, op_shl_ri64, op_shl_ri32, op_shr_ri64,
     op_shr_ri32, op_sar_ri64, op_sar_ri32, op_lea_r64, op_mov_mi64, op_mov_mi32, op_mov_mi8,
     op_movzx_rm8, op_movzx_rm16, op_cmp_mi64, op_cmp_mi32, op_cmp_mi8, op_push_r64, op_pop_r64,
-    op_movzx_rr8, op_movzx_rr16,
+    op_movzx_rr8, op_movzx_rr16, op_imul_rr64, op_imul_rr32,
 };
 
 static bool plain_reg(const struct opnd *o, unsigned size)
@@ -249,6 +249,12 @@ insn_fn specialize_fast(const struct insn *in)
         }
     if (in->fn == op_lea && plain_reg(a, 8) && in->asize == 8)
         return op_lea_r64;
+    if (in->fn == op_imul && in->nops == 2) {
+        if (plain_reg(a, 8) && plain_reg(b, 8))
+            return op_imul_rr64;
+        if (plain_reg(a, 4) && plain_reg(b, 4))
+            return op_imul_rr32;
+    }
     if ((in->fn == op_push || in->fn == op_pop) && in->nops == 1 && in->osize == 8 &&
         plain_reg(a, 8))
         return in->fn == op_push ? op_push_r64 : op_pop_r64;
