@@ -254,6 +254,16 @@ static void put_imm(struct gen *g, unsigned size)
         put(g, v >> (8 * i));
 }
 
+/* An instruction of memory and an immediate, byte (opcode byte_op),
+ * dword or qword (op), ModRM reg field digit. */
+static void mem_imm(struct gen *g, unsigned byte_op, unsigned op, unsigned digit)
+{
+    unsigned size = below(3);
+    const uint8_t o = (uint8_t)(size == 0 ? byte_op : op);
+    mem_insn(g, size == 2, &o, 1, digit, size == 0 ? 1 : 4);
+    put_imm(g, size == 0 ? 1 : 4);
+}
+
 /* One instruction of a covered form, 64-bit (the first ten) or another
  * size; or now and then (mixed) one that is not covered. */
 static void insn_mixed(struct gen *g, bool mixed)
@@ -347,30 +357,12 @@ static void insn_mixed(struct gen *g, bool mixed)
         default: mem_insn(g, w, zw, 2, d, 0); return;
         }
     }
-    case 13: { /* MOV of an immediate to memory: byte, dword, qword */
-        static const uint8_t mb[] = { 0xc6 }, mv[] = { 0xc7 };
-        unsigned size = below(3);
-        if (size == 0) {
-            mem_insn(g, false, mb, 1, 0, 1);
-            put_imm(g, 1);
-        } else {
-            mem_insn(g, size == 2, mv, 1, 0, 4);
-            put_imm(g, 4);
-        }
+    case 13: /* MOV of an immediate to memory: byte, dword, qword */
+        mem_imm(g, 0xc6, 0xc7, 0);
         return;
-    }
-    case 14: case 15: { /* CMP of memory with an immediate: byte, dword, qword */
-        static const uint8_t cb[] = { 0x80 }, cv[] = { 0x81 };
-        unsigned size = below(3);
-        if (size == 0) {
-            mem_insn(g, false, cb, 1, 7, 1);
-            put_imm(g, 1);
-        } else {
-            mem_insn(g, size == 2, cv, 1, 7, 4);
-            put_imm(g, 4);
-        }
+    case 14: case 15: /* CMP of memory with an immediate: byte, dword, qword */
+        mem_imm(g, 0x80, 0x81, 7);
         return;
-    }
     case 16: case 17: { /* ALU with a memory source */
         const uint8_t op = alu_rm[below(sizeof(alu_rm))];
         mem_insn(g, w, &op, 1, d, 0);
