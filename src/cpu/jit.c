@@ -263,7 +263,21 @@ struct jit {
     bool exit_flags;
     bool shared;            /* both edges' flags and registers stored before the Jcc */
     bool retired;           /* before the last flag writer (which cannot fail) */
+    uint8_t wait;           /* the entry being emitted: how its flags wait (flags_wait) */
+    /* The lazy flags of a writer that waits for the slow paths after it
+     * (FLAGS_STUBS): res and b in host registers it leaves alone, or b
+     * the immediate; a is res less (or plus) b. */
+    struct later {
+        bool on;
+        uint8_t op, size, res, src;
+        uint64_t imm;
+    } pf;
 };
+/* How a flag writer's lazy flags wait (flags_wait): stored at once; not
+ * at all (a later covered instruction writes all six before anything
+ * could see them); by the slow paths of the loads and stores between it
+ * and that instruction, the only places a fault could see them. */
+enum { FLAGS_NOW, FLAGS_DROP, FLAGS_STUBS };
 #define NONE 0xff
 
 static void write_back(struct emit *e, const struct jit *s, uint32_t regs)
@@ -326,14 +340,25 @@ static void call_entry(struct jit *s, unsigned k)
 
 /* ---- lazy flags, as lf_set leaves them */
 
+/* lf.op and lf.size, one 16-bit store. */
+static void store_op_size(struct emit *e, unsigned op, unsigned size)
+{
+    b1(e, 0x66);
+    cpu_op(e, false, 0xc7, 0, CPU_AT(lf.op));
+    b1(e, op);
+    b1(e, size);
+}
+
 /* res and a in host registers (a NONE: 0), b in one or (b_imm) the value
  * imm; all already masked to size. */
 static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res, unsigned a,
                        unsigned b, bool b_imm, uint64_t imm)
 {
     cpu_op(e, true, 0x89, res, CPU_AT(lf.res));
-    if (op == LF_LOGIC || op == LF_SZP)
-        goto op_size; /* flags.h reads neither a nor b after these */
+    if (op == LF_LOGIC || op == LF_SZP) {
+        store_op_size(e, op, size); /* flags.h reads neither a nor b after these */
+        return;
+    }
     if (a == NONE)
         store_u64(e, CPU_AT(lf.a), 0);
     else
@@ -342,12 +367,7 @@ static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res,
         store_u64(e, CPU_AT(lf.b), b_imm ? imm : 0);
     else
         cpu_op(e, true, 0x89, b, CPU_AT(lf.b));
-op_size:
-    /* op and size, one 16-bit store */
-    b1(e, 0x66);
-    cpu_op(e, false, 0xc7, 0, CPU_AT(lf.op));
-    b1(e, op);
-    b1(e, size);
+    store_op_size(e, op, size);
 }
 _Static_assert(offsetof(struct lazy_flags, size) == offsetof(struct lazy_flags, op) + 1,
                "lazy_flags: op and size stored together");
@@ -446,6 +466,32 @@ static void set_flags(struct jit *s, unsigned op, unsigned size, unsigned res, u
         lazy_flags(&s->h, op, size, res, a, b, b_imm, imm);
 }
 
+/* The waiting writer's lazy flags (s->pf), in a slow path before its
+ * handler runs (RAX, the address, is kept; RCX and RDX are free there). */
+static void store_later(struct emit *e, const struct jit *s)
+{
+    const struct later *p = &s->pf;
+    bool w = p->size == 8;
+    cpu_op(e, true, 0x89, p->res, CPU_AT(lf.res));
+    if (p->op != LF_LOGIC) {
+        mov_rr(e, p->size, RCX, p->res); /* a = res - b after ADD, res + b after SUB */
+        if (p->src == NONE) {
+            op_rr(e, w, 0x81, p->op == LF_ADD ? 5 : 0, RCX);
+            b4(e, (uint32_t)p->imm);
+        } else {
+            op_rr(e, w, p->op == LF_ADD ? 0x29 : 0x01, p->src, RCX);
+        }
+        cpu_op(e, true, 0x89, RCX, CPU_AT(lf.a));
+        if (p->src == NONE) {
+            store_u64(e, CPU_AT(lf.b), p->imm);
+        } else {
+            mov_rr(e, p->size, RDX, p->src);
+            cpu_op(e, true, 0x89, RDX, CPU_AT(lf.b));
+        }
+    }
+    store_op_size(e, p->op, p->size);
+}
+
 static void store_pending(struct emit *e, const struct jit *s)
 {
     const struct pending *p = &s->pend;
@@ -496,6 +542,8 @@ static void probe(struct jit *s, unsigned k, bool write, unsigned size, const ui
     op_mem(e, true, 0x3b, RDX, RBP, RCX, 1, tlb);     /* cmp rdx, [rbp + rcx + tag] */
     if (!stub) { /* the stub: EAX = k, then the tail */
         stub = s->c.p;
+        if (s->pf.on)
+            store_later(&s->c, s);
         b1(&s->c, 0xb8);
         b4(&s->c, k);
         jmp_to(&s->c, s->tail);
@@ -572,7 +620,7 @@ static void alu_op(struct jit *s, const struct insn *in, const struct fast_desc 
     } else if (!imm) {
         src = s->host[in->op[1].reg];
     }
-    bool lazy_ab = d->flags && d->lazy != LF_LOGIC;
+    bool lazy_ab = d->flags && d->lazy != LF_LOGIC && s->wait == FLAGS_NOW;
     unsigned b_lazy = src; /* b as lf_set keeps it: masked, and as it was */
     if (lazy_ab) {
         mov_rr(e, size, RCX, dst); /* a */
@@ -596,9 +644,17 @@ static void alu_op(struct jit *s, const struct insn *in, const struct fast_desc 
     }
     if (d->writes)
         s->dirty |= 1u << in->op[0].reg;
+    s->pf.on = false; /* it writes all six: a writer waiting is done */
     if (!d->flags)
         return;
     s->lazy = d->lazy;
+    if (s->wait == FLAGS_DROP)
+        return;
+    if (s->wait == FLAGS_STUBS) {
+        s->pf = (struct later){ true, d->lazy, (uint8_t)size, (uint8_t)dst,
+                                (uint8_t)(imm ? NONE : src), v };
+        return;
+    }
     if (d->lazy == LF_LOGIC)
         set_flags(s, LF_LOGIC, size, target, NONE, NONE, false, 0);
     else
@@ -645,6 +701,7 @@ static void cmp_mi(struct jit *s, const struct insn *in, const struct fast_desc 
     }
     lazy_flags(e, LF_SUB, size, RAX, RDX, NONE, true, v);
     s->lazy = LF_SUB;
+    s->pf.on = false;
 }
 
 /* A store's slow path (a TLB miss, or a page with code: the store beside
@@ -654,6 +711,8 @@ static void cmp_mi(struct jit *s, const struct insn *in, const struct fast_desc 
 static uint8_t *store_stub(struct jit *s, const struct insn *in, const struct fast_desc *d)
 {
     struct emit *c = &s->c;
+    if (s->pf.on)
+        store_later(c, s);
     write_back(c, s, s->dirty);
     if (d->kind == FAST_STORE)
         mov_rr(c, 8, RCX, s->host[in->op[1].reg]);          /* v */
@@ -811,6 +870,7 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
         s->dirty |= 1u << a->reg;
         lazy_flags(e, LF_SZP, d->size, dst, NONE, NONE, false, 0);
         s->lazy = LF_SZP;
+        s->pf.on = false;
         break;
     }
     case FAST_MOVZX_RR: { /* movzx r32, r8/r16: SIL and DIL need a REX */
@@ -962,6 +1022,43 @@ static void end_by_flags(struct jit *s, unsigned cc, uint64_t taken, uint64_t fa
     edge_after_flags(s, fall);
     patch_rel(to, s->h.p);
     edge_after_flags(s, taken);
+}
+
+/* How entry k's lazy flags wait (FLAGS_*): for the next covered writer of
+ * all six, past MOVs, LEAs and MOVZXs (and loads and stores if the flags
+ * can be made again in their slow paths: an ADD, SUB or logical operation
+ * on a register, whose result and second operand stay in host registers
+ * until then). Anything else on the way stores them at once. */
+static unsigned flags_wait(const struct insn *insns, const bool *native,
+                           const struct fast_desc *d, unsigned end, unsigned k)
+{
+    const struct fast_desc *p = &d[k];
+    if (!p->flags || (p->kind != FAST_ALU_RR && p->kind != FAST_ALU_RI))
+        return FLAGS_NOW;
+    unsigned dst = insns[k].op[0].reg, src = p->kind == FAST_ALU_RR ? insns[k].op[1].reg : NONE;
+    bool later = p->writes && src != dst &&
+                 (p->lazy == LF_ADD || p->lazy == LF_SUB || p->lazy == LF_LOGIC);
+    bool slow = false; /* a slow path between */
+    for (unsigned m = k + 1; m <= end && native[m]; m++) {
+        switch (d[m].kind) {
+        case FAST_ALU_RR: case FAST_ALU_RI: case FAST_IMUL_RR:
+            return slow ? FLAGS_STUBS : FLAGS_DROP;
+        case FAST_ALU_RM: case FAST_CMP_MI: /* its slow path comes before its write */
+            return later ? FLAGS_STUBS : FLAGS_NOW;
+        case FAST_MOV_RR: case FAST_MOV_RI: case FAST_LEA: case FAST_MOVZX_RR:
+            break;
+        case FAST_LOAD: case FAST_STORE: case FAST_STORE_IMM:
+            if (!later)
+                return FLAGS_NOW;
+            slow = true;
+            break;
+        default:
+            return FLAGS_NOW;
+        }
+        if (d[m].writes && (insns[m].op[0].reg == dst || insns[m].op[0].reg == src))
+            later = false; /* gone for a slow path after this one */
+    }
+    return FLAGS_NOW;
 }
 
 /* Whether the block writes all six flags (an ALU operation between
@@ -1122,6 +1219,7 @@ void jit_block(struct cpu *cpu, struct block *blk)
                     s.dirty |= 1u << insns[k].op[0].reg;
     }
     for (unsigned k = 0; k < end; k++) {
+        s.wait = native[k] ? (uint8_t)flags_wait(insns, native, d, end, k) : FLAGS_NOW;
         s.defer = by_flags && k == writer && d[k].kind != FAST_ALU_RM && d[k].kind != FAST_CMP_MI;
         if (s.defer) {
             retire(&s);
@@ -1134,6 +1232,7 @@ void jit_block(struct cpu *cpu, struct block *blk)
         s.resume[k] = (uint64_t)(uintptr_t)s.h.p;
     }
     s.defer = native[end];
+    s.wait = FLAGS_NOW;
     /* A last flag writer that cannot fail (no memory): the block retires
      * before it, once for both edges */
     if (native[end]) {

@@ -140,6 +140,10 @@ static unsigned below(unsigned n)
     return (unsigned)(rnd() % n);
 }
 
+/* One memory operand in this many has a base that is anything (often a
+ * #PF or #GP). */
+static unsigned fault_odds = 40;
+
 struct gen {
     uint8_t *p;
     uint64_t rip;            /* of the byte at p */
@@ -201,7 +205,7 @@ static void mem_insn(struct gen *g, bool w, const uint8_t *op, unsigned nop, uns
     uint32_t disp = (uint32_t)below(0x3000) & ~7u;
     if (below(8) == 0)
         disp |= 0xffc; /* with a pointer at an 8-byte boundary: crosses into the next page */
-    if (below(40) == 0)
+    if (below(fault_odds) == 0)
         base = writable(g); /* anything: often a #PF or #GP */
     unsigned ss = below(4);
     switch (below(5)) {
@@ -644,6 +648,73 @@ Test(cpu_jit, random_loops_run_as_the_handlers_run_them)
     cr_expect_geq(jitted, CASES, "host code for %llu blocks", (unsigned long long)jitted);
     cr_expect_geq(looped, CASES / 4, "%llu cases ran more than 40 instructions",
                   (unsigned long long)looped);
+}
+
+/* A flag writer's lazy flags wait for the loads and stores after it
+ * (host code stores them only in their slow paths) when a later
+ * instruction writes them all: blocks of a register ALU operation, loads,
+ * stores and moves (some faulting, some writing the operation's
+ * registers) and a compare, each against the handlers. A fault between
+ * must see the first operation's flags. */
+Test(cpu_jit, flags_waiting_for_a_fault_are_the_ones_it_sees)
+{
+    enum { CASES = 600 };
+    static const uint8_t alu_rr[] = { 0x01, 0x29, 0x21, 0x09, 0x31 };
+    static const uint8_t alu_ext[] = { 0, 5, 4, 1, 6 };
+    static uint8_t code[16 * 15 + 3];
+    static uint8_t data[DATA_SIZE];
+    static struct outcome with, without;
+    uint64_t regs[16];
+    unsigned faulted = 0;
+    fault_odds = 3;
+    for (unsigned c = 0; c < CASES; c++) {
+        for (int jit = 1; jit >= 0; jit--) {
+            machine(jit);
+            rng_state = 0x9e3779b97f4a7c15ull * (c + 7);
+            struct gen g;
+            unsigned counter;
+            gen_init(&g, code, regs, data, 0, &counter);
+            unsigned d = writable(&g), s = below(16);
+            bool w = below(2);
+            if (below(2)) { /* op d, s */
+                const uint8_t op = alu_rr[below(sizeof(alu_rr))];
+                rex_ops(&g, w, s, 0, d, &op, 1);
+                put(&g, 0xc0 | (s & 7) << 3 | (d & 7));
+            } else { /* op d, imm32 */
+                const uint8_t op = 0x81;
+                rex_ops(&g, w, 0, 0, d, &op, 1);
+                put(&g, 0xc0 | alu_ext[below(sizeof(alu_ext))] << 3 | (d & 7));
+                put_imm(&g, 4);
+            }
+            for (unsigned i = 1 + below(3); i > 0; i--) {
+                switch (below(4)) {
+                case 0: mem_operand(&g, 0x8b, below(2) ? d : writable(&g)); break; /* load */
+                case 1: mem_operand(&g, 0x89, below(16)); break;                  /* store */
+                case 2: { /* mov into the operation's registers, or another */
+                    const uint8_t op = 0x89;
+                    unsigned t = below(3) ? (below(2) ? d : s) : writable(&g);
+                    if ((g.fixed >> t) & 1)
+                        t = d;
+                    unsigned from = below(16);
+                    rex_ops(&g, true, from, 0, t, &op, 1);
+                    put(&g, 0xc0 | (from & 7) << 3 | (t & 7));
+                    break;
+                }
+                default: mem_operand(&g, 0x8b, writable(&g)); break;
+                }
+            }
+            flags_op(&g);
+            gen_end(&g, code);
+            run(regs, data, 1000, jit ? &with : &without);
+            machine_free();
+        }
+        char what[48];
+        snprintf(what, sizeof(what), "waiting flags case %u", c);
+        expect_same(&with, &without, what);
+        faulted += with.exit_code != SVM_EXIT_VMMCALL;
+    }
+    fault_odds = 40;
+    cr_expect_geq(faulted, CASES / 8, "%u cases faulted", faulted);
 }
 
 /* ---- directed cases */
