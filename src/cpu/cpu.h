@@ -756,7 +756,7 @@ static inline void code_epoch_next(struct cpu *cpu)
 {
     if (unlikely(++cpu->code_epoch == 0))
         icache_epoch_wrapped(cpu);
-    cpu->chain_key = cpu->slow ? 0 : cpu->code_epoch;
+    cpu_set_slow(cpu, cpu->slow); /* chain_key follows the epoch */
 }
 
 /* ---- flags.c */

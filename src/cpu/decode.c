@@ -58,8 +58,7 @@ static void blocks_forget(struct cpu *cpu)
 void icache_epoch_wrapped(struct cpu *cpu)
 {
     blocks_clear(cpu);
-    cpu->code_epoch = 1;
-    cpu->chain_key = cpu->slow ? 0 : cpu->code_epoch;
+    cpu->code_epoch = 1; /* (code_epoch_next, the only caller, sets chain_key) */
 }
 
 /* A decode generation no block has yet. Generations are unique across

@@ -5,8 +5,11 @@
  * (a linked edge) or returns STEP_CHAINED; linking edges (jit_link).
  * Must not: change what any instruction does. The specialised forms
  * ops_fast.c describes (fast_describe) become host instructions that do
- * what their handlers' fast paths do, store for store, with the guest
- * registers they use in host registers for the block's run. Every other
+ * what their handlers' fast paths do, with the guest registers they use
+ * in host registers for the block's run; the lazy flags are stored as
+ * the handlers store them, except fields flags.h does not read after the
+ * operation and flags a later instruction overwrites before anything
+ * could see them (those wait: flags_wait). Every other
  * entry, and every slow path of a covered one (a TLB miss), runs its own
  * handler, called with the registers written back; so faults, stores
  * into code and everything slow stay the handlers'.
@@ -232,6 +235,15 @@ static void call_c(struct emit *e, const void *fn, const void *in, const void *a
  * after it. */
 #define OUTER_LEN 18
 
+/* Lazy flags held in host registers until the code stores them: res and
+ * a (NONE: made from res and b, the operation undone), b a register or
+ * (b_imm) the value imm. */
+struct held {
+    bool on, b_imm;
+    uint8_t op, size, res, a, b;
+    uint64_t imm;
+};
+
 struct jit {
     struct cpu *cpu;
     struct block *blk;
@@ -249,13 +261,9 @@ struct jit {
     const uint8_t *inner;   /* the inner entry: where links go */
     const uint8_t *body;    /* past its loads */
     /* The lazy flags of the block's last flag writer, when the edges
-     * store them (defer), kept in host registers until then (pend). */
+     * store them (defer), held until then. */
     bool defer;
-    struct pending {
-        bool on, b_imm;
-        uint8_t op, size, res, a, b;
-        uint64_t imm;
-    } pend;
+    struct held pend;
     bool dead_at_entry;     /* the block writes all the flags before it reads them */
     /* what an edge's exit does before it leaves: registers written back,
      * the pending flags stored */
@@ -265,13 +273,8 @@ struct jit {
     bool retired;           /* before the last flag writer (which cannot fail) */
     uint8_t wait;           /* the entry being emitted: how its flags wait (flags_wait) */
     /* The lazy flags of a writer that waits for the slow paths after it
-     * (FLAGS_STUBS): res and b in host registers it leaves alone, or b
-     * the immediate; a is res less (or plus) b. */
-    struct later {
-        bool on;
-        uint8_t op, size, res, src;
-        uint64_t imm;
-    } pf;
+     * (FLAGS_STUBS), held until one of them stores them (a made again). */
+    struct held pf;
 };
 /* How a flag writer's lazy flags wait (flags_wait): stored at once; not
  * at all (a later covered instruction writes all six before anything
@@ -349,24 +352,20 @@ static void store_op_size(struct emit *e, unsigned op, unsigned size)
     b1(e, size);
 }
 
-/* res and a in host registers (a NONE: 0), b in one or (b_imm) the value
- * imm; all already masked to size. */
+/* res and a in host registers, b in one or (b_imm) the value imm; all
+ * already masked to size. After a logical operation and IMUL (LF_SZP)
+ * flags.h reads neither a nor b: they are not stored. */
 static void lazy_flags(struct emit *e, unsigned op, unsigned size, unsigned res, unsigned a,
                        unsigned b, bool b_imm, uint64_t imm)
 {
     cpu_op(e, true, 0x89, res, CPU_AT(lf.res));
-    if (op == LF_LOGIC || op == LF_SZP) {
-        store_op_size(e, op, size); /* flags.h reads neither a nor b after these */
-        return;
-    }
-    if (a == NONE)
-        store_u64(e, CPU_AT(lf.a), 0);
-    else
+    if (op != LF_LOGIC && op != LF_SZP) {
         cpu_op(e, true, 0x89, a, CPU_AT(lf.a));
-    if (b_imm || b == NONE)
-        store_u64(e, CPU_AT(lf.b), b_imm ? imm : 0);
-    else
-        cpu_op(e, true, 0x89, b, CPU_AT(lf.b));
+        if (b_imm)
+            store_u64(e, CPU_AT(lf.b), imm); /* may take RCX: a is stored */
+        else
+            cpu_op(e, true, 0x89, b, CPU_AT(lf.b));
+    }
     store_op_size(e, op, size);
 }
 _Static_assert(offsetof(struct lazy_flags, size) == offsetof(struct lazy_flags, op) + 1,
@@ -454,49 +453,40 @@ static bool host_flags_for(const struct fast_desc *d, unsigned cc)
                         (d->kind == FAST_INCDEC && !reads_cf));
 }
 
-/* The lazy flags of a flag writer: stored now, or pending for the edges
+/* The lazy flags of a flag writer: stored now, or held for the edges
  * (the writer is the block's last and its Jcc reads the host flags). */
 static void set_flags(struct jit *s, unsigned op, unsigned size, unsigned res, unsigned a,
                       unsigned b, bool b_imm, uint64_t imm)
 {
     if (s->defer)
-        s->pend = (struct pending){ true, b_imm, (uint8_t)op, (uint8_t)size, (uint8_t)res,
-                                    (uint8_t)a, (uint8_t)b, imm };
+        s->pend = (struct held){ true, b_imm, (uint8_t)op, (uint8_t)size, (uint8_t)res,
+                                 (uint8_t)a, (uint8_t)b, imm };
     else
         lazy_flags(&s->h, op, size, res, a, b, b_imm, imm);
 }
 
-/* The waiting writer's lazy flags (s->pf), in a slow path before its
- * handler runs (RAX, the address, is kept; RCX and RDX are free there). */
-static void store_later(struct emit *e, const struct jit *s)
+/* Held lazy flags stored, if any. Where a is to be made again (in a slow
+ * path, RAX the address kept: RCX and RDX are free there), it is res less
+ * b after ADD, res plus b after SUB, and b a register is masked. */
+static void store_held(struct emit *e, const struct held *p)
 {
-    const struct later *p = &s->pf;
-    bool w = p->size == 8;
-    cpu_op(e, true, 0x89, p->res, CPU_AT(lf.res));
-    if (p->op != LF_LOGIC) {
-        mov_rr(e, p->size, RCX, p->res); /* a = res - b after ADD, res + b after SUB */
-        if (p->src == NONE) {
-            op_rr(e, w, 0x81, p->op == LF_ADD ? 5 : 0, RCX);
+    if (!p->on)
+        return;
+    unsigned a = p->a, b = p->b;
+    if (a == NONE && p->op != LF_LOGIC) {
+        bool w = p->size == 8;
+        mov_rr(e, p->size, RCX, p->res);
+        if (p->b_imm) {
+            op_rr(e, w, 0x81, p->op == LF_ADD ? 5 : 0, RCX); /* sub/add rcx, imm32 */
             b4(e, (uint32_t)p->imm);
         } else {
-            op_rr(e, w, p->op == LF_ADD ? 0x29 : 0x01, p->src, RCX);
+            op_rr(e, w, p->op == LF_ADD ? 0x29 : 0x01, b, RCX);
+            mov_rr(e, p->size, RDX, b);
+            b = RDX;
         }
-        cpu_op(e, true, 0x89, RCX, CPU_AT(lf.a));
-        if (p->src == NONE) {
-            store_u64(e, CPU_AT(lf.b), p->imm);
-        } else {
-            mov_rr(e, p->size, RDX, p->src);
-            cpu_op(e, true, 0x89, RDX, CPU_AT(lf.b));
-        }
+        a = RCX;
     }
-    store_op_size(e, p->op, p->size);
-}
-
-static void store_pending(struct emit *e, const struct jit *s)
-{
-    const struct pending *p = &s->pend;
-    if (p->on)
-        lazy_flags(e, p->op, p->size, p->res, p->a, p->b, p->b_imm, p->imm);
+    lazy_flags(e, p->op, p->size, p->res, a, b, p->b_imm, p->imm);
 }
 
 /* ---- the covered forms */
@@ -542,8 +532,7 @@ static void probe(struct jit *s, unsigned k, bool write, unsigned size, const ui
     op_mem(e, true, 0x3b, RDX, RBP, RCX, 1, tlb);     /* cmp rdx, [rbp + rcx + tag] */
     if (!stub) { /* the stub: EAX = k, then the tail */
         stub = s->c.p;
-        if (s->pf.on)
-            store_later(&s->c, s);
+        store_held(&s->c, &s->pf);
         b1(&s->c, 0xb8);
         b4(&s->c, k);
         jmp_to(&s->c, s->tail);
@@ -651,8 +640,8 @@ static void alu_op(struct jit *s, const struct insn *in, const struct fast_desc 
     if (s->wait == FLAGS_DROP)
         return;
     if (s->wait == FLAGS_STUBS) {
-        s->pf = (struct later){ true, d->lazy, (uint8_t)size, (uint8_t)dst,
-                                (uint8_t)(imm ? NONE : src), v };
+        s->pf = (struct held){ true, imm, d->lazy, (uint8_t)size, (uint8_t)dst, NONE,
+                               (uint8_t)src, v };
         return;
     }
     if (d->lazy == LF_LOGIC)
@@ -711,8 +700,7 @@ static void cmp_mi(struct jit *s, const struct insn *in, const struct fast_desc 
 static uint8_t *store_stub(struct jit *s, const struct insn *in, const struct fast_desc *d)
 {
     struct emit *c = &s->c;
-    if (s->pf.on)
-        store_later(c, s);
+    store_held(c, &s->pf);
     write_back(c, s, s->dirty);
     if (d->kind == FAST_STORE)
         mov_rr(c, 8, RCX, s->host[in->op[1].reg]);          /* v */
@@ -860,7 +848,6 @@ static void emit_entry(struct jit *s, unsigned k, const struct fast_desc *d)
         b1(e, 0xc1);
         cpu_op(e, true, 0x81, 4, CPU_AT(rflags)); /* and qword [rbp + rflags], ~(CF|OF|AF) */
         b4(e, (uint32_t)~(X86_RFLAGS_CF | X86_RFLAGS_OF | X86_RFLAGS_AF));
-
         b1(e, 0x0f); /* movzx ecx, cl */
         b1(e, 0xb6);
         b1(e, 0xc9);
@@ -922,7 +909,7 @@ static void edge(struct jit *s, uint64_t t, bool kept)
     uint8_t *link = e->p;
     const uint8_t *exit = s->c.p;
     if (s->exit_flags)
-        store_pending(&s->c, s);
+        store_held(&s->c, &s->pend);
     write_back(&s->c, s, s->exit_regs);
     mov_imm(&s->c, RAX, t);
     op_mem(&s->c, true, 0x89, RAX, RBP, RSP, 1, CPU_AT(rip));
@@ -988,7 +975,6 @@ static void end_by_handler(struct jit *s, unsigned end)
     }
 }
 
-/* A block's end decided by the host flags (condition cc): both edges. */
 /* An edge after a Jcc on the host flags. Onto the block itself the code
  * goes on with the registers as they are (not written back: the block
  * starts with them dirty) and, if the block writes all the flags before
@@ -999,7 +985,7 @@ static void edge_after_flags(struct jit *s, uint64_t t)
     if (s->shared) /* done before the Jcc for both */
         self = false;
     else if (!self || !s->dead_at_entry)
-        store_pending(&s->h, s);
+        store_held(&s->h, &s->pend);
     if (!self && !s->shared)
         write_back(&s->h, s, s->dirty);
     s->exit_regs = self ? s->dirty : 0;
@@ -1009,13 +995,14 @@ static void edge_after_flags(struct jit *s, uint64_t t)
     s->exit_flags = false;
 }
 
+/* A block's end decided by the host flags (condition cc): both edges. */
 static void end_by_flags(struct jit *s, unsigned cc, uint64_t taken, uint64_t fall)
 {
     /* Neither edge onto the block itself: what they do alike, once,
      * before the Jcc (MOVs: the flags stay) */
     s->shared = taken != s->insns[0].rip && fall != s->insns[0].rip;
     if (s->shared) {
-        store_pending(&s->h, s);
+        store_held(&s->h, &s->pend);
         write_back(&s->h, s, s->dirty);
     }
     uint8_t *to = jcc_to(&s->h, cc, NULL); /* nothing between changes the flags */
@@ -1208,7 +1195,6 @@ void jit_block(struct cpu *cpu, struct block *blk)
     const struct insn *last = &insns[end];
     bool by_flags = end > 0 && native[end - 1] && last->fn == op_jcc_abs_by_cc[last->cc & 15] &&
                     host_flags_for(&d[end - 1], last->cc & 15);
-    unsigned writer = native[end] ? end : end - 1;
     if (native[end] || by_flags) {
         s.dead_at_entry = flags_dead_at_entry(native, d, end + 1);
         uint64_t taken = native[end] ? (uint64_t)last->op[2].val : (uint64_t)last->op[0].val;
@@ -1220,7 +1206,9 @@ void jit_block(struct cpu *cpu, struct block *blk)
     }
     for (unsigned k = 0; k < end; k++) {
         s.wait = native[k] ? (uint8_t)flags_wait(insns, native, d, end, k) : FLAGS_NOW;
-        s.defer = by_flags && k == writer && d[k].kind != FAST_ALU_RM && d[k].kind != FAST_CMP_MI;
+        /* the Jcc's writer, if it cannot fail: its flags go to the edges */
+        s.defer = by_flags && k == end - 1 && d[k].kind != FAST_ALU_RM &&
+                  d[k].kind != FAST_CMP_MI;
         if (s.defer) {
             retire(&s);
             s.retired = true;

@@ -160,6 +160,17 @@ static inline int insn_generic_alone(struct cpu *cpu, const struct insn *in)
 }
 
 /* shared helpers */
+/* The signed product of the size-byte values a and b truncated to size
+ * bytes (IMUL's two- and three-operand forms); *ovf when it does not hold
+ * the whole product. Shared by ops_muldiv.c and ops_fast.c. */
+static inline uint64_t imul_trunc(uint64_t a, uint64_t b, unsigned size, bool *ovf)
+{
+    unsigned sh = 64 - size * 8;
+    __int128 p = (__int128)((int64_t)(a << sh) >> sh) * ((int64_t)(b << sh) >> sh);
+    uint64_t r = (uint64_t)p & size_mask(size);
+    *ovf = p != (__int128)((int64_t)(r << sh) >> sh);
+    return r;
+}
 int decode_init(struct cpu *cpu);
 /* Fetches up to 15 bytes at RIP: how many could be read before a fault
  * (described in fault), 0 for none. */

@@ -313,17 +313,8 @@ GO_ON(movzx_rr8) GO_ON(movzx_rr16)
 static inline void imul_rr(struct cpu *cpu, const struct insn *in, unsigned size)
 {
     unsigned d = in->op[0].reg;
-    uint64_t a = cpu->gpr[d], b = cpu->gpr[in->op[1].reg], r;
     bool ovf;
-    if (size == 8) {
-        __int128 p = (__int128)(int64_t)a * (int64_t)b;
-        r = (uint64_t)p;
-        ovf = p != (__int128)(int64_t)r;
-    } else {
-        int64_t p = (int64_t)(int32_t)a * (int32_t)b;
-        r = (uint32_t)p;
-        ovf = p != (int64_t)(int32_t)r;
-    }
+    uint64_t r = imul_trunc(cpu->gpr[d], cpu->gpr[in->op[1].reg], size, &ovf);
     reg_set(cpu, d, size, r);
     lf_set_szp(cpu, size, r, ovf, ovf, false);
 }

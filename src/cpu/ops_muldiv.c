@@ -87,9 +87,8 @@ int op_imul(struct cpu *cpu, const struct insn *in)
         if (opnd_read(cpu, in, &in->op[1], &b) != 0)
             return STEP_FAULT;
     }
-    __int128 p = (__int128)sext(a, size) * sext(b, size);
-    uint64_t r = (uint64_t)p & m;
-    bool ovf = p != (__int128)sext(r, size);
+    bool ovf;
+    uint64_t r = imul_trunc(a, b, size, &ovf);
     gpr_write(cpu, d, r);
     lf_set_szp(cpu, size, r, ovf, ovf, false);
     return STEP_OK;
